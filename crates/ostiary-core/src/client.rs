@@ -1,0 +1,246 @@
+//! OAuth clients (RFC 6749 §2) and their registered redirect URIs.
+
+use std::fmt;
+
+use serde::Serialize;
+use url::Url;
+
+use crate::clock::UnixTime;
+use crate::secret::{Credential, CredentialHash};
+
+/// A client identifier: 1 to 128 characters from `A-Z a-z 0-9 . _ : -`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ClientId(String);
+
+/// Why a client id was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a client id is 1 to 128 characters of letters, digits and . _ : -")]
+pub struct InvalidClientId;
+
+impl ClientId {
+    /// Checks the rules above.
+    pub fn parse(value: &str) -> Result<Self, InvalidClientId> {
+        let ok = !value.is_empty()
+            && value.len() <= 128
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+        if ok { Ok(Self(value.to_owned())) } else { Err(InvalidClientId) }
+    }
+
+    /// The client id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A registered redirect URI (or post-logout redirect URI): absolute, no fragment, and
+/// `https` unless the host is a loopback address or `localhost` (RFC 8252 §7.3, RFC 9700 §2.1)
+/// or the scheme is a private-use scheme of a native app (`com.example.app:/callback`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RedirectUri(String);
+
+/// Why a redirect URI was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidRedirectUri {
+    /// Not an absolute URI.
+    #[error("not an absolute URI")]
+    NotAbsolute,
+    /// Contains a fragment (RFC 6749 §3.1.2).
+    #[error("a redirect URI must not contain a fragment")]
+    HasFragment,
+    /// Plain `http` to a host other than loopback.
+    #[error("http is only allowed for loopback hosts; use https")]
+    InsecureHttp,
+    /// Longer than 2048 bytes.
+    #[error("longer than 2048 bytes")]
+    TooLong,
+}
+
+fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        None => false,
+    }
+}
+
+fn is_loopback_ip(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
+impl RedirectUri {
+    /// Longest accepted URI, in bytes.
+    pub const MAX_LEN: usize = 2048;
+
+    /// Checks the rules above. The stored form is the string as registered; matching is
+    /// by exact string comparison (see [`RedirectUri::matches`]).
+    pub fn parse(value: &str) -> Result<Self, InvalidRedirectUri> {
+        if value.len() > Self::MAX_LEN {
+            return Err(InvalidRedirectUri::TooLong);
+        }
+        let url = Url::parse(value).map_err(|_| InvalidRedirectUri::NotAbsolute)?;
+        if url.fragment().is_some() || value.contains('#') {
+            return Err(InvalidRedirectUri::HasFragment);
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback_host(&url) => {}
+            "http" => return Err(InvalidRedirectUri::InsecureHttp),
+            // Private-use URI schemes of native apps (RFC 8252 §7.1) contain a dot.
+            scheme if scheme.contains('.') => {}
+            _ => return Err(InvalidRedirectUri::InsecureHttp),
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The URI as registered.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a URI sent in a request matches this registered one: exact string match,
+    /// except that for a loopback IP literal with `http` the port may differ (RFC 8252 §7.3:
+    /// native apps listen on an ephemeral port). `localhost` gets no port exception, as
+    /// RFC 8252 §8.3 recommends the IP literal.
+    pub fn matches(&self, requested: &str) -> bool {
+        if self.0 == requested {
+            return true;
+        }
+        let (Ok(registered), Ok(requested)) = (Url::parse(&self.0), Url::parse(requested)) else {
+            return false;
+        };
+        if registered.scheme() != "http" || !is_loopback_ip(&registered) {
+            return false;
+        }
+        let mut without_port = requested.clone();
+        if without_port.set_port(registered.port()).is_err() {
+            return false;
+        }
+        // Compare the re-serialised forms, so that only the port may differ.
+        requested.fragment().is_none()
+            && requested.scheme() == "http"
+            && without_port.as_str() == registered.as_str()
+    }
+}
+
+/// How a client authenticates at the token endpoint (RFC 6749 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKind {
+    /// Has a secret (`client_secret_basic` or `client_secret_post`).
+    Confidential,
+    /// Has no secret; proves possession of the authorization request with PKCE only.
+    Public,
+}
+
+impl ClientKind {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confidential => "confidential",
+            Self::Public => "public",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn from_stored(value: &str) -> Option<Self> {
+        match value {
+            "confidential" => Some(Self::Confidential),
+            "public" => Some(Self::Public),
+            _ => None,
+        }
+    }
+}
+
+/// A registered client.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The `client_id`.
+    pub id: ClientId,
+    /// Confidential or public.
+    pub kind: ClientKind,
+    /// SHA-256 of the client secret (confidential clients only).
+    pub secret_hash: Option<CredentialHash>,
+    /// Redirect URIs for the authorization endpoint, matched exactly.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Where the end-session endpoint may send the browser after logout, matched exactly.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Resource indicators (RFC 8707) this client may request access tokens for; the
+    /// access token's `aud`.
+    pub allowed_resources: Vec<String>,
+    /// The resource used when a request names none.
+    pub default_resource: String,
+    /// Scopes this client may request beyond the built-in `openid`, `profile`, `offline_access`.
+    pub extra_scopes: Vec<String>,
+    /// When the client was registered (Unix seconds).
+    pub created_at: UnixTime,
+}
+
+impl Client {
+    /// Finds the registered redirect URI that `requested` matches.
+    pub fn redirect_uri_matching(&self, requested: &str) -> Option<&RedirectUri> {
+        self.redirect_uris.iter().find(|r| r.matches(requested))
+    }
+
+    /// Whether `requested` is a registered post-logout redirect URI (exact match).
+    pub fn allows_post_logout_redirect(&self, requested: &str) -> bool {
+        self.post_logout_redirect_uris.iter().any(|r| r.as_str() == requested)
+    }
+
+    /// Checks a presented client secret in constant time. Public clients never match.
+    pub fn secret_matches(&self, presented: &Credential) -> bool {
+        self.secret_hash
+            .as_ref()
+            .is_some_and(|stored| stored.matches(&presented.hash()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_must_be_https_or_loopback_without_fragment() {
+        assert!(RedirectUri::parse("https://app.example/cb").is_ok());
+        assert!(RedirectUri::parse("http://127.0.0.1:9000/cb").is_ok());
+        assert!(RedirectUri::parse("http://localhost/cb").is_ok());
+        assert!(RedirectUri::parse("com.example.app:/cb").is_ok());
+        assert_eq!(RedirectUri::parse("http://app.example/cb"), Err(InvalidRedirectUri::InsecureHttp));
+        assert_eq!(RedirectUri::parse("https://app.example/cb#x"), Err(InvalidRedirectUri::HasFragment));
+        assert_eq!(RedirectUri::parse("/relative"), Err(InvalidRedirectUri::NotAbsolute));
+        assert_eq!(RedirectUri::parse("javascript:alert(1)"), Err(InvalidRedirectUri::InsecureHttp));
+    }
+
+    #[test]
+    fn matching_is_exact_except_the_loopback_port() {
+        let https = RedirectUri::parse("https://app.example/cb").unwrap();
+        assert!(https.matches("https://app.example/cb"));
+        assert!(!https.matches("https://app.example/cb/"));
+        assert!(!https.matches("https://app.example/cb?x=1"));
+        assert!(!https.matches("https://APP.example/cb"));
+        assert!(!https.matches("https://app.example:443/cb"));
+
+        let loopback = RedirectUri::parse("http://127.0.0.1/cb").unwrap();
+        assert!(loopback.matches("http://127.0.0.1:51234/cb"));
+        assert!(!loopback.matches("http://127.0.0.1:51234/other"));
+        assert!(!loopback.matches("http://127.0.0.2:51234/cb"));
+        assert!(!loopback.matches("https://127.0.0.1:51234/cb"));
+
+        let localhost = RedirectUri::parse("http://localhost:8000/cb").unwrap();
+        assert!(!localhost.matches("http://localhost:8001/cb"));
+    }
+}

@@ -1,0 +1,777 @@
+//! The use cases: what the identity provider does, independent of how requests arrive.
+//!
+//! The HTTP adapter parses requests into the types of this crate, calls one method of [`Idp`],
+//! and maps [`IdpError`] to the protocol's error format in one place.
+
+use std::sync::Arc;
+
+use crate::client::{Client, ClientId, ClientKind, RedirectUri};
+use crate::clock::{Clock, UnixTime};
+use crate::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
+use crate::keys::{KeyError, KeyRing, LoadedKey, SigningAlgorithm};
+use crate::refresh::{self, RefreshDecision, RefreshFamily};
+use crate::scope::{self, Scope};
+use crate::secret::{Credential, Password, random_id};
+use crate::session::{EndReason, Session, SessionPolicy, SessionState};
+use crate::store::{Rotation, Store, StoreError};
+use crate::token::{self, AccessTokenClaims, IdTokenClaims, OwnTokenError};
+use crate::user::{HashingError, PasswordHasher, User, Username};
+
+/// Settings of the identity provider's behaviour. Lifetimes in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdpConfig {
+    /// The issuer identifier (`iss`): an `https` URL (or `http` for local development) with
+    /// no query or fragment, compared exactly by clients. Default `http://127.0.0.1:8080`.
+    pub issuer: String,
+    /// Access-token lifetime. Default 300 (5 minutes).
+    pub access_token_ttl: i64,
+    /// ID-token lifetime. Default 300.
+    pub id_token_ttl: i64,
+    /// Authorization-code lifetime. Default 60.
+    pub authorization_code_ttl: i64,
+    /// Algorithm that signs access tokens: `ES256` (default), `EdDSA` or `RS256`.
+    pub access_token_alg: SigningAlgorithm,
+    /// Session lifetimes and the refresh grace window.
+    pub session: SessionPolicy,
+}
+
+impl Default for IdpConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            access_token_ttl: 300,
+            id_token_ttl: 300,
+            authorization_code_ttl: 60,
+            access_token_alg: SigningAlgorithm::ES256,
+            session: SessionPolicy::default(),
+        }
+    }
+}
+
+/// Algorithm ID tokens are signed with (OIDC Core §3.1.3.7: RS256 unless registered otherwise).
+pub const ID_TOKEN_ALG: SigningAlgorithm = SigningAlgorithm::RS256;
+
+/// What went wrong in a use case. The HTTP adapter maps each variant to a status and an OAuth
+/// error code once; descriptions are safe to show to the client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdpError {
+    /// Client authentication failed or the client is unknown (RFC 6749 §5.2 `invalid_client`).
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// The grant (code or refresh token) is invalid, expired, revoked, or was issued to another
+    /// client (`invalid_grant`). The reason is for logs, never for the response.
+    #[error("the grant is invalid, expired or revoked")]
+    InvalidGrant(&'static str),
+    /// A malformed or missing parameter (`invalid_request`).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// A scope that is unknown or not allowed for this client (`invalid_scope`).
+    #[error("{0}")]
+    InvalidScope(String),
+    /// A resource indicator that is not allowed for this client (RFC 8707 `invalid_target`).
+    #[error("{0}")]
+    InvalidTarget(String),
+    /// The client may not use this grant or response type (`unauthorized_client`).
+    #[error("{0}")]
+    UnauthorizedClient(String),
+    /// Wrong username or password, or a disabled account (deliberately indistinguishable).
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    /// An access token presented to the IdP itself is invalid, expired or revoked (RFC 6750
+    /// `invalid_token`).
+    #[error("the access token is invalid, expired or revoked")]
+    InvalidToken,
+    /// The access token lacks a scope the request needs (RFC 6750 `insufficient_scope`).
+    #[error("the access token lacks the {0} scope")]
+    InsufficientScope(&'static str),
+    /// An administrative input was rejected (bad username, duplicate client, …).
+    #[error("{0}")]
+    Rejected(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A signing key could not be used.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The password hasher failed.
+    #[error(transparent)]
+    Hashing(#[from] HashingError),
+}
+
+/// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
+#[derive(Debug)]
+pub struct TokenResponse {
+    /// The access token (a JWT, RFC 9068).
+    pub access_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The refresh token, when `offline_access` was granted.
+    pub refresh_token: Option<Credential>,
+    /// The ID token, when `openid` was granted and this is a code exchange.
+    pub id_token: Option<String>,
+    /// The granted scope.
+    pub scope: Scope,
+}
+
+/// An authorization request after validation (RFC 6749 §4.1.1, RFC 7636, RFC 8707, OIDC Core
+/// §3.1.2.1). Built by [`Idp::validate_authorization`].
+#[derive(Debug, Clone)]
+pub struct AuthorizationGrant {
+    /// The client.
+    pub client_id: ClientId,
+    /// The redirect URI exactly as sent (it matched a registered one).
+    pub redirect_uri: String,
+    /// The scope requested (and allowed).
+    pub scope: Scope,
+    /// The resource the access token will be for.
+    pub resource: String,
+    /// The PKCE challenge.
+    pub code_challenge: CodeChallenge,
+    /// The OIDC nonce.
+    pub nonce: Option<String>,
+}
+
+/// Raw authorization-request parameters, as received.
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizationParams {
+    /// `response_type`; only `code` is supported.
+    pub response_type: Option<String>,
+    /// `scope`.
+    pub scope: Option<String>,
+    /// `code_challenge`.
+    pub code_challenge: Option<String>,
+    /// `code_challenge_method`; only `S256`.
+    pub code_challenge_method: Option<String>,
+    /// `resource` (RFC 8707), at most one.
+    pub resource: Option<String>,
+    /// `nonce`.
+    pub nonce: Option<String>,
+}
+
+/// Who is logging in, for the session record.
+#[derive(Debug, Clone, Default)]
+pub struct LoginContext {
+    /// `User-Agent` header (truncated to 256 bytes).
+    pub user_agent: Option<String>,
+    /// Client IP address.
+    pub ip: Option<String>,
+}
+
+/// A new client to register.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    /// The `client_id`.
+    pub id: ClientId,
+    /// Confidential (gets a secret) or public.
+    pub kind: ClientKind,
+    /// Redirect URIs.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Allowed resources; the first is the default. Empty means the issuer's default resource
+    /// `{issuer}/api`... see [`Idp::add_client`].
+    pub resources: Vec<String>,
+    /// Extra scopes the client may request.
+    pub extra_scopes: Vec<String>,
+}
+
+/// Claims released by the userinfo endpoint (OIDC Core §5.3).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserInfo {
+    /// Subject.
+    pub sub: String,
+    /// Username, with the `profile` scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+}
+
+/// A refresh attempt gets two tries: a lost compare-and-swap re-reads the family once, and
+/// then it is either a replay within grace or a real conflict.
+const ROTATION_ATTEMPTS: usize = 3;
+
+/// The identity provider.
+#[derive(Clone)]
+pub struct Idp {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    keys: KeyRing,
+    config: Arc<IdpConfig>,
+    hasher: PasswordHasher,
+}
+
+impl std::fmt::Debug for Idp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Idp").field("issuer", &self.config.issuer).finish_non_exhaustive()
+    }
+}
+
+impl Idp {
+    /// Starts the IdP on a store: loads the signing keys, generating (and storing) one for
+    /// each algorithm in use on first start. Keys are never regenerated once stored.
+    pub async fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: IdpConfig) -> Result<Self, IdpError> {
+        let mut stored = store.list_signing_keys().await?;
+        for alg in [config.access_token_alg, ID_TOKEN_ALG] {
+            if !stored.iter().any(|k| k.alg == alg) {
+                let key = tokio::task::spawn_blocking({
+                    let now = clock.now();
+                    move || LoadedKey::generate(alg, now)
+                })
+                .await
+                .map_err(|e| KeyError::from_message(e.to_string()))??;
+                store.insert_signing_key(&key).await?;
+                tracing::info!(kid = %key.kid, alg = alg.as_str(), "generated signing key");
+                stored.push(key);
+            }
+        }
+        let keys = KeyRing::new(&stored)?;
+        let permits = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(Self { store, clock, keys, config: Arc::new(config), hasher: PasswordHasher::new(permits)? })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &IdpConfig {
+        &self.config
+    }
+
+    /// The signing keys (for the JWKS endpoint).
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// The current time from the injected clock.
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
+    /// The store (for the CLI's listing commands).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    // ---- administration -------------------------------------------------------------------
+
+    /// Creates a user.
+    #[tracing::instrument(skip_all, fields(username = %username))]
+    pub async fn add_user(&self, username: Username, password: Password) -> Result<User, IdpError> {
+        if password.expose().is_empty() || password.expose().len() > Password::MAX_BYTES {
+            return Err(IdpError::Rejected(format!("a password is 1 to {} bytes", Password::MAX_BYTES)));
+        }
+        let user = User {
+            id: random_id(),
+            username,
+            password_hash: self.hasher.hash(password).await?,
+            disabled: false,
+            created_at: self.now(),
+        };
+        self.store.insert_user(&user).await.map_err(|e| match e {
+            StoreError::Conflict(_) => IdpError::Rejected(format!("user {} already exists", user.username)),
+            other => other.into(),
+        })?;
+        Ok(user)
+    }
+
+    /// Disables (or re-enables) a user. Disabling ends all of the user's sessions at once.
+    #[tracing::instrument(skip_all, fields(username = %username, disabled))]
+    pub async fn set_user_disabled(&self, username: &Username, disabled: bool) -> Result<(), IdpError> {
+        let user = self
+            .store
+            .find_user_by_username(username)
+            .await?
+            .ok_or_else(|| IdpError::Rejected(format!("no user {username}")))?;
+        self.store.update_user_disabled(username, disabled).await?;
+        if disabled {
+            let ended = self.store.end_sessions_of_user(&user.id, self.now(), EndReason::UserDisabled).await?;
+            tracing::info!(sessions_ended = ended.len(), "user disabled");
+        }
+        Ok(())
+    }
+
+    /// Registers a client. Confidential clients get a generated secret, returned here once
+    /// and stored only as a hash. With no resources given, the client may only ask for
+    /// tokens for `{issuer}/api`... no: a client must name at least one resource.
+    #[tracing::instrument(skip_all, fields(client_id = %new.id))]
+    pub async fn add_client(&self, new: NewClient) -> Result<(Client, Option<Credential>), IdpError> {
+        if new.redirect_uris.is_empty() {
+            return Err(IdpError::Rejected("a client needs at least one redirect URI".into()));
+        }
+        let Some(default_resource) = new.resources.first().cloned() else {
+            return Err(IdpError::Rejected("a client needs at least one resource (the access-token audience)".into()));
+        };
+        if let Some(bad) = new.resources.iter().find(|r| !scope::is_valid_resource(r)) {
+            return Err(IdpError::Rejected(format!("resource {bad:?} is not an absolute URI without fragment")));
+        }
+        let extra = Scope::parse(&new.extra_scopes.join(" "))
+            .map_err(|e| IdpError::Rejected(e.to_string()))?;
+        let secret = (new.kind == ClientKind::Confidential).then(Credential::generate);
+        let client = Client {
+            id: new.id,
+            kind: new.kind,
+            secret_hash: secret.as_ref().map(Credential::hash),
+            redirect_uris: new.redirect_uris,
+            post_logout_redirect_uris: new.post_logout_redirect_uris,
+            allowed_resources: new.resources,
+            default_resource,
+            extra_scopes: extra.iter().map(str::to_owned).collect(),
+            created_at: self.now(),
+        };
+        self.store.insert_client(&client).await.map_err(|e| match e {
+            StoreError::Conflict(_) => IdpError::Rejected(format!("client {} already exists", client.id)),
+            other => other.into(),
+        })?;
+        Ok((client, secret))
+    }
+
+    // ---- browser login ----------------------------------------------------------------------
+
+    /// Checks a username and password and, on success, creates a new session with a fresh
+    /// `sid` and a fresh browser cookie (never reusing an earlier one: no session fixation).
+    #[tracing::instrument(skip_all)]
+    pub async fn login(&self, username: &str, password: Password, context: LoginContext) -> Result<(Session, Credential), IdpError> {
+        let user = match Username::parse(username) {
+            Ok(username) => self.store.find_user_by_username(&username).await?,
+            Err(_) => None,
+        };
+        let too_long = password.expose().len() > Password::MAX_BYTES;
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let verified = !too_long && self.hasher.verify(password, hash).await;
+        let Some(user) = user.filter(|u| verified && !u.disabled) else {
+            tracing::info!("login failed");
+            return Err(IdpError::InvalidCredentials);
+        };
+        let now = self.now();
+        let cookie = Credential::generate();
+        let session = Session {
+            sid: random_id(),
+            user_id: user.id.clone(),
+            cookie_hash: Some(cookie.hash()),
+            auth_time: now,
+            created_at: now,
+            last_used_at: now,
+            ended_at: None,
+            end_reason: None,
+            user_agent: context.user_agent.map(|ua| truncate(ua, 256)),
+            ip: context.ip,
+        };
+        self.store.insert_session(&session).await?;
+        tracing::info!(sid = %session.sid, user_id = %user.id, "login succeeded; session created");
+        Ok((session, cookie))
+    }
+
+    /// The active session a browser cookie belongs to, with its user.
+    pub async fn find_browser_session(&self, cookie: &Credential) -> Result<Option<(Session, User)>, IdpError> {
+        let Some(session) = self.store.find_session_by_cookie(&cookie.hash()).await? else {
+            return Ok(None);
+        };
+        self.active_session_user(session).await
+    }
+
+    async fn active_session_user(&self, session: Session) -> Result<Option<(Session, User)>, IdpError> {
+        let now = self.now();
+        match session.state_at(now, &self.config.session) {
+            SessionState::Active => {}
+            SessionState::Ended => return Ok(None),
+            SessionState::Expired(reason) => {
+                self.store.end_session(&session.sid, now, reason).await?;
+                return Ok(None);
+            }
+        }
+        match self.store.find_user(&session.user_id).await? {
+            Some(user) if !user.disabled => Ok(Some((session, user))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Ends a session and all refresh families in it (logout). `false` if it had already ended.
+    #[tracing::instrument(skip_all, fields(sid = %sid))]
+    pub async fn end_session(&self, sid: &str, reason: EndReason) -> Result<bool, IdpError> {
+        let ended = self.store.end_session(sid, self.now(), reason).await?;
+        if ended {
+            tracing::info!(reason = reason.as_str(), "session ended");
+        }
+        Ok(ended)
+    }
+
+    // ---- authorization endpoint ---------------------------------------------------------------
+
+    /// Looks up the client of an authorization request and the redirect URI to answer on.
+    /// Errors here must be shown to the user, never redirected (RFC 6749 §4.1.2.1).
+    pub async fn authorization_client(&self, client_id: &str, redirect_uri: Option<&str>) -> Result<(Client, String), IdpError> {
+        let id = ClientId::parse(client_id).map_err(|_| IdpError::InvalidClient)?;
+        let client = self.store.find_client(&id).await?.ok_or(IdpError::InvalidClient)?;
+        // OAuth 2.1 requires redirect_uri to be sent whenever more than one is registered; we
+        // require it always, which also covers the single-URI case unambiguously.
+        let requested = redirect_uri.ok_or_else(|| IdpError::InvalidRequest("redirect_uri is required".into()))?;
+        if client.redirect_uri_matching(requested).is_none() {
+            return Err(IdpError::InvalidRequest("redirect_uri is not registered for this client".into()));
+        }
+        Ok((client, requested.to_owned()))
+    }
+
+    /// Validates the rest of an authorization request for a known client and redirect URI.
+    /// Errors here are redirected back to the client with `error` (RFC 6749 §4.1.2.1).
+    pub fn validate_authorization(&self, client: &Client, redirect_uri: String, params: AuthorizationParams) -> Result<AuthorizationGrant, IdpError> {
+        match params.response_type.as_deref() {
+            Some("code") => {}
+            Some(_) => return Err(IdpError::UnauthorizedClient("only response_type=code is supported".into())),
+            None => return Err(IdpError::InvalidRequest("response_type is required".into())),
+        }
+        let scope = Scope::parse(params.scope.as_deref().unwrap_or(""))
+            .map_err(|e| IdpError::InvalidScope(e.to_string()))?;
+        if let Some(bad) = scope
+            .iter()
+            .find(|s| !scope::BUILT_IN.contains(s) && !client.extra_scopes.iter().any(|e| e == s))
+        {
+            return Err(IdpError::InvalidScope(format!("scope {bad} is not allowed for this client")));
+        }
+        match params.code_challenge_method.as_deref() {
+            Some("S256") => {}
+            Some(_) => return Err(IdpError::InvalidRequest("code_challenge_method must be S256".into())),
+            None => return Err(IdpError::InvalidRequest("PKCE is required: send code_challenge and code_challenge_method=S256".into())),
+        }
+        let code_challenge = CodeChallenge::parse_s256(params.code_challenge.as_deref().unwrap_or(""))
+            .map_err(|e| IdpError::InvalidRequest(e.to_string()))?;
+        let resource = self.resolve_resource(client, params.resource.as_deref())?;
+        if params.nonce.as_ref().is_some_and(|n| n.len() > 512) {
+            return Err(IdpError::InvalidRequest("nonce is longer than 512 bytes".into()));
+        }
+        Ok(AuthorizationGrant {
+            client_id: client.id.clone(),
+            redirect_uri,
+            scope,
+            resource,
+            code_challenge,
+            nonce: params.nonce,
+        })
+    }
+
+    fn resolve_resource(&self, client: &Client, requested: Option<&str>) -> Result<String, IdpError> {
+        match requested {
+            None => Ok(client.default_resource.clone()),
+            Some(r) if client.allowed_resources.iter().any(|a| a == r) => Ok(r.to_owned()),
+            Some(_) => Err(IdpError::InvalidTarget("resource is not allowed for this client".into())),
+        }
+    }
+
+    /// Issues an authorization code for a validated request in an active session.
+    #[tracing::instrument(skip_all, fields(client_id = %grant.client_id, sid = %session.sid))]
+    pub async fn issue_authorization_code(&self, grant: AuthorizationGrant, session: &Session) -> Result<Credential, IdpError> {
+        let now = self.now();
+        let code = Credential::generate();
+        let record = AuthorizationCode {
+            code_hash: code.hash(),
+            client_id: grant.client_id,
+            redirect_uri: grant.redirect_uri,
+            sid: session.sid.clone(),
+            user_id: session.user_id.clone(),
+            scope: grant.scope,
+            resource: grant.resource,
+            code_challenge: grant.code_challenge,
+            nonce: grant.nonce,
+            auth_time: session.auth_time,
+            created_at: now,
+            expires_at: now + self.config.authorization_code_ttl,
+        };
+        self.store.insert_authorization_code(&record).await?;
+        self.store.touch_session(&session.sid, now).await?;
+        Ok(code)
+    }
+
+    // ---- token endpoint -----------------------------------------------------------------------
+
+    /// Authenticates a client at the token, revocation or introspection endpoint. A
+    /// confidential client must present its secret; a public client must present none.
+    pub async fn authenticate_client(&self, client_id: &str, secret: Option<&Credential>) -> Result<Client, IdpError> {
+        let id = ClientId::parse(client_id).map_err(|_| IdpError::InvalidClient)?;
+        let client = self.store.find_client(&id).await?.ok_or(IdpError::InvalidClient)?;
+        match (client.kind, secret) {
+            (ClientKind::Confidential, Some(secret)) if client.secret_matches(secret) => Ok(client),
+            (ClientKind::Public, None) => Ok(client),
+            _ => Err(IdpError::InvalidClient),
+        }
+    }
+
+    /// The `authorization_code` grant (RFC 6749 §4.1.3) with PKCE (RFC 7636 §4.5). A code
+    /// presented a second time ends the refresh families issued from it.
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    pub async fn exchange_code(&self, client: &Client, code: &str, redirect_uri: &str, code_verifier: &str) -> Result<TokenResponse, IdpError> {
+        let now = self.now();
+        let code_hash = Credential::from_presented(code).hash();
+        let record = match self.store.consume_authorization_code(&code_hash, now).await? {
+            CodeConsumption::First(record) => record,
+            CodeConsumption::Replayed(_) => {
+                let ended = self.store.end_families_from_code(&code_hash, now, EndReason::AuthorizationCodeReplay).await?;
+                tracing::warn!(families_ended = ended, "authorization code replayed; what it issued is revoked");
+                return Err(IdpError::InvalidGrant("authorization code replayed"));
+            }
+            CodeConsumption::Unknown => return Err(IdpError::InvalidGrant("unknown authorization code")),
+        };
+        if record.client_id != client.id {
+            return Err(IdpError::InvalidGrant("code issued to another client"));
+        }
+        if now >= record.expires_at {
+            return Err(IdpError::InvalidGrant("authorization code expired"));
+        }
+        if record.redirect_uri != redirect_uri {
+            return Err(IdpError::InvalidGrant("redirect_uri differs from the authorization request"));
+        }
+        match record.code_challenge.verify(code_verifier) {
+            Ok(true) => {}
+            Ok(false) => return Err(IdpError::InvalidGrant("PKCE verification failed")),
+            Err(e) => return Err(IdpError::InvalidRequest(e.to_string())),
+        }
+        let session = self.store.find_session(&record.sid).await?.ok_or(IdpError::InvalidGrant("session gone"))?;
+        let Some((session, user)) = self.active_session_user(session).await? else {
+            return Err(IdpError::InvalidGrant("session ended"));
+        };
+
+        let access_token = self.mint_access_token(&session, &user.id, client, &record.scope, &record.resource)?;
+        let id_token = if record.scope.contains(scope::OPENID) {
+            Some(self.mint_id_token(&session, &user, client, &record.scope, record.nonce.clone())?)
+        } else {
+            None
+        };
+        let refresh_token = if record.scope.contains(scope::OFFLINE_ACCESS) {
+            let first = Credential::generate();
+            let family = RefreshFamily {
+                id: random_id(),
+                sid: session.sid.clone(),
+                client_id: client.id.clone(),
+                user_id: user.id.clone(),
+                scope: record.scope.clone(),
+                resource: record.resource.clone(),
+                generation: 0,
+                rotated_at: now,
+                sealed_successor: None,
+                created_at: now,
+                ended_at: None,
+                end_reason: None,
+                code_hash: Some(code_hash),
+            };
+            self.store.insert_refresh_family(&family, &first.hash()).await?;
+            Some(first)
+        } else {
+            None
+        };
+        Ok(TokenResponse {
+            access_token,
+            expires_in: self.config.access_token_ttl,
+            refresh_token,
+            id_token,
+            scope: record.scope,
+        })
+    }
+
+    /// The `refresh_token` grant (RFC 6749 §6) under the state machine of [`crate::refresh`].
+    /// `scope` may narrow the granted scope; `resource` must be the granted one.
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    pub async fn refresh(&self, client: &Client, refresh_token: &str, scope: Option<Scope>, resource: Option<&str>) -> Result<TokenResponse, IdpError> {
+        let presented = Credential::from_presented(refresh_token);
+        let Some((mut family, generation)) = self.store.find_refresh_token(&presented.hash()).await? else {
+            return Err(IdpError::InvalidGrant("unknown refresh token"));
+        };
+        if family.client_id != client.id {
+            return Err(IdpError::InvalidGrant("refresh token issued to another client"));
+        }
+        let scope = match scope {
+            Some(s) if !s.is_empty() => {
+                if !s.is_subset_of(&family.scope) {
+                    return Err(IdpError::InvalidScope("a refresh can only narrow the granted scope".into()));
+                }
+                s
+            }
+            _ => family.scope.clone(),
+        };
+        if resource.is_some_and(|r| r != family.resource) {
+            return Err(IdpError::InvalidTarget("a refresh can only name the resource that was granted".into()));
+        }
+
+        for _ in 0..ROTATION_ATTEMPTS {
+            let now = self.now();
+            let session = self.store.find_session(&family.sid).await?.ok_or(IdpError::InvalidGrant("session gone"))?;
+            let successor = match refresh::decide(&family, &session, generation, now, &self.config.session) {
+                RefreshDecision::Rotate => {
+                    let successor = Credential::generate();
+                    let rotation = Rotation {
+                        family_id: family.id.clone(),
+                        expected_generation: generation,
+                        new_token_hash: successor.hash(),
+                        sealed_successor: refresh::seal_successor(&presented, &successor, &family.id),
+                        now,
+                    };
+                    if !self.store.rotate_refresh(&rotation).await? {
+                        // Another request rotated this generation first: look again.
+                        family = self.reload_family(&family.id).await?;
+                        continue;
+                    }
+                    tracing::info!(sid = %family.sid, family = %family.id, generation = generation + 1, "refresh token rotated");
+                    successor
+                }
+                RefreshDecision::ReplayWithinGrace => {
+                    let sealed = family.sealed_successor.as_deref().unwrap_or_default();
+                    let Some(successor) = refresh::open_successor(&presented, sealed, &family.id) else {
+                        return Err(IdpError::InvalidGrant("sealed successor does not open"));
+                    };
+                    tracing::info!(sid = %family.sid, family = %family.id, generation, "refresh token replayed within grace window; same successor returned");
+                    successor
+                }
+                RefreshDecision::Reuse { presented_generation, current_generation, seconds_since_rotation } => {
+                    self.store.end_session(&family.sid, now, EndReason::RefreshTokenReuse).await?;
+                    tracing::warn!(
+                        sid = %family.sid,
+                        family = %family.id,
+                        presented_generation,
+                        current_generation,
+                        seconds_since_rotation,
+                        "refresh token reuse detected; session ended"
+                    );
+                    return Err(IdpError::InvalidGrant("refresh token reuse"));
+                }
+                RefreshDecision::Ended => return Err(IdpError::InvalidGrant("session or family ended")),
+                RefreshDecision::Expired(reason) => {
+                    self.store.end_session(&family.sid, now, reason).await?;
+                    return Err(IdpError::InvalidGrant("session expired"));
+                }
+            };
+            let Some((session, user)) = self.active_session_user(session).await? else {
+                return Err(IdpError::InvalidGrant("user disabled"));
+            };
+            let access_token = self.mint_access_token(&session, &user.id, client, &scope, &family.resource)?;
+            return Ok(TokenResponse {
+                access_token,
+                expires_in: self.config.access_token_ttl,
+                refresh_token: Some(successor),
+                id_token: None,
+                scope,
+            });
+        }
+        Err(IdpError::InvalidGrant("refresh token rotated concurrently too often"))
+    }
+
+    async fn reload_family(&self, family_id: &str) -> Result<RefreshFamily, IdpError> {
+        self.store
+            .find_refresh_family(family_id)
+            .await?
+            .ok_or(IdpError::InvalidGrant("refresh family gone"))
+    }
+
+    /// Token revocation (RFC 7009 §2.1). A refresh token ends its family; an access token is
+    /// recorded as revoked until it expires. Tokens that are unknown, or belong to another
+    /// client, are silently ignored (RFC 7009 §2.2), so the response reveals nothing.
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    pub async fn revoke(&self, client: &Client, token: &str) -> Result<(), IdpError> {
+        let now = self.now();
+        let hash = Credential::from_presented(token).hash();
+        if let Some((family, _)) = self.store.find_refresh_token(&hash).await? {
+            if family.client_id == client.id && self.store.end_refresh_family(&family.id, now, EndReason::Revoked).await? {
+                tracing::info!(sid = %family.sid, family = %family.id, "refresh token revoked");
+            }
+            return Ok(());
+        }
+        if let Ok(claims) = token::verify_own::<AccessTokenClaims>(&self.keys, &self.config.issuer, token::ACCESS_TOKEN_TYP, token, now, false)
+            && claims.client_id == client.id.as_str()
+        {
+            self.store.insert_revoked_access_token(&claims.jti, claims.exp).await?;
+            tracing::info!(jti = %claims.jti, "access token revoked");
+        }
+        Ok(())
+    }
+
+    // ---- tokens the IdP consumes itself -----------------------------------------------------
+
+    /// Validates an access token presented to the userinfo endpoint: ours, unexpired, not
+    /// revoked, its session still active, and with the `openid` scope.
+    pub async fn userinfo(&self, access_token: &str) -> Result<UserInfo, IdpError> {
+        let now = self.now();
+        let claims: AccessTokenClaims =
+            token::verify_own(&self.keys, &self.config.issuer, token::ACCESS_TOKEN_TYP, access_token, now, true)
+                .map_err(|_| IdpError::InvalidToken)?;
+        if self.store.is_access_token_revoked(&claims.jti).await? {
+            return Err(IdpError::InvalidToken);
+        }
+        let session = self.store.find_session(&claims.sid).await?.ok_or(IdpError::InvalidToken)?;
+        let Some((_, user)) = self.active_session_user(session).await? else {
+            return Err(IdpError::InvalidToken);
+        };
+        let scope = Scope::parse(&claims.scope).unwrap_or_default();
+        if !scope.contains(scope::OPENID) {
+            return Err(IdpError::InsufficientScope(scope::OPENID));
+        }
+        Ok(UserInfo {
+            sub: user.id,
+            preferred_username: scope.contains(scope::PROFILE).then(|| user.username.to_string()),
+        })
+    }
+
+    /// Verifies an `id_token_hint` (OIDC RP-Initiated Logout §2): issued here, for any
+    /// client; expiry is not checked, since an RP may log out long after the ID token expired.
+    pub fn verify_id_token_hint(&self, id_token: &str) -> Result<IdTokenClaims, IdpError> {
+        token::verify_own(&self.keys, &self.config.issuer, token::ID_TOKEN_TYP, id_token, self.now(), false)
+            .map_err(|e| match e {
+                OwnTokenError::Invalid | OwnTokenError::Expired => {
+                    IdpError::InvalidRequest("id_token_hint is not an ID token issued here".into())
+                }
+            })
+    }
+
+    /// Finds a client by id (for end-session's `post_logout_redirect_uri` check).
+    pub async fn find_client(&self, client_id: &str) -> Result<Option<Client>, IdpError> {
+        let Ok(id) = ClientId::parse(client_id) else { return Ok(None) };
+        Ok(self.store.find_client(&id).await?)
+    }
+
+    // ---- minting ------------------------------------------------------------------------------
+
+    fn mint_access_token(&self, session: &Session, user_id: &str, client: &Client, scope: &Scope, resource: &str) -> Result<String, IdpError> {
+        let now = self.now();
+        let claims = AccessTokenClaims {
+            iss: self.config.issuer.clone(),
+            sub: user_id.to_owned(),
+            aud: resource.to_owned(),
+            exp: now + self.config.access_token_ttl,
+            iat: now,
+            jti: random_id(),
+            client_id: client.id.to_string(),
+            scope: scope.to_string(),
+            sid: session.sid.clone(),
+            auth_time: session.auth_time,
+        };
+        let key = self
+            .keys
+            .signer(self.config.access_token_alg)
+            .ok_or_else(|| KeyError::from_message("no access-token signing key".into()))?;
+        Ok(token::sign(key, token::ACCESS_TOKEN_TYP, &claims)?)
+    }
+
+    fn mint_id_token(&self, session: &Session, user: &User, client: &Client, scope: &Scope, nonce: Option<String>) -> Result<String, IdpError> {
+        let now = self.now();
+        let claims = IdTokenClaims {
+            iss: self.config.issuer.clone(),
+            sub: user.id.clone(),
+            aud: client.id.to_string(),
+            exp: now + self.config.id_token_ttl,
+            iat: now,
+            auth_time: session.auth_time,
+            nonce,
+            sid: session.sid.clone(),
+            preferred_username: scope.contains(scope::PROFILE).then(|| user.username.to_string()),
+        };
+        let key = self
+            .keys
+            .signer(ID_TOKEN_ALG)
+            .ok_or_else(|| KeyError::from_message("no ID-token signing key".into()))?;
+        Ok(token::sign(key, token::ID_TOKEN_TYP, &claims)?)
+    }
+}
+
+fn truncate(mut value: String, max_bytes: usize) -> String {
+    if value.len() > max_bytes {
+        let mut end = max_bytes;
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        value.truncate(end);
+    }
+    value
+}

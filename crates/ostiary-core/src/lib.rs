@@ -1,0 +1,39 @@
+//! The domain of Ostiary, an OAuth 2.0 / OpenID Connect identity provider.
+//!
+//! This crate knows what users, clients, sessions, refresh families, signing keys and
+//! tokens are, and implements the use cases on them (log in, authorize, exchange a code,
+//! refresh, revoke, end a session). It knows nothing of HTTP or SQL: the HTTP adapter
+//! (`ostiary-server`) calls [`Idp`], and the storage adapter (`ostiary-store`) implements
+//! [`Store`].
+//!
+//! # Layout
+//! - [`clock`]: the injected clock; every expiry decision takes `now` from it.
+//! - [`secret`]: types for secrets (passwords, credentials, client secrets) with redacted
+//!   `Debug`, random generation and SHA-256 hashing of high-entropy credentials.
+//! - [`user`]: usernames, users, Argon2id password hashing on a bounded blocking pool.
+//! - [`client`]: OAuth clients, client ids, redirect URIs and their matching rules.
+//! - [`scope`]: scopes and resource indicators (RFC 8707).
+//! - [`session`]: IdP sessions (the `sid`), their idle/absolute lifetimes and the policy.
+//! - [`refresh`]: the refresh-token state machine (rotation, grace-window replay, theft).
+//! - [`code`]: authorization codes and PKCE (RFC 7636, S256 only).
+//! - [`keys`]: signing keys (ES256, EdDSA, RS256), JWKS publication.
+//! - [`token`]: minting access tokens (RFC 9068) and ID tokens (OIDC Core), and verifying
+//!   our own tokens where the IdP itself consumes them (userinfo, revocation, logout hints).
+//! - [`store`]: the [`Store`] trait the use cases need, and its error type.
+//! - [`idp`]: [`Idp`], the use cases, and [`IdpError`].
+
+pub mod client;
+pub mod clock;
+pub mod code;
+pub mod idp;
+pub mod keys;
+pub mod refresh;
+pub mod scope;
+pub mod secret;
+pub mod session;
+pub mod store;
+pub mod token;
+pub mod user;
+
+pub use idp::{Idp, IdpConfig, IdpError};
+pub use store::{Store, StoreError};

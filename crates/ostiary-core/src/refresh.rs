@@ -1,0 +1,305 @@
+//! The refresh-token state machine: rotation, idempotent replay inside the grace window, and
+//! reuse (theft) detection. See PRODUCT.md, "The refresh state machine".
+//!
+//! A *family* is the chain of refresh tokens one client holds within one IdP session. Every
+//! token of the chain is stored only as a hash, together with its *generation* (0, 1, 2, …);
+//! the family records which generation is current.
+//!
+//! - Presenting the current generation rotates: generation `g + 1` becomes current, by a
+//!   compare-and-swap on the generation in the store, so exactly one of many concurrent
+//!   rotations wins, across processes.
+//! - Presenting generation `g - 1` within [`SessionPolicy::refresh_grace`] seconds of the
+//!   rotation returns the *same* successor. The successor is kept sealed (AES-256-GCM) under
+//!   a key derived (HKDF-SHA256) from the previous token itself, so the store never holds a
+//!   usable credential in clear and only the previous token's holder can open it.
+//! - Anything else that is known (an older generation, or `g - 1` after the window) is reuse:
+//!   someone copied a token, and the whole session is ended.
+
+use aws_lc_rs::{aead, hkdf};
+
+use crate::client::ClientId;
+use crate::clock::UnixTime;
+use crate::scope::Scope;
+use crate::secret::{Credential, CredentialHash};
+use crate::session::{EndReason, Session, SessionPolicy, SessionState};
+
+/// One client's chain of refresh tokens within one IdP session.
+#[derive(Debug, Clone)]
+pub struct RefreshFamily {
+    /// Random identifier of the family.
+    pub id: String,
+    /// The IdP session the family belongs to.
+    pub sid: String,
+    /// The client the tokens were issued to.
+    pub client_id: ClientId,
+    /// The user (`sub`).
+    pub user_id: String,
+    /// Scope granted; refreshes may narrow it, never widen it.
+    pub scope: Scope,
+    /// Resource (audience) of the access tokens minted from this family.
+    pub resource: String,
+    /// Generation of the current refresh token (0 for the first one).
+    pub generation: i64,
+    /// When the current generation was issued (Unix seconds).
+    pub rotated_at: UnixTime,
+    /// The current token sealed under the previous one (None for generation 0).
+    pub sealed_successor: Option<Vec<u8>>,
+    /// When the family was created (Unix seconds).
+    pub created_at: UnixTime,
+    /// When it ended, if it did.
+    pub ended_at: Option<UnixTime>,
+    /// Why it ended (an [`EndReason::as_str`]).
+    pub end_reason: Option<String>,
+    /// Hash of the authorization code the family was issued from.
+    pub code_hash: Option<CredentialHash>,
+}
+
+/// What to do with a presented refresh token of a known family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshDecision {
+    /// The current token: rotate to the next generation.
+    Rotate,
+    /// The immediately previous token within the grace window: hand out the same successor.
+    ReplayWithinGrace,
+    /// A token that must not be used any more: end the session. The fields are the evidence.
+    Reuse {
+        /// Generation of the presented token.
+        presented_generation: i64,
+        /// Generation that was current when it was presented.
+        current_generation: i64,
+        /// Seconds since the current generation was issued.
+        seconds_since_rotation: i64,
+    },
+    /// The family or its session has ended (revoked, logged out, or reuse detected earlier).
+    Ended,
+    /// The session ran out of time; the reason says which limit.
+    Expired(EndReason),
+}
+
+/// Decides what a refresh token of generation `presented_generation` gets, at `now`.
+pub fn decide(
+    family: &RefreshFamily,
+    session: &Session,
+    presented_generation: i64,
+    now: UnixTime,
+    policy: &SessionPolicy,
+) -> RefreshDecision {
+    if family.ended_at.is_some() {
+        return RefreshDecision::Ended;
+    }
+    match session.state_at(now, policy) {
+        SessionState::Active => {}
+        SessionState::Ended => return RefreshDecision::Ended,
+        SessionState::Expired(reason) => return RefreshDecision::Expired(reason),
+    }
+    let since_rotation = now.saturating_sub(family.rotated_at);
+    if presented_generation == family.generation {
+        RefreshDecision::Rotate
+    } else if presented_generation == family.generation - 1 && since_rotation <= policy.refresh_grace
+    {
+        RefreshDecision::ReplayWithinGrace
+    } else {
+        RefreshDecision::Reuse {
+            presented_generation,
+            current_generation: family.generation,
+            seconds_since_rotation: since_rotation,
+        }
+    }
+}
+
+const SEAL_SALT: &[u8] = b"ostiary/refresh-successor/v1";
+const NONCE_LEN: usize = 12;
+
+fn sealing_key(previous: &Credential, family_id: &str) -> aead::LessSafeKey {
+    let info = [family_id.as_bytes()];
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SEAL_SALT).extract(previous.expose().as_bytes());
+    let okm = prk.expand(&info, &aead::AES_256_GCM);
+    // Both can only fail for an output length that AES_256_GCM's own key length rules out.
+    #[allow(clippy::expect_used)]
+    let okm = okm.expect("HKDF output length fits AES-256");
+    aead::LessSafeKey::new(aead::UnboundKey::from(okm))
+}
+
+/// Seals `successor` so that only the holder of `previous` can open it.
+pub fn seal_successor(previous: &Credential, successor: &Credential, family_id: &str) -> Vec<u8> {
+    let key = sealing_key(previous, family_id);
+    let nonce_bytes = crate::secret::random_bytes::<NONCE_LEN>();
+    let nonce = aead::Nonce::assume_unique_for_key(nonce_bytes);
+    let mut in_out = successor.expose().as_bytes().to_vec();
+    #[allow(clippy::expect_used)]
+    key.seal_in_place_append_tag(nonce, aead::Aad::from(family_id.as_bytes()), &mut in_out)
+        .expect("AES-GCM sealing of a 43-byte message cannot fail");
+    let mut sealed = nonce_bytes.to_vec();
+    sealed.extend_from_slice(&in_out);
+    sealed
+}
+
+/// Opens a sealed successor with the previous token. `None` if the token is not the one it
+/// was sealed under, or the data was altered.
+pub fn open_successor(previous: &Credential, sealed: &[u8], family_id: &str) -> Option<Credential> {
+    if sealed.len() <= NONCE_LEN {
+        return None;
+    }
+    let (nonce_bytes, ciphertext) = sealed.split_at(NONCE_LEN);
+    let nonce = aead::Nonce::try_assume_unique_for_key(nonce_bytes).ok()?;
+    let key = sealing_key(previous, family_id);
+    let mut in_out = ciphertext.to_vec();
+    let plain = key
+        .open_in_place(nonce, aead::Aad::from(family_id.as_bytes()), &mut in_out)
+        .ok()?;
+    let text = std::str::from_utf8(plain).ok()?;
+    Some(Credential::from_presented(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+
+    const POLICY: SessionPolicy =
+        SessionPolicy { idle_timeout: 3600, absolute_lifetime: 86400, refresh_grace: 10 };
+
+    fn fixture(clock: &ManualClock) -> (RefreshFamily, Session) {
+        let now = clock.now();
+        let session = Session {
+            sid: "sid-1".into(),
+            user_id: "user-1".into(),
+            cookie_hash: None,
+            auth_time: now,
+            created_at: now,
+            last_used_at: now,
+            ended_at: None,
+            end_reason: None,
+            user_agent: None,
+            ip: None,
+        };
+        let family = RefreshFamily {
+            id: "fam-1".into(),
+            sid: "sid-1".into(),
+            client_id: ClientId::parse("app").unwrap(),
+            user_id: "user-1".into(),
+            scope: Scope::parse("openid offline_access").unwrap(),
+            resource: "https://api.example".into(),
+            generation: 0,
+            rotated_at: now,
+            sealed_successor: None,
+            created_at: now,
+            ended_at: None,
+            end_reason: None,
+            code_hash: None,
+        };
+        (family, session)
+    }
+
+    /// Applies a rotation the way the store does after a successful compare-and-swap.
+    fn rotate(family: &mut RefreshFamily, session: &mut Session, now: UnixTime) {
+        family.generation += 1;
+        family.rotated_at = now;
+        session.last_used_at = now;
+    }
+
+    #[test]
+    fn the_current_token_rotates() {
+        let clock = ManualClock::new(1_000_000);
+        let (family, session) = fixture(&clock);
+        assert_eq!(decide(&family, &session, 0, clock.now(), &POLICY), RefreshDecision::Rotate);
+    }
+
+    #[test]
+    fn the_previous_token_inside_the_grace_window_is_an_idempotent_replay() {
+        let clock = ManualClock::new(1_000_000);
+        let (mut family, mut session) = fixture(&clock);
+        clock.advance(60);
+        rotate(&mut family, &mut session, clock.now());
+        clock.advance(POLICY.refresh_grace);
+        assert_eq!(
+            decide(&family, &session, 0, clock.now(), &POLICY),
+            RefreshDecision::ReplayWithinGrace
+        );
+    }
+
+    #[test]
+    fn the_previous_token_after_the_grace_window_is_reuse() {
+        let clock = ManualClock::new(1_000_000);
+        let (mut family, mut session) = fixture(&clock);
+        rotate(&mut family, &mut session, clock.now());
+        clock.advance(POLICY.refresh_grace + 1);
+        assert_eq!(
+            decide(&family, &session, 0, clock.now(), &POLICY),
+            RefreshDecision::Reuse {
+                presented_generation: 0,
+                current_generation: 1,
+                seconds_since_rotation: POLICY.refresh_grace + 1
+            }
+        );
+    }
+
+    #[test]
+    fn an_older_generation_is_reuse_even_inside_the_grace_window() {
+        let clock = ManualClock::new(1_000_000);
+        let (mut family, mut session) = fixture(&clock);
+        rotate(&mut family, &mut session, clock.now());
+        rotate(&mut family, &mut session, clock.now());
+        let decision = decide(&family, &session, 0, clock.now(), &POLICY);
+        assert!(matches!(decision, RefreshDecision::Reuse { presented_generation: 0, current_generation: 2, .. }));
+    }
+
+    #[test]
+    fn a_generation_from_the_future_is_reuse() {
+        let clock = ManualClock::new(1_000_000);
+        let (family, session) = fixture(&clock);
+        assert!(matches!(decide(&family, &session, 5, clock.now(), &POLICY), RefreshDecision::Reuse { .. }));
+    }
+
+    #[test]
+    fn idle_and_absolute_expiry_stop_refreshes() {
+        let clock = ManualClock::new(1_000_000);
+        let (mut family, mut session) = fixture(&clock);
+        clock.advance(POLICY.idle_timeout);
+        assert_eq!(
+            decide(&family, &session, 0, clock.now(), &POLICY),
+            RefreshDecision::Expired(EndReason::IdleTimeout)
+        );
+
+        // Used every half hour, the session still ends at its absolute lifetime.
+        let clock = ManualClock::new(1_000_000);
+        let (f, s) = fixture(&clock);
+        (family, session) = (f, s);
+        for generation in 0..47 {
+            clock.advance(1800);
+            assert_eq!(decide(&family, &session, generation, clock.now(), &POLICY), RefreshDecision::Rotate);
+            rotate(&mut family, &mut session, clock.now());
+        }
+        clock.advance(1800);
+        assert_eq!(
+            decide(&family, &session, 47, clock.now(), &POLICY),
+            RefreshDecision::Expired(EndReason::AbsoluteLifetime)
+        );
+    }
+
+    #[test]
+    fn an_ended_session_or_family_refreshes_nothing() {
+        let clock = ManualClock::new(1_000_000);
+        let (mut family, mut session) = fixture(&clock);
+        session.ended_at = Some(clock.now());
+        assert_eq!(decide(&family, &session, 0, clock.now(), &POLICY), RefreshDecision::Ended);
+        session.ended_at = None;
+        family.ended_at = Some(clock.now());
+        assert_eq!(decide(&family, &session, 0, clock.now(), &POLICY), RefreshDecision::Ended);
+    }
+
+    #[test]
+    fn only_the_previous_token_opens_the_sealed_successor() {
+        let previous = Credential::generate();
+        let successor = Credential::generate();
+        let sealed = seal_successor(&previous, &successor, "fam-1");
+        assert!(!sealed.windows(successor.expose().len()).any(|w| w == successor.expose().as_bytes()));
+        let opened = open_successor(&previous, &sealed, "fam-1").unwrap();
+        assert_eq!(opened.expose(), successor.expose());
+        assert!(open_successor(&Credential::generate(), &sealed, "fam-1").is_none());
+        assert!(open_successor(&previous, &sealed, "fam-2").is_none());
+        let mut tampered = sealed.clone();
+        tampered[20] ^= 1;
+        assert!(open_successor(&previous, &tampered, "fam-1").is_none());
+    }
+}

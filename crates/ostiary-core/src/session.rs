@@ -1,0 +1,163 @@
+//! IdP sessions: what a login creates, identified by the `sid` claim (OIDC Front/Back-Channel
+//! Logout §2), and the policy that bounds their life.
+//!
+//! A session is held by the browser as an opaque cookie (only its hash is stored) and is the
+//! parent of the refresh families ([`crate::refresh`]) of the clients that obtained tokens
+//! through it. Ending a session ends all of them at once.
+
+use std::fmt;
+
+use crate::clock::UnixTime;
+use crate::secret::CredentialHash;
+
+/// Lifetimes and windows that govern sessions and refresh tokens. All values in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionPolicy {
+    /// A session not used (no login, authorize or refresh) for this long ends. Default
+    /// 604800 (7 days).
+    pub idle_timeout: i64,
+    /// A session ends this long after login, however active. Default 2592000 (30 days).
+    pub absolute_lifetime: i64,
+    /// How long after a rotation the previous refresh token may be presented again and get
+    /// the same successor (a retry or a second tab, not theft). Default 10.
+    pub refresh_grace: i64,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self { idle_timeout: 7 * 24 * 3600, absolute_lifetime: 30 * 24 * 3600, refresh_grace: 10 }
+    }
+}
+
+/// Why a session (or a refresh family) ended. The stored and audited form is
+/// [`EndReason::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The user logged out at the IdP, or a client sent them to the end-session endpoint.
+    Logout,
+    /// A refresh token older than the current one was presented outside the grace window.
+    RefreshTokenReuse,
+    /// An authorization code was presented a second time; what it issued is revoked.
+    AuthorizationCodeReplay,
+    /// A client revoked the refresh token (RFC 7009).
+    Revoked,
+    /// Not used for longer than the idle timeout.
+    IdleTimeout,
+    /// Older than the absolute lifetime.
+    AbsoluteLifetime,
+    /// The user's account was disabled.
+    UserDisabled,
+}
+
+impl EndReason {
+    /// Stable snake_case name, for storage and audit.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::RefreshTokenReuse => "refresh_token_reuse",
+            Self::AuthorizationCodeReplay => "authorization_code_replay",
+            Self::Revoked => "revoked",
+            Self::IdleTimeout => "idle_timeout",
+            Self::AbsoluteLifetime => "absolute_lifetime",
+            Self::UserDisabled => "user_disabled",
+        }
+    }
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An IdP session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The session id: public, random, carried as `sid` in tokens.
+    pub sid: String,
+    /// The user who logged in.
+    pub user_id: String,
+    /// Hash of the browser-session cookie value, if the session was created by a browser login.
+    pub cookie_hash: Option<CredentialHash>,
+    /// When the user authenticated (`auth_time`, Unix seconds).
+    pub auth_time: UnixTime,
+    /// When the session was created (Unix seconds).
+    pub created_at: UnixTime,
+    /// Last login, authorize or refresh through this session (Unix seconds).
+    pub last_used_at: UnixTime,
+    /// When it ended, if it did.
+    pub ended_at: Option<UnixTime>,
+    /// Why it ended (an [`EndReason::as_str`]).
+    pub end_reason: Option<String>,
+    /// `User-Agent` of the login request, truncated, for the user's session list.
+    pub user_agent: Option<String>,
+    /// Client IP of the login request.
+    pub ip: Option<String>,
+}
+
+/// Whether a session can be used at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// Usable.
+    Active,
+    /// Ended explicitly.
+    Ended,
+    /// Ran out of time; the reason says which limit.
+    Expired(EndReason),
+}
+
+impl Session {
+    /// The state at `now` under `policy`.
+    pub fn state_at(&self, now: UnixTime, policy: &SessionPolicy) -> SessionState {
+        if self.ended_at.is_some() {
+            SessionState::Ended
+        } else if now >= self.created_at.saturating_add(policy.absolute_lifetime) {
+            SessionState::Expired(EndReason::AbsoluteLifetime)
+        } else if now >= self.last_used_at.saturating_add(policy.idle_timeout) {
+            SessionState::Expired(EndReason::IdleTimeout)
+        } else {
+            SessionState::Active
+        }
+    }
+
+    /// When the session will end at the latest if not used again (Unix seconds).
+    pub fn expires_at(&self, policy: &SessionPolicy) -> UnixTime {
+        self.created_at
+            .saturating_add(policy.absolute_lifetime)
+            .min(self.last_used_at.saturating_add(policy.idle_timeout))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(created_at: UnixTime) -> Session {
+        Session {
+            sid: "sid".into(),
+            user_id: "u".into(),
+            cookie_hash: None,
+            auth_time: created_at,
+            created_at,
+            last_used_at: created_at,
+            ended_at: None,
+            end_reason: None,
+            user_agent: None,
+            ip: None,
+        }
+    }
+
+    #[test]
+    fn idle_and_absolute_limits_end_a_session() {
+        let policy = SessionPolicy { idle_timeout: 100, absolute_lifetime: 1000, refresh_grace: 5 };
+        let mut s = session(0);
+        assert_eq!(s.state_at(99, &policy), SessionState::Active);
+        assert_eq!(s.state_at(100, &policy), SessionState::Expired(EndReason::IdleTimeout));
+        s.last_used_at = 950;
+        assert_eq!(s.state_at(999, &policy), SessionState::Active);
+        assert_eq!(s.state_at(1000, &policy), SessionState::Expired(EndReason::AbsoluteLifetime));
+        s.ended_at = Some(10);
+        assert_eq!(s.state_at(11, &policy), SessionState::Ended);
+    }
+}

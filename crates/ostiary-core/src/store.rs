@@ -1,0 +1,109 @@
+//! The storage the use cases need. Implementations live in `ostiary-store`; each method names
+//! its intent, and whatever must be atomic is one method (one transaction) here.
+
+use async_trait::async_trait;
+
+use crate::client::{Client, ClientId};
+use crate::clock::UnixTime;
+use crate::code::{AuthorizationCode, CodeConsumption};
+use crate::keys::StoredKey;
+use crate::refresh::RefreshFamily;
+use crate::secret::CredentialHash;
+use crate::session::{EndReason, Session};
+use crate::user::{User, Username};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A unique value (username, client id, …) already exists.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// The database could not be reached or refused the operation. The text is for logs only.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A stored row could not be read back (schema drift or manual edits).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+/// A rotation to apply only if the family is still at `expected_generation` (compare-and-swap).
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The family to rotate.
+    pub family_id: String,
+    /// The generation presented; the rotation applies only if it is still current.
+    pub expected_generation: i64,
+    /// Hash of the new current token (generation `expected_generation + 1`).
+    pub new_token_hash: CredentialHash,
+    /// The new token sealed under the presented one (see [`crate::refresh::seal_successor`]).
+    pub sealed_successor: Vec<u8>,
+    /// Rotation time; also the session's new `last_used_at`.
+    pub now: UnixTime,
+}
+
+/// Everything the domain stores.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Adds a user; [`StoreError::Conflict`] if the username is taken.
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    /// The user with this id.
+    async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// The user with this username.
+    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
+    /// All users, by username.
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// Sets the disabled flag; `false` if there is no such user.
+    async fn update_user_disabled(&self, username: &Username, disabled: bool) -> Result<bool, StoreError>;
+
+    /// Registers a client; [`StoreError::Conflict`] if the id is taken.
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
+    /// The client with this id.
+    async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+    /// All clients, by id.
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+
+    /// All signing keys.
+    async fn list_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    /// Stores a new signing key.
+    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+
+    /// Stores a new session.
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// The session with this `sid`, ended or not.
+    async fn find_session(&self, sid: &str) -> Result<Option<Session>, StoreError>;
+    /// The session whose browser cookie hashes to `cookie_hash`, ended or not.
+    async fn find_session_by_cookie(&self, cookie_hash: &CredentialHash) -> Result<Option<Session>, StoreError>;
+    /// Records use of the session at `now` (for the idle timeout).
+    async fn touch_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError>;
+    /// Ends the session and every refresh family in it, in one transaction. `false` if it had
+    /// already ended (the first reason is kept).
+    async fn end_session(&self, sid: &str, now: UnixTime, reason: EndReason) -> Result<bool, StoreError>;
+    /// Ends every active session of a user (and their families); returns their `sid`s.
+    async fn end_sessions_of_user(&self, user_id: &str, now: UnixTime, reason: EndReason) -> Result<Vec<String>, StoreError>;
+
+    /// Stores an authorization code (by hash).
+    async fn insert_authorization_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    /// Marks the code used, atomically: exactly one caller ever gets [`CodeConsumption::First`].
+    async fn consume_authorization_code(&self, code_hash: &CredentialHash, now: UnixTime) -> Result<CodeConsumption, StoreError>;
+
+    /// Stores a new refresh family with its first token (generation 0).
+    async fn insert_refresh_family(&self, family: &RefreshFamily, first_token: &CredentialHash) -> Result<(), StoreError>;
+    /// The family and generation of a refresh token, by the token's hash.
+    async fn find_refresh_token(&self, token_hash: &CredentialHash) -> Result<Option<(RefreshFamily, i64)>, StoreError>;
+    /// The family with this id.
+    async fn find_refresh_family(&self, family_id: &str) -> Result<Option<RefreshFamily>, StoreError>;
+    /// Applies a rotation if and only if the family is still at the expected generation and
+    /// not ended, in one transaction with recording the new token and touching the session.
+    /// `true` if this call won.
+    async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError>;
+    /// Ends one family. `false` if it had already ended.
+    async fn end_refresh_family(&self, family_id: &str, now: UnixTime, reason: EndReason) -> Result<bool, StoreError>;
+    /// Ends the families issued from an authorization code; returns how many ended.
+    async fn end_families_from_code(&self, code_hash: &CredentialHash, now: UnixTime, reason: EndReason) -> Result<u64, StoreError>;
+
+    /// Records a revoked access token until it expires.
+    async fn insert_revoked_access_token(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError>;
+    /// Whether an access token was revoked.
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,39 @@
+//! Storage for Ostiary: implementations of [`ostiary_core::Store`].
+//!
+//! SQLite is the embedded default: one file, created with its schema on first start, in WAL
+//! mode with `synchronous=FULL` (a committed rotation survives power loss). The domain never
+//! sees SQL; a PostgreSQL implementation will sit beside this one behind the same trait.
+//!
+//! # Layout
+//! - [`sqlite`]: [`SqliteStore`], the SQLite implementation, and its migrations
+//!   (`migrations/sqlite/*.sql`, embedded at compile time).
+//! - [`open`]: picks the implementation from a database URL.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+pub use sqlite::SqliteStore;
+
+/// A database URL that no implementation handles, or a database that cannot be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The URL's scheme is not supported.
+    #[error("unsupported database URL scheme {0:?}: use sqlite://PATH (PostgreSQL is not supported yet)")]
+    UnsupportedScheme(String),
+    /// The database could not be opened or migrated.
+    #[error("cannot open database: {0}")]
+    Database(String),
+}
+
+/// Opens the store a database URL names, creating and migrating it if needed.
+///
+/// - `sqlite://PATH` (relative or absolute; `sqlite:///abs/path`), `sqlite::memory:`.
+pub async fn open(database_url: &str) -> Result<Arc<dyn ostiary_core::Store>, OpenError> {
+    let scheme = database_url.split(':').next().unwrap_or_default();
+    match scheme {
+        "sqlite" => Ok(Arc::new(SqliteStore::connect(database_url).await?)),
+        other => Err(OpenError::UnsupportedScheme(other.to_owned())),
+    }
+}

@@ -1,0 +1,580 @@
+//! The SQLite implementation of [`Store`].
+//!
+//! Writes that must be atomic run in `BEGIN IMMEDIATE` transactions, so that the write lock is
+//! taken up front and waits (busy timeout 5 s) instead of failing midway. The refresh rotation
+//! is a compare-and-swap: `UPDATE … WHERE generation = expected`, and only the caller that
+//! changed a row won.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ostiary_core::client::{Client, ClientId, ClientKind, RedirectUri};
+use ostiary_core::clock::UnixTime;
+use ostiary_core::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
+use ostiary_core::keys::{SigningAlgorithm, StoredKey};
+use ostiary_core::refresh::RefreshFamily;
+use ostiary_core::scope::Scope;
+use ostiary_core::secret::CredentialHash;
+use ostiary_core::session::{EndReason, Session};
+use ostiary_core::store::{Rotation, Store, StoreError};
+use ostiary_core::user::{PasswordHashString, User, Username};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlitePool};
+
+use crate::OpenError;
+
+/// The embedded migrations, in order.
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../migrations/sqlite/0001_init.sql"))];
+
+/// Ostiary's storage on SQLite.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at a `sqlite:` URL and applies migrations.
+    pub async fn connect(url: &str) -> Result<Self, OpenError> {
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| OpenError::Database(e.to_string()))?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5))
+            .synchronous(SqliteSynchronous::Full);
+        let options = if in_memory { options } else { options.journal_mode(SqliteJournalMode::Wal) };
+        // An in-memory database exists per connection: keep exactly one.
+        let max = if in_memory { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .min_connections(if in_memory { 1 } else { 0 })
+            .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
+            .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(3600)) })
+            .connect_with(options)
+            .await
+            .map_err(|e| OpenError::Database(e.to_string()))?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A fresh in-memory database (for fast tests).
+    pub async fn in_memory() -> Result<Self, OpenError> {
+        Self::connect("sqlite::memory:").await
+    }
+
+    async fn migrate(&self) -> Result<(), OpenError> {
+        let migrations = MIGRATIONS
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(*version, (*description).into(), MigrationType::Simple, AssertSqlSafe(*sql).into_sql_str(), false)
+            })
+            .collect();
+        Migrator::with_migrations(migrations)
+            .run(&self.pool)
+            .await
+            .map_err(|e| OpenError::Database(format!("migration failed: {e}")))
+    }
+
+    async fn begin_immediate(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)
+    }
+}
+
+fn json_list<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+fn parse_list(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(corrupt)
+}
+
+fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
+    Ok(User {
+        id: row.try_get("id").map_err(corrupt)?,
+        username: Username::parse(&row.try_get::<String, _>("username").map_err(corrupt)?).map_err(corrupt)?,
+        password_hash: PasswordHashString::from_stored(row.try_get("password_hash").map_err(corrupt)?),
+        disabled: row.try_get::<i64, _>("disabled").map_err(corrupt)? != 0,
+        created_at: row.try_get("created_at").map_err(corrupt)?,
+    })
+}
+
+fn client_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Client, StoreError> {
+    let uris = |column: &str| -> Result<Vec<RedirectUri>, StoreError> {
+        parse_list(&row.try_get::<String, _>(column).map_err(corrupt)?)?
+            .iter()
+            .map(|u| RedirectUri::parse(u).map_err(corrupt))
+            .collect()
+    };
+    let kind: String = row.try_get("kind").map_err(corrupt)?;
+    Ok(Client {
+        id: ClientId::parse(&row.try_get::<String, _>("id").map_err(corrupt)?).map_err(corrupt)?,
+        kind: ClientKind::from_stored(&kind).ok_or_else(|| corrupt(format!("client kind {kind}")))?,
+        secret_hash: row.try_get::<Option<String>, _>("secret_hash").map_err(corrupt)?.map(CredentialHash::from_stored),
+        redirect_uris: uris("redirect_uris")?,
+        post_logout_redirect_uris: uris("post_logout_redirect_uris")?,
+        allowed_resources: parse_list(&row.try_get::<String, _>("allowed_resources").map_err(corrupt)?)?,
+        default_resource: row.try_get("default_resource").map_err(corrupt)?,
+        extra_scopes: parse_list(&row.try_get::<String, _>("extra_scopes").map_err(corrupt)?)?,
+        created_at: row.try_get("created_at").map_err(corrupt)?,
+    })
+}
+
+fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Session, StoreError> {
+    Ok(Session {
+        sid: row.try_get("sid").map_err(corrupt)?,
+        user_id: row.try_get("user_id").map_err(corrupt)?,
+        cookie_hash: row.try_get::<Option<String>, _>("cookie_hash").map_err(corrupt)?.map(CredentialHash::from_stored),
+        auth_time: row.try_get("auth_time").map_err(corrupt)?,
+        created_at: row.try_get("created_at").map_err(corrupt)?,
+        last_used_at: row.try_get("last_used_at").map_err(corrupt)?,
+        ended_at: row.try_get("ended_at").map_err(corrupt)?,
+        end_reason: row.try_get("end_reason").map_err(corrupt)?,
+        user_agent: row.try_get("user_agent").map_err(corrupt)?,
+        ip: row.try_get("ip").map_err(corrupt)?,
+    })
+}
+
+fn code_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuthorizationCode, StoreError> {
+    Ok(AuthorizationCode {
+        code_hash: CredentialHash::from_stored(row.try_get("code_hash").map_err(corrupt)?),
+        client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(corrupt)?).map_err(corrupt)?,
+        redirect_uri: row.try_get("redirect_uri").map_err(corrupt)?,
+        sid: row.try_get("sid").map_err(corrupt)?,
+        user_id: row.try_get("user_id").map_err(corrupt)?,
+        scope: Scope::parse(&row.try_get::<String, _>("scope").map_err(corrupt)?).map_err(corrupt)?,
+        resource: row.try_get("resource").map_err(corrupt)?,
+        code_challenge: CodeChallenge::from_stored(row.try_get("code_challenge").map_err(corrupt)?),
+        nonce: row.try_get("nonce").map_err(corrupt)?,
+        auth_time: row.try_get("auth_time").map_err(corrupt)?,
+        created_at: row.try_get("created_at").map_err(corrupt)?,
+        expires_at: row.try_get("expires_at").map_err(corrupt)?,
+    })
+}
+
+fn family_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RefreshFamily, StoreError> {
+    Ok(RefreshFamily {
+        id: row.try_get("id").map_err(corrupt)?,
+        sid: row.try_get("sid").map_err(corrupt)?,
+        client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(corrupt)?).map_err(corrupt)?,
+        user_id: row.try_get("user_id").map_err(corrupt)?,
+        scope: Scope::parse(&row.try_get::<String, _>("scope").map_err(corrupt)?).map_err(corrupt)?,
+        resource: row.try_get("resource").map_err(corrupt)?,
+        generation: row.try_get("generation").map_err(corrupt)?,
+        rotated_at: row.try_get("rotated_at").map_err(corrupt)?,
+        sealed_successor: row.try_get("sealed_successor").map_err(corrupt)?,
+        created_at: row.try_get("created_at").map_err(corrupt)?,
+        ended_at: row.try_get("ended_at").map_err(corrupt)?,
+        end_reason: row.try_get("end_reason").map_err(corrupt)?,
+        code_hash: row.try_get::<Option<String>, _>("code_hash").map_err(corrupt)?.map(CredentialHash::from_stored),
+    })
+}
+
+const FAMILY_COLUMNS: &str = "f.id, f.sid, f.client_id, f.user_id, f.scope, f.resource, f.generation, f.rotated_at, \
+     f.sealed_successor, f.created_at, f.ended_at, f.end_reason, f.code_hash";
+
+#[async_trait]
+impl Store for SqliteStore {
+    #[tracing::instrument(skip_all)]
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO users (id, username, password_hash, disabled, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&user.id)
+            .bind(user.username.as_str())
+            .bind(user.password_hash.as_str())
+            .bind(i64::from(user.disabled))
+            .bind(user.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("username") } else { unavailable(e) })?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?").bind(id).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query("SELECT * FROM users WHERE username = ?")
+            .bind(username.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY username").fetch_all(&self.pool).await.map_err(unavailable)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_user_disabled(&self, username: &Username, disabled: bool) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET disabled = ? WHERE username = ?")
+            .bind(i64::from(disabled))
+            .bind(username.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO clients (id, kind, secret_hash, redirect_uris, post_logout_redirect_uris, allowed_resources, \
+             default_resource, extra_scopes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(client.id.as_str())
+        .bind(client.kind.as_str())
+        .bind(client.secret_hash.as_ref().map(|h| h.as_str().to_owned()))
+        .bind(json_list(&client.redirect_uris))
+        .bind(json_list(&client.post_logout_redirect_uris))
+        .bind(json_list(&client.allowed_resources))
+        .bind(&client.default_resource)
+        .bind(json_list(&client.extra_scopes))
+        .bind(client.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("client id") } else { unavailable(e) })?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        let row = sqlx::query("SELECT * FROM clients WHERE id = ?").bind(id.as_str()).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        row.as_ref().map(client_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY id").fetch_all(&self.pool).await.map_err(unavailable)?;
+        rows.iter().map(client_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = sqlx::query("SELECT kid, alg, private_pkcs8, created_at FROM signing_keys ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let alg: String = row.try_get("alg").map_err(corrupt)?;
+                Ok(StoredKey {
+                    kid: row.try_get("kid").map_err(corrupt)?,
+                    alg: SigningAlgorithm::parse(&alg).map_err(corrupt)?,
+                    private_pkcs8: row.try_get::<Vec<u8>, _>("private_pkcs8").map_err(corrupt)?.into(),
+                    created_at: row.try_get("created_at").map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        use secrecy::ExposeSecret as _;
+        sqlx::query("INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at) VALUES (?, ?, ?, ?)")
+            .bind(&key.kid)
+            .bind(key.alg.as_str())
+            .bind(key.private_pkcs8.expose_secret().to_vec())
+            .bind(key.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("key id") } else { unavailable(e) })?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(sid = %session.sid))]
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (sid, user_id, cookie_hash, auth_time, created_at, last_used_at, ended_at, end_reason, \
+             user_agent, ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&session.sid)
+        .bind(&session.user_id)
+        .bind(session.cookie_hash.as_ref().map(|h| h.as_str().to_owned()))
+        .bind(session.auth_time)
+        .bind(session.created_at)
+        .bind(session.last_used_at)
+        .bind(session.ended_at)
+        .bind(&session.end_reason)
+        .bind(&session.user_agent)
+        .bind(&session.ip)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(sid = %sid))]
+    async fn find_session(&self, sid: &str) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE sid = ?").bind(sid).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_session_by_cookie(&self, cookie_hash: &CredentialHash) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE cookie_hash = ?")
+            .bind(cookie_hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(sid = %sid))]
+    async fn touch_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET last_used_at = MAX(last_used_at, ?) WHERE sid = ? AND ended_at IS NULL")
+            .bind(now)
+            .bind(sid)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(sid = %sid, reason = reason.as_str()))]
+    async fn end_session(&self, sid: &str, now: UnixTime, reason: EndReason) -> Result<bool, StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        let ended = sqlx::query("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL")
+            .bind(now)
+            .bind(reason.as_str())
+            .bind(sid)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL")
+            .bind(now)
+            .bind(reason.as_str())
+            .bind(sid)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(ended.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user_id, reason = reason.as_str()))]
+    async fn end_sessions_of_user(&self, user_id: &str, now: UnixTime, reason: EndReason) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        let rows = sqlx::query("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE user_id = ? AND ended_at IS NULL RETURNING sid")
+            .bind(now)
+            .bind(reason.as_str())
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE user_id = ? AND ended_at IS NULL")
+            .bind(now)
+            .bind(reason.as_str())
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        rows.iter().map(|r| r.try_get::<String, _>("sid").map_err(corrupt)).collect()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn insert_authorization_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, sid, user_id, scope, resource, \
+             code_challenge, nonce, auth_time, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(code.code_hash.as_str())
+        .bind(code.client_id.as_str())
+        .bind(&code.redirect_uri)
+        .bind(&code.sid)
+        .bind(&code.user_id)
+        .bind(code.scope.to_string())
+        .bind(&code.resource)
+        .bind(code.code_challenge.as_str())
+        .bind(&code.nonce)
+        .bind(code.auth_time)
+        .bind(code.created_at)
+        .bind(code.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn consume_authorization_code(&self, code_hash: &CredentialHash, now: UnixTime) -> Result<CodeConsumption, StoreError> {
+        let won = sqlx::query("UPDATE authorization_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL RETURNING *")
+            .bind(now)
+            .bind(code_hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        if let Some(row) = won {
+            return Ok(CodeConsumption::First(code_from_row(&row)?));
+        }
+        let seen = sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = ?")
+            .bind(code_hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(match seen {
+            Some(row) => CodeConsumption::Replayed(code_from_row(&row)?),
+            None => CodeConsumption::Unknown,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(family = %family.id))]
+    async fn insert_refresh_family(&self, family: &RefreshFamily, first_token: &CredentialHash) -> Result<(), StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        sqlx::query(
+            "INSERT INTO refresh_families (id, sid, client_id, user_id, scope, resource, generation, rotated_at, \
+             sealed_successor, created_at, ended_at, end_reason, code_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&family.id)
+        .bind(&family.sid)
+        .bind(family.client_id.as_str())
+        .bind(&family.user_id)
+        .bind(family.scope.to_string())
+        .bind(&family.resource)
+        .bind(family.generation)
+        .bind(family.rotated_at)
+        .bind(&family.sealed_successor)
+        .bind(family.created_at)
+        .bind(family.ended_at)
+        .bind(&family.end_reason)
+        .bind(family.code_hash.as_ref().map(|h| h.as_str().to_owned()))
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, generation) VALUES (?, ?, ?)")
+            .bind(first_token.as_str())
+            .bind(&family.id)
+            .bind(family.generation)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_refresh_token(&self, token_hash: &CredentialHash) -> Result<Option<(RefreshFamily, i64)>, StoreError> {
+        let sql = format!(
+            "SELECT {FAMILY_COLUMNS}, t.generation AS token_generation FROM refresh_tokens t \
+             JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = ?"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(token_hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(|row| Ok((family_from_row(&row)?, row.try_get("token_generation").map_err(corrupt)?)))
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(family = %family_id))]
+    async fn find_refresh_family(&self, family_id: &str) -> Result<Option<RefreshFamily>, StoreError> {
+        let sql = format!("SELECT {FAMILY_COLUMNS} FROM refresh_families f WHERE f.id = ?");
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(family_id).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        row.as_ref().map(family_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(family = %rotation.family_id, generation = rotation.expected_generation))]
+    async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        let swapped = sqlx::query(
+            "UPDATE refresh_families SET generation = generation + 1, rotated_at = ?, sealed_successor = ? \
+             WHERE id = ? AND generation = ? AND ended_at IS NULL RETURNING sid",
+        )
+        .bind(rotation.now)
+        .bind(&rotation.sealed_successor)
+        .bind(&rotation.family_id)
+        .bind(rotation.expected_generation)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let Some(row) = swapped else {
+            // Lost the race (or the family ended): change nothing.
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(false);
+        };
+        let sid: String = row.try_get("sid").map_err(corrupt)?;
+        sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, generation) VALUES (?, ?, ?)")
+            .bind(rotation.new_token_hash.as_str())
+            .bind(&rotation.family_id)
+            .bind(rotation.expected_generation + 1)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("UPDATE sessions SET last_used_at = MAX(last_used_at, ?) WHERE sid = ?")
+            .bind(rotation.now)
+            .bind(&sid)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(skip_all, fields(family = %family_id, reason = reason.as_str()))]
+    async fn end_refresh_family(&self, family_id: &str, now: UnixTime, reason: EndReason) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL")
+            .bind(now)
+            .bind(reason.as_str())
+            .bind(family_id)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(skip_all, fields(reason = reason.as_str()))]
+    async fn end_families_from_code(&self, code_hash: &CredentialHash, now: UnixTime, reason: EndReason) -> Result<u64, StoreError> {
+        let done = sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE code_hash = ? AND ended_at IS NULL")
+            .bind(now)
+            .bind(reason.as_str())
+            .bind(code_hash.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn insert_revoked_access_token(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM revoked_access_tokens WHERE jti = ?")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.is_some())
+    }
+}

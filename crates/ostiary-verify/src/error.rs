@@ -1,0 +1,143 @@
+//! The two error types: [`ConfigError`] when a [`Validator`](crate::Validator) is built,
+//! [`ValidationError`] when a token is rejected.
+//!
+//! No error ever carries text copied from the token (not even the `kid` or `alg` strings):
+//! messages are fixed phrases, safe to put in a `WWW-Authenticate` header or a log line.
+
+use jsonwebtoken::Algorithm;
+
+/// Why an access token was rejected.
+///
+/// [`reason`](Self::reason) gives a stable snake_case code for metrics, logs and response
+/// bodies; the `Display` text is a short English phrase that never quotes the token. Only
+/// [`JwksUnavailable`](Self::JwksUnavailable) is not the client's fault.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    /// The compact token is longer than the configured limit (default 16 KiB); rejected before
+    /// any parsing.
+    #[error("the token is too large")]
+    TooLarge,
+    /// Not three base64url (unpadded) parts, or a header/payload that is not a JSON object.
+    #[error("the token is malformed")]
+    Malformed,
+    /// The header's `alg` is `none`, an HMAC algorithm, unknown, or not in the allow-list.
+    #[error("the token's signing algorithm is not allowed")]
+    AlgorithmNotAllowed,
+    /// The header has a `crit` parameter; no JWS extension is understood (RFC 7515 §4.1.11).
+    #[error("the token uses critical header extensions that are not supported")]
+    UnsupportedCrit,
+    /// The header's `typ` is missing or is not `at+jwt` (RFC 9068 §4).
+    #[error("the token is not a JWT access token")]
+    WrongType,
+    /// No key of the JWKS has the token's `kid` (after at most one refetch), or, for a token
+    /// without `kid`, no key fits its algorithm.
+    #[error("the token was signed with an unknown key")]
+    UnknownKey,
+    /// The key named by `kid` cannot be used with the token's `alg` (key type, curve or the
+    /// key's own `alg` differ).
+    #[error("the token's algorithm does not match its key")]
+    KeyMismatch,
+    /// The signature does not verify with the selected key.
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    /// A required claim is absent. The field is the claim name.
+    #[error("the token lacks the {0} claim")]
+    MissingClaim(&'static str),
+    /// A claim has the wrong JSON type or an out-of-range value. The field is the claim name.
+    #[error("the token's {0} claim is invalid")]
+    InvalidClaim(&'static str),
+    /// `iss` is not exactly the configured issuer.
+    #[error("the token was issued by another issuer")]
+    WrongIssuer,
+    /// `aud` does not contain the configured audience.
+    #[error("the token is meant for another audience")]
+    WrongAudience,
+    /// `exp` is in the past, beyond the leeway.
+    #[error("the token has expired")]
+    Expired,
+    /// `nbf` or `iat` is in the future, beyond the leeway. The field is the claim name.
+    #[error("the token is not valid yet ({0} is in the future)")]
+    NotYetValid(&'static str),
+    /// The JWKS could not be fetched and no keys were ever obtained. A server-side outage,
+    /// not the client's fault (HTTP 503 rather than 401).
+    #[error("the signing keys are unavailable")]
+    JwksUnavailable,
+}
+
+impl ValidationError {
+    /// A stable machine-readable code in snake_case, e.g. `"expired"` or `"bad_signature"`.
+    ///
+    /// Codes: `too_large`, `malformed`, `algorithm_not_allowed`, `unsupported_crit`,
+    /// `wrong_type`, `unknown_key`, `key_mismatch`, `bad_signature`, `missing_claim`,
+    /// `invalid_claim`, `wrong_issuer`, `wrong_audience`, `expired`, `not_yet_valid`,
+    /// `jwks_unavailable`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::TooLarge => "too_large",
+            Self::Malformed => "malformed",
+            Self::AlgorithmNotAllowed => "algorithm_not_allowed",
+            Self::UnsupportedCrit => "unsupported_crit",
+            Self::WrongType => "wrong_type",
+            Self::UnknownKey => "unknown_key",
+            Self::KeyMismatch => "key_mismatch",
+            Self::BadSignature => "bad_signature",
+            Self::MissingClaim(_) => "missing_claim",
+            Self::InvalidClaim(_) => "invalid_claim",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::WrongAudience => "wrong_audience",
+            Self::Expired => "expired",
+            Self::NotYetValid(_) => "not_yet_valid",
+            Self::JwksUnavailable => "jwks_unavailable",
+        }
+    }
+}
+
+/// Why a [`Validator`](crate::Validator) or a [`JwksSource`](crate::JwksSource) could not be
+/// built. These are start-up errors: fail fast and fix the configuration.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The issuer is empty.
+    #[error("the issuer must not be empty")]
+    EmptyIssuer,
+    /// The audience is empty.
+    #[error("the audience must not be empty")]
+    EmptyAudience,
+    /// The algorithm allow-list is empty.
+    #[error("at least one signing algorithm must be allowed")]
+    NoAlgorithms,
+    /// The allow-list contains an HMAC algorithm. A resource server verifies with public keys
+    /// only; accepting HS256 & co. opens the door to algorithm-confusion attacks.
+    #[error("{0:?} is a symmetric algorithm and is never accepted")]
+    SymmetricAlgorithm(Algorithm),
+    /// The JWKS document is not a JSON object with a `keys` array.
+    #[error("invalid JWKS document: {0}")]
+    InvalidJwks(#[source] serde_json::Error),
+    /// The JWKS file could not be read.
+    #[error("cannot read the JWKS file {path}: {source}")]
+    ReadJwks {
+        /// The file that was read.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A static JWKS has no key usable with any allowed algorithm (keys with `use` other than
+    /// `sig`, symmetric keys and unsupported curves are ignored).
+    #[error("the JWKS has no key usable with the allowed algorithms")]
+    NoUsableKeys,
+    /// The JWKS URL does not parse.
+    #[error("invalid JWKS URL: {0}")]
+    InvalidJwksUrl(String),
+    /// The JWKS URL is plain `http` to a host other than a loopback address.
+    #[error("the JWKS URL must use https (plain http is allowed for loopback hosts only)")]
+    InsecureJwksUrl,
+    /// The HTTP client could not be built (TLS initialisation).
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+    /// `jsonwebtoken` has no usable crypto provider: exactly one of its `aws_lc_rs` and
+    /// `rust_crypto` features must be enabled in the final build (see FACTS.md).
+    #[error("jsonwebtoken has no crypto provider (enable exactly one of aws_lc_rs, rust_crypto)")]
+    NoCryptoProvider,
+}

@@ -1,0 +1,299 @@
+//! axum integration (feature `axum`, on by default): the [`VerifiedClaims`] extractor.
+//!
+//! It reads `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is case-insensitive),
+//! validates the token with the [`Validator`] found in the router state, and otherwise
+//! rejects with [`BearerRejection`]:
+//!
+//! | situation | status | `WWW-Authenticate` | body |
+//! |---|---|---|---|
+//! | no `Authorization` header, or another scheme | 401 | `Bearer` (RFC 6750 §3.1: no error code) | `{"error":"unauthorized","reason":"missing_token"}` |
+//! | token rejected | 401 | `Bearer error="invalid_token", error_description="…"` | `{"error":"invalid_token","reason":"<code>"}` |
+//! | JWKS unavailable | 503 | none (not the client's fault) | `{"error":"temporarily_unavailable","reason":"jwks_unavailable"}` |
+//!
+//! `<code>` is [`ValidationError::reason`]; the challenge carries `realm="…"` first when
+//! [`Validator::with_realm`] was set.
+//!
+//! ```
+//! use axum::{Json, Router, extract::FromRef, routing::get};
+//! use ostiary_verify::{Algorithm, JwksSource, Validator, extract::VerifiedClaims};
+//!
+//! #[derive(Clone)]
+//! struct AppState {
+//!     validator: Validator,
+//! }
+//!
+//! impl FromRef<AppState> for Validator {
+//!     fn from_ref(state: &AppState) -> Self {
+//!         state.validator.clone()
+//!     }
+//! }
+//!
+//! /// Answers only requests with a valid access token carrying the `profile` scope.
+//! async fn me(VerifiedClaims(claims): VerifiedClaims) -> Result<Json<String>, axum::http::StatusCode> {
+//!     if !claims.has_scope("profile") {
+//!         return Err(axum::http::StatusCode::FORBIDDEN);
+//!     }
+//!     Ok(Json(claims.sub))
+//! }
+//!
+//! let validator = Validator::new(
+//!     "https://id.example",
+//!     "https://api.example",
+//!     &[Algorithm::EdDSA],
+//!     JwksSource::remote("https://id.example/jwks.json"),
+//! )?
+//! .with_realm("api");
+//! let app: Router = Router::new().route("/me", get(me)).with_state(AppState { validator });
+//! # drop(app);
+//! # Ok::<(), ostiary_verify::ConfigError>(())
+//! ```
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::response::{IntoResponse, Response};
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, StatusCode};
+
+use crate::{AccessTokenClaims, ValidationError, Validator};
+
+/// The claims of the request's valid bearer access token.
+///
+/// Usable in any handler whose state `S` satisfies `Validator: FromRef<S>`; see the
+/// [module docs](self) for the responses on failure.
+#[derive(Debug, Clone)]
+pub struct VerifiedClaims(pub AccessTokenClaims);
+
+impl<S> FromRequestParts<S> for VerifiedClaims
+where
+    Validator: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = BearerRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let validator = Validator::from_ref(state);
+        let realm = validator.realm().map(str::to_owned);
+        let reject = |kind| BearerRejection {
+            kind,
+            realm: realm.clone(),
+        };
+        let token = match bearer_token(&parts.headers) {
+            Credentials::Bearer(token) => token,
+            Credentials::None => return Err(reject(RejectionKind::MissingToken)),
+            Credentials::Malformed => {
+                return Err(reject(RejectionKind::Invalid(ValidationError::Malformed)));
+            }
+        };
+        match validator.validate(token).await {
+            Ok(claims) => Ok(Self(claims)),
+            Err(error) => Err(reject(RejectionKind::Invalid(error))),
+        }
+    }
+}
+
+enum Credentials<'a> {
+    Bearer(&'a str),
+    /// No `Authorization` header, or one for another scheme.
+    None,
+    /// A `Bearer` header without a usable token, or several `Authorization` headers.
+    Malformed,
+}
+
+/// RFC 6750 §2.1: `Authorization: Bearer 1*SP b64token`.
+fn bearer_token(headers: &HeaderMap) -> Credentials<'_> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return if headers.contains_key(AUTHORIZATION) {
+            Credentials::Malformed
+        } else {
+            Credentials::None
+        };
+    };
+    let Ok(value) = value.to_str() else {
+        return Credentials::Malformed;
+    };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Credentials::None;
+    }
+    let token = rest.trim_matches(' ');
+    if token.is_empty() || token.contains(' ') {
+        return Credentials::Malformed;
+    }
+    Credentials::Bearer(token)
+}
+
+/// Why [`VerifiedClaims`] refused a request; answers as described in the
+/// [module docs](self).
+#[derive(Debug)]
+pub struct BearerRejection {
+    kind: RejectionKind,
+    realm: Option<String>,
+}
+
+#[derive(Debug)]
+enum RejectionKind {
+    MissingToken,
+    Invalid(ValidationError),
+}
+
+impl BearerRejection {
+    /// 401, or 503 when the JWKS is unavailable.
+    pub fn status(&self) -> StatusCode {
+        match &self.kind {
+            RejectionKind::Invalid(ValidationError::JwksUnavailable) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// `"missing_token"`, or the [`ValidationError::reason`] code.
+    pub fn reason(&self) -> &'static str {
+        match &self.kind {
+            RejectionKind::MissingToken => "missing_token",
+            RejectionKind::Invalid(error) => error.reason(),
+        }
+    }
+
+    /// The validation error, unless the token was missing.
+    pub fn validation_error(&self) -> Option<&ValidationError> {
+        match &self.kind {
+            RejectionKind::MissingToken => None,
+            RejectionKind::Invalid(error) => Some(error),
+        }
+    }
+
+    fn challenge(&self) -> Option<String> {
+        let mut params = Vec::new();
+        if let Some(realm) = &self.realm {
+            params.push(format!("realm=\"{}\"", quote(realm)));
+        }
+        match &self.kind {
+            RejectionKind::Invalid(ValidationError::JwksUnavailable) => return None,
+            RejectionKind::Invalid(error) => {
+                params.push("error=\"invalid_token\"".to_owned());
+                params.push(format!(
+                    "error_description=\"{}\"",
+                    quote(&error.to_string())
+                ));
+            }
+            RejectionKind::MissingToken => {}
+        }
+        Some(if params.is_empty() {
+            "Bearer".to_owned()
+        } else {
+            format!("Bearer {}", params.join(", "))
+        })
+    }
+}
+
+/// Escapes a quoted-string's content (RFC 9110 §5.6.4). Inputs are printable ASCII already:
+/// the realm is filtered by `with_realm`, the descriptions are fixed English phrases.
+fn quote(text: &str) -> String {
+    text.chars()
+        .filter(|c| matches!(c, ' '..='~'))
+        .flat_map(|c| match c {
+            '"' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect()
+}
+
+impl IntoResponse for BearerRejection {
+    fn into_response(self) -> Response {
+        let error = match &self.kind {
+            RejectionKind::MissingToken => "unauthorized",
+            RejectionKind::Invalid(ValidationError::JwksUnavailable) => "temporarily_unavailable",
+            RejectionKind::Invalid(_) => "invalid_token",
+        };
+        let body = axum::Json(serde_json::json!({ "error": error, "reason": self.reason() }));
+        let mut response = (self.status(), body).into_response();
+        if let Some(challenge) = self.challenge()
+            && let Ok(value) = HeaderValue::from_str(&challenge)
+        {
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+impl std::fmt::Display for BearerRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            RejectionKind::MissingToken => f.write_str("no bearer access token"),
+            RejectionKind::Invalid(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for BearerRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.validation_error().map(|error| error as _)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `bearer_token` makes of these `Authorization` values, as text.
+    fn classify(values: &[&str]) -> String {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        }
+        match bearer_token(&headers) {
+            Credentials::Bearer(token) => format!("bearer {token}"),
+            Credentials::None => "none".to_owned(),
+            Credentials::Malformed => "malformed".to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer abc", "bearer abc", "BEARER  abc", "Bearer abc "] {
+            assert_eq!(classify(&[value]), "bearer abc", "{value}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_count_as_no_token_and_broken_bearer_headers_as_malformed() {
+        assert_eq!(classify(&[]), "none");
+        assert_eq!(classify(&["Basic YWxpY2U6cHc="]), "none");
+        assert_eq!(classify(&["Bearerabc"]), "none");
+        for bad in [
+            &["Bearer"][..],
+            &["Bearer "],
+            &["Bearer a b"],
+            &["Bearer a", "Bearer a"],
+        ] {
+            assert_eq!(classify(bad), "malformed", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn challenges_follow_rfc_6750() {
+        let missing = BearerRejection {
+            kind: RejectionKind::MissingToken,
+            realm: None,
+        };
+        assert_eq!(missing.challenge().as_deref(), Some("Bearer"));
+        let expired = BearerRejection {
+            kind: RejectionKind::Invalid(ValidationError::Expired),
+            realm: Some("a \"b\"".into()),
+        };
+        assert_eq!(
+            expired.challenge().as_deref(),
+            Some(
+                r#"Bearer realm="a \"b\"", error="invalid_token", error_description="the token has expired""#
+            )
+        );
+        let outage = BearerRejection {
+            kind: RejectionKind::Invalid(ValidationError::JwksUnavailable),
+            realm: None,
+        };
+        assert_eq!(outage.challenge(), None);
+        assert_eq!(outage.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

@@ -1,0 +1,189 @@
+//! The compact JWS serialization (RFC 7515 §7.1) taken apart, and the protected header read
+//! by hand rather than through `jsonwebtoken::decode_header`, so that every member that
+//! matters (`alg`, `typ`, `crit`, `kid`) is checked here and the ones that must never be
+//! used (`jwk`, `jku`, `x5u`, `x5c`) are simply not read.
+
+use std::str::FromStr;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
+use serde_json::{Map, Value};
+
+use crate::ValidationError;
+
+/// A token split into its three parts, header and payload decoded but not yet trusted.
+pub(crate) struct CompactToken<'a> {
+    /// `base64url(header) "." base64url(payload)`: the bytes the signature covers.
+    pub(crate) signing_input: &'a str,
+    /// The third part, still base64url-encoded (as `jsonwebtoken::crypto::verify` wants it).
+    pub(crate) signature: &'a str,
+    pub(crate) header: Map<String, Value>,
+    pub(crate) payload: Vec<u8>,
+}
+
+impl<'a> CompactToken<'a> {
+    /// Splits and decodes. The caller has already enforced the size limit.
+    pub(crate) fn parse(token: &'a str) -> Result<Self, ValidationError> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ValidationError::Malformed);
+        };
+        let signing_input = &token[..header.len() + 1 + payload.len()];
+
+        // The standard engine already rejects padding and non-canonical trailing bits; an
+        // empty signature (what `alg: none` tokens carry) is malformed too.
+        let decode = |part: &str| {
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|_| ValidationError::Malformed)
+        };
+        let header = decode(header)?;
+        let payload = decode(payload)?;
+        if decode(signature)?.is_empty() {
+            return Err(ValidationError::Malformed);
+        }
+        let header = serde_json::from_slice(&header).map_err(|_| ValidationError::Malformed)?;
+
+        Ok(Self {
+            signing_input,
+            signature,
+            header,
+            payload,
+        })
+    }
+}
+
+/// The header members the validator acts on, already checked.
+#[derive(Debug)]
+pub(crate) struct CheckedHeader {
+    pub(crate) alg: Algorithm,
+    pub(crate) kid: Option<String>,
+}
+
+/// Checks `alg` against the allow-list, refuses `crit`, requires `typ: at+jwt`.
+///
+/// Order matters only for which error a doubly-bad token gets; `alg` comes first because it
+/// is the most security-relevant.
+pub(crate) fn check_header(
+    header: &Map<String, Value>,
+    allowed: &[Algorithm],
+) -> Result<CheckedHeader, ValidationError> {
+    let alg = match header.get("alg") {
+        Some(Value::String(alg)) => alg,
+        Some(_) => return Err(ValidationError::Malformed),
+        None => return Err(ValidationError::AlgorithmNotAllowed),
+    };
+    // `none` and unknown names do not parse; HMAC is refused even if it were listed (the
+    // constructor already forbids listing it).
+    let alg = Algorithm::from_str(alg).map_err(|_| ValidationError::AlgorithmNotAllowed)?;
+    if alg.family() == AlgorithmFamily::Hmac || !allowed.contains(&alg) {
+        return Err(ValidationError::AlgorithmNotAllowed);
+    }
+
+    // RFC 7515 §4.1.11: a recipient that does not understand a listed extension must reject.
+    // We understand none, so any `crit` (even an empty or ill-typed one) is refused.
+    if header.contains_key("crit") {
+        return Err(ValidationError::UnsupportedCrit);
+    }
+
+    // RFC 9068 §4: `typ` must be "at+jwt" (or the full media type); media types are
+    // case-insensitive. This keeps ID tokens and other JWTs from passing as access tokens.
+    match header.get("typ") {
+        Some(Value::String(typ))
+            if typ.eq_ignore_ascii_case("at+jwt")
+                || typ.eq_ignore_ascii_case("application/at+jwt") => {}
+        _ => return Err(ValidationError::WrongType),
+    }
+
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(ValidationError::Malformed),
+    };
+
+    Ok(CheckedHeader { alg, kid })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn header(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    const ES: &[Algorithm] = &[Algorithm::ES256];
+
+    #[test]
+    fn typ_is_compared_case_insensitively() {
+        for typ in [
+            "at+jwt",
+            "AT+JWT",
+            "application/at+jwt",
+            "Application/AT+JWT",
+        ] {
+            let checked = check_header(&header(json!({"alg": "ES256", "typ": typ})), ES).unwrap();
+            assert_eq!(checked.alg, Algorithm::ES256);
+        }
+        for typ in [json!("JWT"), json!("at+jwt "), json!(1), json!(null)] {
+            let result = check_header(&header(json!({"alg": "ES256", "typ": typ})), ES);
+            assert_eq!(result.unwrap_err(), ValidationError::WrongType);
+        }
+    }
+
+    #[test]
+    fn alg_none_hmac_and_unknown_names_are_not_allowed() {
+        let hs = [Algorithm::HS256, Algorithm::ES256];
+        for alg in [
+            json!("none"),
+            json!("None"),
+            json!("HS256"),
+            json!("ES512"),
+            json!("es256"),
+        ] {
+            let result = check_header(&header(json!({"alg": alg, "typ": "at+jwt"})), &hs);
+            assert_eq!(result.unwrap_err(), ValidationError::AlgorithmNotAllowed);
+        }
+        let missing = check_header(&header(json!({"typ": "at+jwt"})), ES);
+        assert_eq!(missing.unwrap_err(), ValidationError::AlgorithmNotAllowed);
+    }
+
+    #[test]
+    fn any_crit_is_refused() {
+        for crit in [json!(["exp"]), json!([]), json!(null)] {
+            let result = check_header(
+                &header(json!({"alg": "ES256", "typ": "at+jwt", "crit": crit})),
+                ES,
+            );
+            assert_eq!(result.unwrap_err(), ValidationError::UnsupportedCrit);
+        }
+    }
+
+    #[test]
+    fn parts_must_be_three_unpadded_base64url_strings() {
+        let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256"}"#);
+        let p = URL_SAFE_NO_PAD.encode(b"{}");
+        assert!(CompactToken::parse(&format!("{h}.{p}.c2ln")).is_ok());
+        for bad in [
+            format!("{h}.{p}"),
+            format!("{h}.{p}.c2ln.c2ln"),
+            format!("{h}.{p}."),
+            format!("{h}.{p}.c2lnbg=="),
+            format!("{h}.{p}.c2l+"),
+            format!("{h}=.{p}.c2ln"),
+            format!("{p}.{p}.c2ln").replace('e', "\u{e9}"),
+            format!("{}.{p}.c2ln", URL_SAFE_NO_PAD.encode(b"[1]")),
+            String::new(),
+        ] {
+            assert!(
+                matches!(CompactToken::parse(&bad), Err(ValidationError::Malformed)),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! [`Validator`]: the checks of RFC 9068 §4 in a fixed order.
+//!
+//! 1. size limit, then three base64url parts (module `token`);
+//! 2. header: `alg` allowed, no `crit`, `typ` is `at+jwt`;
+//! 3. key chosen from the JWKS by `kid`, the key's type deciding which `alg` it verifies;
+//! 4. signature verified, **before** any claim is read, so a forged token is always
+//!    `bad_signature`, never `expired`;
+//! 5. claims parsed strictly, then `iss`, `aud`, `exp`, `nbf`, `iat` checked.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
+
+use crate::cache::RemoteJwks;
+use crate::jwks::{KeySet, Selection};
+use crate::token::{CheckedHeader, CompactToken, check_header};
+use crate::{AccessTokenClaims, Clock, ConfigError, JwksSource, SystemClock, ValidationError};
+
+/// Default clock-skew allowance for `exp`, `nbf` and `iat`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+/// Default maximum length of a compact token, bytes (16 KiB).
+pub const DEFAULT_MAX_TOKEN_SIZE: usize = 16 * 1024;
+
+/// Validates JWT access tokens (RFC 9068) issued by one identity provider for one audience.
+///
+/// Cheap to clone (an `Arc` inside) and meant to be built once at start-up and shared; clones
+/// share the JWKS cache. Its `Debug` shows the issuer, audience and algorithms, never keys.
+///
+/// ```
+/// use ostiary_verify::{Algorithm, JwksSource, Validator};
+///
+/// let validator = Validator::new(
+///     "https://id.example",
+///     "https://api.example",
+///     &[Algorithm::EdDSA, Algorithm::ES256],
+///     JwksSource::remote("https://id.example/jwks.json"),
+/// )?
+/// .with_leeway(std::time::Duration::from_secs(10));
+/// # Ok::<(), ostiary_verify::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct Validator {
+    config: Arc<Config>,
+    keys: Arc<Keys>,
+}
+
+#[derive(Clone)]
+struct Config {
+    issuer: String,
+    audience: String,
+    algorithms: Vec<Algorithm>,
+    leeway: Duration,
+    clock: Arc<dyn Clock>,
+    max_token_size: usize,
+    #[cfg(feature = "axum")]
+    realm: Option<String>,
+}
+
+enum Keys {
+    Static(KeySet),
+    Remote(RemoteJwks),
+}
+
+impl Validator {
+    /// A validator accepting tokens whose `iss` is exactly `issuer`, whose `aud` contains
+    /// `audience`, signed with one of `algorithms` by a key from `jwks`.
+    ///
+    /// Defaults: 30 s leeway ([`with_leeway`](Self::with_leeway)), the system clock
+    /// ([`with_clock`](Self::with_clock)), 16 KiB maximum token size
+    /// ([`with_max_token_size`](Self::with_max_token_size)). A remote JWKS is fetched on first
+    /// use, or earlier with [`prefetch`](Self::prefetch).
+    ///
+    /// # Errors
+    /// - [`ConfigError::EmptyIssuer`], [`ConfigError::EmptyAudience`],
+    ///   [`ConfigError::NoAlgorithms`];
+    /// - [`ConfigError::SymmetricAlgorithm`] if `algorithms` lists HS256/384/512 (`none` has no
+    ///   [`Algorithm`] value, so it cannot be listed at all);
+    /// - [`ConfigError::NoUsableKeys`] for a static JWKS without a key for these algorithms;
+    /// - [`ConfigError::InvalidJwksUrl`], [`ConfigError::InsecureJwksUrl`],
+    ///   [`ConfigError::HttpClient`] for a remote one;
+    /// - [`ConfigError::NoCryptoProvider`] if `jsonwebtoken` was built without exactly one
+    ///   crypto backend (it would panic on first use otherwise).
+    pub fn new(
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+        algorithms: &[Algorithm],
+        jwks: JwksSource,
+    ) -> Result<Self, ConfigError> {
+        if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
+            return Err(ConfigError::NoCryptoProvider);
+        }
+        let issuer = issuer.into();
+        let audience = audience.into();
+        if issuer.is_empty() {
+            return Err(ConfigError::EmptyIssuer);
+        }
+        if audience.is_empty() {
+            return Err(ConfigError::EmptyAudience);
+        }
+        if algorithms.is_empty() {
+            return Err(ConfigError::NoAlgorithms);
+        }
+        if let Some(&symmetric) = algorithms
+            .iter()
+            .find(|alg| alg.family() == AlgorithmFamily::Hmac)
+        {
+            return Err(ConfigError::SymmetricAlgorithm(symmetric));
+        }
+        let mut allowed = Vec::with_capacity(algorithms.len());
+        for alg in algorithms {
+            if !allowed.contains(alg) {
+                allowed.push(*alg);
+            }
+        }
+
+        let keys = match jwks {
+            JwksSource::Static(set) => {
+                let keys = KeySet::from_jwk_set(&set);
+                if !keys.serves_any(&allowed) {
+                    return Err(ConfigError::NoUsableKeys);
+                }
+                Keys::Static(keys)
+            }
+            JwksSource::Remote { url } => Keys::Remote(RemoteJwks::new(&url)?),
+        };
+
+        Ok(Self {
+            config: Arc::new(Config {
+                issuer,
+                audience,
+                algorithms: allowed,
+                leeway: DEFAULT_LEEWAY,
+                clock: Arc::new(SystemClock),
+                max_token_size: DEFAULT_MAX_TOKEN_SIZE,
+                #[cfg(feature = "axum")]
+                realm: None,
+            }),
+            keys: Arc::new(keys),
+        })
+    }
+
+    /// Clock-skew allowance applied to `exp`, `nbf` and `iat` (default 30 s; whole seconds,
+    /// fractions are dropped).
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        Arc::make_mut(&mut self.config).leeway = leeway;
+        self
+    }
+
+    /// The clock read by [`validate`](Self::validate) and by the remote JWKS cache (default
+    /// [`SystemClock`]).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        Arc::make_mut(&mut self.config).clock = clock;
+        self
+    }
+
+    /// Maximum length of a compact token, bytes (default 16 KiB). Longer tokens are rejected
+    /// with [`ValidationError::TooLarge`] before any decoding.
+    pub fn with_max_token_size(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.config).max_token_size = bytes;
+        self
+    }
+
+    /// The `realm` announced in `WWW-Authenticate` by the axum extractor (RFC 6750 §3;
+    /// default none). Characters outside printable ASCII are dropped.
+    #[cfg(feature = "axum")]
+    pub fn with_realm(mut self, realm: impl Into<String>) -> Self {
+        let realm = realm
+            .into()
+            .chars()
+            .filter(|c| matches!(c, ' '..='~'))
+            .collect();
+        Arc::make_mut(&mut self.config).realm = Some(realm);
+        self
+    }
+
+    /// The realm set by [`with_realm`](Self::with_realm), if any.
+    #[cfg(feature = "axum")]
+    pub fn realm(&self) -> Option<&str> {
+        self.config.realm.as_deref()
+    }
+
+    /// The issuer tokens must carry in `iss`.
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    /// The audience tokens must list in `aud`.
+    pub fn audience(&self) -> &str {
+        &self.config.audience
+    }
+
+    /// Fetches a remote JWKS now (if not cached), e.g. at start-up, so the first request does
+    /// not wait for it. Does nothing for a static JWKS.
+    ///
+    /// # Errors
+    /// [`ValidationError::JwksUnavailable`] if the fetch failed and there are no keys.
+    pub async fn prefetch(&self) -> Result<(), ValidationError> {
+        match &*self.keys {
+            Keys::Static(_) => Ok(()),
+            Keys::Remote(remote) => remote.keys(&*self.config.clock).await.map(drop),
+        }
+    }
+
+    /// Validates `token` (the compact JWT, without the `Bearer ` prefix) at the time of the
+    /// configured [`Clock`].
+    ///
+    /// # Errors
+    /// The first failed check, as a [`ValidationError`]; see the crate docs for the order.
+    pub async fn validate(&self, token: &str) -> Result<AccessTokenClaims, ValidationError> {
+        self.validate_at(token, self.config.clock.now_unix()).await
+    }
+
+    /// Validates `token` as if the time were `now_unix_seconds` (seconds since the Unix epoch)
+    /// for the claim checks. The remote JWKS cache still follows the configured [`Clock`].
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate).
+    pub async fn validate_at(
+        &self,
+        token: &str,
+        now_unix_seconds: i64,
+    ) -> Result<AccessTokenClaims, ValidationError> {
+        let result = self.check(token, now_unix_seconds).await;
+        if let Err(error) = &result {
+            tracing::debug!(reason = error.reason(), "access token rejected");
+        }
+        result
+    }
+
+    async fn check(&self, token: &str, now: i64) -> Result<AccessTokenClaims, ValidationError> {
+        if token.len() > self.config.max_token_size {
+            return Err(ValidationError::TooLarge);
+        }
+        let token = CompactToken::parse(token)?;
+        let header = check_header(&token.header, &self.config.algorithms)?;
+        self.verify_signature(&token, &header).await?;
+        let claims = AccessTokenClaims::from_payload(&token.payload)?;
+        self.check_claims(&claims, now)?;
+        Ok(claims)
+    }
+
+    async fn verify_signature(
+        &self,
+        token: &CompactToken<'_>,
+        header: &CheckedHeader,
+    ) -> Result<(), ValidationError> {
+        match &*self.keys {
+            Keys::Static(keys) => verify_with(keys, token, header),
+            Keys::Remote(remote) => {
+                let clock = &*self.config.clock;
+                let snapshot = remote.keys(clock).await?;
+                match verify_with(&snapshot.keys, token, header) {
+                    // Perhaps the identity provider rotated its keys: look once more.
+                    Err(ValidationError::UnknownKey) => {
+                        match remote
+                            .refetch_for_unknown_kid(clock, snapshot.generation)
+                            .await
+                        {
+                            Some(newer) => verify_with(&newer, token, header),
+                            None => Err(ValidationError::UnknownKey),
+                        }
+                    }
+                    other => other,
+                }
+            }
+        }
+    }
+
+    fn check_claims(&self, claims: &AccessTokenClaims, now: i64) -> Result<(), ValidationError> {
+        let config = &self.config;
+        let leeway = i64::try_from(config.leeway.as_secs()).unwrap_or(i64::MAX);
+        if claims.iss != config.issuer {
+            return Err(ValidationError::WrongIssuer);
+        }
+        if !claims.aud.iter().any(|aud| *aud == config.audience) {
+            return Err(ValidationError::WrongAudience);
+        }
+        if claims.exp <= now.saturating_sub(leeway) {
+            return Err(ValidationError::Expired);
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+        {
+            return Err(ValidationError::NotYetValid("nbf"));
+        }
+        if claims.iat > now.saturating_add(leeway) {
+            return Err(ValidationError::NotYetValid("iat"));
+        }
+        Ok(())
+    }
+}
+
+/// Verifies the signature with the key(s) the JWKS offers for this header.
+fn verify_with(
+    keys: &KeySet,
+    token: &CompactToken<'_>,
+    header: &CheckedHeader,
+) -> Result<(), ValidationError> {
+    let candidates = match keys.select(header.kid.as_deref(), header.alg) {
+        Selection::Candidates(candidates) => candidates,
+        Selection::Unknown => return Err(ValidationError::UnknownKey),
+        Selection::Mismatch => return Err(ValidationError::KeyMismatch),
+    };
+    let message = token.signing_input.as_bytes();
+    for key in candidates {
+        match jsonwebtoken::crypto::verify(token.signature, message, &key.decoding, header.alg) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            // The key could not be loaded for this algorithm (e.g. a malformed modulus):
+            // as good as a wrong signature.
+            Err(error) => tracing::debug!(%error, "signature verification error"),
+        }
+    }
+    Err(ValidationError::BadSignature)
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let config = &self.config;
+        let mut debug = f.debug_struct("Validator");
+        debug
+            .field("issuer", &config.issuer)
+            .field("audience", &config.audience)
+            .field("algorithms", &config.algorithms)
+            .field("leeway", &config.leeway)
+            .field("max_token_size", &config.max_token_size)
+            .field("clock", &config.clock);
+        match &*self.keys {
+            Keys::Static(keys) => {
+                debug.field("jwks", &format_args!("static ({} keys)", keys.len()))
+            }
+            Keys::Remote(remote) => debug.field("jwks", &format_args!("remote ({})", remote.url())),
+        };
+        debug.finish_non_exhaustive()
+    }
+}
