@@ -1,1 +1,141 @@
-fn main() {}
+//! `ostiary`: the identity provider's only binary. Each subcommand is a thin layer over the
+//! library crates.
+//!
+//! # Layout
+//! - `settings`: layered, typed settings (defaults < file < `OSTIARY_*` < flags).
+//! - `commands::serve`: run the IdP.
+//! - `commands::demo`: the IdP and a demo API with a demo user and client, on loopback.
+//! - `commands::users`, `commands::clients`: administration against the same database.
+//! - `commands::token`: verify an access token with `ostiary-verify`.
+
+mod commands;
+mod settings;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::settings::{FlagOverrides, LogFormat, Settings};
+
+/// Ostiary: an OAuth 2.0 / OpenID Connect identity provider with server-side sessions,
+/// rotating refresh tokens with reuse detection, and real logout.
+#[derive(Debug, Parser)]
+#[command(name = "ostiary", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by every command that opens the database.
+#[derive(Debug, clap::Args)]
+struct DatabaseArgs {
+    /// TOML config file. Settings are layered: defaults < this file < OSTIARY_* environment
+    /// variables < flags.
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    /// Database URL [env: OSTIARY_DATABASE_URL] [default: sqlite://ostiary.db, created with
+    /// its schema on first use].
+    #[arg(long, value_name = "URL", global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the identity provider.
+    Serve {
+        /// Socket address to listen on [env: OSTIARY_LISTEN] [default: 127.0.0.1:8080].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Public issuer URL, the `iss` of every token [env: OSTIARY_ISSUER] [default:
+        /// http://{listen}]. Use https:// in production: cookies are only `Secure` then.
+        #[arg(long, value_name = "URL")]
+        issuer: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Try Ostiary: start the IdP (fresh temporary SQLite database) and a demo API, create a
+    /// demo user and demo client, and print what to open and how to log in. Loopback only.
+    Demo(commands::demo::DemoArgs),
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: commands::users::UserCommand,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Manage OAuth clients.
+    Client {
+        #[command(subcommand)]
+        command: commands::clients::ClientCommand,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Work with tokens.
+    Token {
+        #[command(subcommand)]
+        command: commands::token::TokenCommand,
+    },
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OSTIARY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn load(db: &DatabaseArgs, mut flags: FlagOverrides) -> anyhow::Result<Settings> {
+    flags.database_url = db.database_url.clone();
+    Settings::load(db.config.as_ref(), &flags)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { listen, issuer, db } => {
+            let settings = load(
+                &db,
+                FlagOverrides {
+                    listen,
+                    issuer,
+                    database_url: None,
+                },
+            )?;
+            init_tracing(settings.log_format);
+            commands::serve::run(settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            init_tracing(LogFormat::Text);
+            commands::demo::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User { command, db } => {
+            let settings = load(&db, FlagOverrides::default())?;
+            commands::users::run(command, &settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Client { command, db } => {
+            let settings = load(&db, FlagOverrides::default())?;
+            commands::clients::run(command, &settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { command } => commands::token::run(command).await,
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

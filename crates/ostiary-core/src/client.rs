@@ -26,7 +26,11 @@ impl ClientId {
             && value
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
-        if ok { Ok(Self(value.to_owned())) } else { Err(InvalidClientId) }
+        if ok {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(InvalidClientId)
+        }
     }
 
     /// The client id as text.
@@ -198,7 +202,9 @@ impl Client {
 
     /// Whether `requested` is a registered post-logout redirect URI (exact match).
     pub fn allows_post_logout_redirect(&self, requested: &str) -> bool {
-        self.post_logout_redirect_uris.iter().any(|r| r.as_str() == requested)
+        self.post_logout_redirect_uris
+            .iter()
+            .any(|r| r.as_str() == requested)
     }
 
     /// Checks a presented client secret in constant time. Public clients never match.
@@ -219,10 +225,22 @@ mod tests {
         assert!(RedirectUri::parse("http://127.0.0.1:9000/cb").is_ok());
         assert!(RedirectUri::parse("http://localhost/cb").is_ok());
         assert!(RedirectUri::parse("com.example.app:/cb").is_ok());
-        assert_eq!(RedirectUri::parse("http://app.example/cb"), Err(InvalidRedirectUri::InsecureHttp));
-        assert_eq!(RedirectUri::parse("https://app.example/cb#x"), Err(InvalidRedirectUri::HasFragment));
-        assert_eq!(RedirectUri::parse("/relative"), Err(InvalidRedirectUri::NotAbsolute));
-        assert_eq!(RedirectUri::parse("javascript:alert(1)"), Err(InvalidRedirectUri::InsecureHttp));
+        assert_eq!(
+            RedirectUri::parse("http://app.example/cb"),
+            Err(InvalidRedirectUri::InsecureHttp)
+        );
+        assert_eq!(
+            RedirectUri::parse("https://app.example/cb#x"),
+            Err(InvalidRedirectUri::HasFragment)
+        );
+        assert_eq!(
+            RedirectUri::parse("/relative"),
+            Err(InvalidRedirectUri::NotAbsolute)
+        );
+        assert_eq!(
+            RedirectUri::parse("javascript:alert(1)"),
+            Err(InvalidRedirectUri::InsecureHttp)
+        );
     }
 
     #[test]

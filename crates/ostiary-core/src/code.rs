@@ -29,8 +29,14 @@ impl CodeChallenge {
     /// Parses an `S256` challenge.
     pub fn parse_s256(value: &str) -> Result<Self, InvalidPkce> {
         let ok = value.len() == 43
-            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok { Ok(Self(value.to_owned())) } else { Err(InvalidPkce::BadChallenge) }
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(InvalidPkce::BadChallenge)
+        }
     }
 
     /// Restores a challenge read from storage.
@@ -104,9 +110,16 @@ mod tests {
     #[test]
     fn pkce_s256_matches_the_rfc_7636_example() {
         // RFC 7636 Appendix B.
-        let challenge = CodeChallenge::parse_s256("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap();
-        assert_eq!(challenge.verify("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"), Ok(true));
-        assert_eq!(challenge.verify("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX"), Ok(false));
+        let challenge =
+            CodeChallenge::parse_s256("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap();
+        assert_eq!(
+            challenge.verify("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            Ok(true)
+        );
+        assert_eq!(
+            challenge.verify("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX"),
+            Ok(false)
+        );
         assert_eq!(challenge.verify("short"), Err(InvalidPkce::BadVerifier));
         assert!(CodeChallenge::parse_s256("plain-text-challenge").is_err());
     }

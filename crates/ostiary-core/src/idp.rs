@@ -73,9 +73,9 @@ pub enum IdpError {
     /// A resource indicator that is not allowed for this client (RFC 8707 `invalid_target`).
     #[error("{0}")]
     InvalidTarget(String),
-    /// The client may not use this grant or response type (`unauthorized_client`).
-    #[error("{0}")]
-    UnauthorizedClient(String),
+    /// A `response_type` other than `code` (RFC 6749 §4.1.2.1 `unsupported_response_type`).
+    #[error("only response_type=code is supported")]
+    UnsupportedResponseType,
     /// Wrong username or password, or a disabled account (deliberately indistinguishable).
     #[error("wrong username or password")]
     InvalidCredentials,
@@ -203,14 +203,20 @@ pub struct Idp {
 
 impl std::fmt::Debug for Idp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Idp").field("issuer", &self.config.issuer).finish_non_exhaustive()
+        f.debug_struct("Idp")
+            .field("issuer", &self.config.issuer)
+            .finish_non_exhaustive()
     }
 }
 
 impl Idp {
     /// Starts the IdP on a store: loads the signing keys, generating (and storing) one for
     /// each algorithm in use on first start. Keys are never regenerated once stored.
-    pub async fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: IdpConfig) -> Result<Self, IdpError> {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: IdpConfig,
+    ) -> Result<Self, IdpError> {
         let mut stored = store.list_signing_keys().await?;
         for alg in [config.access_token_alg, ID_TOKEN_ALG] {
             if !stored.iter().any(|k| k.alg == alg) {
@@ -226,8 +232,16 @@ impl Idp {
             }
         }
         let keys = KeyRing::new(&stored)?;
-        let permits = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Ok(Self { store, clock, keys, config: Arc::new(config), hasher: PasswordHasher::new(permits)? })
+        let permits = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Ok(Self {
+            store,
+            clock,
+            keys,
+            config: Arc::new(config),
+            hasher: PasswordHasher::new(permits)?,
+        })
     }
 
     /// The configuration.
@@ -256,7 +270,10 @@ impl Idp {
     #[tracing::instrument(skip_all, fields(username = %username))]
     pub async fn add_user(&self, username: Username, password: Password) -> Result<User, IdpError> {
         if password.expose().is_empty() || password.expose().len() > Password::MAX_BYTES {
-            return Err(IdpError::Rejected(format!("a password is 1 to {} bytes", Password::MAX_BYTES)));
+            return Err(IdpError::Rejected(format!(
+                "a password is 1 to {} bytes",
+                Password::MAX_BYTES
+            )));
         }
         let user = User {
             id: random_id(),
@@ -266,7 +283,9 @@ impl Idp {
             created_at: self.now(),
         };
         self.store.insert_user(&user).await.map_err(|e| match e {
-            StoreError::Conflict(_) => IdpError::Rejected(format!("user {} already exists", user.username)),
+            StoreError::Conflict(_) => {
+                IdpError::Rejected(format!("user {} already exists", user.username))
+            }
             other => other.into(),
         })?;
         Ok(user)
@@ -274,7 +293,11 @@ impl Idp {
 
     /// Disables (or re-enables) a user. Disabling ends all of the user's sessions at once.
     #[tracing::instrument(skip_all, fields(username = %username, disabled))]
-    pub async fn set_user_disabled(&self, username: &Username, disabled: bool) -> Result<(), IdpError> {
+    pub async fn set_user_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+    ) -> Result<(), IdpError> {
         let user = self
             .store
             .find_user_by_username(username)
@@ -282,7 +305,10 @@ impl Idp {
             .ok_or_else(|| IdpError::Rejected(format!("no user {username}")))?;
         self.store.update_user_disabled(username, disabled).await?;
         if disabled {
-            let ended = self.store.end_sessions_of_user(&user.id, self.now(), EndReason::UserDisabled).await?;
+            let ended = self
+                .store
+                .end_sessions_of_user(&user.id, self.now(), EndReason::UserDisabled)
+                .await?;
             tracing::info!(sessions_ended = ended.len(), "user disabled");
         }
         Ok(())
@@ -292,15 +318,24 @@ impl Idp {
     /// and stored only as a hash. With no resources given, the client may only ask for
     /// tokens for `{issuer}/api`... no: a client must name at least one resource.
     #[tracing::instrument(skip_all, fields(client_id = %new.id))]
-    pub async fn add_client(&self, new: NewClient) -> Result<(Client, Option<Credential>), IdpError> {
+    pub async fn add_client(
+        &self,
+        new: NewClient,
+    ) -> Result<(Client, Option<Credential>), IdpError> {
         if new.redirect_uris.is_empty() {
-            return Err(IdpError::Rejected("a client needs at least one redirect URI".into()));
+            return Err(IdpError::Rejected(
+                "a client needs at least one redirect URI".into(),
+            ));
         }
         let Some(default_resource) = new.resources.first().cloned() else {
-            return Err(IdpError::Rejected("a client needs at least one resource (the access-token audience)".into()));
+            return Err(IdpError::Rejected(
+                "a client needs at least one resource (the access-token audience)".into(),
+            ));
         };
         if let Some(bad) = new.resources.iter().find(|r| !scope::is_valid_resource(r)) {
-            return Err(IdpError::Rejected(format!("resource {bad:?} is not an absolute URI without fragment")));
+            return Err(IdpError::Rejected(format!(
+                "resource {bad:?} is not an absolute URI without fragment"
+            )));
         }
         let extra = Scope::parse(&new.extra_scopes.join(" "))
             .map_err(|e| IdpError::Rejected(e.to_string()))?;
@@ -316,10 +351,15 @@ impl Idp {
             extra_scopes: extra.iter().map(str::to_owned).collect(),
             created_at: self.now(),
         };
-        self.store.insert_client(&client).await.map_err(|e| match e {
-            StoreError::Conflict(_) => IdpError::Rejected(format!("client {} already exists", client.id)),
-            other => other.into(),
-        })?;
+        self.store
+            .insert_client(&client)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    IdpError::Rejected(format!("client {} already exists", client.id))
+                }
+                other => other.into(),
+            })?;
         Ok((client, secret))
     }
 
@@ -328,7 +368,12 @@ impl Idp {
     /// Checks a username and password and, on success, creates a new session with a fresh
     /// `sid` and a fresh browser cookie (never reusing an earlier one: no session fixation).
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, username: &str, password: Password, context: LoginContext) -> Result<(Session, Credential), IdpError> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: Password,
+        context: LoginContext,
+    ) -> Result<(Session, Credential), IdpError> {
         let user = match Username::parse(username) {
             Ok(username) => self.store.find_user_by_username(&username).await?,
             Err(_) => None,
@@ -360,14 +405,20 @@ impl Idp {
     }
 
     /// The active session a browser cookie belongs to, with its user.
-    pub async fn find_browser_session(&self, cookie: &Credential) -> Result<Option<(Session, User)>, IdpError> {
+    pub async fn find_browser_session(
+        &self,
+        cookie: &Credential,
+    ) -> Result<Option<(Session, User)>, IdpError> {
         let Some(session) = self.store.find_session_by_cookie(&cookie.hash()).await? else {
             return Ok(None);
         };
         self.active_session_user(session).await
     }
 
-    async fn active_session_user(&self, session: Session) -> Result<Option<(Session, User)>, IdpError> {
+    async fn active_session_user(
+        &self,
+        session: Session,
+    ) -> Result<Option<(Session, User)>, IdpError> {
         let now = self.now();
         match session.state_at(now, &self.config.session) {
             SessionState::Active => {}
@@ -397,24 +448,40 @@ impl Idp {
 
     /// Looks up the client of an authorization request and the redirect URI to answer on.
     /// Errors here must be shown to the user, never redirected (RFC 6749 §4.1.2.1).
-    pub async fn authorization_client(&self, client_id: &str, redirect_uri: Option<&str>) -> Result<(Client, String), IdpError> {
+    pub async fn authorization_client(
+        &self,
+        client_id: &str,
+        redirect_uri: Option<&str>,
+    ) -> Result<(Client, String), IdpError> {
         let id = ClientId::parse(client_id).map_err(|_| IdpError::InvalidClient)?;
-        let client = self.store.find_client(&id).await?.ok_or(IdpError::InvalidClient)?;
+        let client = self
+            .store
+            .find_client(&id)
+            .await?
+            .ok_or(IdpError::InvalidClient)?;
         // OAuth 2.1 requires redirect_uri to be sent whenever more than one is registered; we
         // require it always, which also covers the single-URI case unambiguously.
-        let requested = redirect_uri.ok_or_else(|| IdpError::InvalidRequest("redirect_uri is required".into()))?;
+        let requested = redirect_uri
+            .ok_or_else(|| IdpError::InvalidRequest("redirect_uri is required".into()))?;
         if client.redirect_uri_matching(requested).is_none() {
-            return Err(IdpError::InvalidRequest("redirect_uri is not registered for this client".into()));
+            return Err(IdpError::InvalidRequest(
+                "redirect_uri is not registered for this client".into(),
+            ));
         }
         Ok((client, requested.to_owned()))
     }
 
     /// Validates the rest of an authorization request for a known client and redirect URI.
     /// Errors here are redirected back to the client with `error` (RFC 6749 §4.1.2.1).
-    pub fn validate_authorization(&self, client: &Client, redirect_uri: String, params: AuthorizationParams) -> Result<AuthorizationGrant, IdpError> {
+    pub fn validate_authorization(
+        &self,
+        client: &Client,
+        redirect_uri: String,
+        params: AuthorizationParams,
+    ) -> Result<AuthorizationGrant, IdpError> {
         match params.response_type.as_deref() {
             Some("code") => {}
-            Some(_) => return Err(IdpError::UnauthorizedClient("only response_type=code is supported".into())),
+            Some(_) => return Err(IdpError::UnsupportedResponseType),
             None => return Err(IdpError::InvalidRequest("response_type is required".into())),
         }
         let scope = Scope::parse(params.scope.as_deref().unwrap_or(""))
@@ -423,18 +490,31 @@ impl Idp {
             .iter()
             .find(|s| !scope::BUILT_IN.contains(s) && !client.extra_scopes.iter().any(|e| e == s))
         {
-            return Err(IdpError::InvalidScope(format!("scope {bad} is not allowed for this client")));
+            return Err(IdpError::InvalidScope(format!(
+                "scope {bad} is not allowed for this client"
+            )));
         }
         match params.code_challenge_method.as_deref() {
             Some("S256") => {}
-            Some(_) => return Err(IdpError::InvalidRequest("code_challenge_method must be S256".into())),
-            None => return Err(IdpError::InvalidRequest("PKCE is required: send code_challenge and code_challenge_method=S256".into())),
+            Some(_) => {
+                return Err(IdpError::InvalidRequest(
+                    "code_challenge_method must be S256".into(),
+                ));
+            }
+            None => {
+                return Err(IdpError::InvalidRequest(
+                    "PKCE is required: send code_challenge and code_challenge_method=S256".into(),
+                ));
+            }
         }
-        let code_challenge = CodeChallenge::parse_s256(params.code_challenge.as_deref().unwrap_or(""))
-            .map_err(|e| IdpError::InvalidRequest(e.to_string()))?;
+        let code_challenge =
+            CodeChallenge::parse_s256(params.code_challenge.as_deref().unwrap_or(""))
+                .map_err(|e| IdpError::InvalidRequest(e.to_string()))?;
         let resource = self.resolve_resource(client, params.resource.as_deref())?;
         if params.nonce.as_ref().is_some_and(|n| n.len() > 512) {
-            return Err(IdpError::InvalidRequest("nonce is longer than 512 bytes".into()));
+            return Err(IdpError::InvalidRequest(
+                "nonce is longer than 512 bytes".into(),
+            ));
         }
         Ok(AuthorizationGrant {
             client_id: client.id.clone(),
@@ -446,17 +526,27 @@ impl Idp {
         })
     }
 
-    fn resolve_resource(&self, client: &Client, requested: Option<&str>) -> Result<String, IdpError> {
+    fn resolve_resource(
+        &self,
+        client: &Client,
+        requested: Option<&str>,
+    ) -> Result<String, IdpError> {
         match requested {
             None => Ok(client.default_resource.clone()),
             Some(r) if client.allowed_resources.iter().any(|a| a == r) => Ok(r.to_owned()),
-            Some(_) => Err(IdpError::InvalidTarget("resource is not allowed for this client".into())),
+            Some(_) => Err(IdpError::InvalidTarget(
+                "resource is not allowed for this client".into(),
+            )),
         }
     }
 
     /// Issues an authorization code for a validated request in an active session.
     #[tracing::instrument(skip_all, fields(client_id = %grant.client_id, sid = %session.sid))]
-    pub async fn issue_authorization_code(&self, grant: AuthorizationGrant, session: &Session) -> Result<Credential, IdpError> {
+    pub async fn issue_authorization_code(
+        &self,
+        grant: AuthorizationGrant,
+        session: &Session,
+    ) -> Result<Credential, IdpError> {
         let now = self.now();
         let code = Credential::generate();
         let record = AuthorizationCode {
@@ -482,9 +572,17 @@ impl Idp {
 
     /// Authenticates a client at the token, revocation or introspection endpoint. A
     /// confidential client must present its secret; a public client must present none.
-    pub async fn authenticate_client(&self, client_id: &str, secret: Option<&Credential>) -> Result<Client, IdpError> {
+    pub async fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret: Option<&Credential>,
+    ) -> Result<Client, IdpError> {
         let id = ClientId::parse(client_id).map_err(|_| IdpError::InvalidClient)?;
-        let client = self.store.find_client(&id).await?.ok_or(IdpError::InvalidClient)?;
+        let client = self
+            .store
+            .find_client(&id)
+            .await?
+            .ok_or(IdpError::InvalidClient)?;
         match (client.kind, secret) {
             (ClientKind::Confidential, Some(secret)) if client.secret_matches(secret) => Ok(client),
             (ClientKind::Public, None) => Ok(client),
@@ -495,17 +593,35 @@ impl Idp {
     /// The `authorization_code` grant (RFC 6749 §4.1.3) with PKCE (RFC 7636 §4.5). A code
     /// presented a second time ends the refresh families issued from it.
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
-    pub async fn exchange_code(&self, client: &Client, code: &str, redirect_uri: &str, code_verifier: &str) -> Result<TokenResponse, IdpError> {
+    pub async fn exchange_code(
+        &self,
+        client: &Client,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: &str,
+    ) -> Result<TokenResponse, IdpError> {
         let now = self.now();
         let code_hash = Credential::from_presented(code).hash();
-        let record = match self.store.consume_authorization_code(&code_hash, now).await? {
+        let record = match self
+            .store
+            .consume_authorization_code(&code_hash, now)
+            .await?
+        {
             CodeConsumption::First(record) => record,
             CodeConsumption::Replayed(_) => {
-                let ended = self.store.end_families_from_code(&code_hash, now, EndReason::AuthorizationCodeReplay).await?;
-                tracing::warn!(families_ended = ended, "authorization code replayed; what it issued is revoked");
+                let ended = self
+                    .store
+                    .end_families_from_code(&code_hash, now, EndReason::AuthorizationCodeReplay)
+                    .await?;
+                tracing::warn!(
+                    families_ended = ended,
+                    "authorization code replayed; what it issued is revoked"
+                );
                 return Err(IdpError::InvalidGrant("authorization code replayed"));
             }
-            CodeConsumption::Unknown => return Err(IdpError::InvalidGrant("unknown authorization code")),
+            CodeConsumption::Unknown => {
+                return Err(IdpError::InvalidGrant("unknown authorization code"));
+            }
         };
         if record.client_id != client.id {
             return Err(IdpError::InvalidGrant("code issued to another client"));
@@ -514,21 +630,34 @@ impl Idp {
             return Err(IdpError::InvalidGrant("authorization code expired"));
         }
         if record.redirect_uri != redirect_uri {
-            return Err(IdpError::InvalidGrant("redirect_uri differs from the authorization request"));
+            return Err(IdpError::InvalidGrant(
+                "redirect_uri differs from the authorization request",
+            ));
         }
         match record.code_challenge.verify(code_verifier) {
             Ok(true) => {}
             Ok(false) => return Err(IdpError::InvalidGrant("PKCE verification failed")),
             Err(e) => return Err(IdpError::InvalidRequest(e.to_string())),
         }
-        let session = self.store.find_session(&record.sid).await?.ok_or(IdpError::InvalidGrant("session gone"))?;
+        let session = self
+            .store
+            .find_session(&record.sid)
+            .await?
+            .ok_or(IdpError::InvalidGrant("session gone"))?;
         let Some((session, user)) = self.active_session_user(session).await? else {
             return Err(IdpError::InvalidGrant("session ended"));
         };
 
-        let access_token = self.mint_access_token(&session, &user.id, client, &record.scope, &record.resource)?;
+        let access_token =
+            self.mint_access_token(&session, &user.id, client, &record.scope, &record.resource)?;
         let id_token = if record.scope.contains(scope::OPENID) {
-            Some(self.mint_id_token(&session, &user, client, &record.scope, record.nonce.clone())?)
+            Some(self.mint_id_token(
+                &session,
+                &user,
+                client,
+                &record.scope,
+                record.nonce.clone(),
+            )?)
         } else {
             None
         };
@@ -549,7 +678,9 @@ impl Idp {
                 end_reason: None,
                 code_hash: Some(code_hash),
             };
-            self.store.insert_refresh_family(&family, &first.hash()).await?;
+            self.store
+                .insert_refresh_family(&family, &first.hash())
+                .await?;
             Some(first)
         } else {
             None
@@ -566,38 +697,64 @@ impl Idp {
     /// The `refresh_token` grant (RFC 6749 §6) under the state machine of [`crate::refresh`].
     /// `scope` may narrow the granted scope; `resource` must be the granted one.
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
-    pub async fn refresh(&self, client: &Client, refresh_token: &str, scope: Option<Scope>, resource: Option<&str>) -> Result<TokenResponse, IdpError> {
+    pub async fn refresh(
+        &self,
+        client: &Client,
+        refresh_token: &str,
+        scope: Option<Scope>,
+        resource: Option<&str>,
+    ) -> Result<TokenResponse, IdpError> {
         let presented = Credential::from_presented(refresh_token);
-        let Some((mut family, generation)) = self.store.find_refresh_token(&presented.hash()).await? else {
+        let Some((mut family, generation)) =
+            self.store.find_refresh_token(&presented.hash()).await?
+        else {
             return Err(IdpError::InvalidGrant("unknown refresh token"));
         };
         if family.client_id != client.id {
-            return Err(IdpError::InvalidGrant("refresh token issued to another client"));
+            return Err(IdpError::InvalidGrant(
+                "refresh token issued to another client",
+            ));
         }
         let scope = match scope {
             Some(s) if !s.is_empty() => {
                 if !s.is_subset_of(&family.scope) {
-                    return Err(IdpError::InvalidScope("a refresh can only narrow the granted scope".into()));
+                    return Err(IdpError::InvalidScope(
+                        "a refresh can only narrow the granted scope".into(),
+                    ));
                 }
                 s
             }
             _ => family.scope.clone(),
         };
         if resource.is_some_and(|r| r != family.resource) {
-            return Err(IdpError::InvalidTarget("a refresh can only name the resource that was granted".into()));
+            return Err(IdpError::InvalidTarget(
+                "a refresh can only name the resource that was granted".into(),
+            ));
         }
 
         for _ in 0..ROTATION_ATTEMPTS {
             let now = self.now();
-            let session = self.store.find_session(&family.sid).await?.ok_or(IdpError::InvalidGrant("session gone"))?;
-            let successor = match refresh::decide(&family, &session, generation, now, &self.config.session) {
+            let session = self
+                .store
+                .find_session(&family.sid)
+                .await?
+                .ok_or(IdpError::InvalidGrant("session gone"))?;
+            let successor = match refresh::decide(
+                &family,
+                &session,
+                generation,
+                now,
+                &self.config.session,
+            ) {
                 RefreshDecision::Rotate => {
                     let successor = Credential::generate();
                     let rotation = Rotation {
                         family_id: family.id.clone(),
                         expected_generation: generation,
                         new_token_hash: successor.hash(),
-                        sealed_successor: refresh::seal_successor(&presented, &successor, &family.id),
+                        sealed_successor: refresh::seal_successor(
+                            &presented, &successor, &family.id,
+                        ),
                         now,
                     };
                     if !self.store.rotate_refresh(&rotation).await? {
@@ -610,14 +767,21 @@ impl Idp {
                 }
                 RefreshDecision::ReplayWithinGrace => {
                     let sealed = family.sealed_successor.as_deref().unwrap_or_default();
-                    let Some(successor) = refresh::open_successor(&presented, sealed, &family.id) else {
+                    let Some(successor) = refresh::open_successor(&presented, sealed, &family.id)
+                    else {
                         return Err(IdpError::InvalidGrant("sealed successor does not open"));
                     };
                     tracing::info!(sid = %family.sid, family = %family.id, generation, "refresh token replayed within grace window; same successor returned");
                     successor
                 }
-                RefreshDecision::Reuse { presented_generation, current_generation, seconds_since_rotation } => {
-                    self.store.end_session(&family.sid, now, EndReason::RefreshTokenReuse).await?;
+                RefreshDecision::Reuse {
+                    presented_generation,
+                    current_generation,
+                    seconds_since_rotation,
+                } => {
+                    self.store
+                        .end_session(&family.sid, now, EndReason::RefreshTokenReuse)
+                        .await?;
                     tracing::warn!(
                         sid = %family.sid,
                         family = %family.id,
@@ -628,7 +792,9 @@ impl Idp {
                     );
                     return Err(IdpError::InvalidGrant("refresh token reuse"));
                 }
-                RefreshDecision::Ended => return Err(IdpError::InvalidGrant("session or family ended")),
+                RefreshDecision::Ended => {
+                    return Err(IdpError::InvalidGrant("session or family ended"));
+                }
                 RefreshDecision::Expired(reason) => {
                     self.store.end_session(&family.sid, now, reason).await?;
                     return Err(IdpError::InvalidGrant("session expired"));
@@ -637,7 +803,8 @@ impl Idp {
             let Some((session, user)) = self.active_session_user(session).await? else {
                 return Err(IdpError::InvalidGrant("user disabled"));
             };
-            let access_token = self.mint_access_token(&session, &user.id, client, &scope, &family.resource)?;
+            let access_token =
+                self.mint_access_token(&session, &user.id, client, &scope, &family.resource)?;
             return Ok(TokenResponse {
                 access_token,
                 expires_in: self.config.access_token_ttl,
@@ -646,7 +813,9 @@ impl Idp {
                 scope,
             });
         }
-        Err(IdpError::InvalidGrant("refresh token rotated concurrently too often"))
+        Err(IdpError::InvalidGrant(
+            "refresh token rotated concurrently too often",
+        ))
     }
 
     async fn reload_family(&self, family_id: &str) -> Result<RefreshFamily, IdpError> {
@@ -664,15 +833,28 @@ impl Idp {
         let now = self.now();
         let hash = Credential::from_presented(token).hash();
         if let Some((family, _)) = self.store.find_refresh_token(&hash).await? {
-            if family.client_id == client.id && self.store.end_refresh_family(&family.id, now, EndReason::Revoked).await? {
+            if family.client_id == client.id
+                && self
+                    .store
+                    .end_refresh_family(&family.id, now, EndReason::Revoked)
+                    .await?
+            {
                 tracing::info!(sid = %family.sid, family = %family.id, "refresh token revoked");
             }
             return Ok(());
         }
-        if let Ok(claims) = token::verify_own::<AccessTokenClaims>(&self.keys, &self.config.issuer, token::ACCESS_TOKEN_TYP, token, now, false)
-            && claims.client_id == client.id.as_str()
+        if let Ok(claims) = token::verify_own::<AccessTokenClaims>(
+            &self.keys,
+            &self.config.issuer,
+            token::ACCESS_TOKEN_TYP,
+            token,
+            now,
+            false,
+        ) && claims.client_id == client.id.as_str()
         {
-            self.store.insert_revoked_access_token(&claims.jti, claims.exp).await?;
+            self.store
+                .insert_revoked_access_token(&claims.jti, claims.exp)
+                .await?;
             tracing::info!(jti = %claims.jti, "access token revoked");
         }
         Ok(())
@@ -684,13 +866,23 @@ impl Idp {
     /// revoked, its session still active, and with the `openid` scope.
     pub async fn userinfo(&self, access_token: &str) -> Result<UserInfo, IdpError> {
         let now = self.now();
-        let claims: AccessTokenClaims =
-            token::verify_own(&self.keys, &self.config.issuer, token::ACCESS_TOKEN_TYP, access_token, now, true)
-                .map_err(|_| IdpError::InvalidToken)?;
+        let claims: AccessTokenClaims = token::verify_own(
+            &self.keys,
+            &self.config.issuer,
+            token::ACCESS_TOKEN_TYP,
+            access_token,
+            now,
+            true,
+        )
+        .map_err(|_| IdpError::InvalidToken)?;
         if self.store.is_access_token_revoked(&claims.jti).await? {
             return Err(IdpError::InvalidToken);
         }
-        let session = self.store.find_session(&claims.sid).await?.ok_or(IdpError::InvalidToken)?;
+        let session = self
+            .store
+            .find_session(&claims.sid)
+            .await?
+            .ok_or(IdpError::InvalidToken)?;
         let Some((_, user)) = self.active_session_user(session).await? else {
             return Err(IdpError::InvalidToken);
         };
@@ -700,30 +892,48 @@ impl Idp {
         }
         Ok(UserInfo {
             sub: user.id,
-            preferred_username: scope.contains(scope::PROFILE).then(|| user.username.to_string()),
+            preferred_username: scope
+                .contains(scope::PROFILE)
+                .then(|| user.username.to_string()),
         })
     }
 
     /// Verifies an `id_token_hint` (OIDC RP-Initiated Logout §2): issued here, for any
     /// client; expiry is not checked, since an RP may log out long after the ID token expired.
     pub fn verify_id_token_hint(&self, id_token: &str) -> Result<IdTokenClaims, IdpError> {
-        token::verify_own(&self.keys, &self.config.issuer, token::ID_TOKEN_TYP, id_token, self.now(), false)
-            .map_err(|e| match e {
-                OwnTokenError::Invalid | OwnTokenError::Expired => {
-                    IdpError::InvalidRequest("id_token_hint is not an ID token issued here".into())
-                }
-            })
+        token::verify_own(
+            &self.keys,
+            &self.config.issuer,
+            token::ID_TOKEN_TYP,
+            id_token,
+            self.now(),
+            false,
+        )
+        .map_err(|e| match e {
+            OwnTokenError::Invalid | OwnTokenError::Expired => {
+                IdpError::InvalidRequest("id_token_hint is not an ID token issued here".into())
+            }
+        })
     }
 
     /// Finds a client by id (for end-session's `post_logout_redirect_uri` check).
     pub async fn find_client(&self, client_id: &str) -> Result<Option<Client>, IdpError> {
-        let Ok(id) = ClientId::parse(client_id) else { return Ok(None) };
+        let Ok(id) = ClientId::parse(client_id) else {
+            return Ok(None);
+        };
         Ok(self.store.find_client(&id).await?)
     }
 
     // ---- minting ------------------------------------------------------------------------------
 
-    fn mint_access_token(&self, session: &Session, user_id: &str, client: &Client, scope: &Scope, resource: &str) -> Result<String, IdpError> {
+    fn mint_access_token(
+        &self,
+        session: &Session,
+        user_id: &str,
+        client: &Client,
+        scope: &Scope,
+        resource: &str,
+    ) -> Result<String, IdpError> {
         let now = self.now();
         let claims = AccessTokenClaims {
             iss: self.config.issuer.clone(),
@@ -744,7 +954,14 @@ impl Idp {
         Ok(token::sign(key, token::ACCESS_TOKEN_TYP, &claims)?)
     }
 
-    fn mint_id_token(&self, session: &Session, user: &User, client: &Client, scope: &Scope, nonce: Option<String>) -> Result<String, IdpError> {
+    fn mint_id_token(
+        &self,
+        session: &Session,
+        user: &User,
+        client: &Client,
+        scope: &Scope,
+        nonce: Option<String>,
+    ) -> Result<String, IdpError> {
         let now = self.now();
         let claims = IdTokenClaims {
             iss: self.config.issuer.clone(),
@@ -755,7 +972,9 @@ impl Idp {
             auth_time: session.auth_time,
             nonce,
             sid: session.sid.clone(),
-            preferred_username: scope.contains(scope::PROFILE).then(|| user.username.to_string()),
+            preferred_username: scope
+                .contains(scope::PROFILE)
+                .then(|| user.username.to_string()),
         };
         let key = self
             .keys

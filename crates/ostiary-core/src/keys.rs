@@ -103,6 +103,12 @@ impl fmt::Debug for StoredKey {
 #[error("signing key error: {0}")]
 pub struct KeyError(String);
 
+impl KeyError {
+    pub(crate) fn from_message(message: String) -> Self {
+        Self(message)
+    }
+}
+
 enum Pair {
     Ec(EcdsaKeyPair),
     Ed(Ed25519KeyPair),
@@ -119,7 +125,10 @@ pub struct LoadedKey {
 
 impl fmt::Debug for LoadedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoadedKey").field("kid", &self.kid).field("alg", &self.alg).finish()
+        f.debug_struct("LoadedKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish()
     }
 }
 
@@ -138,10 +147,12 @@ fn thumbprint(required_members: &serde_json::Value) -> String {
 /// Parses a PKCS#8 private key and returns it with its public JWK's required members
 /// (RFC 7638 §3.2), from which the thumbprint `kid` is computed.
 fn parse_pair(alg: SigningAlgorithm, der: &[u8]) -> Result<(Pair, serde_json::Value), KeyError> {
-    let bad = |e: aws_lc_rs::error::KeyRejected| KeyError(format!("{} key rejected: {e}", alg.as_str()));
+    let bad =
+        |e: aws_lc_rs::error::KeyRejected| KeyError(format!("{} key rejected: {e}", alg.as_str()));
     Ok(match alg {
         SigningAlgorithm::ES256 => {
-            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(bad)?;
+            let pair =
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(bad)?;
             let point = pair.public_key().as_ref().to_vec();
             // Uncompressed SEC1 point: 0x04 || x (32 bytes) || y (32 bytes).
             if point.len() != 65 {
@@ -152,7 +163,8 @@ fn parse_pair(alg: SigningAlgorithm, der: &[u8]) -> Result<(Pair, serde_json::Va
         }
         SigningAlgorithm::EdDSA => {
             let pair = Ed25519KeyPair::from_pkcs8(der).map_err(bad)?;
-            let members = json!({"crv": "Ed25519", "kty": "OKP", "x": b64(pair.public_key().as_ref())});
+            let members =
+                json!({"crv": "Ed25519", "kty": "OKP", "x": b64(pair.public_key().as_ref())});
             (Pair::Ed(pair), members)
         }
         SigningAlgorithm::RS256 => {
@@ -170,13 +182,21 @@ impl LoadedKey {
         let (pair, members) = parse_pair(stored.alg, stored.private_pkcs8.expose_secret())?;
         let kid = thumbprint(&members);
         if kid != stored.kid {
-            return Err(KeyError(format!("stored key {} does not match its kid", stored.kid)));
+            return Err(KeyError(format!(
+                "stored key {} does not match its kid",
+                stored.kid
+            )));
         }
         let mut public_jwk = members;
         public_jwk["kid"] = json!(kid);
         public_jwk["alg"] = json!(stored.alg.as_str());
         public_jwk["use"] = json!("sig");
-        Ok(Self { kid, alg: stored.alg, pair, public_jwk })
+        Ok(Self {
+            kid,
+            alg: stored.alg,
+            pair,
+            public_jwk,
+        })
     }
 
     /// Generates a new key pair for `alg`.
@@ -201,7 +221,12 @@ impl LoadedKey {
                 .to_vec(),
         };
         let (_, members) = parse_pair(alg, &der)?;
-        Ok(StoredKey { kid: thumbprint(&members), alg, private_pkcs8: der.into(), created_at: now })
+        Ok(StoredKey {
+            kid: thumbprint(&members),
+            alg,
+            private_pkcs8: der.into(),
+            created_at: now,
+        })
     }
 
     /// The key id.
@@ -261,13 +286,18 @@ impl KeyRing {
                 .map_err(|e| KeyError(format!("JWK of {}: {e}", loaded.kid)))?;
             verifying.insert(loaded.kid.clone(), (loaded.alg, Arc::new(decoding)));
             published.push(loaded.public_jwk.clone());
-            let replace = newest.get(&key.alg).is_none_or(|(at, _)| key.created_at > *at);
+            let replace = newest
+                .get(&key.alg)
+                .is_none_or(|(at, _)| key.created_at > *at);
             if replace {
                 newest.insert(key.alg, (key.created_at, loaded));
             }
         }
         Ok(Self {
-            signing: newest.into_iter().map(|(alg, (_, key))| (alg, key)).collect(),
+            signing: newest
+                .into_iter()
+                .map(|(alg, (_, key))| (alg, key))
+                .collect(),
             verifying,
             jwks: Arc::new(json!({ "keys": published })),
         })
@@ -280,7 +310,9 @@ impl KeyRing {
 
     /// The key that verifies tokens with this `kid`.
     pub fn verifier(&self, kid: &str) -> Option<(SigningAlgorithm, &jsonwebtoken::DecodingKey)> {
-        self.verifying.get(kid).map(|(alg, key)| (*alg, key.as_ref()))
+        self.verifying
+            .get(kid)
+            .map(|(alg, key)| (*alg, key.as_ref()))
     }
 
     /// The JWK Set document (`{"keys": [...]}`) served at the `jwks_uri`.
@@ -302,7 +334,10 @@ mod tests {
             let jwk = loaded.public_jwk();
             assert_eq!(jwk["alg"], alg.as_str());
             assert_eq!(jwk["use"], "sig");
-            assert!(jwk.get("d").is_none(), "the public JWK must not carry the private key");
+            assert!(
+                jwk.get("d").is_none(),
+                "the public JWK must not carry the private key"
+            );
             assert!(!format!("{stored:?}").contains("private_pkcs8: ["));
         }
     }
@@ -322,11 +357,5 @@ mod tests {
         assert_eq!(ring.signer(SigningAlgorithm::ES256).unwrap().kid(), new.kid);
         assert!(ring.verifier(&old.kid).is_some());
         assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 2);
-    }
-}
-
-impl KeyError {
-    pub(crate) fn from_message(message: String) -> Self {
-        Self(message)
     }
 }

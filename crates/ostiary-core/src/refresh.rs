@@ -95,7 +95,8 @@ pub fn decide(
     let since_rotation = now.saturating_sub(family.rotated_at);
     if presented_generation == family.generation {
         RefreshDecision::Rotate
-    } else if presented_generation == family.generation - 1 && since_rotation <= policy.refresh_grace
+    } else if presented_generation == family.generation - 1
+        && since_rotation <= policy.refresh_grace
     {
         RefreshDecision::ReplayWithinGrace
     } else {
@@ -156,8 +157,11 @@ mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
 
-    const POLICY: SessionPolicy =
-        SessionPolicy { idle_timeout: 3600, absolute_lifetime: 86400, refresh_grace: 10 };
+    const POLICY: SessionPolicy = SessionPolicy {
+        idle_timeout: 3600,
+        absolute_lifetime: 86400,
+        refresh_grace: 10,
+    };
 
     fn fixture(clock: &ManualClock) -> (RefreshFamily, Session) {
         let now = clock.now();
@@ -202,7 +206,10 @@ mod tests {
     fn the_current_token_rotates() {
         let clock = ManualClock::new(1_000_000);
         let (family, session) = fixture(&clock);
-        assert_eq!(decide(&family, &session, 0, clock.now(), &POLICY), RefreshDecision::Rotate);
+        assert_eq!(
+            decide(&family, &session, 0, clock.now(), &POLICY),
+            RefreshDecision::Rotate
+        );
     }
 
     #[test]
@@ -241,14 +248,24 @@ mod tests {
         rotate(&mut family, &mut session, clock.now());
         rotate(&mut family, &mut session, clock.now());
         let decision = decide(&family, &session, 0, clock.now(), &POLICY);
-        assert!(matches!(decision, RefreshDecision::Reuse { presented_generation: 0, current_generation: 2, .. }));
+        assert!(matches!(
+            decision,
+            RefreshDecision::Reuse {
+                presented_generation: 0,
+                current_generation: 2,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn a_generation_from_the_future_is_reuse() {
         let clock = ManualClock::new(1_000_000);
         let (family, session) = fixture(&clock);
-        assert!(matches!(decide(&family, &session, 5, clock.now(), &POLICY), RefreshDecision::Reuse { .. }));
+        assert!(matches!(
+            decide(&family, &session, 5, clock.now(), &POLICY),
+            RefreshDecision::Reuse { .. }
+        ));
     }
 
     #[test]
@@ -267,7 +284,10 @@ mod tests {
         (family, session) = (f, s);
         for generation in 0..47 {
             clock.advance(1800);
-            assert_eq!(decide(&family, &session, generation, clock.now(), &POLICY), RefreshDecision::Rotate);
+            assert_eq!(
+                decide(&family, &session, generation, clock.now(), &POLICY),
+                RefreshDecision::Rotate
+            );
             rotate(&mut family, &mut session, clock.now());
         }
         clock.advance(1800);
@@ -282,10 +302,16 @@ mod tests {
         let clock = ManualClock::new(1_000_000);
         let (mut family, mut session) = fixture(&clock);
         session.ended_at = Some(clock.now());
-        assert_eq!(decide(&family, &session, 0, clock.now(), &POLICY), RefreshDecision::Ended);
+        assert_eq!(
+            decide(&family, &session, 0, clock.now(), &POLICY),
+            RefreshDecision::Ended
+        );
         session.ended_at = None;
         family.ended_at = Some(clock.now());
-        assert_eq!(decide(&family, &session, 0, clock.now(), &POLICY), RefreshDecision::Ended);
+        assert_eq!(
+            decide(&family, &session, 0, clock.now(), &POLICY),
+            RefreshDecision::Ended
+        );
     }
 
     #[test]
@@ -293,7 +319,11 @@ mod tests {
         let previous = Credential::generate();
         let successor = Credential::generate();
         let sealed = seal_successor(&previous, &successor, "fam-1");
-        assert!(!sealed.windows(successor.expose().len()).any(|w| w == successor.expose().as_bytes()));
+        assert!(
+            !sealed
+                .windows(successor.expose().len())
+                .any(|w| w == successor.expose().as_bytes())
+        );
         let opened = open_successor(&previous, &sealed, "fam-1").unwrap();
         assert_eq!(opened.expose(), successor.expose());
         assert!(open_successor(&Credential::generate(), &sealed, "fam-1").is_none());

@@ -30,6 +30,11 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
+/// Compares two byte strings in constant time (for a given length; lengths are not secret).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
 /// A random identifier that is not secret (session ids, family ids, `jti`, user ids):
 /// 128 bits, base64url (22 characters).
 pub fn random_id() -> String {
@@ -44,7 +49,9 @@ pub struct Credential(SecretString);
 impl Credential {
     /// A fresh 256-bit random credential.
     pub fn generate() -> Self {
-        Self(SecretString::from(URL_SAFE_NO_PAD.encode(random_bytes::<CREDENTIAL_BYTES>())))
+        Self(SecretString::from(
+            URL_SAFE_NO_PAD.encode(random_bytes::<CREDENTIAL_BYTES>()),
+        ))
     }
 
     /// Wraps a credential presented by a client. Nothing is checked here: an unknown value
@@ -92,7 +99,7 @@ impl CredentialHash {
 
     /// Compares in constant time.
     pub fn matches(&self, other: &CredentialHash) -> bool {
-        constant_time::verify_slices_are_equal(self.0.as_bytes(), other.0.as_bytes()).is_ok()
+        constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
     }
 }
 
@@ -147,7 +154,10 @@ mod tests {
         let b = Credential::generate();
         assert_eq!(a.expose().len(), 43);
         assert_ne!(a.expose(), b.expose());
-        assert!(a.hash().matches(&Credential::from_presented(a.expose()).hash()));
+        assert!(
+            a.hash()
+                .matches(&Credential::from_presented(a.expose()).hash())
+        );
         assert!(!a.hash().matches(&b.hash()));
     }
 }

@@ -26,7 +26,11 @@ pub struct SessionPolicy {
 
 impl Default for SessionPolicy {
     fn default() -> Self {
-        Self { idle_timeout: 7 * 24 * 3600, absolute_lifetime: 30 * 24 * 3600, refresh_grace: 10 }
+        Self {
+            idle_timeout: 7 * 24 * 3600,
+            absolute_lifetime: 30 * 24 * 3600,
+            refresh_grace: 10,
+        }
     }
 }
 
@@ -150,13 +154,23 @@ mod tests {
 
     #[test]
     fn idle_and_absolute_limits_end_a_session() {
-        let policy = SessionPolicy { idle_timeout: 100, absolute_lifetime: 1000, refresh_grace: 5 };
+        let policy = SessionPolicy {
+            idle_timeout: 100,
+            absolute_lifetime: 1000,
+            refresh_grace: 5,
+        };
         let mut s = session(0);
         assert_eq!(s.state_at(99, &policy), SessionState::Active);
-        assert_eq!(s.state_at(100, &policy), SessionState::Expired(EndReason::IdleTimeout));
+        assert_eq!(
+            s.state_at(100, &policy),
+            SessionState::Expired(EndReason::IdleTimeout)
+        );
         s.last_used_at = 950;
         assert_eq!(s.state_at(999, &policy), SessionState::Active);
-        assert_eq!(s.state_at(1000, &policy), SessionState::Expired(EndReason::AbsoluteLifetime));
+        assert_eq!(
+            s.state_at(1000, &policy),
+            SessionState::Expired(EndReason::AbsoluteLifetime)
+        );
         s.ended_at = Some(10);
         assert_eq!(s.state_at(11, &policy), SessionState::Ended);
     }

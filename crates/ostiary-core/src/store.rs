@@ -54,7 +54,11 @@ pub trait Store: Send + Sync + 'static {
     /// All users, by username.
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
     /// Sets the disabled flag; `false` if there is no such user.
-    async fn update_user_disabled(&self, username: &Username, disabled: bool) -> Result<bool, StoreError>;
+    async fn update_user_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+    ) -> Result<bool, StoreError>;
 
     /// Registers a client; [`StoreError::Conflict`] if the id is taken.
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
@@ -73,37 +77,78 @@ pub trait Store: Send + Sync + 'static {
     /// The session with this `sid`, ended or not.
     async fn find_session(&self, sid: &str) -> Result<Option<Session>, StoreError>;
     /// The session whose browser cookie hashes to `cookie_hash`, ended or not.
-    async fn find_session_by_cookie(&self, cookie_hash: &CredentialHash) -> Result<Option<Session>, StoreError>;
+    async fn find_session_by_cookie(
+        &self,
+        cookie_hash: &CredentialHash,
+    ) -> Result<Option<Session>, StoreError>;
     /// Records use of the session at `now` (for the idle timeout).
     async fn touch_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError>;
     /// Ends the session and every refresh family in it, in one transaction. `false` if it had
     /// already ended (the first reason is kept).
-    async fn end_session(&self, sid: &str, now: UnixTime, reason: EndReason) -> Result<bool, StoreError>;
+    async fn end_session(
+        &self,
+        sid: &str,
+        now: UnixTime,
+        reason: EndReason,
+    ) -> Result<bool, StoreError>;
     /// Ends every active session of a user (and their families); returns their `sid`s.
-    async fn end_sessions_of_user(&self, user_id: &str, now: UnixTime, reason: EndReason) -> Result<Vec<String>, StoreError>;
+    async fn end_sessions_of_user(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+        reason: EndReason,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// Stores an authorization code (by hash).
     async fn insert_authorization_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
     /// Marks the code used, atomically: exactly one caller ever gets [`CodeConsumption::First`].
-    async fn consume_authorization_code(&self, code_hash: &CredentialHash, now: UnixTime) -> Result<CodeConsumption, StoreError>;
+    async fn consume_authorization_code(
+        &self,
+        code_hash: &CredentialHash,
+        now: UnixTime,
+    ) -> Result<CodeConsumption, StoreError>;
 
     /// Stores a new refresh family with its first token (generation 0).
-    async fn insert_refresh_family(&self, family: &RefreshFamily, first_token: &CredentialHash) -> Result<(), StoreError>;
+    async fn insert_refresh_family(
+        &self,
+        family: &RefreshFamily,
+        first_token: &CredentialHash,
+    ) -> Result<(), StoreError>;
     /// The family and generation of a refresh token, by the token's hash.
-    async fn find_refresh_token(&self, token_hash: &CredentialHash) -> Result<Option<(RefreshFamily, i64)>, StoreError>;
+    async fn find_refresh_token(
+        &self,
+        token_hash: &CredentialHash,
+    ) -> Result<Option<(RefreshFamily, i64)>, StoreError>;
     /// The family with this id.
-    async fn find_refresh_family(&self, family_id: &str) -> Result<Option<RefreshFamily>, StoreError>;
+    async fn find_refresh_family(
+        &self,
+        family_id: &str,
+    ) -> Result<Option<RefreshFamily>, StoreError>;
     /// Applies a rotation if and only if the family is still at the expected generation and
     /// not ended, in one transaction with recording the new token and touching the session.
     /// `true` if this call won.
     async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError>;
     /// Ends one family. `false` if it had already ended.
-    async fn end_refresh_family(&self, family_id: &str, now: UnixTime, reason: EndReason) -> Result<bool, StoreError>;
+    async fn end_refresh_family(
+        &self,
+        family_id: &str,
+        now: UnixTime,
+        reason: EndReason,
+    ) -> Result<bool, StoreError>;
     /// Ends the families issued from an authorization code; returns how many ended.
-    async fn end_families_from_code(&self, code_hash: &CredentialHash, now: UnixTime, reason: EndReason) -> Result<u64, StoreError>;
+    async fn end_families_from_code(
+        &self,
+        code_hash: &CredentialHash,
+        now: UnixTime,
+        reason: EndReason,
+    ) -> Result<u64, StoreError>;
 
     /// Records a revoked access token until it expires.
-    async fn insert_revoked_access_token(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError>;
+    async fn insert_revoked_access_token(
+        &self,
+        jti: &str,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError>;
     /// Whether an access token was revoked.
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
 }

@@ -108,10 +108,10 @@ pub fn verify_own<T: serde::de::DeserializeOwned>(
         return Err(OwnTokenError::Invalid);
     }
     let header = jsonwebtoken::decode_header(token).map_err(|_| OwnTokenError::Invalid)?;
-    let typ_ok = header
-        .typ
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case(expected_typ) || t.eq_ignore_ascii_case(&format!("application/{expected_typ}")));
+    let typ_ok = header.typ.as_deref().is_some_and(|t| {
+        t.eq_ignore_ascii_case(expected_typ)
+            || t.eq_ignore_ascii_case(&format!("application/{expected_typ}"))
+    });
     let kid = header.kid.as_deref().ok_or(OwnTokenError::Invalid)?;
     let (alg, key) = keys.verifier(kid).ok_or(OwnTokenError::Invalid)?;
     if !typ_ok || header.alg != alg.to_jsonwebtoken() {
@@ -125,7 +125,11 @@ pub fn verify_own<T: serde::de::DeserializeOwned>(
     validation.set_required_spec_claims(&["exp", "iss", "sub"]);
     let data = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation)
         .map_err(|_| OwnTokenError::Invalid)?;
-    let exp = data.claims.get("exp").and_then(serde_json::Value::as_i64).ok_or(OwnTokenError::Invalid)?;
+    let exp = data
+        .claims
+        .get("exp")
+        .and_then(serde_json::Value::as_i64)
+        .ok_or(OwnTokenError::Invalid)?;
     if check_expiry && exp <= now {
         return Err(OwnTokenError::Expired);
     }

@@ -36,7 +36,11 @@ impl Username {
             && value
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '+' | '-'));
-        if ok { Ok(Self(value.to_owned())) } else { Err(InvalidUsername) }
+        if ok {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(InvalidUsername)
+        }
     }
 
     /// The username as text.
@@ -138,7 +142,11 @@ impl PasswordHasher {
 
     /// Hashes a new password.
     pub async fn hash(&self, password: Password) -> Result<PasswordHashString, HashingError> {
-        let _permit = self.permits.acquire().await.map_err(|e| HashingError(e.to_string()))?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashingError(e.to_string()))?;
         tokio::task::spawn_blocking(move || hash_blocking(&password))
             .await
             .map_err(|e| HashingError(e.to_string()))?
@@ -179,7 +187,11 @@ mod tests {
         let hasher = PasswordHasher::new(2).unwrap();
         let hash = hasher.hash(Password::new("s3cret-pass")).await.unwrap();
         assert!(hash.as_str().starts_with("$argon2id$"));
-        assert!(hasher.verify(Password::new("s3cret-pass"), Some(hash.clone())).await);
+        assert!(
+            hasher
+                .verify(Password::new("s3cret-pass"), Some(hash.clone()))
+                .await
+        );
         assert!(!hasher.verify(Password::new("wrong"), Some(hash)).await);
         assert!(!hasher.verify(Password::new("s3cret-pass"), None).await);
     }

@@ -1,1 +1,84 @@
-//! placeholder
+//! Demo pieces for Ostiary: a resource server (the "demo API") protected by `ostiary-verify`.
+//!
+//! The demo API knows nothing of the identity provider but its issuer URL, its own audience
+//! and where the JWKS is; it validates every access token locally.
+//!
+//! # Layout
+//! - [`api_router`]: the demo API's routes.
+//! - [`DemoApi`]: binds and serves the demo API.
+//! - [`app`]: the demo web app ([`DemoApp`]), an OAuth client of the IdP.
+
+pub mod app;
+
+pub use app::{DemoApp, DemoAppConfig};
+
+use std::net::SocketAddr;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use ostiary_verify::Validator;
+use ostiary_verify::extract::VerifiedClaims;
+use serde_json::{Value, json};
+
+/// The demo API's routes:
+/// - `GET /api/hello`: needs a valid access token for this API; answers who called, through
+///   which client, with which scope, and when the token expires.
+/// - `GET /`: a one-line description.
+pub fn api_router(validator: Validator) -> Router {
+    Router::new()
+        .route("/api/hello", get(hello))
+        .route(
+            "/",
+            get(|| async {
+                "Ostiary demo API: GET /api/hello with Authorization: Bearer <access token>\n"
+            }),
+        )
+        .with_state(validator)
+}
+
+async fn hello(
+    State(_validator): State<Validator>,
+    VerifiedClaims(claims): VerifiedClaims,
+) -> Json<Value> {
+    Json(json!({
+        "message": format!("Hello, {}! Your access token was verified locally with the IdP's published key.", claims.sub),
+        "sub": claims.sub,
+        "client_id": claims.client_id,
+        "scope": claims.scope,
+        "sid": claims.sid,
+        "expires_at": claims.exp,
+    }))
+}
+
+/// A bound demo API.
+pub struct DemoApi {
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+impl DemoApi {
+    /// Binds `listen` (port 0 allowed) and prepares the routes.
+    pub async fn bind(listen: SocketAddr, validator: Validator) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        Ok(Self {
+            listener,
+            router: api_router(validator),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

@@ -1,1 +1,209 @@
-//! placeholder
+//! Ostiary's HTTP adapter: the OAuth 2.0 / OpenID Connect endpoints on axum.
+//!
+//! Handlers parse the request at the edge ([`params`]), call one use case of
+//! [`ostiary_core::Idp`], and turn its result into a response; domain errors become HTTP
+//! responses in one place ([`error`]).
+//!
+//! # Layout
+//! - [`Application`]: binds the listener (port 0 allowed), builds the [`router`], serves
+//!   until a shutdown signal.
+//! - [`endpoints`]: one module per endpoint (discovery, JWKS, authorize, login, token,
+//!   revocation, userinfo, end-session, health).
+//! - [`params`]: strict form and query parsing (no repeated parameters, size limits).
+//! - [`cookies`]: the browser-session and CSRF cookies and their attributes.
+//! - [`error`]: the one mapping from domain errors to RFC 6749 / RFC 6750 / HTML responses.
+//! - [`html`]: page layout and escaping.
+
+pub mod cookies;
+pub mod endpoints;
+pub mod error;
+pub mod html;
+pub mod params;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use http::{HeaderValue, header};
+use ostiary_core::clock::Clock;
+use ostiary_core::{Idp, IdpConfig, IdpError, Store};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::cookies::CookiePolicy;
+
+/// Largest request body accepted anywhere, in bytes (64 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The use cases.
+    pub idp: Idp,
+    /// How cookies are written.
+    pub cookies: CookiePolicy,
+    /// The issuer's origin (`scheme://host[:port]`), for `Origin` checks on forms.
+    pub origin: Arc<str>,
+}
+
+impl AppState {
+    /// An absolute URL on the issuer for `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.idp.config().issuer.trim_end_matches('/'))
+    }
+}
+
+/// Settings of the HTTP server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Socket address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The IdP settings. If `issuer` is empty it becomes `http://{bound address}`.
+    pub idp: IdpConfig,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    /// The issuer is not a valid URL.
+    #[error("issuer {0:?} must be an http(s) URL without query or fragment")]
+    Issuer(String),
+    /// The IdP could not start (keys, storage).
+    #[error(transparent)]
+    Idp(#[from] IdpError),
+}
+
+/// The routes. Exposed for `oneshot` tests; [`Application`] serves it.
+pub fn router(state: AppState) -> Router {
+    use endpoints::*;
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
+        .route("/.well-known/oauth-authorization-server", get(discovery::oauth_authorization_server))
+        .route("/jwks.json", get(discovery::jwks))
+        .route("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/token", post(token::token))
+        .route("/revoke", post(token::revoke))
+        .route("/userinfo", get(userinfo::userinfo_get).post(userinfo::userinfo_post))
+        .route("/logout", get(logout::end_session_get).post(logout::end_session_post))
+        .route("/logout/confirm", post(logout::confirm))
+        .route("/healthz", get(health::healthz))
+        .route("/", get(home::home))
+        .fallback(home::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
+            // Only method and path: query strings carry codes and states, headers carry
+            // credentials.
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
+        .with_state(state)
+}
+
+fn issuer_origin(issuer: &str) -> Result<String, StartError> {
+    let url = url::Url::parse(issuer).map_err(|_| StartError::Issuer(issuer.to_owned()))?;
+    let ok = matches!(url.scheme(), "http" | "https")
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.host().is_some();
+    if !ok {
+        return Err(StartError::Issuer(issuer.to_owned()));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// A bound, ready-to-run identity provider.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: Router,
+    idp: Idp,
+}
+
+impl Application {
+    /// Binds the listener and starts the IdP on `store` (loading or generating signing keys).
+    pub async fn build(
+        mut config: ServerConfig,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| StartError::Bind(config.listen, e))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(config.listen, e))?;
+        if config.idp.issuer.is_empty() {
+            config.idp.issuer = format!("http://{local}");
+        }
+        let origin = issuer_origin(&config.idp.issuer)?;
+        let secure = config.idp.issuer.starts_with("https://");
+        let idp = Idp::new(store, clock, config.idp).await?;
+        let state = AppState {
+            idp: idp.clone(),
+            cookies: CookiePolicy::new(secure),
+            origin: origin.into(),
+        };
+        Ok(Self {
+            listener,
+            router: router(state),
+            idp,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// The IdP (for printing the issuer, or for tests).
+    pub fn idp(&self) -> &Idp {
+        &self.idp
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests (at most 10 s).
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = tx.send(());
+        });
+        let mut server = std::pin::pin!(server.into_future());
+        tokio::select! {
+            result = &mut server => result,
+            () = async {
+                let _ = rx.await;
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            } => {
+                tracing::warn!("in-flight requests did not finish within 10 s of shutdown");
+                Ok(())
+            }
+        }
+    }
+
+    /// Serves until the process is stopped.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+}

@@ -20,7 +20,9 @@ pub use sqlite::SqliteStore;
 #[non_exhaustive]
 pub enum OpenError {
     /// The URL's scheme is not supported.
-    #[error("unsupported database URL scheme {0:?}: use sqlite://PATH (PostgreSQL is not supported yet)")]
+    #[error(
+        "unsupported database URL scheme {0:?}: use sqlite://PATH (PostgreSQL is not supported yet)"
+    )]
     UnsupportedScheme(String),
     /// The database could not be opened or migrated.
     #[error("cannot open database: {0}")]

@@ -26,8 +26,11 @@ use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlitePool};
 use crate::OpenError;
 
 /// The embedded migrations, in order.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+)];
 
 /// Ostiary's storage on SQLite.
 #[derive(Debug, Clone)]
@@ -57,14 +60,26 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
             .synchronous(SqliteSynchronous::Full);
-        let options = if in_memory { options } else { options.journal_mode(SqliteJournalMode::Wal) };
+        let options = if in_memory {
+            options
+        } else {
+            options.journal_mode(SqliteJournalMode::Wal)
+        };
         // An in-memory database exists per connection: keep exactly one.
         let max = if in_memory { 1 } else { 8 };
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
             .min_connections(if in_memory { 1 } else { 0 })
-            .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
-            .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(3600)) })
+            .idle_timeout(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(600))
+            })
+            .max_lifetime(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(3600))
+            })
             .connect_with(options)
             .await
             .map_err(|e| OpenError::Database(e.to_string()))?;
@@ -82,7 +97,13 @@ impl SqliteStore {
         let migrations = MIGRATIONS
             .iter()
             .map(|(version, description, sql)| {
-                Migration::new(*version, (*description).into(), MigrationType::Simple, AssertSqlSafe(*sql).into_sql_str(), false)
+                Migration::new(
+                    *version,
+                    (*description).into(),
+                    MigrationType::Simple,
+                    AssertSqlSafe(*sql).into_sql_str(),
+                    false,
+                )
             })
             .collect();
         Migrator::with_migrations(migrations)
@@ -91,8 +112,13 @@ impl SqliteStore {
             .map_err(|e| OpenError::Database(format!("migration failed: {e}")))
     }
 
-    async fn begin_immediate(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)
+    async fn begin_immediate(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)
     }
 }
 
@@ -107,8 +133,11 @@ fn parse_list(text: &str) -> Result<Vec<String>, StoreError> {
 fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
     Ok(User {
         id: row.try_get("id").map_err(corrupt)?,
-        username: Username::parse(&row.try_get::<String, _>("username").map_err(corrupt)?).map_err(corrupt)?,
-        password_hash: PasswordHashString::from_stored(row.try_get("password_hash").map_err(corrupt)?),
+        username: Username::parse(&row.try_get::<String, _>("username").map_err(corrupt)?)
+            .map_err(corrupt)?,
+        password_hash: PasswordHashString::from_stored(
+            row.try_get("password_hash").map_err(corrupt)?,
+        ),
         disabled: row.try_get::<i64, _>("disabled").map_err(corrupt)? != 0,
         created_at: row.try_get("created_at").map_err(corrupt)?,
     })
@@ -124,11 +153,18 @@ fn client_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Client, StoreError> 
     let kind: String = row.try_get("kind").map_err(corrupt)?;
     Ok(Client {
         id: ClientId::parse(&row.try_get::<String, _>("id").map_err(corrupt)?).map_err(corrupt)?,
-        kind: ClientKind::from_stored(&kind).ok_or_else(|| corrupt(format!("client kind {kind}")))?,
-        secret_hash: row.try_get::<Option<String>, _>("secret_hash").map_err(corrupt)?.map(CredentialHash::from_stored),
+        kind: ClientKind::from_stored(&kind)
+            .ok_or_else(|| corrupt(format!("client kind {kind}")))?,
+        secret_hash: row
+            .try_get::<Option<String>, _>("secret_hash")
+            .map_err(corrupt)?
+            .map(CredentialHash::from_stored),
         redirect_uris: uris("redirect_uris")?,
         post_logout_redirect_uris: uris("post_logout_redirect_uris")?,
-        allowed_resources: parse_list(&row.try_get::<String, _>("allowed_resources").map_err(corrupt)?)?,
+        allowed_resources: parse_list(
+            &row.try_get::<String, _>("allowed_resources")
+                .map_err(corrupt)?,
+        )?,
         default_resource: row.try_get("default_resource").map_err(corrupt)?,
         extra_scopes: parse_list(&row.try_get::<String, _>("extra_scopes").map_err(corrupt)?)?,
         created_at: row.try_get("created_at").map_err(corrupt)?,
@@ -139,7 +175,10 @@ fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Session, StoreError
     Ok(Session {
         sid: row.try_get("sid").map_err(corrupt)?,
         user_id: row.try_get("user_id").map_err(corrupt)?,
-        cookie_hash: row.try_get::<Option<String>, _>("cookie_hash").map_err(corrupt)?.map(CredentialHash::from_stored),
+        cookie_hash: row
+            .try_get::<Option<String>, _>("cookie_hash")
+            .map_err(corrupt)?
+            .map(CredentialHash::from_stored),
         auth_time: row.try_get("auth_time").map_err(corrupt)?,
         created_at: row.try_get("created_at").map_err(corrupt)?,
         last_used_at: row.try_get("last_used_at").map_err(corrupt)?,
@@ -153,11 +192,13 @@ fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Session, StoreError
 fn code_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuthorizationCode, StoreError> {
     Ok(AuthorizationCode {
         code_hash: CredentialHash::from_stored(row.try_get("code_hash").map_err(corrupt)?),
-        client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(corrupt)?).map_err(corrupt)?,
+        client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(corrupt)?)
+            .map_err(corrupt)?,
         redirect_uri: row.try_get("redirect_uri").map_err(corrupt)?,
         sid: row.try_get("sid").map_err(corrupt)?,
         user_id: row.try_get("user_id").map_err(corrupt)?,
-        scope: Scope::parse(&row.try_get::<String, _>("scope").map_err(corrupt)?).map_err(corrupt)?,
+        scope: Scope::parse(&row.try_get::<String, _>("scope").map_err(corrupt)?)
+            .map_err(corrupt)?,
         resource: row.try_get("resource").map_err(corrupt)?,
         code_challenge: CodeChallenge::from_stored(row.try_get("code_challenge").map_err(corrupt)?),
         nonce: row.try_get("nonce").map_err(corrupt)?,
@@ -171,9 +212,11 @@ fn family_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RefreshFamily, Store
     Ok(RefreshFamily {
         id: row.try_get("id").map_err(corrupt)?,
         sid: row.try_get("sid").map_err(corrupt)?,
-        client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(corrupt)?).map_err(corrupt)?,
+        client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(corrupt)?)
+            .map_err(corrupt)?,
         user_id: row.try_get("user_id").map_err(corrupt)?,
-        scope: Scope::parse(&row.try_get::<String, _>("scope").map_err(corrupt)?).map_err(corrupt)?,
+        scope: Scope::parse(&row.try_get::<String, _>("scope").map_err(corrupt)?)
+            .map_err(corrupt)?,
         resource: row.try_get("resource").map_err(corrupt)?,
         generation: row.try_get("generation").map_err(corrupt)?,
         rotated_at: row.try_get("rotated_at").map_err(corrupt)?,
@@ -181,7 +224,10 @@ fn family_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RefreshFamily, Store
         created_at: row.try_get("created_at").map_err(corrupt)?,
         ended_at: row.try_get("ended_at").map_err(corrupt)?,
         end_reason: row.try_get("end_reason").map_err(corrupt)?,
-        code_hash: row.try_get::<Option<String>, _>("code_hash").map_err(corrupt)?.map(CredentialHash::from_stored),
+        code_hash: row
+            .try_get::<Option<String>, _>("code_hash")
+            .map_err(corrupt)?
+            .map(CredentialHash::from_stored),
     })
 }
 
@@ -206,7 +252,11 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = ?").bind(id).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -222,12 +272,19 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY username").fetch_all(&self.pool).await.map_err(unavailable)?;
+        let rows = sqlx::query("SELECT * FROM users ORDER BY username")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
         rows.iter().map(user_from_row).collect()
     }
 
     #[tracing::instrument(skip_all)]
-    async fn update_user_disabled(&self, username: &Username, disabled: bool) -> Result<bool, StoreError> {
+    async fn update_user_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE users SET disabled = ? WHERE username = ?")
             .bind(i64::from(disabled))
             .bind(username.as_str())
@@ -260,29 +317,41 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
-        let row = sqlx::query("SELECT * FROM clients WHERE id = ?").bind(id.as_str()).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        let row = sqlx::query("SELECT * FROM clients WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
         row.as_ref().map(client_from_row).transpose()
     }
 
     #[tracing::instrument(skip_all)]
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM clients ORDER BY id").fetch_all(&self.pool).await.map_err(unavailable)?;
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
         rows.iter().map(client_from_row).collect()
     }
 
     #[tracing::instrument(skip_all)]
     async fn list_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let rows = sqlx::query("SELECT kid, alg, private_pkcs8, created_at FROM signing_keys ORDER BY created_at")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let rows = sqlx::query(
+            "SELECT kid, alg, private_pkcs8, created_at FROM signing_keys ORDER BY created_at",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
         rows.iter()
             .map(|row| {
                 let alg: String = row.try_get("alg").map_err(corrupt)?;
                 Ok(StoredKey {
                     kid: row.try_get("kid").map_err(corrupt)?,
                     alg: SigningAlgorithm::parse(&alg).map_err(corrupt)?,
-                    private_pkcs8: row.try_get::<Vec<u8>, _>("private_pkcs8").map_err(corrupt)?.into(),
+                    private_pkcs8: row
+                        .try_get::<Vec<u8>, _>("private_pkcs8")
+                        .map_err(corrupt)?
+                        .into(),
                     created_at: row.try_get("created_at").map_err(corrupt)?,
                 })
             })
@@ -292,14 +361,22 @@ impl Store for SqliteStore {
     #[tracing::instrument(skip_all)]
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
         use secrecy::ExposeSecret as _;
-        sqlx::query("INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at) VALUES (?, ?, ?, ?)")
-            .bind(&key.kid)
-            .bind(key.alg.as_str())
-            .bind(key.private_pkcs8.expose_secret().to_vec())
-            .bind(key.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("key id") } else { unavailable(e) })?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&key.kid)
+        .bind(key.alg.as_str())
+        .bind(key.private_pkcs8.expose_secret().to_vec())
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict("key id")
+            } else {
+                unavailable(e)
+            }
+        })?;
         Ok(())
     }
 
@@ -327,12 +404,19 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(sid = %sid))]
     async fn find_session(&self, sid: &str) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE sid = ?").bind(sid).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        let row = sqlx::query("SELECT * FROM sessions WHERE sid = ?")
+            .bind(sid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
         row.as_ref().map(session_from_row).transpose()
     }
 
     #[tracing::instrument(skip_all)]
-    async fn find_session_by_cookie(&self, cookie_hash: &CredentialHash) -> Result<Option<Session>, StoreError> {
+    async fn find_session_by_cookie(
+        &self,
+        cookie_hash: &CredentialHash,
+    ) -> Result<Option<Session>, StoreError> {
         let row = sqlx::query("SELECT * FROM sessions WHERE cookie_hash = ?")
             .bind(cookie_hash.as_str())
             .fetch_optional(&self.pool)
@@ -353,15 +437,22 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(sid = %sid, reason = reason.as_str()))]
-    async fn end_session(&self, sid: &str, now: UnixTime, reason: EndReason) -> Result<bool, StoreError> {
+    async fn end_session(
+        &self,
+        sid: &str,
+        now: UnixTime,
+        reason: EndReason,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_immediate().await?;
-        let ended = sqlx::query("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL")
-            .bind(now)
-            .bind(reason.as_str())
-            .bind(sid)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        let ended = sqlx::query(
+            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(reason.as_str())
+        .bind(sid)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
         sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL")
             .bind(now)
             .bind(reason.as_str())
@@ -374,7 +465,12 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user_id, reason = reason.as_str()))]
-    async fn end_sessions_of_user(&self, user_id: &str, now: UnixTime, reason: EndReason) -> Result<Vec<String>, StoreError> {
+    async fn end_sessions_of_user(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+        reason: EndReason,
+    ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.begin_immediate().await?;
         let rows = sqlx::query("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE user_id = ? AND ended_at IS NULL RETURNING sid")
             .bind(now)
@@ -391,7 +487,9 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
-        rows.iter().map(|r| r.try_get::<String, _>("sid").map_err(corrupt)).collect()
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("sid").map_err(corrupt))
+            .collect()
     }
 
     #[tracing::instrument(skip_all)]
@@ -419,7 +517,11 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn consume_authorization_code(&self, code_hash: &CredentialHash, now: UnixTime) -> Result<CodeConsumption, StoreError> {
+    async fn consume_authorization_code(
+        &self,
+        code_hash: &CredentialHash,
+        now: UnixTime,
+    ) -> Result<CodeConsumption, StoreError> {
         let won = sqlx::query("UPDATE authorization_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL RETURNING *")
             .bind(now)
             .bind(code_hash.as_str())
@@ -441,7 +543,11 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(family = %family.id))]
-    async fn insert_refresh_family(&self, family: &RefreshFamily, first_token: &CredentialHash) -> Result<(), StoreError> {
+    async fn insert_refresh_family(
+        &self,
+        family: &RefreshFamily,
+        first_token: &CredentialHash,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_immediate().await?;
         sqlx::query(
             "INSERT INTO refresh_families (id, sid, client_id, user_id, scope, resource, generation, rotated_at, \
@@ -463,19 +569,24 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
-        sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, generation) VALUES (?, ?, ?)")
-            .bind(first_token.as_str())
-            .bind(&family.id)
-            .bind(family.generation)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, generation) VALUES (?, ?, ?)",
+        )
+        .bind(first_token.as_str())
+        .bind(&family.id)
+        .bind(family.generation)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
         Ok(())
     }
 
     #[tracing::instrument(skip_all)]
-    async fn find_refresh_token(&self, token_hash: &CredentialHash) -> Result<Option<(RefreshFamily, i64)>, StoreError> {
+    async fn find_refresh_token(
+        &self,
+        token_hash: &CredentialHash,
+    ) -> Result<Option<(RefreshFamily, i64)>, StoreError> {
         let sql = format!(
             "SELECT {FAMILY_COLUMNS}, t.generation AS token_generation FROM refresh_tokens t \
              JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = ?"
@@ -485,14 +596,26 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(unavailable)?;
-        row.map(|row| Ok((family_from_row(&row)?, row.try_get("token_generation").map_err(corrupt)?)))
-            .transpose()
+        row.map(|row| {
+            Ok((
+                family_from_row(&row)?,
+                row.try_get("token_generation").map_err(corrupt)?,
+            ))
+        })
+        .transpose()
     }
 
     #[tracing::instrument(skip_all, fields(family = %family_id))]
-    async fn find_refresh_family(&self, family_id: &str) -> Result<Option<RefreshFamily>, StoreError> {
+    async fn find_refresh_family(
+        &self,
+        family_id: &str,
+    ) -> Result<Option<RefreshFamily>, StoreError> {
         let sql = format!("SELECT {FAMILY_COLUMNS} FROM refresh_families f WHERE f.id = ?");
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(family_id).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(family_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
         row.as_ref().map(family_from_row).transpose()
     }
 
@@ -516,13 +639,15 @@ impl Store for SqliteStore {
             return Ok(false);
         };
         let sid: String = row.try_get("sid").map_err(corrupt)?;
-        sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, generation) VALUES (?, ?, ?)")
-            .bind(rotation.new_token_hash.as_str())
-            .bind(&rotation.family_id)
-            .bind(rotation.expected_generation + 1)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, generation) VALUES (?, ?, ?)",
+        )
+        .bind(rotation.new_token_hash.as_str())
+        .bind(&rotation.family_id)
+        .bind(rotation.expected_generation + 1)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
         sqlx::query("UPDATE sessions SET last_used_at = MAX(last_used_at, ?) WHERE sid = ?")
             .bind(rotation.now)
             .bind(&sid)
@@ -534,7 +659,12 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(family = %family_id, reason = reason.as_str()))]
-    async fn end_refresh_family(&self, family_id: &str, now: UnixTime, reason: EndReason) -> Result<bool, StoreError> {
+    async fn end_refresh_family(
+        &self,
+        family_id: &str,
+        now: UnixTime,
+        reason: EndReason,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL")
             .bind(now)
             .bind(reason.as_str())
@@ -546,7 +676,12 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(reason = reason.as_str()))]
-    async fn end_families_from_code(&self, code_hash: &CredentialHash, now: UnixTime, reason: EndReason) -> Result<u64, StoreError> {
+    async fn end_families_from_code(
+        &self,
+        code_hash: &CredentialHash,
+        now: UnixTime,
+        reason: EndReason,
+    ) -> Result<u64, StoreError> {
         let done = sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE code_hash = ? AND ended_at IS NULL")
             .bind(now)
             .bind(reason.as_str())
@@ -558,7 +693,11 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn insert_revoked_access_token(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError> {
+    async fn insert_revoked_access_token(
+        &self,
+        jti: &str,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
             .bind(jti)
             .bind(expires_at)

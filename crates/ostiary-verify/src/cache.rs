@@ -4,8 +4,8 @@
 //! - Keys are fetched on first use (or by [`Validator::prefetch`](crate::Validator::prefetch))
 //!   and are fresh for the response's `Cache-Control: max-age`, clamped to
 //!   [[`MIN_TTL`], [`MAX_TTL`]], or [`DEFAULT_TTL`] when absent.
-//! - One fetch at a time: concurrent validations that need a fetch wait for the one in flight
-//!   (`refresh` mutex) and then use its result.
+//! - One fetch at a time (`refresh` mutex). While it is in flight, validations that have
+//!   stale keys use them; validations with no keys at all wait for its result.
 //! - A failed fetch is not retried before [`RETRY_AFTER_FAILURE`]; meanwhile, and whenever a
 //!   refresh fails, the stale keys keep being used (with a warning), because failing every
 //!   request during an identity-provider outage helps nobody. No keys at all is
@@ -136,7 +136,15 @@ impl RemoteJwks {
             return Ok(snapshot);
         }
 
-        let _in_flight = self.refresh.lock().await;
+        let _in_flight = match self.refresh.try_lock() {
+            Ok(guard) => guard,
+            // A fetch is already under way: with stale keys at hand, do not queue behind it
+            // (it may take up to the timeout); without any, wait for its result.
+            Err(_) => match self.stale() {
+                Ok(stale) => return Ok(stale),
+                Err(_) => self.refresh.lock().await,
+            },
+        };
         // Whoever held the lock before us may have refreshed already.
         let now = clock.now_unix();
         if let Some(snapshot) = self.fresh(now) {

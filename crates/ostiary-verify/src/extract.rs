@@ -72,22 +72,18 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let validator = Validator::from_ref(state);
-        let realm = validator.realm().map(str::to_owned);
-        let reject = |kind| BearerRejection {
+        let result = match bearer_token(&parts.headers) {
+            Credentials::Bearer(token) => validator
+                .validate(token)
+                .await
+                .map_err(RejectionKind::Invalid),
+            Credentials::None => Err(RejectionKind::MissingToken),
+            Credentials::Malformed => Err(RejectionKind::Invalid(ValidationError::Malformed)),
+        };
+        result.map(Self).map_err(|kind| BearerRejection {
             kind,
-            realm: realm.clone(),
-        };
-        let token = match bearer_token(&parts.headers) {
-            Credentials::Bearer(token) => token,
-            Credentials::None => return Err(reject(RejectionKind::MissingToken)),
-            Credentials::Malformed => {
-                return Err(reject(RejectionKind::Invalid(ValidationError::Malformed)));
-            }
-        };
-        match validator.validate(token).await {
-            Ok(claims) => Ok(Self(claims)),
-            Err(error) => Err(reject(RejectionKind::Invalid(error))),
-        }
+            realm: validator.realm().map(str::to_owned),
+        })
     }
 }
 

@@ -16,7 +16,9 @@ use serde::Deserialize;
 use crate::ConfigError;
 
 /// How a [`Validator`](crate::Validator) obtains the identity provider's public keys.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` shows the URL or the number of keys, not the keys.
+#[derive(Clone)]
 pub enum JwksSource {
     /// Fetched over HTTPS (plain `http` only for loopback hosts) with `reqwest`/rustls on first
     /// use, then cached for the response's `Cache-Control: max-age`, clamped to
@@ -61,6 +63,15 @@ impl JwksSource {
             source,
         })?;
         Self::from_json(&json)
+    }
+}
+
+impl std::fmt::Debug for JwksSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Remote { url } => f.debug_struct("Remote").field("url", url).finish(),
+            Self::Static(set) => write!(f, "Static({} keys)", set.keys.len()),
+        }
     }
 }
 

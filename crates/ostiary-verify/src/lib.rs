@@ -48,9 +48,21 @@
 //!    `exp <= now - leeway` is `expired`, `nbf > now + leeway` or `iat > now + leeway` is
 //!    `not_yet_valid`. NumericDates with a fraction are floored.
 //!
-//! A remote JWKS is cached as described in the `cache` module docs: `max-age` clamped to
-//! [60 s, 24 h], one fetch in flight, at most one refetch per 30 s for unknown `kid`s, stale
-//! keys kept during an outage, `jwks_unavailable` only when no key was ever fetched.
+//! # Remote JWKS
+//!
+//! [`JwksSource::Remote`] keys are fetched on first use (or by [`Validator::prefetch`]) over
+//! HTTPS (plain http for loopback hosts only), with a 5 s timeout, a 256 KiB size limit and
+//! no redirects. Then, all times read from the injected [`Clock`]:
+//!
+//! - they are fresh for the response's `Cache-Control: max-age`, clamped to [60 s, 24 h]
+//!   (5 min when absent; `no-cache`/`no-store` count as 60 s);
+//! - one fetch is in flight at a time: validations with no keys wait for it, validations with
+//!   stale keys use those meanwhile;
+//! - a token with an unknown `kid` triggers at most one refetch, and such refetches happen at
+//!   most once per 30 s, so a flood of random `kid`s cannot hammer the identity provider;
+//! - when a refresh fails (error status, timeout, not a JWKS, no usable key) the stale keys
+//!   stay in use, with a warning in the log, and no new attempt is made for 10 s;
+//!   `jwks_unavailable` is returned only when no key was ever fetched.
 //!
 //! Errors never contain text from the token, and `Debug` never prints keys.
 //!

@@ -1,6 +1,6 @@
 //! Keys, hand-made tokens, a movable clock and a counting JWKS server.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::rand::SystemRandom;
@@ -196,12 +196,21 @@ pub struct Reply {
     pub cache_control: Option<String>,
 }
 
-/// A JWKS server on 127.0.0.1 that records the path of every request it receives.
+/// A JWKS server on 127.0.0.1 that records the path of every request it receives, and can
+/// hold its replies until the test releases them.
 pub struct JwksServer {
     pub base: String,
     reply: Arc<Mutex<Reply>>,
     requests: Arc<Mutex<Vec<String>>>,
+    gate: Arc<Gate>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Holds replies while `closed`; `arrived` is signalled for each held request.
+struct Gate {
+    closed: AtomicBool,
+    arrived: tokio::sync::Notify,
+    open: tokio::sync::Semaphore,
 }
 
 impl JwksServer {
@@ -212,11 +221,21 @@ impl JwksServer {
             cache_control: cache_control.map(str::to_owned),
         }));
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new(Gate {
+            closed: AtomicBool::new(false),
+            arrived: tokio::sync::Notify::new(),
+            open: tokio::sync::Semaphore::new(0),
+        });
         let handler = {
             let reply = Arc::clone(&reply);
             let requests = Arc::clone(&requests);
+            let gate = Arc::clone(&gate);
             move |uri: Uri| async move {
                 requests.lock().unwrap().push(uri.path().to_owned());
+                if gate.closed.load(Ordering::SeqCst) {
+                    gate.arrived.notify_one();
+                    gate.open.acquire().await.unwrap().forget();
+                }
                 let reply = reply.lock().unwrap();
                 let mut response = (reply.status, reply.body.clone()).into_response();
                 response.headers_mut().insert(
@@ -242,6 +261,7 @@ impl JwksServer {
             base,
             reply,
             requests,
+            gate,
             task,
         }
     }
@@ -262,6 +282,21 @@ impl JwksServer {
     pub fn set_reply(&self, change: impl FnOnce(&mut Reply)) {
         change(&mut self.reply.lock().unwrap());
     }
+
+    /// From now on, requests wait until [`release_replies`](Self::release_replies).
+    pub fn hold_replies(&self) {
+        self.gate.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Waits until a held request has arrived.
+    pub async fn request_held(&self) {
+        self.gate.arrived.notified().await;
+    }
+
+    pub fn release_replies(&self) {
+        self.gate.closed.store(false, Ordering::SeqCst);
+        self.gate.open.add_permits(1024);
+    }
 }
 
 impl Drop for JwksServer {
@@ -270,7 +305,7 @@ impl Drop for JwksServer {
     }
 }
 
-/// A remote-JWKS validator for `server`, with its own clock at [`NOW`].
+/// A validator fetching its JWKS from `url`, with its own clock at [`NOW`].
 pub fn remote_validator(url: String) -> (Validator, Arc<TestClock>) {
     let clock = TestClock::at(NOW);
     let validator = Validator::new(ISSUER, AUDIENCE, ALL_ALGORITHMS, JwksSource::remote(url))

@@ -1,6 +1,8 @@
 //! The remote JWKS cache, against a counting server on 127.0.0.1. Time moves only through
 //! the validator's clock.
 
+use std::time::Duration;
+
 use axum::http::StatusCode;
 use ostiary_verify::ValidationError;
 use serde_json::json;
@@ -148,6 +150,33 @@ async fn concurrent_validations_share_one_fetch() {
         result.unwrap().unwrap();
     }
     assert_eq!(server.hits(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_in_flight_does_not_hold_up_validations_that_have_stale_keys() {
+    let key = TestKey::es256("k1");
+    let server = JwksServer::start(&[&key], Some("max-age=60")).await;
+    let (validator, clock) = remote_validator(server.jwks_url());
+    let token = key.token(&claims());
+    validator.validate_at(&token, NOW).await.unwrap();
+
+    server.hold_replies();
+    clock.advance(60);
+    let refreshing = tokio::spawn({
+        let (validator, token) = (validator.clone(), token.clone());
+        async move { validator.validate_at(&token, NOW).await }
+    });
+    server.request_held().await;
+
+    // The refresh hangs; another request still gets an answer, from the stale keys.
+    let meanwhile =
+        tokio::time::timeout(Duration::from_secs(2), validator.validate_at(&token, NOW)).await;
+    assert_eq!(reason(meanwhile.expect("not blocked by the refresh")), "ok");
+    assert_eq!(server.hits(), 2);
+
+    server.release_replies();
+    assert_eq!(reason(refreshing.await.unwrap()), "ok");
+    assert_eq!(server.hits(), 2);
 }
 
 #[tokio::test]

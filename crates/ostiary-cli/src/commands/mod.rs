@@ -1,0 +1,48 @@
+//! One module per subcommand.
+
+pub mod clients;
+pub mod demo;
+pub mod serve;
+pub mod token;
+pub mod users;
+
+use std::sync::Arc;
+
+use ostiary_core::clock::SystemClock;
+use ostiary_core::{Idp, Store};
+
+use crate::settings::Settings;
+
+/// Opens the configured database (creating it if needed).
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(ostiary_store::open(&settings.database_url).await?)
+}
+
+/// The IdP on the configured database, for administrative commands.
+pub async fn open_idp(settings: &Settings) -> anyhow::Result<Idp> {
+    let store = open_store(settings).await?;
+    Ok(Idp::new(store, Arc::new(SystemClock), settings.idp_config()).await?)
+}
+
+/// Resolves when the process receives Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,34 @@
+//! `ostiary serve`.
+
+use std::sync::Arc;
+
+use ostiary_core::clock::SystemClock;
+use ostiary_server::{Application, ServerConfig};
+
+use crate::settings::Settings;
+
+/// Runs the IdP until Ctrl-C or SIGTERM.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let store = super::open_store(&settings).await?;
+    let config = ServerConfig {
+        listen: settings.listen,
+        idp: settings.idp_config(),
+    };
+    let app = Application::build(config, store, Arc::new(SystemClock)).await?;
+    let issuer = app.idp().config().issuer.clone();
+    if issuer.starts_with("http://") && !is_loopback_issuer(&issuer) {
+        tracing::warn!(%issuer, "the issuer is plain http on a non-loopback host: cookies are not Secure; use https in production");
+    }
+    tracing::info!(%issuer, listen = %app.local_addr(), "ostiary is serving");
+    app.run_until(super::shutdown_signal()).await?;
+    Ok(())
+}
+
+fn is_loopback_issuer(issuer: &str) -> bool {
+    url::Url::parse(issuer).is_ok_and(|u| match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        None => false,
+    })
+}

@@ -1,0 +1,113 @@
+//! `ostiary token verify`: validate an access token exactly as a resource server using
+//! `ostiary-verify` would.
+
+use std::io::Read as _;
+use std::process::ExitCode;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use clap::Subcommand;
+use ostiary_verify::{Algorithm, JwksSource, Validator};
+use serde_json::json;
+
+/// Token commands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Validate an access token (RFC 9068). Prints the claims as JSON and exits 0, or prints
+    /// `{"valid":false,"reason":…,"message":…}` and exits 1. `reason` is machine-readable:
+    /// expired, bad_signature, wrong_audience, wrong_issuer, wrong_type, unknown_key, …
+    Verify {
+        /// The access token, or `-` to read it from standard input.
+        token: String,
+        /// Where the issuer's public keys are: a JWKS file, or an http(s) URL (the issuer's
+        /// `jwks_uri`).
+        #[arg(long, value_name = "FILE_OR_URL")]
+        jwks: String,
+        /// Expected issuer (`iss`), compared exactly.
+        #[arg(long, value_name = "ISS")]
+        issuer: String,
+        /// Expected audience: this resource server's identifier; must be in `aud`.
+        #[arg(long, value_name = "AUD")]
+        audience: String,
+        /// Accepted signature algorithms, comma-separated. `none` and HMAC are never accepted.
+        #[arg(
+            long,
+            value_name = "ALGS",
+            value_delimiter = ',',
+            default_value = "ES256,EdDSA,RS256"
+        )]
+        algorithms: Vec<String>,
+        /// Clock skew allowed for exp, nbf and iat, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+        leeway: u64,
+        /// Validate as if the time were this (Unix seconds), to ask "was this valid at T".
+        /// [default: now]
+        #[arg(long, value_name = "UNIX_SECONDS")]
+        now: Option<i64>,
+    },
+}
+
+fn fail(reason: &str, message: &str) -> ExitCode {
+    println!(
+        "{}",
+        json!({"valid": false, "reason": reason, "message": message})
+    );
+    ExitCode::FAILURE
+}
+
+/// Runs a token command.
+pub async fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
+    let TokenCommand::Verify {
+        token,
+        jwks,
+        issuer,
+        audience,
+        algorithms,
+        leeway,
+        now,
+    } = command;
+    let token = if token == "-" {
+        let mut input = String::new();
+        std::io::stdin()
+            .take(64 * 1024)
+            .read_to_string(&mut input)?;
+        input.trim().to_owned()
+    } else {
+        token
+    };
+    let mut allowed = Vec::new();
+    for name in &algorithms {
+        match Algorithm::from_str(name.trim()) {
+            Ok(alg) => allowed.push(alg),
+            Err(_) => {
+                return Ok(fail(
+                    "invalid_configuration",
+                    &format!("unknown algorithm {name:?}"),
+                ));
+            }
+        }
+    }
+    let source = if jwks.starts_with("http://") || jwks.starts_with("https://") {
+        JwksSource::remote(jwks)
+    } else {
+        match JwksSource::from_file(&jwks) {
+            Ok(source) => source,
+            Err(e) => return Ok(fail("invalid_configuration", &e.to_string())),
+        }
+    };
+    let validator = match Validator::new(issuer, audience, &allowed, source) {
+        Ok(v) => v.with_leeway(Duration::from_secs(leeway)),
+        Err(e) => return Ok(fail("invalid_configuration", &e.to_string())),
+    };
+    let result = match now {
+        Some(now) => validator.validate_at(&token, now).await,
+        None => validator.validate(&token).await,
+    };
+    match result {
+        Ok(claims) => {
+            println!("{}", serde_json::to_string_pretty(&claims)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(fail(e.reason(), &e.to_string())),
+    }
+}

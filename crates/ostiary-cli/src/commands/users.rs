@@ -1,0 +1,87 @@
+//! `ostiary user …`.
+
+use std::io::Read as _;
+
+use clap::Subcommand;
+use ostiary_core::secret::Password;
+use ostiary_core::user::Username;
+
+use crate::settings::Settings;
+
+/// User administration.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password is read from standard input (never from an argument, which
+    /// other users of the machine could see).
+    Add {
+        /// Login name: 1 to 64 characters of letters, digits and . _ @ + -.
+        username: String,
+        /// Read the password from standard input (one line; a trailing newline is removed).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: no more logins or refreshes, and every session of the user ends now.
+    Disable {
+        /// The user's login name.
+        username: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// The user's login name.
+        username: String,
+    },
+}
+
+/// Runs a user command.
+pub async fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<()> {
+    let idp = super::open_idp(settings).await?;
+    match command {
+        UserCommand::Add {
+            username,
+            password_stdin: _,
+        } => {
+            let username = Username::parse(&username)?;
+            let mut input = String::new();
+            std::io::stdin()
+                .take(Password::MAX_BYTES as u64 + 2)
+                .read_to_string(&mut input)?;
+            let line = input.lines().next().unwrap_or("").to_owned();
+            let user = idp.add_user(username, Password::new(line)).await?;
+            println!("created user {} (sub {})", user.username, user.id);
+        }
+        UserCommand::List { json } => {
+            for user in idp.store().list_users().await? {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"username": user.username, "sub": user.id, "disabled": user.disabled, "created_at": user.created_at})
+                    );
+                } else {
+                    println!(
+                        "{:<32} {:<24} {}",
+                        user.username,
+                        user.id,
+                        if user.disabled { "disabled" } else { "active" }
+                    );
+                }
+            }
+        }
+        UserCommand::Disable { username } => {
+            idp.set_user_disabled(&Username::parse(&username)?, true)
+                .await?;
+            println!("disabled {username}; their sessions have ended");
+        }
+        UserCommand::Enable { username } => {
+            idp.set_user_disabled(&Username::parse(&username)?, false)
+                .await?;
+            println!("enabled {username}");
+        }
+    }
+    Ok(())
+}

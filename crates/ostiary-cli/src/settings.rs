@@ -1,0 +1,218 @@
+//! Typed, layered settings: defaults < config file (`--config FILE`, TOML) < `OSTIARY_*`
+//! environment variables < command-line flags. Validated once at start-up and passed
+//! explicitly; there is no global configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ostiary_core::IdpConfig;
+use ostiary_core::keys::SigningAlgorithm;
+use ostiary_core::session::SessionPolicy;
+use serde::{Deserialize, Serialize};
+
+/// Every setting of `ostiary`. In a config file, top-level keys are these field names and the
+/// session policy is a `[session]` table; as environment variables they are upper-cased with
+/// the `OSTIARY_` prefix, and nested keys use `__` (`OSTIARY_SESSION__IDLE_TIMEOUT=3600`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Socket address to listen on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Public issuer URL (`iss`). Default `http://{listen}`. Must be `https://` in production.
+    pub issuer: Option<String>,
+    /// Database URL. Default `sqlite://ostiary.db` (a file in the working directory, created
+    /// with its schema on first start).
+    pub database_url: String,
+    /// Log format: `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// Access-token lifetime, seconds. Default 300.
+    pub access_token_ttl: i64,
+    /// ID-token lifetime, seconds. Default 300.
+    pub id_token_ttl: i64,
+    /// Authorization-code lifetime, seconds. Default 60.
+    pub authorization_code_ttl: i64,
+    /// Access-token signing algorithm: `ES256` (default), `EdDSA` or `RS256`.
+    pub access_token_alg: SigningAlgorithm,
+    /// Session idle timeout, absolute lifetime and refresh grace window, seconds.
+    pub session: SessionPolicy,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let idp = IdpConfig::default();
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            issuer: None,
+            database_url: "sqlite://ostiary.db".into(),
+            log_format: LogFormat::Text,
+            access_token_ttl: idp.access_token_ttl,
+            id_token_ttl: idp.id_token_ttl,
+            authorization_code_ttl: idp.authorization_code_ttl,
+            access_token_alg: idp.access_token_alg,
+            session: idp.session,
+        }
+    }
+}
+
+/// Values given as flags: the top layer. `None` means "not given".
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct FlagOverrides {
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--issuer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// `--database-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+/// Top-level keys read from `OSTIARY_*`; other `OSTIARY_` variables (for example the test
+/// suite's `OSTIARY_TEST_DATABASE_URL`) are not settings and are ignored.
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "issuer",
+    "database_url",
+    "log_format",
+    "access_token_ttl",
+    "id_token_ttl",
+    "authorization_code_ttl",
+    "access_token_alg",
+    "session",
+];
+
+impl Settings {
+    /// Loads the layers in order and validates the result.
+    pub fn load(config_file: Option<&PathBuf>, flags: &FlagOverrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = config_file {
+            if !path.is_file() {
+                anyhow::bail!("config file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // Keys arrive upper-case, with `__` already turned into `.` by `split`.
+        let env = Env::prefixed("OSTIARY_").split("__").filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            ENV_KEYS
+                .iter()
+                .any(|k| key == *k || key.starts_with(&format!("{k}.")))
+        });
+        figment = figment.merge(env).merge(Serialized::defaults(flags));
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let positive = [
+            ("access_token_ttl", self.access_token_ttl),
+            ("id_token_ttl", self.id_token_ttl),
+            ("authorization_code_ttl", self.authorization_code_ttl),
+            ("session.idle_timeout", self.session.idle_timeout),
+            ("session.absolute_lifetime", self.session.absolute_lifetime),
+        ];
+        for (name, value) in positive {
+            if value <= 0 {
+                anyhow::bail!("{name} must be a positive number of seconds, got {value}");
+            }
+        }
+        if self.session.refresh_grace < 0 {
+            anyhow::bail!("session.refresh_grace must be 0 or more seconds");
+        }
+        if self.authorization_code_ttl > 600 {
+            anyhow::bail!("authorization_code_ttl must be at most 600 seconds (RFC 6749 §4.1.2)");
+        }
+        if let Some(issuer) = &self.issuer {
+            let url = url::Url::parse(issuer)
+                .map_err(|_| anyhow::anyhow!("issuer {issuer:?} is not a URL"))?;
+            if !matches!(url.scheme(), "http" | "https")
+                || url.query().is_some()
+                || url.fragment().is_some()
+            {
+                anyhow::bail!("issuer {issuer:?} must be an http(s) URL without query or fragment");
+            }
+        }
+        Ok(())
+    }
+
+    /// The issuer, defaulting to `http://{listen}`.
+    pub fn issuer(&self) -> String {
+        self.issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    /// The IdP part of the settings.
+    pub fn idp_config(&self) -> IdpConfig {
+        IdpConfig {
+            issuer: self.issuer(),
+            access_token_ttl: self.access_token_ttl,
+            id_token_ttl: self.id_token_ttl,
+            authorization_code_ttl: self.authorization_code_ttl,
+            access_token_alg: self.access_token_alg,
+            session: self.session,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closure signature, not ours
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_defaults_file_env_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("ostiary.toml", "listen = \"127.0.0.1:9000\"\nissuer = \"https://file.example\"\naccess_token_ttl = 120\n[session]\nrefresh_grace = 3\n")?;
+            jail.set_env("OSTIARY_ISSUER", "https://env.example");
+            jail.set_env("OSTIARY_SESSION__IDLE_TIMEOUT", "600");
+            jail.set_env("OSTIARY_TEST_DATABASE_URL", "ignored");
+            let flags = FlagOverrides {
+                listen: Some("127.0.0.1:9100".parse().unwrap()),
+                ..Default::default()
+            };
+            let settings = Settings::load(Some(&PathBuf::from("ostiary.toml")), &flags)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(settings.listen.port(), 9100); // flag beats file
+            assert_eq!(settings.issuer(), "https://env.example"); // env beats file
+            assert_eq!(settings.access_token_ttl, 120); // file beats default
+            assert_eq!(settings.session.refresh_grace, 3);
+            assert_eq!(settings.session.idle_timeout, 600);
+            assert_eq!(settings.database_url, "sqlite://ostiary.db"); // default
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_values_are_refused_at_start_up() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "access_token_ttl = 0\n")?;
+            assert!(
+                Settings::load(Some(&PathBuf::from("bad.toml")), &FlagOverrides::default())
+                    .is_err()
+            );
+            jail.create_file("typo.toml", "acess_token_ttl = 10\n")?;
+            assert!(
+                Settings::load(Some(&PathBuf::from("typo.toml")), &FlagOverrides::default())
+                    .is_err()
+            );
+            Ok(())
+        });
+    }
+}

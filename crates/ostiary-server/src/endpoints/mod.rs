@@ -1,0 +1,32 @@
+//! One module per endpoint.
+
+pub mod authorize;
+pub mod discovery;
+pub mod health;
+pub mod home;
+pub mod login;
+pub mod logout;
+pub mod token;
+pub mod userinfo;
+
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use http::request::Parts;
+
+/// The client's IP address as seen on the socket (no proxy headers are trusted yet).
+pub fn client_ip(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+/// The `User-Agent` header, if it is text.
+pub fn user_agent(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}

@@ -1,0 +1,171 @@
+//! The token endpoint (RFC 6749 §3.2, §4.1.3, §6) and the revocation endpoint (RFC 7009).
+//!
+//! Client authentication (RFC 6749 §2.3.1): `client_secret_basic` (HTTP Basic with the
+//! form-urlencoded id and secret), `client_secret_post` (`client_id` and `client_secret` in the
+//! body), or `none` for public clients (`client_id` only; PKCE protects the code). Using two
+//! methods at once is an error.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, StatusCode, header};
+use ostiary_core::client::Client;
+use ostiary_core::idp::TokenResponse;
+use ostiary_core::scope::Scope;
+use ostiary_core::secret::Credential;
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::{TokenEndpointError, no_store_headers};
+use crate::params::Params;
+
+/// The client's claimed identity and secret, from whichever method it used.
+fn client_credentials(
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<(String, Option<Credential>), TokenEndpointError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .map(|value| {
+            let text = value
+                .to_str()
+                .map_err(|_| ostiary_core::IdpError::InvalidClient)?;
+            let (scheme, encoded) = text
+                .split_once(' ')
+                .ok_or(ostiary_core::IdpError::InvalidClient)?;
+            if !scheme.eq_ignore_ascii_case("basic") {
+                return Err(ostiary_core::IdpError::InvalidClient);
+            }
+            let decoded = STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| ostiary_core::IdpError::InvalidClient)?;
+            let decoded =
+                String::from_utf8(decoded).map_err(|_| ostiary_core::IdpError::InvalidClient)?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or(ostiary_core::IdpError::InvalidClient)?;
+            let unescape = |s: &str| -> Result<String, ostiary_core::IdpError> {
+                form_urlencoded::parse(format!("v={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .ok_or(ostiary_core::IdpError::InvalidClient)
+            };
+            Ok((unescape(id)?, unescape(secret)?))
+        })
+        .transpose()?;
+    match basic {
+        Some((id, secret)) => {
+            if params.has("client_secret") {
+                return Err(TokenEndpointError::invalid_request(
+                    "use one client authentication method, not two",
+                ));
+            }
+            if params.get("client_id").is_some_and(|body_id| body_id != id) {
+                return Err(TokenEndpointError::invalid_request(
+                    "client_id differs from the Authorization header",
+                ));
+            }
+            Ok((id, Some(Credential::from_presented(&secret))))
+        }
+        None => {
+            let id = params
+                .get("client_id")
+                .ok_or(ostiary_core::IdpError::InvalidClient)?;
+            Ok((
+                id.to_owned(),
+                params.get("client_secret").map(Credential::from_presented),
+            ))
+        }
+    }
+}
+
+async fn authenticated_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Client, TokenEndpointError> {
+    let (client_id, secret) = client_credentials(headers, params)?;
+    Ok(state
+        .idp
+        .authenticate_client(&client_id, secret.as_ref())
+        .await?)
+}
+
+fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, TokenEndpointError> {
+    params
+        .get(name)
+        .ok_or_else(|| TokenEndpointError::invalid_request(format!("{name} is required")))
+}
+
+fn token_response(tokens: TokenResponse) -> Response {
+    let mut body = json!({
+        "access_token": tokens.access_token,
+        "token_type": "Bearer",
+        "expires_in": tokens.expires_in,
+        "scope": tokens.scope.to_string(),
+    });
+    if let Some(refresh_token) = &tokens.refresh_token {
+        body["refresh_token"] = json!(refresh_token.expose());
+    }
+    if let Some(id_token) = tokens.id_token {
+        body["id_token"] = json!(id_token);
+    }
+    (StatusCode::OK, no_store_headers(), Json(body)).into_response()
+}
+
+/// `POST /token`.
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, TokenEndpointError> {
+    let params = Params::from_form(&headers, &body)?;
+    let client = authenticated_client(&state, &headers, &params).await?;
+    let tokens = match params.get("grant_type") {
+        Some("authorization_code") => {
+            let code = required(&params, "code")?;
+            let redirect_uri = required(&params, "redirect_uri")?;
+            let verifier = required(&params, "code_verifier")?;
+            state
+                .idp
+                .exchange_code(&client, code, redirect_uri, verifier)
+                .await?
+        }
+        Some("refresh_token") => {
+            let refresh_token = required(&params, "refresh_token")?;
+            let scope = params
+                .get("scope")
+                .map(Scope::parse)
+                .transpose()
+                .map_err(|e| ostiary_core::IdpError::InvalidScope(e.to_string()))?;
+            state
+                .idp
+                .refresh(&client, refresh_token, scope, params.get("resource"))
+                .await?
+        }
+        Some(_) => return Err(TokenEndpointError::unsupported_grant_type()),
+        None => {
+            return Err(TokenEndpointError::invalid_request(
+                "grant_type is required",
+            ));
+        }
+    };
+    Ok(token_response(tokens))
+}
+
+/// `POST /revoke` (RFC 7009 §2): answers 200 whether or not the token was known.
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, TokenEndpointError> {
+    let params = Params::from_form(&headers, &body)?;
+    let client = authenticated_client(&state, &headers, &params).await?;
+    let token = required(&params, "token")?;
+    // token_type_hint is optional and only a hint (RFC 7009 §2.1): both kinds are tried.
+    state.idp.revoke(&client, token).await?;
+    Ok((StatusCode::OK, no_store_headers()).into_response())
+}

@@ -1,0 +1,239 @@
+//! The one place where domain errors become HTTP responses.
+//!
+//! - [`TokenEndpointError`]: JSON per RFC 6749 §5.2 (token and revocation endpoints).
+//! - [`BearerError`]: `WWW-Authenticate: Bearer` per RFC 6750 §3 (userinfo).
+//! - [`PageError`]: a readable HTML page, for browsers (authorization, login, logout).
+//!
+//! Internal failures are logged with their cause and answered with a generic body.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use ostiary_core::IdpError;
+
+use crate::html;
+use crate::params::ParamsError;
+
+/// The OAuth error code and HTTP status for a domain error (RFC 6749 §4.1.2.1, §5.2; RFC 6750
+/// §3.1; RFC 8707 §2).
+pub fn oauth_error(e: &IdpError) -> (StatusCode, &'static str) {
+    match e {
+        IdpError::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client"),
+        IdpError::InvalidGrant(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),
+        IdpError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        IdpError::InvalidScope(_) => (StatusCode::BAD_REQUEST, "invalid_scope"),
+        IdpError::InvalidTarget(_) => (StatusCode::BAD_REQUEST, "invalid_target"),
+        IdpError::UnsupportedResponseType => (StatusCode::BAD_REQUEST, "unsupported_response_type"),
+        IdpError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "access_denied"),
+        IdpError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+        IdpError::InsufficientScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
+        IdpError::Rejected(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+    }
+}
+
+/// A description that is safe to send: the error's own text for client errors, a generic one
+/// for internal failures (whose cause is logged instead).
+fn public_description(e: &IdpError, status: StatusCode) -> String {
+    if status.is_server_error() {
+        tracing::error!(error = %e, "internal error");
+        "the server could not complete the request".to_owned()
+    } else {
+        e.to_string()
+    }
+}
+
+/// An error at the token or revocation endpoint (RFC 6749 §5.2).
+#[derive(Debug)]
+pub struct TokenEndpointError {
+    status: StatusCode,
+    code: &'static str,
+    description: String,
+}
+
+impl TokenEndpointError {
+    /// `unsupported_grant_type` (RFC 6749 §5.2).
+    pub fn unsupported_grant_type() -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "unsupported_grant_type",
+            description: "grant_type must be authorization_code or refresh_token".into(),
+        }
+    }
+
+    /// `invalid_request` with a description.
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_request",
+            description: description.into(),
+        }
+    }
+}
+
+impl From<IdpError> for TokenEndpointError {
+    fn from(e: IdpError) -> Self {
+        let (status, code) = oauth_error(&e);
+        Self {
+            status,
+            code,
+            description: public_description(&e, status),
+        }
+    }
+}
+
+impl From<ParamsError> for TokenEndpointError {
+    fn from(e: ParamsError) -> Self {
+        Self::invalid_request(e.to_string())
+    }
+}
+
+impl IntoResponse for TokenEndpointError {
+    fn into_response(self) -> Response {
+        let body =
+            Json(serde_json::json!({"error": self.code, "error_description": self.description}));
+        let mut response = (self.status, no_store_headers(), body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6749 §5.2: a 401 for invalid_client carries the scheme the client may use.
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"ostiary\""),
+            );
+        }
+        response
+    }
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache`, required on responses carrying tokens
+/// (RFC 6749 §5.1) and sensible on their errors.
+pub fn no_store_headers() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    ]
+}
+
+/// An error for a bearer-token-protected endpoint (RFC 6750 §3).
+#[derive(Debug)]
+pub struct BearerError {
+    status: StatusCode,
+    code: Option<&'static str>,
+    description: String,
+}
+
+impl BearerError {
+    /// No credentials were sent (RFC 6750 §3.1: no error code).
+    pub fn missing() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code: None,
+            description: "a bearer access token is required".into(),
+        }
+    }
+}
+
+impl From<IdpError> for BearerError {
+    fn from(e: IdpError) -> Self {
+        let (status, code) = oauth_error(&e);
+        let code = match code {
+            "insufficient_scope" | "invalid_token" | "server_error" => code,
+            _ => "invalid_request",
+        };
+        Self {
+            status,
+            code: Some(code),
+            description: public_description(&e, status),
+        }
+    }
+}
+
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        let challenge = match self.code {
+            Some(code) if code != "server_error" => format!(
+                "Bearer realm=\"ostiary\", error=\"{code}\", error_description=\"{}\"",
+                self.description.replace(['"', '\\'], "'")
+            ),
+            _ => "Bearer realm=\"ostiary\"".to_owned(),
+        };
+        let mut response = (
+            self.status,
+            Json(serde_json::json!({"error": self.code.unwrap_or("invalid_request"), "error_description": self.description})),
+        )
+            .into_response();
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+/// An error shown to a person in the browser.
+#[derive(Debug)]
+pub struct PageError {
+    status: StatusCode,
+    title: &'static str,
+    message: String,
+}
+
+impl PageError {
+    /// A page with a status, a title and a message (HTML-escaped when rendered).
+    pub fn new(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            title,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with a title and message.
+    pub fn bad_request(title: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, title, message)
+    }
+}
+
+impl From<IdpError> for PageError {
+    fn from(e: IdpError) -> Self {
+        let (status, code) = oauth_error(&e);
+        let status = if status == StatusCode::UNAUTHORIZED {
+            StatusCode::BAD_REQUEST
+        } else {
+            status
+        };
+        let title = match code {
+            "invalid_client" => "Unknown application",
+            "server_error" => "Something went wrong",
+            _ => "Invalid request",
+        };
+        let message = match &e {
+            IdpError::InvalidClient => {
+                "The application that sent you here is not registered.".to_owned()
+            }
+            _ => public_description(&e, status),
+        };
+        Self {
+            status,
+            title,
+            message,
+        }
+    }
+}
+
+impl From<ParamsError> for PageError {
+    fn from(e: ParamsError) -> Self {
+        Self::bad_request("Invalid request", e.to_string())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let body = format!(
+            "<h1>{}</h1><p class=\"error\">{}</p><p>Go back to the application and try again.</p>",
+            html::escape(self.title),
+            html::escape(&self.message)
+        );
+        html::page(self.status, self.title, &body)
+    }
+}

@@ -1,0 +1,134 @@
+//! Strict parsing of `application/x-www-form-urlencoded` bodies and query strings.
+//!
+//! OAuth parameters must not be repeated (RFC 6749 §3.1, §3.2), so a repeated name is an
+//! error rather than "first wins" or "last wins". Sizes are bounded: the body by the router's
+//! limit, each value by [`MAX_VALUE_BYTES`], the number of parameters by [`MAX_PARAMS`].
+
+use std::collections::HashMap;
+
+use http::HeaderMap;
+use http::header::CONTENT_TYPE;
+
+/// Most parameters accepted in one request.
+pub const MAX_PARAMS: usize = 64;
+/// Longest accepted parameter value, in bytes.
+pub const MAX_VALUE_BYTES: usize = 8 * 1024;
+
+/// Why parameters could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParamsError {
+    /// The body is not `application/x-www-form-urlencoded`.
+    #[error("the request body must be application/x-www-form-urlencoded")]
+    WrongContentType,
+    /// A parameter appears more than once.
+    #[error("parameter {0} is repeated")]
+    Repeated(String),
+    /// Too many parameters, or a value too long.
+    #[error("too many or too large parameters")]
+    TooLarge,
+    /// Not valid UTF-8 after percent-decoding.
+    #[error("parameters must be UTF-8")]
+    NotUtf8,
+}
+
+/// Parameters by name, each present at most once.
+#[derive(Debug, Default, Clone)]
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    /// Parses a urlencoded string (a query string or a form body).
+    pub fn parse(input: &[u8]) -> Result<Self, ParamsError> {
+        if std::str::from_utf8(input).is_err() {
+            return Err(ParamsError::NotUtf8);
+        }
+        let mut map = HashMap::new();
+        for (name, value) in form_urlencoded::parse(input) {
+            if value.contains('\u{FFFD}') || name.contains('\u{FFFD}') {
+                return Err(ParamsError::NotUtf8);
+            }
+            if map.len() >= MAX_PARAMS || value.len() > MAX_VALUE_BYTES {
+                return Err(ParamsError::TooLarge);
+            }
+            if map.insert(name.to_string(), value.into_owned()).is_some() {
+                return Err(ParamsError::Repeated(name.into_owned()));
+            }
+        }
+        Ok(Self(map))
+    }
+
+    /// Parses a form body after checking its `Content-Type`.
+    pub fn from_form(headers: &HeaderMap, body: &[u8]) -> Result<Self, ParamsError> {
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let essence = content_type.split(';').next().unwrap_or("").trim();
+        if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(ParamsError::WrongContentType);
+        }
+        Self::parse(body)
+    }
+
+    /// Parses an optional raw query string.
+    pub fn from_query(query: Option<&str>) -> Result<Self, ParamsError> {
+        Self::parse(query.unwrap_or("").as_bytes())
+    }
+
+    /// A parameter's value; an empty value counts as absent (RFC 6749 §3.1).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Whether a parameter is present with a non-empty value.
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// All parameters, for rebuilding a query string.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_rejected() {
+        assert_eq!(
+            Params::parse(b"a=1&b=2&a=3").unwrap_err(),
+            ParamsError::Repeated("a".into())
+        );
+        let p = Params::parse(b"a=1&b=&c=x%20y").unwrap();
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), None);
+        assert_eq!(p.get("c"), Some("x y"));
+    }
+
+    #[test]
+    fn content_type_must_be_urlencoded() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            Params::from_form(&headers, b"a=1").unwrap_err(),
+            ParamsError::WrongContentType
+        );
+        headers.insert(
+            CONTENT_TYPE,
+            "application/x-www-form-urlencoded; charset=UTF-8"
+                .parse()
+                .unwrap(),
+        );
+        assert!(Params::from_form(&headers, b"a=1").is_ok());
+        headers.insert(CONTENT_TYPE, "application/json".parse().unwrap());
+        assert!(Params::from_form(&headers, b"{}").is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_is_rejected() {
+        assert_eq!(Params::parse(b"a=%ff").unwrap_err(), ParamsError::NotUtf8);
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real server on 127.0.0.1 port 0 with a fresh SQLite database per
+//! test, driven over HTTP as a client would.
+
+mod harness;
+
+mod authorize;
+mod browser;
+mod flow;
+mod refresh;
+mod token_endpoint;
+mod verifier;

@@ -1,0 +1,412 @@
+//! The token endpoint: codes, client authentication, error format, token contents.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// Gets an authorization code for `client_id` (fresh browser), returning (code, verifier).
+async fn code_for(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT_URI),
+        ("scope", "openid profile offline_access"),
+        ("nonce", "n-0S6"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    for (name, value) in extra {
+        params.retain(|(n, _)| n != name);
+        params.push((name, value));
+    }
+    let redirected = app.authorize(&browser(), &params).await;
+    (redirected.param("code").expect("code"), verifier)
+}
+
+async fn error_of(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    (status, body["error"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_code_is_single_use_and_its_replay_revokes_what_it_issued() {
+    let app = spawn_app().await;
+    let (code, verifier) = code_for(&app, PUBLIC_CLIENT, &[]).await;
+    let first = app.exchange(PUBLIC_CLIENT, &code, &verifier).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let tokens: Value = first.json().await.unwrap();
+    let replay = app.exchange(PUBLIC_CLIENT, &code, &verifier).await;
+    assert_eq!(
+        error_of(replay).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    let refresh = app.refresh(tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        refresh.status(),
+        StatusCode::BAD_REQUEST,
+        "the refresh token issued from the code is revoked"
+    );
+}
+
+#[tokio::test]
+async fn pkce_redirect_uri_expiry_and_client_binding_are_enforced() {
+    let app = spawn_app().await;
+
+    let (code, _) = code_for(&app, PUBLIC_CLIENT, &[]).await;
+    let (other_verifier, _) = pkce();
+    assert_eq!(
+        error_of(app.exchange(PUBLIC_CLIENT, &code, &other_verifier).await)
+            .await
+            .1,
+        "invalid_grant"
+    );
+
+    let (code, verifier) = code_for(&app, PUBLIC_CLIENT, &[]).await;
+    let wrong_redirect = http()
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://127.0.0.1:9999/other"),
+            ("code_verifier", verifier.as_str()),
+            ("client_id", PUBLIC_CLIENT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(wrong_redirect).await.1, "invalid_grant");
+
+    let (code, verifier) = code_for(&app, PUBLIC_CLIENT, &[]).await;
+    app.clock.advance(61);
+    assert_eq!(
+        error_of(app.exchange(PUBLIC_CLIENT, &code, &verifier).await)
+            .await
+            .1,
+        "invalid_grant"
+    );
+
+    let (code, verifier) = code_for(&app, PUBLIC_CLIENT, &[]).await;
+    assert_eq!(
+        error_of(app.exchange(CONFIDENTIAL_CLIENT, &code, &verifier).await)
+            .await
+            .1,
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn confidential_clients_authenticate_with_basic_or_post_but_not_both() {
+    let app = spawn_app().await;
+    let (code, verifier) = code_for(&app, CONFIDENTIAL_CLIENT, &[]).await;
+    let post = http()
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", verifier.as_str()),
+            ("client_id", CONFIDENTIAL_CLIENT),
+            ("client_secret", app.client_secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), StatusCode::OK);
+
+    let (code, verifier) = code_for(&app, CONFIDENTIAL_CLIENT, &[]).await;
+    let wrong_secret = http()
+        .post(app.url("/token"))
+        .basic_auth(CONFIDENTIAL_CLIENT, Some("wrong"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(wrong_secret.headers().contains_key("www-authenticate"));
+    assert_eq!(
+        error_of(wrong_secret).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
+
+    let both = http()
+        .post(app.url("/token"))
+        .basic_auth(CONFIDENTIAL_CLIENT, Some(&app.client_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_secret", app.client_secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(both).await.1, "invalid_request");
+
+    let no_secret = http()
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "x"),
+            ("client_id", CONFIDENTIAL_CLIENT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(no_secret).await.1, "invalid_client");
+
+    let public_with_secret = http()
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "x"),
+            ("client_id", PUBLIC_CLIENT),
+            ("client_secret", "s"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(public_with_secret).await.1, "invalid_client");
+
+    let garbage_basic = http()
+        .post(app.url("/token"))
+        .header("Authorization", "Basic !!!not-base64")
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(garbage_basic).await.1, "invalid_client");
+}
+
+#[tokio::test]
+async fn bad_requests_get_rfc_6749_errors_never_a_500() {
+    let app = spawn_app().await;
+    let cases: Vec<(reqwest::RequestBuilder, StatusCode, &str)> = vec![
+        (
+            http()
+                .post(app.url("/token"))
+                .form(&[("grant_type", "password"), ("client_id", PUBLIC_CLIENT)]),
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
+            http()
+                .post(app.url("/token"))
+                .form(&[("client_id", PUBLIC_CLIENT)]),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            http()
+                .post(app.url("/token"))
+                .header("content-type", "application/json")
+                .body(r#"{"grant_type":"refresh_token"}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            http()
+                .post(app.url("/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("grant_type=refresh_token&grant_type=authorization_code&client_id=spa"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            http()
+                .post(app.url("/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("grant_type=%ff%fe&client_id=spa"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            http()
+                .post(app.url("/token"))
+                .form(&[("grant_type", "refresh_token"), ("client_id", "nobody")]),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            http().post(app.url("/token")).form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", PUBLIC_CLIENT),
+            ]),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            http().post(app.url("/token")).form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", PUBLIC_CLIENT),
+                ("code", "x"),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", "short"),
+            ]),
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        ),
+        (
+            http()
+                .post(app.url("/revoke"))
+                .form(&[("client_id", PUBLIC_CLIENT)]),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+    ];
+    for (request, status, error) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(error_of(response).await, (status, error.to_owned()));
+    }
+
+    let huge = http()
+        .post(app.url("/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=refresh_token&refresh_token={}",
+            "a".repeat(200_000)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let get = http().get(app.url("/token")).send().await.unwrap();
+    assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn tokens_carry_the_claims_of_rfc_9068_and_oidc_core() {
+    let app = spawn_app().await;
+    let (code, verifier) = code_for(
+        &app,
+        CONFIDENTIAL_CLIENT,
+        &[
+            ("resource", OTHER_API),
+            ("scope", "openid profile todos:read"),
+        ],
+    )
+    .await;
+    let response = app.exchange(CONFIDENTIAL_CLIENT, &code, &verifier).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let tokens: Value = response.json().await.unwrap();
+    assert!(
+        tokens.get("refresh_token").is_none(),
+        "no offline_access, no refresh token"
+    );
+
+    let access_token = tokens["access_token"].as_str().unwrap();
+    let at_header = header(access_token);
+    assert_eq!(at_header["typ"], "at+jwt");
+    assert_eq!(at_header["alg"], "ES256");
+    let at = claims(access_token);
+    assert_eq!(at["iss"], app.issuer);
+    assert_eq!(at["aud"], OTHER_API);
+    assert_eq!(at["client_id"], CONFIDENTIAL_CLIENT);
+    assert_eq!(at["scope"], "openid profile todos:read");
+    assert_eq!(
+        at["exp"].as_i64().unwrap() - at["iat"].as_i64().unwrap(),
+        300
+    );
+    assert_eq!(at["iat"], T0);
+    for claim in ["sub", "jti", "sid", "auth_time"] {
+        assert!(at.get(claim).is_some(), "access token lacks {claim}");
+    }
+
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let id_header = header(id_token);
+    assert_eq!(id_header["typ"], "JWT");
+    assert_eq!(id_header["alg"], "RS256");
+    let id = claims(id_token);
+    assert_eq!(id["aud"], CONFIDENTIAL_CLIENT);
+    assert_eq!(id["nonce"], "n-0S6");
+    assert_eq!(id["sid"], at["sid"]);
+    assert_eq!(id["sub"], at["sub"]);
+    assert_eq!(id["preferred_username"], USERNAME);
+    assert_eq!(id["auth_time"], T0);
+
+    // Both are signed by keys in the JWKS.
+    let jwks: Value = http()
+        .get(app.url("/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(kids.contains(&at_header["kid"].as_str().unwrap()));
+    assert!(kids.contains(&id_header["kid"].as_str().unwrap()));
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k.get("d").is_none())
+    );
+}
+
+#[tokio::test]
+async fn userinfo_answers_for_valid_tokens_and_challenges_the_rest() {
+    let app = spawn_app().await;
+    let tokens = app
+        .tokens_for(&browser(), PUBLIC_CLIENT, "openid profile")
+        .await;
+    let info = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(info.status(), StatusCode::OK);
+    let info: Value = info.json().await.unwrap();
+    assert_eq!(info["preferred_username"], USERNAME);
+
+    let missing = http().get(app.url("/userinfo")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        missing.headers()["www-authenticate"],
+        "Bearer realm=\"ostiary\""
+    );
+    let garbage = app.userinfo("garbage").await;
+    assert_eq!(garbage.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        garbage.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    // The ID token is not an access token.
+    assert_eq!(
+        app.userinfo(tokens["id_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // An expired access token is refused.
+    app.clock.advance(301);
+    assert_eq!(
+        app.userinfo(tokens["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_access_token_is_refused_by_the_userinfo_endpoint() {
+    let app = spawn_app().await;
+    let tokens = app.tokens_for(&browser(), PUBLIC_CLIENT, "openid").await;
+    let access_token = tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.revoke(access_token).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.userinfo(access_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
