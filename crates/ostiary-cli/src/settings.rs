@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use ostiary_core::IdpConfig;
 use ostiary_core::keys::SigningAlgorithm;
 use ostiary_core::session::SessionPolicy;
+use ostiary_core::throttle::ThrottlePolicy;
 use serde::{Deserialize, Serialize};
 
 /// Every setting of `ostiary`. In a config file, top-level keys are these field names and the
@@ -37,6 +38,9 @@ pub struct Settings {
     pub access_token_alg: SigningAlgorithm,
     /// Session idle timeout, absolute lifetime and refresh grace window, seconds.
     pub session: SessionPolicy,
+    /// Failed-login limits (`[login_throttle]`: window, max_failures_per_user,
+    /// max_failures_per_ip).
+    pub login_throttle: ThrottlePolicy,
 }
 
 /// How log lines are written.
@@ -62,6 +66,7 @@ impl Default for Settings {
             authorization_code_ttl: idp.authorization_code_ttl,
             access_token_alg: idp.access_token_alg,
             session: idp.session,
+            login_throttle: idp.login_throttle,
         }
     }
 }
@@ -92,6 +97,7 @@ const ENV_KEYS: &[&str] = &[
     "authorization_code_ttl",
     "access_token_alg",
     "session",
+    "login_throttle",
 ];
 
 impl Settings {
@@ -158,15 +164,17 @@ impl Settings {
             .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
-    /// The IdP part of the settings.
+    /// The IdP part of the settings. An unset issuer stays empty here, so that the server
+    /// derives it from the address it actually bound (which matters with port 0).
     pub fn idp_config(&self) -> IdpConfig {
         IdpConfig {
-            issuer: self.issuer(),
+            issuer: self.issuer.clone().unwrap_or_default(),
             access_token_ttl: self.access_token_ttl,
             id_token_ttl: self.id_token_ttl,
             authorization_code_ttl: self.authorization_code_ttl,
             access_token_alg: self.access_token_alg,
             session: self.session,
+            login_throttle: self.login_throttle,
         }
     }
 }

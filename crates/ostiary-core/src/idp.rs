@@ -14,6 +14,7 @@ use crate::scope::{self, Scope};
 use crate::secret::{Credential, Password, random_id};
 use crate::session::{EndReason, Session, SessionPolicy, SessionState};
 use crate::store::{Rotation, Store, StoreError};
+use crate::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::token::{self, AccessTokenClaims, IdTokenClaims, OwnTokenError};
 use crate::user::{HashingError, PasswordHasher, User, Username};
 
@@ -34,6 +35,8 @@ pub struct IdpConfig {
     pub access_token_alg: SigningAlgorithm,
     /// Session lifetimes and the refresh grace window.
     pub session: SessionPolicy,
+    /// Limits on failed logins.
+    pub login_throttle: ThrottlePolicy,
 }
 
 impl Default for IdpConfig {
@@ -45,6 +48,7 @@ impl Default for IdpConfig {
             authorization_code_ttl: 60,
             access_token_alg: SigningAlgorithm::ES256,
             session: SessionPolicy::default(),
+            login_throttle: ThrottlePolicy::default(),
         }
     }
 }
@@ -79,6 +83,9 @@ pub enum IdpError {
     /// Wrong username or password, or a disabled account (deliberately indistinguishable).
     #[error("wrong username or password")]
     InvalidCredentials,
+    /// Too many failed logins for this username or IP; retry after the given seconds.
+    #[error("too many failed sign-in attempts; try again in {} minutes", (.0 + 59) / 60)]
+    TooManyAttempts(i64),
     /// An access token presented to the IdP itself is invalid, expired or revoked (RFC 6750
     /// `invalid_token`).
     #[error("the access token is invalid, expired or revoked")]
@@ -199,6 +206,7 @@ pub struct Idp {
     keys: KeyRing,
     config: Arc<IdpConfig>,
     hasher: PasswordHasher,
+    throttle: Arc<LoginThrottle>,
 }
 
 impl std::fmt::Debug for Idp {
@@ -235,12 +243,14 @@ impl Idp {
         let permits = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        let throttle = Arc::new(LoginThrottle::new(config.login_throttle));
         Ok(Self {
             store,
             clock,
             keys,
             config: Arc::new(config),
             hasher: PasswordHasher::new(permits)?,
+            throttle,
         })
     }
 
@@ -374,6 +384,14 @@ impl Idp {
         password: Password,
         context: LoginContext,
     ) -> Result<(Session, Credential), IdpError> {
+        let now = self.now();
+        if let Some(retry_after) = self
+            .throttle
+            .blocked_for(username, context.ip.as_deref(), now)
+        {
+            tracing::warn!("login refused: too many failed attempts");
+            return Err(IdpError::TooManyAttempts(retry_after));
+        }
         let user = match Username::parse(username) {
             Ok(username) => self.store.find_user_by_username(&username).await?,
             Err(_) => None,
@@ -383,9 +401,11 @@ impl Idp {
         let verified = !too_long && self.hasher.verify(password, hash).await;
         let Some(user) = user.filter(|u| verified && !u.disabled) else {
             tracing::info!("login failed");
+            self.throttle
+                .record_failure(username, context.ip.as_deref(), now);
             return Err(IdpError::InvalidCredentials);
         };
-        let now = self.now();
+        self.throttle.record_success(username);
         let cookie = Credential::generate();
         let session = Session {
             sid: random_id(),

@@ -20,6 +20,7 @@
 //! - [`token`]: minting access tokens (RFC 9068) and ID tokens (OIDC Core), and verifying
 //!   our own tokens where the IdP itself consumes them (userinfo, revocation, logout hints).
 //! - [`store`]: the [`Store`] trait the use cases need, and its error type.
+//! - [`throttle`]: brute-force protection for the login form.
 //! - [`idp`]: [`Idp`], the use cases, and [`IdpError`].
 
 pub mod client;
@@ -32,6 +33,7 @@ pub mod scope;
 pub mod secret;
 pub mod session;
 pub mod store;
+pub mod throttle;
 pub mod token;
 pub mod user;
 

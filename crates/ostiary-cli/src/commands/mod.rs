@@ -21,7 +21,11 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 /// The IdP on the configured database, for administrative commands.
 pub async fn open_idp(settings: &Settings) -> anyhow::Result<Idp> {
     let store = open_store(settings).await?;
-    Ok(Idp::new(store, Arc::new(SystemClock), settings.idp_config()).await?)
+    let config = ostiary_core::IdpConfig {
+        issuer: settings.issuer(),
+        ..settings.idp_config()
+    };
+    Ok(Idp::new(store, Arc::new(SystemClock), config).await?)
 }
 
 /// Resolves when the process receives Ctrl-C or SIGTERM.

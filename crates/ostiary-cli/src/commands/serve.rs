@@ -20,6 +20,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         tracing::warn!(%issuer, "the issuer is plain http on a non-loopback host: cookies are not Secure; use https in production");
     }
     tracing::info!(%issuer, listen = %app.local_addr(), "ostiary is serving");
+    // One line on standard output for scripts (port 0 picks a free port).
+    println!(
+        "ostiary listening on http://{} (issuer {issuer})",
+        app.local_addr()
+    );
     app.run_until(super::shutdown_signal()).await?;
     Ok(())
 }

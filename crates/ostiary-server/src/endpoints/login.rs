@@ -163,6 +163,13 @@ pub async fn submit(State(state): State<AppState>, parts: Parts, body: Bytes) ->
                 Some("Wrong username or password."),
             )
         }
+        Err(e @ IdpError::TooManyAttempts(_)) => login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            csrf,
+            return_to,
+            "",
+            Some(&e.to_string()),
+        ),
         Err(e) => PageError::from(e).into_response(),
     }
 }

@@ -232,3 +232,43 @@ async fn health_discovery_and_unknown_paths() {
     let missing = http().get(app.url("/nope")).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn repeated_wrong_passwords_lock_the_username_for_the_window() {
+    let app = spawn_app_with(|c| c.login_throttle.max_failures_per_user = 3).await;
+    let browser = browser();
+    let attempt = |password: &'static str| {
+        let browser = browser.clone();
+        let url = app.url("/login");
+        let page = app.url("/login");
+        async move {
+            let html = browser
+                .get(page)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let csrf = hidden_field(&html, "csrf_token");
+            browser
+                .post(url)
+                .form(&[
+                    ("username", USERNAME),
+                    ("password", password),
+                    ("csrf_token", &csrf),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("wrong").await, StatusCode::UNAUTHORIZED);
+    }
+    // Even the right password is refused now, without being checked.
+    assert_eq!(attempt(PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+    app.clock.advance(900);
+    assert_eq!(attempt(PASSWORD).await, StatusCode::SEE_OTHER);
+}

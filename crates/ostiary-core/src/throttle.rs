@@ -1,0 +1,192 @@
+//! Brute-force protection for the login form.
+//!
+//! Failed logins are counted per username and per client IP in a fixed window. Past the limit,
+//! further attempts for that key are refused without checking the password until the window
+//! ends, so an attacker can try at most [`ThrottlePolicy::max_failures_per_user`] passwords per
+//! window against one account, whatever their IP. Counters live in this process's memory: with
+//! several IdP instances each keeps its own (a shared counter is a later step).
+//!
+//! Memory is bounded: at most [`MAX_TRACKED_KEYS`] keys are tracked; when full, expired
+//! windows are dropped first and, if that is not enough, the table is reset.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::clock::UnixTime;
+
+/// Most keys (usernames plus IPs) tracked at once.
+pub const MAX_TRACKED_KEYS: usize = 100_000;
+
+/// Limits for failed logins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottlePolicy {
+    /// Length of a counting window, seconds. Default 900 (15 minutes).
+    pub window: i64,
+    /// Failed logins allowed per username per window. Default 10.
+    pub max_failures_per_user: u32,
+    /// Failed logins allowed per client IP per window. Default 50.
+    pub max_failures_per_ip: u32,
+}
+
+impl Default for ThrottlePolicy {
+    fn default() -> Self {
+        Self {
+            window: 900,
+            max_failures_per_user: 10,
+            max_failures_per_ip: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    started_at: UnixTime,
+    failures: u32,
+}
+
+/// The failure counters.
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    policy: ThrottlePolicy,
+    windows: Mutex<HashMap<String, Window>>,
+}
+
+impl LoginThrottle {
+    /// Counters under `policy`.
+    pub fn new(policy: ThrottlePolicy) -> Self {
+        Self {
+            policy,
+            windows: Mutex::default(),
+        }
+    }
+
+    fn keys(username: &str, ip: Option<&str>) -> Vec<(String, bool)> {
+        // Usernames are at most 64 characters; anything longer is cut so that junk input cannot
+        // make keys large.
+        let username: String = username.chars().take(64).collect();
+        let mut keys = vec![(format!("user:{username}"), true)];
+        if let Some(ip) = ip {
+            keys.push((format!("ip:{ip}"), false));
+        }
+        keys
+    }
+
+    /// `Some(seconds)` to wait if attempts for this username or IP are blocked at `now`.
+    pub fn blocked_for(&self, username: &str, ip: Option<&str>, now: UnixTime) -> Option<i64> {
+        let windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Self::keys(username, ip)
+            .into_iter()
+            .filter_map(|(key, is_user)| {
+                let window = windows.get(&key)?;
+                let limit = if is_user {
+                    self.policy.max_failures_per_user
+                } else {
+                    self.policy.max_failures_per_ip
+                };
+                let ends = window.started_at + self.policy.window;
+                (window.failures >= limit && now < ends).then_some(ends - now)
+            })
+            .max()
+    }
+
+    /// Counts a failed attempt.
+    pub fn record_failure(&self, username: &str, ip: Option<&str>, now: UnixTime) {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if windows.len() >= MAX_TRACKED_KEYS {
+            let window = self.policy.window;
+            windows.retain(|_, w| now < w.started_at + window);
+            if windows.len() >= MAX_TRACKED_KEYS {
+                windows.clear();
+            }
+        }
+        for (key, _) in Self::keys(username, ip) {
+            let entry = windows.entry(key).or_insert(Window {
+                started_at: now,
+                failures: 0,
+            });
+            if now >= entry.started_at + self.policy.window {
+                *entry = Window {
+                    started_at: now,
+                    failures: 0,
+                };
+            }
+            entry.failures = entry.failures.saturating_add(1);
+        }
+    }
+
+    /// Forgets the username's failures after a successful login.
+    pub fn record_success(&self, username: &str) {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let username: String = username.chars().take(64).collect();
+        windows.remove(&format!("user:{username}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: ThrottlePolicy = ThrottlePolicy {
+        window: 900,
+        max_failures_per_user: 3,
+        max_failures_per_ip: 5,
+    };
+
+    #[test]
+    fn a_username_is_blocked_after_its_limit_until_the_window_ends() {
+        let throttle = LoginThrottle::new(POLICY);
+        for _ in 0..3 {
+            assert_eq!(throttle.blocked_for("alice", Some("10.0.0.1"), 100), None);
+            throttle.record_failure("alice", Some("10.0.0.1"), 100);
+        }
+        assert_eq!(
+            throttle.blocked_for("alice", Some("10.0.0.9"), 100),
+            Some(900),
+            "another IP does not help"
+        );
+        assert_eq!(throttle.blocked_for("bob", Some("10.0.0.9"), 100), None);
+        assert_eq!(
+            throttle.blocked_for("alice", None, 1000),
+            None,
+            "the window ended"
+        );
+    }
+
+    #[test]
+    fn an_ip_is_blocked_after_its_limit_across_usernames() {
+        let throttle = LoginThrottle::new(POLICY);
+        for i in 0..5 {
+            throttle.record_failure(&format!("user{i}"), Some("10.0.0.1"), 0);
+        }
+        assert!(
+            throttle
+                .blocked_for("someone-else", Some("10.0.0.1"), 10)
+                .is_some()
+        );
+        assert!(
+            throttle
+                .blocked_for("someone-else", Some("10.0.0.2"), 10)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn success_clears_the_username_counter() {
+        let throttle = LoginThrottle::new(POLICY);
+        throttle.record_failure("alice", None, 0);
+        throttle.record_failure("alice", None, 0);
+        throttle.record_success("alice");
+        throttle.record_failure("alice", None, 0);
+        assert_eq!(throttle.blocked_for("alice", None, 0), None);
+    }
+}
