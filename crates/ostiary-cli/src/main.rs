@@ -43,6 +43,7 @@ struct DatabaseArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the identity provider.
+    #[command(after_help = SETTINGS_HELP)]
     Serve {
         /// Socket address to listen on [env: OSTIARY_LISTEN] [default: 127.0.0.1:8080].
         #[arg(long, value_name = "ADDR")]
@@ -54,8 +55,9 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArgs,
     },
-    /// Try Ostiary: start the IdP (fresh temporary SQLite database) and a demo API, create a
-    /// demo user and demo client, and print what to open and how to log in. Loopback only.
+    /// Try Ostiary: start the IdP (fresh temporary SQLite database), a demo API and a demo web
+    /// app, create a demo user and client, and print what to open and how to log in. Loopback
+    /// only.
     Demo(commands::demo::DemoArgs),
     /// Manage users.
     User {
@@ -77,6 +79,23 @@ enum Command {
         command: commands::token::TokenCommand,
     },
 }
+
+/// Settings that have no flag, shown by `ostiary serve --help`.
+const SETTINGS_HELP: &str = "\
+Settings without a flag (config file key / environment variable, default):
+  access_token_ttl            OSTIARY_ACCESS_TOKEN_TTL             300 seconds
+  id_token_ttl                OSTIARY_ID_TOKEN_TTL                 300 seconds
+  authorization_code_ttl      OSTIARY_AUTHORIZATION_CODE_TTL       60 seconds (at most 600)
+  access_token_alg            OSTIARY_ACCESS_TOKEN_ALG             ES256 (or EdDSA, RS256)
+  session.idle_timeout        OSTIARY_SESSION__IDLE_TIMEOUT        604800 seconds (7 days)
+  session.absolute_lifetime   OSTIARY_SESSION__ABSOLUTE_LIFETIME   2592000 seconds (30 days)
+  session.refresh_grace       OSTIARY_SESSION__REFRESH_GRACE       10 seconds
+  login_throttle.window       OSTIARY_LOGIN_THROTTLE__WINDOW       900 seconds
+  login_throttle.max_failures_per_user                             10 per window
+  login_throttle.max_failures_per_ip                               50 per window
+  log_format                  OSTIARY_LOG_FORMAT                   text (or json)
+Log filter: OSTIARY_LOG (tracing EnvFilter syntax, default info).
+In a TOML file, session.* and login_throttle.* go in [session] and [login_throttle] tables.";
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OSTIARY_LOG")

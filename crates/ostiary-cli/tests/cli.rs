@@ -1,0 +1,195 @@
+//! The `ostiary` binary as an operator uses it.
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+fn ostiary(db: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ostiary"))
+        .args(args)
+        .env("OSTIARY_DATABASE_URL", db)
+        .env_remove("OSTIARY_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ostiary runs");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("ostiary exits")
+}
+
+fn database() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    (dir, url)
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn users_are_added_from_stdin_listed_and_disabled() {
+    let (_dir, db) = database();
+    let added = ostiary(
+        &db,
+        &["user", "add", "alice", "--password-stdin"],
+        Some("s3cret-passw0rd\n"),
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(
+        !stdout(&added).contains("s3cret"),
+        "the password is never echoed"
+    );
+
+    let duplicate = ostiary(
+        &db,
+        &["user", "add", "alice", "--password-stdin"],
+        Some("x\n"),
+    );
+    assert!(!duplicate.status.success());
+    assert!(String::from_utf8_lossy(&duplicate.stderr).contains("already exists"));
+
+    let empty = ostiary(&db, &["user", "add", "bob", "--password-stdin"], Some(""));
+    assert!(!empty.status.success(), "an empty password is refused");
+
+    let disabled = ostiary(&db, &["user", "disable", "alice"], None);
+    assert!(disabled.status.success());
+    let listed = ostiary(&db, &["user", "list", "--json"], None);
+    let line: serde_json::Value =
+        serde_json::from_str(stdout(&listed).lines().next().expect("one user")).expect("json");
+    assert_eq!(line["username"], "alice");
+    assert_eq!(line["disabled"], true);
+}
+
+#[test]
+fn a_confidential_client_gets_a_secret_once_and_a_public_client_none() {
+    let (_dir, db) = database();
+    let confidential = ostiary(
+        &db,
+        &[
+            "client",
+            "add",
+            "web",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--resource",
+            "https://api.example",
+            "--json",
+        ],
+        None,
+    );
+    assert!(
+        confidential.status.success(),
+        "{}",
+        String::from_utf8_lossy(&confidential.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_str(&stdout(&confidential)).expect("json");
+    assert_eq!(created["client_id"], "web");
+    assert_eq!(created["kind"], "confidential");
+    assert_eq!(created["default_resource"], "https://api.example");
+    let secret = created["client_secret"].as_str().expect("secret");
+    assert_eq!(secret.len(), 43);
+
+    let listed = ostiary(&db, &["client", "list", "--json"], None);
+    assert!(
+        !stdout(&listed).contains(secret),
+        "the secret is shown only once"
+    );
+
+    let public = ostiary(
+        &db,
+        &[
+            "client",
+            "add",
+            "spa",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1:3000/cb",
+            "--json",
+        ],
+        None,
+    );
+    let created: serde_json::Value = serde_json::from_str(&stdout(&public)).expect("json");
+    assert!(created.get("client_secret").is_none());
+    assert_eq!(created["token_endpoint_auth_method"], "none");
+
+    let insecure = ostiary(
+        &db,
+        &[
+            "client",
+            "add",
+            "bad",
+            "--redirect-uri",
+            "http://app.example/cb",
+        ],
+        None,
+    );
+    assert!(!insecure.status.success());
+    assert!(String::from_utf8_lossy(&insecure.stderr).contains("https"));
+}
+
+#[test]
+fn token_verify_reports_a_machine_readable_reason_and_exit_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(
+        &jwks,
+        r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","use":"sig",
+            "x":"TuDsb_icv905fSa7HqfmVVN6Kc3XX8gQZ4p6aJRaQJs","y":"OtGVJ3WPCYKbIWfO2klyv2IOatpHEFUhU0XPMFO6Zg4"}]}"#,
+    )
+    .expect("write jwks");
+    let run = |token: &str| {
+        ostiary(
+            "sqlite::memory:",
+            &[
+                "token",
+                "verify",
+                token,
+                "--jwks",
+                jwks.to_str().expect("path"),
+                "--issuer",
+                "https://id.example",
+                "--audience",
+                "https://api.example",
+            ],
+            None,
+        )
+    };
+    let garbage = run("not-a-jwt");
+    assert_eq!(garbage.status.code(), Some(1));
+    let answer: serde_json::Value = serde_json::from_str(&stdout(&garbage)).expect("json");
+    assert_eq!(answer["valid"], false);
+    assert_eq!(answer["reason"], "malformed");
+
+    // alg "none" is never accepted, whatever the allow-list.
+    let none = run("eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.eyJzdWIiOiJ4In0.c2ln");
+    assert_eq!(none.status.code(), Some(1));
+    let answer: serde_json::Value = serde_json::from_str(&stdout(&none)).expect("json");
+    assert_eq!(answer["reason"], "algorithm_not_allowed");
+
+    let missing = ostiary(
+        "sqlite::memory:",
+        &[
+            "token",
+            "verify",
+            "x.y.z",
+            "--jwks",
+            "/nonexistent.json",
+            "--issuer",
+            "i",
+            "--audience",
+            "a",
+        ],
+        None,
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stdout(&missing).contains("invalid_configuration"));
+}
