@@ -15,7 +15,7 @@ use ostiary_core::secret::Credential;
 
 use crate::AppState;
 use crate::cookies;
-use crate::error::{PageError, oauth_error};
+use crate::error::{PageError, no_store_headers, oauth_error};
 use crate::params::{Params, ParamsError};
 
 /// `GET /authorize`.
@@ -71,7 +71,8 @@ impl ClientRedirect {
             }
             query.append_pair("iss", &self.issuer);
         }
-        Redirect::to(url.as_str()).into_response()
+        // The Location carries a code: no cache may keep it (RFC 6749 §10.5, RFC 9700 §4.2.4).
+        (no_store_headers(), Redirect::to(url.as_str())).into_response()
     }
 
     fn error(&self, code: &str, description: &str) -> Response {

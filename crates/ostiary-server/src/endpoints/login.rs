@@ -80,6 +80,18 @@ fn login_page(
     let error = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", html::escape(e)))
         .unwrap_or_default();
+    // Which application asked, so the user knows what they are signing in to.
+    let asking = return_to
+        .and_then(|r| r.split_once('?'))
+        .and_then(|(_, query)| Params::parse(query.as_bytes()).ok())
+        .and_then(|p| p.get("client_id").map(str::to_owned))
+        .map(|client| {
+            format!(
+                "<p class=\"muted\">to continue to <code>{}</code></p>",
+                html::escape(&client)
+            )
+        })
+        .unwrap_or_default();
     let return_to = return_to
         .map(|r| {
             format!(
@@ -89,7 +101,7 @@ fn login_page(
         })
         .unwrap_or_default();
     let body = format!(
-        "<h1>Sign in</h1>{error}<form method=\"post\" action=\"/login\">\
+        "<h1>Sign in</h1>{asking}{error}<form method=\"post\" action=\"/login\">\
          <input type=\"hidden\" name=\"csrf_token\" value=\"{}\">{return_to}\
          <label for=\"username\">Username</label><input type=\"text\" id=\"username\" name=\"username\" value=\"{}\" autocomplete=\"username\" required autofocus>\
          <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\

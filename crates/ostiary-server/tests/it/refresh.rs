@@ -101,7 +101,27 @@ async fn reuse_detection_survives_a_restart_between_rotation_and_replay() {
     let mut app = spawn_app().await;
     let first = rt(&signed_in(&app).await);
     let second = rt(&refresh_ok(&app, &first).await);
+    let jwks_before: Value = http()
+        .get(app.url("/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     app.restart().await;
+    let jwks_after: Value = http()
+        .get(app.url("/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks_before, jwks_after,
+        "signing keys are persisted, never regenerated"
+    );
     // Within the grace window the persisted sealed successor still answers.
     assert_eq!(rt(&refresh_ok(&app, &first).await), second);
     app.clock.advance(30);
