@@ -177,8 +177,8 @@ pub struct NewClient {
     pub redirect_uris: Vec<RedirectUri>,
     /// Post-logout redirect URIs.
     pub post_logout_redirect_uris: Vec<RedirectUri>,
-    /// Allowed resources; the first is the default. Empty means the issuer's default resource
-    /// `{issuer}/api`... see [`Idp::add_client`].
+    /// Allowed resources (RFC 8707 resource indicators, the access tokens' `aud`); the first is
+    /// the default. At least one is required.
     pub resources: Vec<String>,
     /// Extra scopes the client may request.
     pub extra_scopes: Vec<String>,
@@ -194,8 +194,9 @@ pub struct UserInfo {
     pub preferred_username: Option<String>,
 }
 
-/// A refresh attempt gets two tries: a lost compare-and-swap re-reads the family once, and
-/// then it is either a replay within grace or a real conflict.
+/// How often a refresh re-reads the family after losing a compare-and-swap. After one loss the
+/// presented token is normally the previous generation (a replay within grace); more losses
+/// mean the family is rotating faster than we can read it, and the request gives up.
 const ROTATION_ATTEMPTS: usize = 3;
 
 /// The identity provider.
@@ -325,8 +326,8 @@ impl Idp {
     }
 
     /// Registers a client. Confidential clients get a generated secret, returned here once
-    /// and stored only as a hash. With no resources given, the client may only ask for
-    /// tokens for `{issuer}/api`... no: a client must name at least one resource.
+    /// and stored only as a hash. Rejected without a redirect URI or a resource, with an
+    /// invalid resource or scope, or when the client id is taken.
     #[tracing::instrument(skip_all, fields(client_id = %new.id))]
     pub async fn add_client(
         &self,
