@@ -275,15 +275,13 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         metadata = requests.get(f"{base_url}/.well-known/openid-configuration", timeout=HTTP_TIMEOUT).json()
         assert metadata["issuer"] == issuer
 
-        # The confidential client gets no --resource, so its default audience is
-        # "{issuer}/userinfo", computed from the issuer *setting* when the client is added.
-        # With --listen 127.0.0.1:0 that issuer is only known now, so this client is added
-        # while the server runs, with OSTIARY_ISSUER set to it.
+        # The confidential client gets no --resource: its access tokens are then for the IdP's
+        # userinfo endpoint, wherever the IdP is served. It is added while the server runs (the
+        # CLI and the server share the database).
         confidential_reg = _add_client(
             bin, db_url, "interop-webapp",
             "--redirect-uri", CONFIDENTIAL_REDIRECT,
             "--post-logout-redirect-uri", CONFIDENTIAL_POST_LOGOUT,
-            env=_clean_env(OSTIARY_ISSUER=issuer),
         )  # fmt: skip
         assert confidential_reg["client_secret"]
 
@@ -301,7 +299,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
                 client_id=confidential_reg["client_id"],
                 client_secret=confidential_reg["client_secret"],
                 redirect_uri=CONFIDENTIAL_REDIRECT,
-                resource=confidential_reg["default_resource"],
+                resource=f"{issuer}/userinfo",
                 registration=confidential_reg,
             ),
             public=Client(

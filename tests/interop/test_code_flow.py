@@ -70,7 +70,9 @@ def check_id_token(server: Server, flow: Flow, access_claims: dict) -> dict:
 
 def test_confidential_client_code_flow(server: Server) -> None:
     client = server.confidential
-    assert client.resource == f"{server.issuer}/userinfo"  # the default audience
+    # No resource registered: the default audience is the IdP's userinfo endpoint.
+    assert client.registration["default_resource"] is None
+    assert client.resource == f"{server.issuer}/userinfo"
     flow = server.code_flow(client)
     check_redirect(server, flow)
     assert flow.token["token_type"].lower() == "bearer"
@@ -106,7 +108,8 @@ def test_public_client_code_flow_with_resource(server: Server) -> None:
     # Redirected to the port the native app listens on, not the registered port-less URI.
     assert flow.authorization.callback_url.startswith(client.redirect_uri + "?")
     access = check_access_token(server, flow)
-    assert access["aud"] == API_RESOURCE or access["aud"] == [API_RESOURCE]
+    # The API, and (openid was granted) the userinfo endpoint: RFC 7519 §4.1.3 allows a list.
+    assert access["aud"] == [API_RESOURCE, f"{server.issuer}/userinfo"]
     check_id_token(server, flow, access)
     assert flow.token["refresh_token"]
 

@@ -95,6 +95,10 @@ fn a_confidential_client_gets_a_secret_once_and_a_public_client_none() {
     assert_eq!(created["client_id"], "web");
     assert_eq!(created["kind"], "confidential");
     assert_eq!(created["default_resource"], "https://api.example");
+    assert_eq!(
+        created["resources"],
+        serde_json::json!(["https://api.example"])
+    );
     let secret = created["client_secret"].as_str().expect("secret");
     assert_eq!(secret.len(), 43);
 

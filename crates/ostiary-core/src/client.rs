@@ -183,11 +183,10 @@ pub struct Client {
     pub redirect_uris: Vec<RedirectUri>,
     /// Where the end-session endpoint may send the browser after logout, matched exactly.
     pub post_logout_redirect_uris: Vec<RedirectUri>,
-    /// Resource indicators (RFC 8707) this client may request access tokens for; the
-    /// access token's `aud`.
+    /// Resource indicators (RFC 8707) this client may request access tokens for (the access
+    /// token's `aud`). The first is used when a request names none; with none registered, the
+    /// client gets tokens for the IdP's userinfo endpoint only.
     pub allowed_resources: Vec<String>,
-    /// The resource used when a request names none.
-    pub default_resource: String,
     /// Scopes this client may request beyond the built-in `openid`, `profile`, `offline_access`.
     pub extra_scopes: Vec<String>,
     /// When the client was registered (Unix seconds).

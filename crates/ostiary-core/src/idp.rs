@@ -15,7 +15,7 @@ use crate::secret::{Credential, Password, random_id};
 use crate::session::{EndReason, Session, SessionPolicy, SessionState};
 use crate::store::{Rotation, Store, StoreError};
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
-use crate::token::{self, AccessTokenClaims, IdTokenClaims, OwnTokenError};
+use crate::token::{self, AccessTokenClaims, Audience, IdTokenClaims, OwnTokenError};
 use crate::user::{HashingError, PasswordHasher, User, Username};
 
 /// Settings of the identity provider's behaviour. Lifetimes in seconds.
@@ -157,6 +157,20 @@ pub struct AuthorizationParams {
     pub nonce: Option<String>,
 }
 
+/// The parameters of an `authorization_code` token request (RFC 6749 §4.1.3, RFC 7636 §4.5,
+/// RFC 8707 §2.2).
+#[derive(Debug, Clone, Copy)]
+pub struct CodeExchange<'a> {
+    /// `code`.
+    pub code: &'a str,
+    /// `redirect_uri`, which must equal the one of the authorization request.
+    pub redirect_uri: &'a str,
+    /// `code_verifier` (PKCE).
+    pub code_verifier: &'a str,
+    /// `resource`, if sent: it must be the resource granted at the authorization endpoint.
+    pub resource: Option<&'a str>,
+}
+
 /// Who is logging in, for the session record.
 #[derive(Debug, Clone, Default)]
 pub struct LoginContext {
@@ -178,7 +192,7 @@ pub struct NewClient {
     /// Post-logout redirect URIs.
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     /// Allowed resources (RFC 8707 resource indicators, the access tokens' `aud`); the first is
-    /// the default. At least one is required.
+    /// the default. Empty: the client only gets tokens for the userinfo endpoint.
     pub resources: Vec<String>,
     /// Extra scopes the client may request.
     pub extra_scopes: Vec<String>,
@@ -265,6 +279,12 @@ impl Idp {
         &self.keys
     }
 
+    /// The userinfo endpoint's URL: a resource every client may ask for, and an audience of
+    /// every access token with the `openid` scope.
+    pub fn userinfo_url(&self) -> String {
+        format!("{}/userinfo", self.config.issuer.trim_end_matches('/'))
+    }
+
     /// The current time from the injected clock.
     pub fn now(&self) -> UnixTime {
         self.clock.now()
@@ -326,8 +346,8 @@ impl Idp {
     }
 
     /// Registers a client. Confidential clients get a generated secret, returned here once
-    /// and stored only as a hash. Rejected without a redirect URI or a resource, with an
-    /// invalid resource or scope, or when the client id is taken.
+    /// and stored only as a hash. Rejected without a redirect URI, with an invalid resource or
+    /// scope, or when the client id is taken.
     #[tracing::instrument(skip_all, fields(client_id = %new.id))]
     pub async fn add_client(
         &self,
@@ -338,11 +358,6 @@ impl Idp {
                 "a client needs at least one redirect URI".into(),
             ));
         }
-        let Some(default_resource) = new.resources.first().cloned() else {
-            return Err(IdpError::Rejected(
-                "a client needs at least one resource (the access-token audience)".into(),
-            ));
-        };
         if let Some(bad) = new.resources.iter().find(|r| !scope::is_valid_resource(r)) {
             return Err(IdpError::Rejected(format!(
                 "resource {bad:?} is not an absolute URI without fragment"
@@ -358,7 +373,6 @@ impl Idp {
             redirect_uris: new.redirect_uris,
             post_logout_redirect_uris: new.post_logout_redirect_uris,
             allowed_resources: new.resources,
-            default_resource,
             extra_scopes: extra.iter().map(str::to_owned).collect(),
             created_at: self.now(),
         };
@@ -552,9 +566,16 @@ impl Idp {
         client: &Client,
         requested: Option<&str>,
     ) -> Result<String, IdpError> {
+        let userinfo = self.userinfo_url();
         match requested {
-            None => Ok(client.default_resource.clone()),
-            Some(r) if client.allowed_resources.iter().any(|a| a == r) => Ok(r.to_owned()),
+            None => Ok(client
+                .allowed_resources
+                .first()
+                .cloned()
+                .unwrap_or(userinfo)),
+            Some(r) if r == userinfo || client.allowed_resources.iter().any(|a| a == r) => {
+                Ok(r.to_owned())
+            }
             Some(_) => Err(IdpError::InvalidTarget(
                 "resource is not allowed for this client".into(),
             )),
@@ -617,10 +638,14 @@ impl Idp {
     pub async fn exchange_code(
         &self,
         client: &Client,
-        code: &str,
-        redirect_uri: &str,
-        code_verifier: &str,
+        request: CodeExchange<'_>,
     ) -> Result<TokenResponse, IdpError> {
+        let CodeExchange {
+            code,
+            redirect_uri,
+            code_verifier,
+            resource,
+        } = request;
         let now = self.now();
         let code_hash = Credential::from_presented(code).hash();
         let record = match self
@@ -659,6 +684,11 @@ impl Idp {
             Ok(true) => {}
             Ok(false) => return Err(IdpError::InvalidGrant("PKCE verification failed")),
             Err(e) => return Err(IdpError::InvalidRequest(e.to_string())),
+        }
+        if resource.is_some_and(|r| r != record.resource) {
+            return Err(IdpError::InvalidTarget(
+                "resource must be the one granted at the authorization endpoint".into(),
+            ));
         }
         let session = self
             .store
@@ -896,6 +926,10 @@ impl Idp {
             true,
         )
         .map_err(|_| IdpError::InvalidToken)?;
+        // The userinfo endpoint is a resource server too (RFC 9068 §4): the token must name it.
+        if !claims.aud.contains(&self.userinfo_url()) {
+            return Err(IdpError::InvalidToken);
+        }
         if self.store.is_access_token_revoked(&claims.jti).await? {
             return Err(IdpError::InvalidToken);
         }
@@ -956,10 +990,15 @@ impl Idp {
         resource: &str,
     ) -> Result<String, IdpError> {
         let now = self.now();
+        let mut audience = vec![resource.to_owned()];
+        let userinfo = self.userinfo_url();
+        if scope.contains(scope::OPENID) && resource != userinfo {
+            audience.push(userinfo);
+        }
         let claims = AccessTokenClaims {
             iss: self.config.issuer.clone(),
             sub: user_id.to_owned(),
-            aud: resource.to_owned(),
+            aud: Audience(audience),
             exp: now + self.config.access_token_ttl,
             iat: now,
             jti: random_id(),

@@ -25,8 +25,9 @@ pub struct AccessTokenClaims {
     pub iss: String,
     /// Subject: the user id.
     pub sub: String,
-    /// Audience: the resource indicator the token is for.
-    pub aud: String,
+    /// Audience: the resource the token is for and, with the `openid` scope, also the
+    /// userinfo endpoint (RFC 9068 §3). One value is written as a string, several as an array.
+    pub aud: Audience,
     /// Expiry (Unix seconds).
     pub exp: UnixTime,
     /// Issued at (Unix seconds).
@@ -41,6 +42,41 @@ pub struct AccessTokenClaims {
     pub sid: String,
     /// When the user authenticated (Unix seconds).
     pub auth_time: UnixTime,
+}
+
+/// The `aud` claim (RFC 7519 §4.1.3): a string when there is one audience, an array otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audience(pub Vec<String>);
+
+impl Audience {
+    /// Whether `audience` is one of the values.
+    pub fn contains(&self, audience: &str) -> bool {
+        self.0.iter().any(|a| a == audience)
+    }
+}
+
+impl Serialize for Audience {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => serializer.serialize_str(one),
+            many => many.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(match OneOrMany::deserialize(deserializer)? {
+            OneOrMany::One(one) => Self(vec![one]),
+            OneOrMany::Many(many) => Self(many),
+        })
+    }
 }
 
 /// Claims of an ID token (OpenID Connect Core §2).

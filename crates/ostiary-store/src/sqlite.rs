@@ -165,7 +165,6 @@ fn client_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Client, StoreError> 
             &row.try_get::<String, _>("allowed_resources")
                 .map_err(corrupt)?,
         )?,
-        default_resource: row.try_get("default_resource").map_err(corrupt)?,
         extra_scopes: parse_list(&row.try_get::<String, _>("extra_scopes").map_err(corrupt)?)?,
         created_at: row.try_get("created_at").map_err(corrupt)?,
     })
@@ -298,7 +297,7 @@ impl Store for SqliteStore {
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO clients (id, kind, secret_hash, redirect_uris, post_logout_redirect_uris, allowed_resources, \
-             default_resource, extra_scopes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             extra_scopes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(client.id.as_str())
         .bind(client.kind.as_str())
@@ -306,7 +305,6 @@ impl Store for SqliteStore {
         .bind(json_list(&client.redirect_uris))
         .bind(json_list(&client.post_logout_redirect_uris))
         .bind(json_list(&client.allowed_resources))
-        .bind(&client.default_resource)
         .bind(json_list(&client.extra_scopes))
         .bind(client.created_at)
         .execute(&self.pool)

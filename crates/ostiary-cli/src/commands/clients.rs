@@ -23,7 +23,8 @@ pub enum ClientCommand {
         #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
         post_logout_redirect_uris: Vec<String>,
         /// A resource (RFC 8707) the client may get access tokens for: the tokens' `aud`
-        /// (repeatable; the first is the default). [default: the issuer's userinfo URL]
+        /// (repeatable; the first is the default). [default: none; the client then gets tokens only for the IdP's
+        /// userinfo endpoint, wherever the IdP is served]
         #[arg(long = "resource", value_name = "URI")]
         resources: Vec<String>,
         /// An extra scope the client may request besides openid, profile, offline_access
@@ -52,7 +53,8 @@ fn describe(client: &Client) -> serde_json::Value {
         "redirect_uris": client.redirect_uris,
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "resources": client.allowed_resources,
-        "default_resource": client.default_resource,
+        // With no resource registered, tokens are for the IdP's userinfo endpoint.
+        "default_resource": client.allowed_resources.first(),
         "extra_scopes": client.extra_scopes,
         "token_endpoint_auth_method": match client.kind {
             ClientKind::Confidential => "client_secret_basic",
@@ -81,14 +83,6 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> anyhow::Result<
             public,
             json,
         } => {
-            let resources = if resources.is_empty() {
-                vec![format!(
-                    "{}/userinfo",
-                    settings.issuer().trim_end_matches('/')
-                )]
-            } else {
-                resources
-            };
             let new = NewClient {
                 id: ClientId::parse(&client_id)?,
                 kind: if public {

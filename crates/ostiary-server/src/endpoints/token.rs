@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, StatusCode, header};
 use ostiary_core::client::Client;
-use ostiary_core::idp::TokenResponse;
+use ostiary_core::idp::{CodeExchange, TokenResponse};
 use ostiary_core::scope::Scope;
 use ostiary_core::secret::Credential;
 use serde_json::json;
@@ -129,10 +129,13 @@ pub async fn token(
             let code = required(&params, "code")?;
             let redirect_uri = required(&params, "redirect_uri")?;
             let verifier = required(&params, "code_verifier")?;
-            state
-                .idp
-                .exchange_code(&client, code, redirect_uri, verifier)
-                .await?
+            let request = CodeExchange {
+                code,
+                redirect_uri,
+                code_verifier: verifier,
+                resource: params.get("resource"),
+            };
+            state.idp.exchange_code(&client, request).await?
         }
         Some("refresh_token") => {
             let refresh_token = required(&params, "refresh_token")?;

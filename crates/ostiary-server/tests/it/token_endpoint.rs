@@ -307,7 +307,11 @@ async fn tokens_carry_the_claims_of_rfc_9068_and_oidc_core() {
     assert_eq!(at_header["alg"], "ES256");
     let at = claims(access_token);
     assert_eq!(at["iss"], app.issuer);
-    assert_eq!(at["aud"], OTHER_API);
+    // The requested resource, and the userinfo endpoint since `openid` was granted.
+    assert_eq!(
+        at["aud"],
+        serde_json::json!([OTHER_API, app.issuer.clone() + "/userinfo"])
+    );
     assert_eq!(at["client_id"], CONFIDENTIAL_CLIENT);
     assert_eq!(at["scope"], "openid profile todos:read");
     assert_eq!(
@@ -407,6 +411,67 @@ async fn a_revoked_access_token_is_refused_by_the_userinfo_endpoint() {
     assert_eq!(app.revoke(access_token).await.status(), StatusCode::OK);
     assert_eq!(
         app.userinfo(access_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_token_request_may_not_change_the_granted_resource() {
+    let app = spawn_app().await;
+    let (code, verifier) = code_for(&app, CONFIDENTIAL_CLIENT, &[]).await;
+    let response = http()
+        .post(app.url("/token"))
+        .basic_auth(CONFIDENTIAL_CLIENT, Some(&app.client_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", verifier.as_str()),
+            ("resource", OTHER_API),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(response).await,
+        (StatusCode::BAD_REQUEST, "invalid_target".into())
+    );
+}
+
+#[tokio::test]
+async fn a_client_without_resources_gets_tokens_for_the_userinfo_endpoint_only() {
+    use ostiary_core::client::{ClientId, ClientKind, RedirectUri};
+    let app = spawn_app().await;
+    app.idp
+        .add_client(ostiary_core::idp::NewClient {
+            id: ClientId::parse("oidc-only").unwrap(),
+            kind: ClientKind::Public,
+            redirect_uris: vec![RedirectUri::parse(REDIRECT_URI).unwrap()],
+            post_logout_redirect_uris: vec![],
+            resources: vec![],
+            extra_scopes: vec![],
+        })
+        .await
+        .unwrap();
+    let tokens = app.tokens_for(&browser(), "oidc-only", "openid").await;
+    let access_token = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        claims(access_token)["aud"],
+        app.issuer.clone() + "/userinfo"
+    );
+    assert_eq!(app.userinfo(access_token).await.status(), StatusCode::OK);
+    // A token for an API, without openid, is not for the userinfo endpoint.
+    let api_only = app
+        .tokens_for(&browser(), PUBLIC_CLIENT, "offline_access")
+        .await;
+    assert_eq!(
+        claims(api_only["access_token"].as_str().unwrap())["aud"],
+        API
+    );
+    assert_eq!(
+        app.userinfo(api_only["access_token"].as_str().unwrap())
+            .await
+            .status(),
         StatusCode::UNAUTHORIZED
     );
 }

@@ -19,7 +19,10 @@ async fn the_verifier_accepts_a_fresh_access_token() {
     let app = spawn_app().await;
     let (token, _) = access_token(&app).await;
     let claims = app.validator().validate(&token).await.unwrap();
-    assert_eq!(claims.aud, vec![API.to_owned()]);
+    assert_eq!(
+        claims.aud,
+        vec![API.to_owned(), app.issuer.clone() + "/userinfo"]
+    );
     assert_eq!(claims.client_id, PUBLIC_CLIENT);
     assert!(claims.sid.is_some());
 }

@@ -15,8 +15,7 @@ CREATE TABLE clients (
     secret_hash               TEXT,
     redirect_uris             TEXT NOT NULL,  -- JSON array
     post_logout_redirect_uris TEXT NOT NULL,  -- JSON array
-    allowed_resources         TEXT NOT NULL,  -- JSON array
-    default_resource          TEXT NOT NULL,
+    allowed_resources         TEXT NOT NULL,  -- JSON array; the first is the default
     extra_scopes              TEXT NOT NULL,  -- JSON array
     created_at                INTEGER NOT NULL
 );
