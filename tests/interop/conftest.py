@@ -262,7 +262,11 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
-        env=_clean_env(),
+        # The IdP's cookies are Secure and __Host- prefixed. Browsers send Secure cookies to
+        # http://127.0.0.1 (a potentially trustworthy origin); Python's cookie jar does not, and
+        # requests rebuilds the jar per request, so no cookie policy can change that. The
+        # development-only setting made for exactly this case drops Secure and the prefix.
+        env=_clean_env(OSTIARY_DANGEROUS_INSECURE_COOKIES="true"),
     )
     try:
         line = _read_ready_line(proc, STARTUP_TIMEOUT).rstrip("\n")

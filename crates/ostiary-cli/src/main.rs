@@ -94,6 +94,8 @@ Settings without a flag (config file key / environment variable, default):
   login_throttle.max_failures_per_user                             10 per window
   login_throttle.max_failures_per_ip                               50 per window
   log_format                  OSTIARY_LOG_FORMAT                   text (or json)
+  dangerous_insecure_cookies  OSTIARY_DANGEROUS_INSECURE_COOKIES   false (development only:
+                              cookies without Secure and __Host-, for plain-HTTP non-browser clients)
 Log filter: OSTIARY_LOG (tracing EnvFilter syntax, default info).
 In a TOML file, session.* and login_throttle.* go in [session] and [login_throttle] tables.";
 

@@ -38,6 +38,9 @@ pub struct Settings {
     pub access_token_alg: SigningAlgorithm,
     /// Session idle timeout, absolute lifetime and refresh grace window, seconds.
     pub session: SessionPolicy,
+    /// Development only: cookies without `Secure` and the `__Host-` prefix, for non-browser
+    /// clients on plain HTTP. Default `false`; never enable in production.
+    pub dangerous_insecure_cookies: bool,
     /// Failed-login limits (`[login_throttle]`: window, max_failures_per_user,
     /// max_failures_per_ip).
     pub login_throttle: ThrottlePolicy,
@@ -67,6 +70,7 @@ impl Default for Settings {
             access_token_alg: idp.access_token_alg,
             session: idp.session,
             login_throttle: idp.login_throttle,
+            dangerous_insecure_cookies: false,
         }
     }
 }
@@ -98,6 +102,7 @@ const ENV_KEYS: &[&str] = &[
     "access_token_alg",
     "session",
     "login_throttle",
+    "dangerous_insecure_cookies",
 ];
 
 impl Settings {

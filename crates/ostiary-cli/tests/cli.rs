@@ -51,14 +51,23 @@ fn users_are_added_from_stdin_listed_and_disabled() {
 
     let duplicate = ostiary(
         &db,
-        &["user", "add", "alice", "--password-stdin"],
-        Some("x\n"),
+        &["user", "add", "ALICE", "--password-stdin"],
+        Some("another-passw0rd\n"),
     );
     assert!(!duplicate.status.success());
     assert!(String::from_utf8_lossy(&duplicate.stderr).contains("already exists"));
 
     let empty = ostiary(&db, &["user", "add", "bob", "--password-stdin"], Some(""));
     assert!(!empty.status.success(), "an empty password is refused");
+    let short = ostiary(
+        &db,
+        &["user", "add", "bob", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert!(
+        !short.status.success(),
+        "a password under 8 characters is refused"
+    );
 
     let disabled = ostiary(&db, &["user", "disable", "alice"], None);
     assert!(disabled.status.success());

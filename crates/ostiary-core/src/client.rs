@@ -124,24 +124,42 @@ impl RedirectUri {
         if self.0 == requested {
             return true;
         }
-        let (Ok(registered), Ok(requested)) = (Url::parse(&self.0), Url::parse(requested)) else {
+        // The loopback exception compares strings too, never normalised URLs: the request must
+        // be the registered text with only `:PORT` inserted after the host.
+        let Some((prefix, rest)) = self.loopback_parts() else {
             return false;
         };
-        if registered.scheme() != "http" || !is_loopback_ip(&registered) {
+        let Some(after_host) = requested.strip_prefix(prefix) else {
             return false;
-        }
-        let mut without_port = requested.clone();
-        if without_port.set_port(registered.port()).is_err() {
+        };
+        let Some(after_colon) = after_host.strip_prefix(':') else {
             return false;
+        };
+        let digits = after_colon.bytes().take_while(u8::is_ascii_digit).count();
+        let port = &after_colon[..digits];
+        let port_ok = !port.is_empty() && !port.starts_with('0') && port.parse::<u16>().is_ok();
+        port_ok && &after_colon[digits..] == rest
+    }
+
+    /// For a registered `http://127.0.0.1/…` or `http://[::1]/…` *without a port* (RFC 8252
+    /// §7.3: the app picks its port when it runs), the text before and after the port's place.
+    fn loopback_parts(&self) -> Option<(&str, &str)> {
+        let url = Url::parse(&self.0).ok()?;
+        if url.scheme() != "http" || !is_loopback_ip(&url) || url.port().is_some() {
+            return None;
         }
-        // Compare the re-serialised forms, so that only the port may differ.
-        requested.fragment().is_none()
-            && requested.scheme() == "http"
-            && without_port.as_str() == registered.as_str()
+        let host = match url.host()? {
+            url::Host::Ipv4(ip) => ip.to_string(),
+            url::Host::Ipv6(ip) => format!("[{ip}]"),
+            url::Host::Domain(_) => return None,
+        };
+        let prefix_len = format!("http://{host}").len();
+        // Only when the registered text spells the host in its canonical form.
+        (self.0.get(..prefix_len)? == format!("http://{host}")).then(|| self.0.split_at(prefix_len))
     }
 }
 
-/// How a client authenticates at the token endpoint (RFC 6749 §2.1).
+/// How a client authenticates, and where its refresh token lives (RFC 6749 §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientKind {
@@ -149,6 +167,11 @@ pub enum ClientKind {
     Confidential,
     /// Has no secret; proves possession of the authorization request with PKCE only.
     Public,
+    /// A public client running in a browser (a single-page app). Its refresh token is never
+    /// put in a response body: the IdP keeps it in an `HttpOnly` cookie on the IdP's own
+    /// origin, and the app calls the IdP's browser endpoints with `credentials: 'include'`
+    /// from one of its registered web origins.
+    Browser,
 }
 
 impl ClientKind {
@@ -157,6 +180,7 @@ impl ClientKind {
         match self {
             Self::Confidential => "confidential",
             Self::Public => "public",
+            Self::Browser => "browser",
         }
     }
 
@@ -165,6 +189,7 @@ impl ClientKind {
         match value {
             "confidential" => Some(Self::Confidential),
             "public" => Some(Self::Public),
+            "browser" => Some(Self::Browser),
             _ => None,
         }
     }
@@ -189,11 +214,59 @@ pub struct Client {
     pub allowed_resources: Vec<String>,
     /// Scopes this client may request beyond the built-in `openid`, `profile`, `offline_access`.
     pub extra_scopes: Vec<String>,
+    /// Web origins (`scheme://host[:port]`) allowed to call the IdP's browser endpoints and the
+    /// userinfo endpoint from script (CORS). Browser clients only.
+    pub web_origins: Vec<WebOrigin>,
     /// When the client was registered (Unix seconds).
     pub created_at: UnixTime,
 }
 
+/// A web origin (RFC 6454): `https://host[:port]`, or `http://` for loopback hosts and
+/// `*.localhost` (local development). Stored in its ASCII serialization, compared exactly with
+/// the `Origin` request header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct WebOrigin(String);
+
+impl WebOrigin {
+    /// Parses an origin; a path, query or fragment is an error.
+    pub fn parse(value: &str) -> Result<Self, InvalidRedirectUri> {
+        let url = Url::parse(value).map_err(|_| InvalidRedirectUri::NotAbsolute)?;
+        let bare = (url.path() == "/" || url.path().is_empty())
+            && url.query().is_none()
+            && url.fragment().is_none();
+        if !bare || !value.starts_with(url.scheme()) || value.ends_with('/') {
+            return Err(InvalidRedirectUri::NotAbsolute);
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback_host(&url) => {}
+            _ => return Err(InvalidRedirectUri::InsecureHttp),
+        }
+        Ok(Self(url.origin().ascii_serialization()))
+    }
+
+    /// The origin of a redirect URI (for clients that register no origins explicitly).
+    pub fn of(uri: &RedirectUri) -> Option<Self> {
+        let url = Url::parse(uri.as_str()).ok()?;
+        match url.origin() {
+            url::Origin::Tuple(..) => Self::parse(&url.origin().ascii_serialization()).ok(),
+            url::Origin::Opaque(_) => None,
+        }
+    }
+
+    /// The serialized origin.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl Client {
+    /// Whether script on `origin` may call the IdP for this client.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.web_origins.iter().any(|o| o.as_str() == origin)
+    }
+
     /// Finds the registered redirect URI that `requested` matches.
     pub fn redirect_uri_matching(&self, requested: &str) -> Option<&RedirectUri> {
         self.redirect_uris.iter().find(|r| r.matches(requested))
@@ -251,12 +324,33 @@ mod tests {
         assert!(!https.matches("https://APP.example/cb"));
         assert!(!https.matches("https://app.example:443/cb"));
 
+        // Registered without a port: a native app's loopback redirect, any port (RFC 8252 §7.3).
         let loopback = RedirectUri::parse("http://127.0.0.1/cb").unwrap();
         assert!(loopback.matches("http://127.0.0.1:51234/cb"));
-        assert!(!loopback.matches("http://127.0.0.1:51234/other"));
-        assert!(!loopback.matches("http://127.0.0.2:51234/cb"));
-        assert!(!loopback.matches("https://127.0.0.1:51234/cb"));
+        assert!(loopback.matches("http://127.0.0.1/cb"));
+        for near_miss in [
+            "http://127.0.0.1:51234/other",
+            "http://127.0.0.2:51234/cb",
+            "https://127.0.0.1:51234/cb",
+            "HTTP://127.0.0.1:51234/cb",
+            "http://127.1:51234/cb",
+            "http://0x7f000001:51234/cb",
+            "http://127.0.0.1.:51234/cb",
+            "http://127.0.0.1:051234/cb",
+            "http://127.0.0.1:99999/cb",
+            "http://127.0.0.1:/cb",
+            "http://127.0.0.1:51234/x/../cb",
+            " http://127.0.0.1:51234/cb",
+            "http://127.0.0.1:51234/cb#f",
+        ] {
+            assert!(!loopback.matches(near_miss), "{near_miss}");
+        }
+        let ipv6 = RedirectUri::parse("http://[::1]/cb").unwrap();
+        assert!(ipv6.matches("http://[::1]:4000/cb"));
 
+        // Registered with a port: exact, like any other URI.
+        let with_port = RedirectUri::parse("http://127.0.0.1:9000/cb").unwrap();
+        assert!(!with_port.matches("http://127.0.0.1:9001/cb"));
         let localhost = RedirectUri::parse("http://localhost:8000/cb").unwrap();
         assert!(!localhost.matches("http://localhost:8001/cb"));
     }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::client::{Client, ClientId, ClientKind, RedirectUri};
+use crate::client::{Client, ClientId, ClientKind, RedirectUri, WebOrigin};
 use crate::clock::{Clock, UnixTime};
 use crate::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
 use crate::keys::{KeyError, KeyRing, LoadedKey, SigningAlgorithm};
@@ -120,6 +120,9 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
     /// The granted scope.
     pub scope: Scope,
+    /// When the session ends at the latest, whatever its use (its absolute lifetime), Unix
+    /// seconds: a refresh token never outlives it, so neither should a cookie holding one.
+    pub session_expires_at: UnixTime,
 }
 
 /// An authorization request after validation (RFC 6749 §4.1.1, RFC 7636, RFC 8707, OIDC Core
@@ -196,6 +199,8 @@ pub struct NewClient {
     pub resources: Vec<String>,
     /// Extra scopes the client may request.
     pub extra_scopes: Vec<String>,
+    /// Web origins of a browser client. Empty: the origins of its redirect URIs.
+    pub web_origins: Vec<WebOrigin>,
 }
 
 /// Claims released by the userinfo endpoint (OIDC Core §5.3).
@@ -300,9 +305,13 @@ impl Idp {
     /// Creates a user.
     #[tracing::instrument(skip_all, fields(username = %username))]
     pub async fn add_user(&self, username: Username, password: Password) -> Result<User, IdpError> {
-        if password.expose().is_empty() || password.expose().len() > Password::MAX_BYTES {
+        // NIST SP 800-63B §5.1.1.2: at least 8 characters; the upper bound protects the hasher.
+        if password.expose().chars().count() < Password::MIN_CHARS
+            || password.expose().len() > Password::MAX_BYTES
+        {
             return Err(IdpError::Rejected(format!(
-                "a password is 1 to {} bytes",
+                "a password is {} characters to {} bytes",
+                Password::MIN_CHARS,
                 Password::MAX_BYTES
             )));
         }
@@ -365,6 +374,29 @@ impl Idp {
         }
         let extra = Scope::parse(&new.extra_scopes.join(" "))
             .map_err(|e| IdpError::Rejected(e.to_string()))?;
+        let web_origins = match new.kind {
+            ClientKind::Browser if new.web_origins.is_empty() => {
+                let mut origins: Vec<WebOrigin> = Vec::new();
+                for origin in new.redirect_uris.iter().filter_map(WebOrigin::of) {
+                    if !origins.contains(&origin) {
+                        origins.push(origin);
+                    }
+                }
+                origins
+            }
+            ClientKind::Browser => new.web_origins,
+            _ if new.web_origins.is_empty() => Vec::new(),
+            _ => {
+                return Err(IdpError::Rejected(
+                    "web origins are only for browser clients".into(),
+                ));
+            }
+        };
+        if new.kind == ClientKind::Browser && web_origins.is_empty() {
+            return Err(IdpError::Rejected(
+                "a browser client needs a web origin (https, or http on a loopback host)".into(),
+            ));
+        }
         let secret = (new.kind == ClientKind::Confidential).then(Credential::generate);
         let client = Client {
             id: new.id,
@@ -374,6 +406,7 @@ impl Idp {
             post_logout_redirect_uris: new.post_logout_redirect_uris,
             allowed_resources: new.resources,
             extra_scopes: extra.iter().map(str::to_owned).collect(),
+            web_origins,
             created_at: self.now(),
         };
         self.store
@@ -627,7 +660,7 @@ impl Idp {
             .ok_or(IdpError::InvalidClient)?;
         match (client.kind, secret) {
             (ClientKind::Confidential, Some(secret)) if client.secret_matches(secret) => Ok(client),
-            (ClientKind::Public, None) => Ok(client),
+            (ClientKind::Public | ClientKind::Browser, None) => Ok(client),
             _ => Err(IdpError::InvalidClient),
         }
     }
@@ -654,6 +687,11 @@ impl Idp {
             .await?
         {
             CodeConsumption::First(record) => record,
+            // Only the client the code was issued to can make its replay revoke anything: another
+            // client presenting a stolen, spent code must not be able to log the victim out.
+            CodeConsumption::Replayed(record) if record.client_id != client.id => {
+                return Err(IdpError::InvalidGrant("code issued to another client"));
+            }
             CodeConsumption::Replayed(_) => {
                 let ended = self
                     .store
@@ -742,6 +780,7 @@ impl Idp {
             refresh_token,
             id_token,
             scope: record.scope,
+            session_expires_at: session.created_at + self.config.session.absolute_lifetime,
         })
     }
 
@@ -862,6 +901,7 @@ impl Idp {
                 refresh_token: Some(successor),
                 id_token: None,
                 scope,
+                session_expires_at: session.created_at + self.config.session.absolute_lifetime,
             });
         }
         Err(IdpError::InvalidGrant(
@@ -874,6 +914,24 @@ impl Idp {
             .find_refresh_family(family_id)
             .await?
             .ok_or(IdpError::InvalidGrant("refresh family gone"))
+    }
+
+    /// Logout from an app that holds only a refresh token (a browser client's cookie): ends the
+    /// whole session the token belongs to. Unknown tokens, or tokens of another client, end
+    /// nothing. Returns whether a session ended.
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    pub async fn end_session_of_refresh_token(
+        &self,
+        client: &Client,
+        token: &str,
+    ) -> Result<bool, IdpError> {
+        let hash = Credential::from_presented(token).hash();
+        match self.store.find_refresh_token(&hash).await? {
+            Some((family, _)) if family.client_id == client.id => {
+                self.end_session(&family.sid, EndReason::Logout).await
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Token revocation (RFC 7009 §2.1). A refresh token ends its family; an access token is

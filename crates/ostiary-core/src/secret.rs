@@ -118,6 +118,8 @@ pub struct Password(SecretString);
 impl Password {
     /// Longest accepted password, in bytes (protects the hasher from megabyte inputs).
     pub const MAX_BYTES: usize = 1024;
+    /// Shortest password accepted for a new account, in characters.
+    pub const MIN_CHARS: usize = 8;
 
     /// Wraps a password.
     pub fn new(value: impl Into<String>) -> Self {

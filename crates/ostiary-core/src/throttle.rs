@@ -17,6 +17,12 @@ use crate::clock::UnixTime;
 /// Most keys (usernames plus IPs) tracked at once.
 pub const MAX_TRACKED_KEYS: usize = 100_000;
 
+/// The counter key of a username: usernames are case-insensitive, and at most 64 characters
+/// (anything longer is cut, so that junk input cannot make keys large).
+fn normalize(username: &str) -> String {
+    username.chars().take(64).collect::<String>().to_lowercase()
+}
+
 /// Limits for failed logins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -62,9 +68,7 @@ impl LoginThrottle {
     }
 
     fn keys(username: &str, ip: Option<&str>) -> Vec<(String, bool)> {
-        // Usernames are at most 64 characters; anything longer is cut so that junk input cannot
-        // make keys large.
-        let username: String = username.chars().take(64).collect();
+        let username = normalize(username);
         let mut keys = vec![(format!("user:{username}"), true)];
         if let Some(ip) = ip {
             keys.push((format!("ip:{ip}"), false));
@@ -127,7 +131,7 @@ impl LoginThrottle {
             .windows
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let username: String = username.chars().take(64).collect();
+        let username = normalize(username);
         windows.remove(&format!("user:{username}"));
     }
 }
@@ -178,6 +182,15 @@ mod tests {
                 .blocked_for("someone-else", Some("10.0.0.2"), 10)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn usernames_are_counted_without_regard_to_case() {
+        let throttle = LoginThrottle::new(POLICY);
+        for name in ["Alice", "ALICE", "alice"] {
+            throttle.record_failure(name, None, 0);
+        }
+        assert!(throttle.blocked_for("aLiCe", None, 1).is_some());
     }
 
     #[test]

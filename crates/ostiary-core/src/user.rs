@@ -15,7 +15,8 @@ use tokio::sync::Semaphore;
 use crate::clock::UnixTime;
 use crate::secret::Password;
 
-/// A login name: 1 to 64 characters from `A-Z a-z 0-9 . _ @ + -`, compared exactly.
+/// A login name: 1 to 64 characters from `A-Z a-z 0-9 . _ @ + -`. Unique and matched without
+/// regard to ASCII case (`Alice` and `alice` are one account), kept as first written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Username(String);

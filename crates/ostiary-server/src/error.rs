@@ -85,7 +85,19 @@ impl From<IdpError> for TokenEndpointError {
 
 impl From<ParamsError> for TokenEndpointError {
     fn from(e: ParamsError) -> Self {
-        Self::invalid_request(e.to_string())
+        let status = params_status(&e);
+        Self {
+            status,
+            ..Self::invalid_request(e.to_string())
+        }
+    }
+}
+
+/// 413 for an oversized body, 400 for every other malformed request.
+fn params_status(e: &ParamsError) -> StatusCode {
+    match e {
+        ParamsError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -224,7 +236,7 @@ impl From<IdpError> for PageError {
 
 impl From<ParamsError> for PageError {
     fn from(e: ParamsError) -> Self {
-        Self::bad_request("Invalid request", e.to_string())
+        Self::new(params_status(&e), "Invalid request", e.to_string())
     }
 }
 

@@ -31,7 +31,6 @@ use axum::routing::{get, post};
 use http::{HeaderValue, header};
 use ostiary_core::clock::Clock;
 use ostiary_core::{Idp, IdpConfig, IdpError, Store};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -65,6 +64,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The IdP settings. If `issuer` is empty it becomes `http://{bound address}`.
     pub idp: IdpConfig,
+    /// Development only: cookies without `Secure` and without the `__Host-` prefix, for
+    /// non-browser clients on plain HTTP. Default (and in production) `false`.
+    pub dangerous_insecure_cookies: bool,
 }
 
 /// Why the server could not start.
@@ -99,7 +101,6 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(home::home))
         .fallback(home::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
             // Only method and path: query strings carry codes and states, headers carry
@@ -145,11 +146,19 @@ impl Application {
             config.idp.issuer = format!("http://{local}");
         }
         let origin = issuer_origin(&config.idp.issuer)?;
-        let secure = config.idp.issuer.starts_with("https://");
+        let cookies = if config.dangerous_insecure_cookies {
+            tracing::warn!(
+                "DANGER: dangerous_insecure_cookies is on: cookies are not Secure and not __Host- \
+                 prefixed. Never use this outside local development."
+            );
+            CookiePolicy::dangerous_insecure()
+        } else {
+            CookiePolicy::secure()
+        };
         let idp = Idp::new(store, clock, config.idp).await?;
         let state = AppState {
             idp: idp.clone(),
-            cookies: CookiePolicy::new(secure),
+            cookies,
             origin: origin.into(),
         };
         Ok(Self {

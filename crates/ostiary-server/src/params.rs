@@ -6,8 +6,10 @@
 
 use std::collections::HashMap;
 
-use http::HeaderMap;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use http::header::CONTENT_TYPE;
+use http::{HeaderMap, StatusCode};
 
 /// Most parameters accepted in one request.
 pub const MAX_PARAMS: usize = 64;
@@ -29,6 +31,33 @@ pub enum ParamsError {
     /// Not valid UTF-8 after percent-decoding.
     #[error("parameters must be UTF-8")]
     NotUtf8,
+    /// The body is larger than the server accepts ([`crate::MAX_BODY_BYTES`]).
+    #[error("the request body is too large")]
+    BodyTooLarge,
+    /// The body could not be read.
+    #[error("the request body could not be read")]
+    BadBody,
+}
+
+/// A request body read up to the size limit, or why it could not be. As an extractor it never
+/// rejects, so each endpoint answers an oversized body in its own error format.
+#[derive(Debug)]
+pub struct FormBody(Result<Bytes, ParamsError>);
+
+impl<S: Send + Sync> FromRequest<S> for FormBody {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(Bytes::from_request(request, state).await.map_err(
+            |rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ParamsError::BodyTooLarge
+                } else {
+                    ParamsError::BadBody
+                }
+            },
+        )))
+    }
 }
 
 /// Parameters by name, each present at most once.
@@ -57,7 +86,8 @@ impl Params {
     }
 
     /// Parses a form body after checking its `Content-Type`.
-    pub fn from_form(headers: &HeaderMap, body: &[u8]) -> Result<Self, ParamsError> {
+    pub fn from_form(headers: &HeaderMap, body: &FormBody) -> Result<Self, ParamsError> {
+        let body = body.0.as_ref().map_err(Clone::clone)?;
         let content_type = headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -113,7 +143,7 @@ mod tests {
     fn content_type_must_be_urlencoded() {
         let mut headers = HeaderMap::new();
         assert_eq!(
-            Params::from_form(&headers, b"a=1").unwrap_err(),
+            Params::from_form(&headers, &FormBody(Ok(Bytes::from_static(b"a=1")))).unwrap_err(),
             ParamsError::WrongContentType
         );
         headers.insert(
@@ -122,9 +152,9 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        assert!(Params::from_form(&headers, b"a=1").is_ok());
+        assert!(Params::from_form(&headers, &FormBody(Ok(Bytes::from_static(b"a=1")))).is_ok());
         headers.insert(CONTENT_TYPE, "application/json".parse().unwrap());
-        assert!(Params::from_form(&headers, b"{}").is_err());
+        assert!(Params::from_form(&headers, &FormBody(Ok(Bytes::from_static(b"{}")))).is_err());
     }
 
     #[test]

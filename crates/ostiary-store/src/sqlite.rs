@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ostiary_core::client::{Client, ClientId, ClientKind, RedirectUri};
+use ostiary_core::client::{Client, ClientId, ClientKind, RedirectUri, WebOrigin};
 use ostiary_core::clock::UnixTime;
 use ostiary_core::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
 use ostiary_core::keys::{SigningAlgorithm, StoredKey};
@@ -60,6 +60,9 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
             .synchronous(SqliteSynchronous::Full);
+        if !in_memory {
+            create_private_file(options.get_filename())?;
+        }
         let options = if in_memory {
             options
         } else {
@@ -122,6 +125,31 @@ impl SqliteStore {
     }
 }
 
+/// Creates the database file readable and writable by its owner only (0600), before SQLite
+/// would create it with the process umask: it holds the signing keys. SQLite gives its `-wal`
+/// and `-shm` files the same permissions as the database file.
+fn create_private_file(path: &std::path::Path) -> Result<(), OpenError> {
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| OpenError::Database(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(OpenError::Database(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 fn json_list<T: serde::Serialize>(items: &[T]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
@@ -166,6 +194,10 @@ fn client_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Client, StoreError> 
                 .map_err(corrupt)?,
         )?,
         extra_scopes: parse_list(&row.try_get::<String, _>("extra_scopes").map_err(corrupt)?)?,
+        web_origins: parse_list(&row.try_get::<String, _>("web_origins").map_err(corrupt)?)?
+            .iter()
+            .map(|o| WebOrigin::parse(o).map_err(corrupt))
+            .collect::<Result<_, _>>()?,
         created_at: row.try_get("created_at").map_err(corrupt)?,
     })
 }
@@ -297,7 +329,7 @@ impl Store for SqliteStore {
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO clients (id, kind, secret_hash, redirect_uris, post_logout_redirect_uris, allowed_resources, \
-             extra_scopes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             extra_scopes, web_origins, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(client.id.as_str())
         .bind(client.kind.as_str())
@@ -306,6 +338,7 @@ impl Store for SqliteStore {
         .bind(json_list(&client.post_logout_redirect_uris))
         .bind(json_list(&client.allowed_resources))
         .bind(json_list(&client.extra_scopes))
+        .bind(json_list(&client.web_origins))
         .bind(client.created_at)
         .execute(&self.pool)
         .await
@@ -713,5 +746,28 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         Ok(row.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_database_file_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join("ostiary.db");
+        SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        for file in [path.clone(), path.with_extension("db-wal")] {
+            if file.exists() {
+                let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}", file.display());
+            }
+        }
+        assert!(path.exists());
     }
 }

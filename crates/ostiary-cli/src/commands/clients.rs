@@ -1,7 +1,7 @@
 //! `ostiary client …`.
 
 use clap::Subcommand;
-use ostiary_core::client::{Client, ClientId, ClientKind, RedirectUri};
+use ostiary_core::client::{Client, ClientId, ClientKind, RedirectUri, WebOrigin};
 use ostiary_core::idp::NewClient;
 use serde_json::json;
 
@@ -15,8 +15,9 @@ pub enum ClientCommand {
     Add {
         /// The client_id: 1 to 128 characters of letters, digits and . _ : -.
         client_id: String,
-        /// A redirect URI (repeatable). https, or http on a loopback host; matched exactly
-        /// (for http://127.0.0.1 and http://[::1] any port is accepted, RFC 8252 §7.3).
+        /// A redirect URI (repeatable). https, or http on a loopback host; matched exactly as
+        /// text. Registered as http://127.0.0.1/PATH or http://[::1]/PATH without a port, any
+        /// port is accepted (native apps, RFC 8252 §7.3).
         #[arg(long = "redirect-uri", value_name = "URI", required = true)]
         redirect_uris: Vec<String>,
         /// Where the end-session endpoint may send the browser after logout (repeatable).
@@ -31,9 +32,19 @@ pub enum ClientCommand {
         /// (repeatable).
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
-        /// A public client (browser or native app): no secret, PKCE only.
-        #[arg(long)]
+        /// A public client (native app, or a browser app that keeps its own refresh token): no
+        /// secret, PKCE only.
+        #[arg(long, conflicts_with = "browser")]
         public: bool,
+        /// A browser client (single-page app): public, PKCE, and its refresh token is kept by
+        /// the IdP in an HttpOnly cookie on the IdP's origin, never given to the app's script.
+        /// The app calls the IdP's browser endpoints from its web origins (CORS).
+        #[arg(long)]
+        browser: bool,
+        /// A web origin (scheme://host[:port]) allowed to call the IdP from script (repeatable;
+        /// browser clients only). [default: the origins of the redirect URIs]
+        #[arg(long = "web-origin", value_name = "ORIGIN", requires = "browser")]
+        web_origins: Vec<String>,
         /// Print what was created as JSON (including the secret, once).
         #[arg(long)]
         json: bool,
@@ -56,9 +67,10 @@ fn describe(client: &Client) -> serde_json::Value {
         // With no resource registered, tokens are for the IdP's userinfo endpoint.
         "default_resource": client.allowed_resources.first(),
         "extra_scopes": client.extra_scopes,
+        "web_origins": client.web_origins,
         "token_endpoint_auth_method": match client.kind {
             ClientKind::Confidential => "client_secret_basic",
-            ClientKind::Public => "none",
+            ClientKind::Public | ClientKind::Browser => "none",
         },
     })
 }
@@ -81,19 +93,25 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> anyhow::Result<
             resources,
             scopes,
             public,
+            browser,
+            web_origins,
             json,
         } => {
             let new = NewClient {
                 id: ClientId::parse(&client_id)?,
-                kind: if public {
-                    ClientKind::Public
-                } else {
-                    ClientKind::Confidential
+                kind: match (public, browser) {
+                    (_, true) => ClientKind::Browser,
+                    (true, false) => ClientKind::Public,
+                    (false, false) => ClientKind::Confidential,
                 },
                 redirect_uris: parse_uris(&redirect_uris)?,
                 post_logout_redirect_uris: parse_uris(&post_logout_redirect_uris)?,
                 resources,
                 extra_scopes: scopes,
+                web_origins: web_origins
+                    .iter()
+                    .map(|o| WebOrigin::parse(o).map_err(|e| anyhow::anyhow!("{o}: {e}")))
+                    .collect::<anyhow::Result<_>>()?,
             };
             let (client, secret) = idp.add_client(new).await?;
             let mut created = describe(&client);

@@ -50,6 +50,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ServerConfig {
             listen: idp_addr,
             idp: settings.idp_config(),
+            dangerous_insecure_cookies: false,
         },
         store,
         Arc::new(SystemClock),
@@ -67,6 +68,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         post_logout_redirect_uris: vec![RedirectUri::parse(&format!("{app_url}/"))?],
         resources: vec![api_url.clone()],
         extra_scopes: vec![],
+        web_origins: vec![],
     })
     .await?;
 

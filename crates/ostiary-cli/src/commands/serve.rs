@@ -13,11 +13,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let config = ServerConfig {
         listen: settings.listen,
         idp: settings.idp_config(),
+        dangerous_insecure_cookies: settings.dangerous_insecure_cookies,
     };
     let app = Application::build(config, store, Arc::new(SystemClock)).await?;
     let issuer = app.idp().config().issuer.clone();
     if issuer.starts_with("http://") && !is_loopback_issuer(&issuer) {
-        tracing::warn!(%issuer, "the issuer is plain http on a non-loopback host: cookies are not Secure; use https in production");
+        tracing::warn!(%issuer, "the issuer is plain http on a non-loopback host: browsers will refuse its Secure cookies; use https");
     }
     tracing::info!(%issuer, listen = %app.local_addr(), "ostiary is serving");
     // One line on standard output for scripts (port 0 picks a free port).

@@ -5,7 +5,6 @@
 //! (RFC 6749 §4.1.2.1, so that the endpoint cannot be used as an open redirector); every other
 //! error goes back to the client's redirect URI with `error`, `state` and `iss` (RFC 9207).
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::HeaderMap;
@@ -16,7 +15,7 @@ use ostiary_core::secret::Credential;
 use crate::AppState;
 use crate::cookies;
 use crate::error::{PageError, no_store_headers, oauth_error};
-use crate::params::{Params, ParamsError};
+use crate::params::{FormBody, Params, ParamsError};
 
 /// `GET /authorize`.
 pub async fn authorize_get(
@@ -31,7 +30,7 @@ pub async fn authorize_get(
 pub async fn authorize_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: FormBody,
 ) -> Response {
     authorize(&state, &headers, Params::from_form(&headers, &body)).await
 }
@@ -132,6 +131,20 @@ async fn authorize(
             "prompt=none cannot be combined with other values",
         );
     }
+    if params
+        .get("response_mode")
+        .is_some_and(|mode| mode != "query")
+    {
+        return redirect.error("invalid_request", "only response_mode=query is supported");
+    }
+    // OIDC Core §3.1.2.1: an older authentication than max_age seconds means log in again.
+    let max_age = match params.get("max_age").map(str::parse::<u32>) {
+        None => None,
+        Some(Ok(seconds)) => Some(i64::from(seconds)),
+        Some(Err(_)) => {
+            return redirect.error("invalid_request", "max_age must be a number of seconds");
+        }
+    };
     let request = AuthorizationParams {
         response_type: params.get("response_type").map(str::to_owned),
         scope: params.get("scope").map(str::to_owned),
@@ -148,7 +161,7 @@ async fn authorize(
         Err(e) => return redirect.idp_error(&e),
     };
 
-    let session = match cookies::read(headers, state.cookies.session_name()) {
+    let session = match cookies::read(headers, &state.cookies.session_name()) {
         Some(cookie) => match state
             .idp
             .find_browser_session(&Credential::from_presented(&cookie))
@@ -159,7 +172,10 @@ async fn authorize(
         },
         None => None,
     };
-    let session = session.filter(|_| !prompts.contains(&"login"));
+    let now = state.idp.now();
+    let session = session
+        .filter(|_| !prompts.contains(&"login"))
+        .filter(|(s, _)| max_age.is_none_or(|max| now - s.auth_time <= max));
     let Some((session, _user)) = session else {
         if prompts.contains(&"none") {
             return redirect.error("login_required", "the user is not signed in");

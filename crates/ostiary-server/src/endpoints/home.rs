@@ -11,7 +11,7 @@ use crate::{AppState, cookies, html};
 
 /// `GET /`.
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match cookies::read(&headers, state.cookies.session_name()) {
+    let session = match cookies::read(&headers, &state.cookies.session_name()) {
         Some(cookie) => match state
             .idp
             .find_browser_session(&Credential::from_presented(&cookie))

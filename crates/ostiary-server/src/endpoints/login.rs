@@ -5,7 +5,6 @@
 //! `Sec-Fetch-Site` (when sent) is not `cross-site`. A successful login always creates a new
 //! session with a new cookie value (no session fixation).
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::request::Parts;
@@ -15,7 +14,7 @@ use ostiary_core::idp::LoginContext;
 use ostiary_core::secret::{Credential, Password, constant_time_eq};
 
 use crate::error::PageError;
-use crate::params::Params;
+use crate::params::{FormBody, Params};
 use crate::{AppState, cookies, html};
 
 /// Where the browser may be sent after login: only back into the authorization endpoint, so
@@ -48,7 +47,7 @@ pub fn check_form_origin(
     if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
         return Err(forbidden());
     }
-    let cookie = cookies::read(headers, state.cookies.csrf_name());
+    let cookie = cookies::read(headers, &state.cookies.csrf_name());
     let field = params.get("csrf_token");
     match (cookie, field) {
         (Some(cookie), Some(field)) if constant_time_eq(cookie.as_bytes(), field.as_bytes()) => {
@@ -60,7 +59,7 @@ pub fn check_form_origin(
 
 /// A fresh CSRF token and its `Set-Cookie`, or the one the browser already holds.
 pub fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<http::HeaderValue>) {
-    match cookies::read(headers, state.cookies.csrf_name()) {
+    match cookies::read(headers, &state.cookies.csrf_name()) {
         Some(existing) => (existing, None),
         None => {
             let token = Credential::generate().expose().to_owned();
@@ -139,7 +138,7 @@ pub async fn show(
 }
 
 /// `POST /login`.
-pub async fn submit(State(state): State<AppState>, parts: Parts, body: Bytes) -> Response {
+pub async fn submit(State(state): State<AppState>, parts: Parts, body: FormBody) -> Response {
     let params = match Params::from_form(&parts.headers, &body) {
         Ok(params) => params,
         Err(e) => return PageError::from(e).into_response(),
@@ -175,13 +174,20 @@ pub async fn submit(State(state): State<AppState>, parts: Parts, body: Bytes) ->
                 Some("Wrong username or password."),
             )
         }
-        Err(e @ IdpError::TooManyAttempts(_)) => login_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            csrf,
-            return_to,
-            "",
-            Some(&e.to_string()),
-        ),
+        Err(e @ IdpError::TooManyAttempts(retry_after)) => {
+            let mut page = login_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                csrf,
+                return_to,
+                "",
+                Some(&e.to_string()),
+            );
+            // RFC 6585 §4 / RFC 9110 §10.2.3: seconds until the window ends.
+            if let Ok(value) = http::HeaderValue::from_str(&retry_after.to_string()) {
+                page.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            page
+        }
         Err(e) => PageError::from(e).into_response(),
     }
 }

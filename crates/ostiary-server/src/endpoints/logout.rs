@@ -10,7 +10,6 @@
 //!
 //! Ending a session ends every refresh family in it.
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::request::Parts;
@@ -20,7 +19,7 @@ use ostiary_core::session::EndReason;
 
 use crate::endpoints::login::{check_form_origin, csrf_token};
 use crate::error::PageError;
-use crate::params::Params;
+use crate::params::{FormBody, Params};
 use crate::{AppState, cookies, html};
 
 /// `GET /logout`.
@@ -41,7 +40,7 @@ pub async fn end_session_get(
 pub async fn end_session_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: FormBody,
 ) -> Response {
     match Params::from_form(&headers, &body) {
         Ok(params) => end_session(&state, &headers, &params)
@@ -135,7 +134,7 @@ async fn end_session(
         .map(|t| state.idp.verify_id_token_hint(t))
         .transpose()?;
     let after = after_logout(state, params, hint.as_ref().map(|h| h.aud.as_str())).await?;
-    let cookie_session = match cookies::read(headers, state.cookies.session_name()) {
+    let cookie_session = match cookies::read(headers, &state.cookies.session_name()) {
         Some(cookie) => {
             state
                 .idp
@@ -183,12 +182,12 @@ async fn end_session(
 }
 
 /// `POST /logout/confirm`: the user confirmed on the IdP's own page.
-pub async fn confirm(State(state): State<AppState>, parts: Parts, body: Bytes) -> Response {
+pub async fn confirm(State(state): State<AppState>, parts: Parts, body: FormBody) -> Response {
     let result = async {
         let params = Params::from_form(&parts.headers, &body)?;
         check_form_origin(&state, &parts.headers, &params)?;
         let after = after_logout(&state, &params, None).await?;
-        if let Some(cookie) = cookies::read(&parts.headers, state.cookies.session_name())
+        if let Some(cookie) = cookies::read(&parts.headers, &state.cookies.session_name())
             && let Some((session, _)) = state
                 .idp
                 .find_browser_session(&Credential::from_presented(&cookie))

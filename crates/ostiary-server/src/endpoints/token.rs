@@ -6,7 +6,6 @@
 //! methods at once is an error.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -20,7 +19,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::error::{TokenEndpointError, no_store_headers};
-use crate::params::Params;
+use crate::params::{FormBody, Params};
 
 /// The client's claimed identity and secret, from whichever method it used.
 fn client_credentials(
@@ -120,7 +119,7 @@ fn token_response(tokens: TokenResponse) -> Response {
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: FormBody,
 ) -> Result<Response, TokenEndpointError> {
     let params = Params::from_form(&headers, &body)?;
     let client = authenticated_client(&state, &headers, &params).await?;
@@ -163,7 +162,7 @@ pub async fn token(
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: FormBody,
 ) -> Result<Response, TokenEndpointError> {
     let params = Params::from_form(&headers, &body)?;
     let client = authenticated_client(&state, &headers, &params).await?;

@@ -144,18 +144,43 @@ async fn repeated_parameters_are_refused() {
 }
 
 #[tokio::test]
-async fn a_loopback_redirect_uri_may_use_any_port() {
+async fn a_loopback_redirect_uri_registered_without_a_port_may_use_any_port() {
+    use ostiary_core::client::{ClientId, ClientKind, RedirectUri};
     let app = spawn_app().await;
+    app.idp
+        .add_client(ostiary_core::idp::NewClient {
+            id: ClientId::parse("native").unwrap(),
+            kind: ClientKind::Public,
+            redirect_uris: vec![RedirectUri::parse("http://127.0.0.1/cb").unwrap()],
+            post_logout_redirect_uris: vec![],
+            resources: vec![],
+            extra_scopes: vec![],
+            web_origins: vec![],
+        })
+        .await
+        .unwrap();
     let (_, challenge) = pkce();
-    // The registered URI is on port 9999; RFC 8252 §7.3 lets native apps pick their port.
-    let params = with(
+    let native = |uri: &str| {
+        let params = with(base(&challenge), "client_id", Some("native"));
+        with(params, "redirect_uri", Some(uri))
+    };
+    // RFC 8252 §7.3: a native app picks its port when it runs.
+    let response = get(&app, &native("http://127.0.0.1:51000/cb")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(location(&response).starts_with("/login?"));
+    // Only the port may be added; the rest is compared as text.
+    let response = get(&app, &native("http://127.1:51000/cb")).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // A URI registered with a port is matched exactly.
+    let other_port = with(
         base(&challenge),
         "redirect_uri",
         Some("http://127.0.0.1:51000/callback"),
     );
-    let response = get(&app, &params).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert!(location(&response).starts_with("/login?"));
+    assert_eq!(
+        get(&app, &other_port).await.status(),
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[tokio::test]
@@ -195,5 +220,66 @@ async fn a_signed_in_browser_gets_a_code_without_a_second_login() {
     assert!(
         !login.contains("prompt"),
         "the login itself satisfies prompt=login: {login}"
+    );
+}
+
+#[tokio::test]
+async fn max_age_forces_a_new_login_once_the_authentication_is_older() {
+    let app = spawn_app().await;
+    let browser = browser();
+    let (_, challenge) = pkce();
+    let pairs = base(&challenge);
+    let first = app
+        .authorize(
+            &browser,
+            &pairs
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    assert!(first.param("code").is_some());
+    app.clock.advance(120);
+    let fresh_enough = browser
+        .get(app.url("/authorize"))
+        .query(&with(base(&challenge), "max_age", Some("300")))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        Redirected::from_location(&location(&fresh_enough))
+            .param("code")
+            .is_some()
+    );
+    let too_old = browser
+        .get(app.url("/authorize"))
+        .query(&with(base(&challenge), "max_age", Some("60")))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&too_old).starts_with("/login?"));
+    let garbage = browser
+        .get(app.url("/authorize"))
+        .query(&with(base(&challenge), "max_age", Some("abc")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        Redirected::from_location(&location(&garbage))
+            .param("error")
+            .as_deref(),
+        Some("invalid_request")
+    );
+    let fragment = browser
+        .get(app.url("/authorize"))
+        .query(&with(base(&challenge), "response_mode", Some("fragment")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        Redirected::from_location(&location(&fragment))
+            .param("error")
+            .as_deref(),
+        Some("invalid_request")
     );
 }

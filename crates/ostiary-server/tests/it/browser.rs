@@ -269,6 +269,25 @@ async fn repeated_wrong_passwords_lock_the_username_for_the_window() {
     }
     // Even the right password is refused now, without being checked.
     assert_eq!(attempt(PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+    let html = browser
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let blocked = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("username", USERNAME),
+            ("password", PASSWORD),
+            ("csrf_token", &hidden_field(&html, "csrf_token")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blocked.headers()["retry-after"], "900");
     app.clock.advance(900);
     assert_eq!(attempt(PASSWORD).await, StatusCode::SEE_OTHER);
 }

@@ -128,7 +128,7 @@ async fn logout_ends_the_session_and_refresh_fails_afterwards() {
         .iter()
         .any(|c| {
             let c = c.to_str().unwrap();
-            c.starts_with("ostiary_session=;") && c.contains("Max-Age=0")
+            c.starts_with("__Host-ostiary_session=;") && c.contains("Max-Age=0")
         });
     assert!(cleared, "the browser-session cookie is cleared");
 

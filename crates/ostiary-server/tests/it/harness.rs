@@ -92,6 +92,7 @@ async fn start(
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         idp,
+        dangerous_insecure_cookies: false,
     };
     let app = Application::build(config, store, Arc::new(clock))
         .await
@@ -309,6 +310,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut IdpConfig)) -> TestApp {
         post_logout_redirect_uris: uris(LOGOUT_URI),
         resources: vec![API.into()],
         extra_scopes: vec![],
+        web_origins: vec![],
     })
     .await
     .expect("public client");
@@ -320,6 +322,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut IdpConfig)) -> TestApp {
             post_logout_redirect_uris: uris(LOGOUT_URI),
             resources: vec![API.into(), OTHER_API.into()],
             extra_scopes: vec!["todos:read".into()],
+            web_origins: vec![],
         })
         .await
         .expect("confidential client");

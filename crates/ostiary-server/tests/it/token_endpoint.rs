@@ -275,7 +275,10 @@ async fn bad_requests_get_rfc_6749_errors_never_a_500() {
         .send()
         .await
         .unwrap();
-    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        error_of(huge).await,
+        (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request".into())
+    );
     let get = http().get(app.url("/token")).send().await.unwrap();
     assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
@@ -450,6 +453,7 @@ async fn a_client_without_resources_gets_tokens_for_the_userinfo_endpoint_only()
             post_logout_redirect_uris: vec![],
             resources: vec![],
             extra_scopes: vec![],
+            web_origins: vec![],
         })
         .await
         .unwrap();
@@ -473,5 +477,25 @@ async fn a_client_without_resources_gets_tokens_for_the_userinfo_endpoint_only()
             .await
             .status(),
         StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn another_client_replaying_a_spent_code_revokes_nothing() {
+    let app = spawn_app().await;
+    let (code, verifier) = code_for(&app, PUBLIC_CLIENT, &[]).await;
+    let tokens: Value = app
+        .exchange(PUBLIC_CLIENT, &code, &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let stolen = app.exchange(CONFIDENTIAL_CLIENT, &code, &verifier).await;
+    assert_eq!(error_of(stolen).await.1, "invalid_grant");
+    assert_eq!(
+        app.refresh(tokens["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
     );
 }

@@ -3,7 +3,7 @@
 
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,
-    username      TEXT NOT NULL UNIQUE,
+    username      TEXT NOT NULL UNIQUE COLLATE NOCASE,  -- case-insensitive, like logins
     password_hash TEXT NOT NULL,
     disabled      INTEGER NOT NULL DEFAULT 0,
     created_at    INTEGER NOT NULL
@@ -11,12 +11,13 @@ CREATE TABLE users (
 
 CREATE TABLE clients (
     id                        TEXT PRIMARY KEY,
-    kind                      TEXT NOT NULL CHECK (kind IN ('confidential', 'public')),
+    kind                      TEXT NOT NULL CHECK (kind IN ('confidential', 'public', 'browser')),
     secret_hash               TEXT,
     redirect_uris             TEXT NOT NULL,  -- JSON array
     post_logout_redirect_uris TEXT NOT NULL,  -- JSON array
     allowed_resources         TEXT NOT NULL,  -- JSON array; the first is the default
     extra_scopes              TEXT NOT NULL,  -- JSON array
+    web_origins               TEXT NOT NULL,  -- JSON array (browser clients)
     created_at                INTEGER NOT NULL
 );
 
