@@ -53,6 +53,15 @@ pub struct TokenEndpointError {
 }
 
 impl TokenEndpointError {
+    /// `unauthorized_client` (RFC 6749 §5.2): this client may not use this endpoint or grant.
+    pub fn unauthorized_client(description: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "unauthorized_client",
+            description: description.into(),
+        }
+    }
+
     /// `unsupported_grant_type` (RFC 6749 §5.2).
     pub fn unsupported_grant_type() -> Self {
         Self {

@@ -31,6 +31,7 @@ use axum::routing::{get, post};
 use http::{HeaderValue, header};
 use ostiary_core::clock::Clock;
 use ostiary_core::{Idp, IdpConfig, IdpError, Store};
+use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -86,10 +87,26 @@ pub enum StartError {
 /// The routes. Exposed for `oneshot` tests; [`Application`] serves it.
 pub fn router(state: AppState) -> Router {
     use endpoints::*;
-    Router::new()
-        .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
-        .route("/.well-known/oauth-authorization-server", get(discovery::oauth_authorization_server))
+    // Metadata, keys and userinfo hold nothing a cookie unlocks (userinfo needs a bearer
+    // token), so any origin may read them from script, without credentials.
+    let any_origin = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([http::Method::GET, http::Method::POST])
+        .allow_headers([header::AUTHORIZATION])
+        .max_age(Duration::from_secs(600));
+    let open = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::oauth_authorization_server),
+        )
         .route("/jwks.json", get(discovery::jwks))
+        .layer(any_origin);
+    Router::new()
+        .merge(open)
         .route("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
         .route("/login", get(login::show).post(login::submit))
         .route("/token", post(token::token))
@@ -97,6 +114,8 @@ pub fn router(state: AppState) -> Router {
         .route("/userinfo", get(userinfo::userinfo_get).post(userinfo::userinfo_post))
         .route("/logout", get(logout::end_session_get).post(logout::end_session_post))
         .route("/logout/confirm", post(logout::confirm))
+        .route("/browser/token", post(browser::token).options(browser::preflight))
+        .route("/browser/logout", post(browser::logout).options(browser::preflight))
         .route("/healthz", get(health::healthz))
         .route("/", get(home::home))
         .fallback(home::not_found)

@@ -43,7 +43,10 @@ fn metadata(state: &AppState) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "frontchannel_logout_supported": false,
         "backchannel_logout_supported": false,
-        // Not registered metadata names: what the access tokens look like, for resource servers.
+        // Not registered metadata names. The browser endpoints keep a browser client's refresh
+        // token in an IdP cookie; and what the access tokens look like, for resource servers.
+        "ostiary_browser_token_endpoint": state.url("/browser/token"),
+        "ostiary_browser_logout_endpoint": state.url("/browser/logout"),
         "access_token_signing_alg_values_supported": [config.access_token_alg.as_str()],
     })
 }

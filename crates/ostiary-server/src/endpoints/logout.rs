@@ -149,7 +149,12 @@ async fn end_session(
         let clear = cookie_session
             .filter(|(s, _)| s.sid == hint.sid)
             .map(|_| state.cookies.clear_session());
-        return Ok(after.respond(clear));
+        let mut response = after.respond(clear);
+        // A browser client's refresh cookie (if this is one) is dead now: let it go too.
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, state.cookies.clear_refresh(&hint.aud));
+        return Ok(response);
     }
     if cookie_session.is_none() {
         return Ok(after.respond(None));

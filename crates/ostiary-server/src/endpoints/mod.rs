@@ -1,6 +1,7 @@
 //! One module per endpoint.
 
 pub mod authorize;
+pub mod browser;
 pub mod discovery;
 pub mod health;
 pub mod home;

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, StatusCode, header};
-use ostiary_core::client::Client;
+use ostiary_core::client::{Client, ClientKind};
 use ostiary_core::idp::{CodeExchange, TokenResponse};
 use ostiary_core::scope::Scope;
 use ostiary_core::secret::Credential;
@@ -123,6 +123,13 @@ pub async fn token(
 ) -> Result<Response, TokenEndpointError> {
     let params = Params::from_form(&headers, &body)?;
     let client = authenticated_client(&state, &headers, &params).await?;
+    if client.kind == ClientKind::Browser {
+        // Its refresh token must never be in a response body: the browser endpoints keep it
+        // in a cookie.
+        return Err(TokenEndpointError::unauthorized_client(
+            "browser clients use the browser token endpoint (/browser/token)",
+        ));
+    }
     let tokens = match params.get("grant_type") {
         Some("authorization_code") => {
             let code = required(&params, "code")?;

@@ -5,6 +5,7 @@ mod harness;
 
 mod authorize;
 mod browser;
+mod browser_client;
 mod flow;
 mod refresh;
 mod token_endpoint;
