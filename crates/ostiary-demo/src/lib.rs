@@ -1,4 +1,5 @@
-//! Demo pieces for Ostiary: a resource server (the "demo API") protected by `ostiary-verify`.
+//! Demo pieces for Ostiary: a resource server (the "demo API") protected by `ostiary-verify`,
+//! and a single-page app that signs in with the IdP and calls the API.
 //!
 //! The demo API knows nothing of the identity provider but its issuer URL, its own audience
 //! and where the JWKS is; it validates every access token locally.
@@ -6,26 +7,40 @@
 //! # Layout
 //! - [`api_router`]: the demo API's routes.
 //! - [`DemoApi`]: binds and serves the demo API.
-//! - [`app`]: the demo web app ([`DemoApp`]), an OAuth client of the IdP.
+//! - [`spa`]: the demo single-page app ([`DemoApp`]), a browser client of the IdP.
 
-pub mod app;
+pub mod spa;
 
-pub use app::{DemoApp, DemoAppConfig};
+pub use spa::{DemoApp, DemoAppConfig};
 
 use std::net::SocketAddr;
 
 use axum::extract::State;
+use axum::http::{HeaderValue, Method, header};
 use axum::routing::get;
 use axum::{Json, Router};
 use ostiary_verify::Validator;
 use ostiary_verify::extract::VerifiedClaims;
 use serde_json::{Value, json};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// The demo API's routes:
 /// - `GET /api/hello`: needs a valid access token for this API; answers who called, through
 ///   which client, with which scope, and when the token expires.
 /// - `GET /`: a one-line description.
-pub fn api_router(validator: Validator) -> Router {
+///
+/// Script on `cors_origins` may call it with an `Authorization` header (no cookies: the API
+/// has none).
+pub fn api_router(validator: Validator, cors_origins: &[String]) -> Router {
+    let origins: Vec<HeaderValue> = cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET])
+        .allow_headers([header::AUTHORIZATION])
+        .expose_headers([header::WWW_AUTHENTICATE]);
     Router::new()
         .route("/api/hello", get(hello))
         .route(
@@ -35,6 +50,7 @@ pub fn api_router(validator: Validator) -> Router {
             }),
         )
         .with_state(validator)
+        .layer(cors)
 }
 
 async fn hello(
@@ -58,12 +74,16 @@ pub struct DemoApi {
 }
 
 impl DemoApi {
-    /// Binds `listen` (port 0 allowed) and prepares the routes.
-    pub async fn bind(listen: SocketAddr, validator: Validator) -> std::io::Result<Self> {
+    /// Binds `listen` (port 0 allowed) and prepares the routes; see [`api_router`].
+    pub async fn bind(
+        listen: SocketAddr,
+        validator: Validator,
+        cors_origins: &[String],
+    ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         Ok(Self {
             listener,
-            router: api_router(validator),
+            router: api_router(validator, cors_origins),
         })
     }
 

@@ -12,7 +12,9 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:34rem;margi
 h1{font-size:1.4rem}label{display:block;margin:.8rem 0 .2rem}input[type=text],input[type=password]{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}\
 button{margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem}.error{color:#a00}.muted{color:#666;font-size:.9rem}code{background:#f3f3f3;padding:0 .2rem}";
 
-/// Renders a full page with the IdP's security headers: no caching, no framing, no scripts.
+/// Renders a full page with the IdP's security headers: no caching, no framing, no scripts, and
+/// no `Referer` to other origins. (`no-referrer` would also make browsers send `Origin: null`
+/// on the page's own form posts, which the CSRF check rightly refuses; `same-origin` does not.)
 pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let document = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
@@ -29,7 +31,7 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     response
 }

@@ -84,6 +84,12 @@ pub enum StartError {
     Idp(#[from] IdpError),
 }
 
+/// CORS preflights are answered by the CORS layer; this handler only gives `OPTIONS` a route,
+/// since a layer runs only for methods a route has.
+async fn preflight() -> http::StatusCode {
+    http::StatusCode::NO_CONTENT
+}
+
 /// The routes. Exposed for `oneshot` tests; [`Application`] serves it.
 pub fn router(state: AppState) -> Router {
     use endpoints::*;
@@ -97,13 +103,19 @@ pub fn router(state: AppState) -> Router {
     let open = Router::new()
         .route(
             "/.well-known/openid-configuration",
-            get(discovery::openid_configuration),
+            get(discovery::openid_configuration).options(preflight),
         )
         .route(
             "/.well-known/oauth-authorization-server",
-            get(discovery::oauth_authorization_server),
+            get(discovery::oauth_authorization_server).options(preflight),
         )
-        .route("/jwks.json", get(discovery::jwks))
+        .route("/jwks.json", get(discovery::jwks).options(preflight))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo_get)
+                .post(userinfo::userinfo_post)
+                .options(preflight),
+        )
         .layer(any_origin);
     Router::new()
         .merge(open)
@@ -111,7 +123,6 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(login::show).post(login::submit))
         .route("/token", post(token::token))
         .route("/revoke", post(token::revoke))
-        .route("/userinfo", get(userinfo::userinfo_get).post(userinfo::userinfo_post))
         .route("/logout", get(logout::end_session_get).post(logout::end_session_post))
         .route("/logout/confirm", post(logout::confirm))
         .route("/browser/token", post(browser::token).options(browser::preflight))

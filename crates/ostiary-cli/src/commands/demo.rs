@@ -1,4 +1,13 @@
-//! `ostiary demo`: everything on loopback, on a fresh temporary database.
+//! `ostiary demo`: the identity provider, a demo API and a demo single-page app, each on its own
+//! origin, on a fresh temporary database.
+//!
+//! The three origins are `auth.ostiary.localhost`, `api.ostiary.localhost` and
+//! `app.ostiary.localhost`, all served on 127.0.0.1. Browsers resolve `*.localhost` to loopback
+//! and treat it as a secure context, so the IdP's `Secure`, `__Host-` cookies work over plain
+//! http with no relaxation. Separate host names (not ports: cookies ignore ports) keep each
+//! origin's cookies its own, and all three are one *site* (`ostiary.localhost`), as
+//! `auth.example.com` and `app.example.com` would be in production: that is what lets the
+//! IdP's `SameSite=Strict` refresh cookie reach it from the app's `fetch`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -8,63 +17,75 @@ use ostiary_core::clock::SystemClock;
 use ostiary_core::idp::NewClient;
 use ostiary_core::secret::{Credential, Password};
 use ostiary_core::user::Username;
-use ostiary_demo::DemoApi;
+use ostiary_demo::{DemoApi, DemoApp, DemoAppConfig};
 use ostiary_server::{Application, ServerConfig};
 use ostiary_verify::{Algorithm, JwksSource, Validator};
 
 use crate::settings::Settings;
 
-/// Ports of the demo. Everything binds 127.0.0.1.
+/// Ports and knobs of the demo. Everything binds 127.0.0.1.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Port of the identity provider.
+    /// Port of the identity provider, http://auth.ostiary.localhost:PORT.
     #[arg(long, default_value_t = 8080)]
     idp_port: u16,
-    /// Port of the demo API (a resource server using ostiary-verify).
+    /// Port of the demo API (a resource server using ostiary-verify),
+    /// http://api.ostiary.localhost:PORT.
     #[arg(long, default_value_t = 8081)]
     api_port: u16,
-    /// Port of the demo web app (an OAuth client).
+    /// Port of the demo single-page app, http://app.ostiary.localhost:PORT.
     #[arg(long, default_value_t = 8082)]
     app_port: u16,
+    /// Access-token lifetime, seconds (short values show silent renewal).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    access_token_ttl: i64,
+    /// Clock skew the demo API allows on exp/nbf/iat, seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    api_leeway: u64,
+    /// Password of the demo user [default: random, printed at start].
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "OSTIARY_DEMO_PASSWORD",
+        hide_env_values = true
+    )]
+    password: Option<String>,
 }
 
-/// Runs the demo until Ctrl-C.
+/// Runs the demo until Ctrl-C or SIGTERM.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let database_url = format!("sqlite://{}", dir.path().join("ostiary-demo.db").display());
-    let idp_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.idp_port));
-    let api_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.api_port));
-    let app_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.app_port));
-    let issuer = format!("http://{idp_addr}");
-    let api_url = format!("http://{api_addr}");
-    let app_url = format!("http://{app_addr}");
+    let bind = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let issuer = format!("http://auth.ostiary.localhost:{}", args.idp_port);
+    let api_url = format!("http://api.ostiary.localhost:{}", args.api_port);
+    let app_url = format!("http://app.ostiary.localhost:{}", args.app_port);
 
     let settings = Settings {
-        listen: idp_addr,
+        listen: bind(args.idp_port),
         issuer: Some(issuer.clone()),
         database_url,
+        access_token_ttl: args.access_token_ttl,
         ..Settings::default()
     };
     let store = ostiary_store::open(&settings.database_url).await?;
-    let app = Application::build(
-        ServerConfig {
-            listen: idp_addr,
-            idp: settings.idp_config(),
-            dangerous_insecure_cookies: false,
-        },
-        store,
-        Arc::new(SystemClock),
-    )
-    .await?;
+    let config = ServerConfig {
+        listen: settings.listen,
+        idp: settings.idp_config(),
+        dangerous_insecure_cookies: false,
+    };
+    let app = Application::build(config, store, Arc::new(SystemClock)).await?;
     let idp = app.idp().clone();
 
-    let password = Credential::generate().expose()[..16].to_owned();
+    let password = args
+        .password
+        .unwrap_or_else(|| Credential::generate().expose()[..16].to_owned());
     idp.add_user(Username::parse("demo")?, Password::new(password.clone()))
         .await?;
     idp.add_client(NewClient {
-        id: ClientId::parse("demo-app")?,
-        kind: ClientKind::Public,
-        redirect_uris: vec![RedirectUri::parse(&format!("{app_url}/callback"))?],
+        id: ClientId::parse("demo-spa")?,
+        kind: ClientKind::Browser,
+        redirect_uris: vec![RedirectUri::parse(&format!("{app_url}/"))?],
         post_logout_redirect_uris: vec![RedirectUri::parse(&format!("{app_url}/"))?],
         resources: vec![api_url.clone()],
         extra_scopes: vec![],
@@ -72,18 +93,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     })
     .await?;
 
-    let validator = Validator::new(
-        issuer.clone(),
-        api_url.clone(),
-        &[Algorithm::ES256],
-        JwksSource::remote(format!("{issuer}/jwks.json")),
-    )?;
-    let api = DemoApi::bind(api_addr, validator).await?;
-    let web = ostiary_demo::DemoApp::bind(
-        app_addr,
-        ostiary_demo::DemoAppConfig {
+    // The API fetches the JWKS server-side, where `*.localhost` may not resolve: it asks the
+    // IdP's socket directly. Browsers use the host names.
+    let jwks = JwksSource::remote(format!("http://127.0.0.1:{}/jwks.json", args.idp_port));
+    let validator = Validator::new(issuer.clone(), api_url.clone(), &[Algorithm::ES256], jwks)?
+        .with_leeway(std::time::Duration::from_secs(args.api_leeway));
+    let api = DemoApi::bind(
+        bind(args.api_port),
+        validator,
+        std::slice::from_ref(&app_url),
+    )
+    .await?;
+    let spa = DemoApp::bind(
+        bind(args.app_port),
+        DemoAppConfig {
             issuer: issuer.clone(),
-            client_id: "demo-app".into(),
+            client_id: "demo-spa".into(),
             app_url: app_url.clone(),
             api_url: api_url.clone(),
         },
@@ -99,11 +124,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "  identity provider  {issuer}   (discovery: {issuer}/.well-known/openid-configuration)"
     );
     println!(
-        "  demo API           {api_url}   (GET /api/hello needs an access token for audience {api_url})"
+        "  demo API           {api_url}   (GET /api/hello needs an access token for {api_url})"
     );
-    println!("  demo web app       {app_url}   (client_id demo-app, public, PKCE)");
+    println!("  demo app           {app_url}   (a single-page app; client_id demo-spa)");
     println!();
-    println!("Open {app_url}/ in a browser and sign in as:");
+    println!(
+        "Open {app_url}/ in a browser (Chromium, Chrome, Firefox and Edge resolve *.localhost"
+    );
+    println!("to this machine) and sign in as:");
     println!("  username: demo");
     println!("  password: {password}");
     println!();
@@ -118,7 +146,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     let servers = tokio::spawn({
         let (a, b, c) = (wait(&stop_tx), wait(&stop_tx), wait(&stop_tx));
-        async move { tokio::join!(app.run_until(a), api.run_until(b), web.run_until(c)) }
+        async move { tokio::join!(app.run_until(a), api.run_until(b), spa.run_until(c)) }
     });
     super::shutdown_signal().await;
     let _ = stop_tx.send(());

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::harness::*;
 
 async fn spawn_demo_api(app: &TestApp) -> String {
-    let api = DemoApi::bind("127.0.0.1:0".parse().unwrap(), app.validator())
+    let api = DemoApi::bind("127.0.0.1:0".parse().unwrap(), app.validator(), &[])
         .await
         .unwrap();
     let url = format!("http://{}", api.local_addr().unwrap());

@@ -113,7 +113,7 @@ async fn an_id_token_is_not_an_access_token() {
 #[tokio::test]
 async fn the_demo_api_answers_bad_tokens_with_an_rfc_6750_challenge() {
     let app = spawn_app().await;
-    let api = ostiary_demo::DemoApi::bind("127.0.0.1:0".parse().unwrap(), app.validator())
+    let api = ostiary_demo::DemoApi::bind("127.0.0.1:0".parse().unwrap(), app.validator(), &[])
         .await
         .unwrap();
     let url = format!("http://{}/api/hello", api.local_addr().unwrap());

@@ -1,0 +1,185 @@
+// Ostiary demo single-page app: plain JavaScript, no build step.
+//
+// What it keeps: the access token, in the `session` variable below, and nowhere else. The refresh
+// token is an HttpOnly cookie on the identity provider's origin, which this script can neither
+// read nor send anywhere but to the IdP's browser endpoints (fetch with credentials: 'include').
+'use strict';
+
+let config = null;          // { issuer, clientId, redirectUri, apiUrl }, from /config.json
+let session = null;         // { accessToken, expiresAt (ms), claims, username } while signed in
+
+const $ = (id) => document.getElementById(id);
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function randomString() {
+  return base64url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+function decodeClaims(jwt) {
+  const payload = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+  return JSON.parse(atob(payload));
+}
+
+// A call to one of the IdP's browser endpoints. The custom header makes it a CORS request that
+// the browser must pre-approve with the IdP, which only approves this app's registered origin.
+function idp(path, form) {
+  const url = `${config.issuer}${path}?client_id=${encodeURIComponent(config.clientId)}`;
+  return fetch(url, {
+    method: 'POST',
+    credentials: 'include',
+    headers: { 'X-Ostiary-CSRF': '1' },
+    body: new URLSearchParams(form),
+  });
+}
+
+// Signing in: authorization code flow with PKCE. The verifier and state must survive the trip to
+// the IdP's login page and back, so they wait in sessionStorage (this tab only) and are deleted on
+// return; they are not tokens and are useless once the code is redeemed.
+async function signIn() {
+  const verifier = randomString();
+  const challenge = base64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
+  const state = randomString();
+  sessionStorage.setItem('ostiary-demo.pending', JSON.stringify({ verifier, state }));
+  const query = new URLSearchParams({
+    response_type: 'code',
+    client_id: config.clientId,
+    redirect_uri: config.redirectUri,
+    scope: 'openid profile offline_access',
+    state,
+    nonce: randomString(),
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    resource: config.apiUrl,
+  });
+  location.assign(`${config.issuer}/authorize?${query}`);
+}
+
+async function completeSignIn(query) {
+  history.replaceState(null, '', location.pathname); // the code leaves the address bar at once
+  const pending = JSON.parse(sessionStorage.getItem('ostiary-demo.pending') || 'null');
+  sessionStorage.removeItem('ostiary-demo.pending');
+  if (query.get('error')) {
+    return show('error', `Sign-in failed: ${query.get('error')} ${query.get('error_description') || ''}`);
+  }
+  if (!pending || pending.state !== query.get('state') || query.get('iss') !== config.issuer) {
+    return show('error', 'This sign-in response was not started here (state or issuer mismatch).');
+  }
+  await accept(await idp('/browser/token', {
+    grant_type: 'authorization_code',
+    code: query.get('code'),
+    redirect_uri: config.redirectUri,
+    code_verifier: pending.verifier,
+  }));
+}
+
+// Takes a token response: keeps the access token in memory, or forgets everything.
+async function accept(response) {
+  if (!response.ok) {
+    session = null;
+    render();
+    return false;
+  }
+  const body = await response.json();
+  const claims = decodeClaims(body.access_token);
+  session = { accessToken: body.access_token, expiresAt: claims.exp * 1000, claims, username: session?.username };
+  if (!session.username) {
+    const info = await fetch(`${config.issuer}/userinfo`, { headers: { Authorization: `Bearer ${session.accessToken}` } });
+    session.username = info.ok ? (await info.json()).preferred_username : claims.sub;
+  }
+  render();
+  return true;
+}
+
+// A new access token from the refresh cookie. Tabs of this app share the cookie, so they take
+// turns (Web Locks API): one rotation at a time. The IdP's grace window also answers two
+// rotations of the same cookie at once with the same successor, so nothing breaks without it.
+function refresh({ serialize = true } = {}) {
+  const run = async () => accept(await idp('/browser/token', { grant_type: 'refresh_token' }));
+  return serialize && navigator.locks ? navigator.locks.request('ostiary-demo-refresh', run) : run();
+}
+
+async function freshAccessToken() {
+  if (session && Date.now() < session.expiresAt - 2000) return session.accessToken;
+  return (await refresh()) ? session.accessToken : null;
+}
+
+async function callApi() {
+  let token = await freshAccessToken();
+  if (!token) return;
+  let response = await fetch(`${config.apiUrl}/api/hello`, { headers: { Authorization: `Bearer ${token}` } });
+  if (response.status === 401 && (await refresh())) {
+    response = await fetch(`${config.apiUrl}/api/hello`, { headers: { Authorization: `Bearer ${session.accessToken}` } });
+  }
+  $('api-card').hidden = false;
+  $('api-output').textContent = `HTTP ${response.status}\n\n${await response.text()}`;
+  $('api-output').dataset.status = String(response.status);
+}
+
+async function signOut() {
+  await idp('/browser/logout', {});
+  session = null;
+  $('api-card').hidden = true;
+  render();
+}
+
+function show(kind, text) {
+  $('state-line').dataset.state = kind;
+  $('state-line').textContent = text;
+}
+
+function render() {
+  const signedIn = session !== null;
+  $('sign-in').hidden = signedIn;
+  $('call-api').hidden = !signedIn;
+  $('refresh').hidden = !signedIn;
+  $('sign-out').hidden = !signedIn;
+  if (signedIn) {
+    show('signed-in', `Signed in as ${session.username}.`);
+  } else {
+    show('signed-out', 'You are not signed in.');
+    $('token-line').textContent = '';
+  }
+}
+
+function tick() {
+  if (!session) return;
+  const seconds = Math.round((session.expiresAt - Date.now()) / 1000);
+  $('token-line').textContent = seconds > 0
+    ? `Access token (jti ${session.claims.jti.slice(0, 8)}…) expires in ${seconds} s; a new one is fetched when needed.`
+    : `The access token has expired; the next API call gets a new one without signing in again.`;
+}
+
+// For the automated browser tests: what the page knows, without exposing more than the page has.
+window.ostiaryDemo = {
+  refresh,
+  callApi,
+  signOut,
+  state: () => (session ? { signedIn: true, username: session.username, jti: session.claims.jti, exp: session.claims.exp } : { signedIn: false }),
+};
+
+async function main() {
+  config = await (await fetch('/config.json')).json();
+  $('app-origin').textContent = location.origin;
+  $('where-app').textContent = location.origin;
+  $('where-idp').textContent = config.issuer;
+  $('where-api').textContent = config.apiUrl;
+  $('sign-in').addEventListener('click', signIn);
+  $('call-api').addEventListener('click', callApi);
+  $('refresh').addEventListener('click', () => refresh());
+  $('sign-out').addEventListener('click', signOut);
+  setInterval(tick, 1000);
+
+  const query = new URLSearchParams(location.search);
+  if (query.has('code') || query.has('error')) {
+    await completeSignIn(query);
+  } else {
+    await refresh(); // still signed in from an earlier visit? The IdP's cookie says.
+  }
+  tick();
+  document.body.dataset.ready = 'true';
+}
+
+main().catch((e) => show('error', `Something went wrong: ${e.message}`));
