@@ -55,9 +55,9 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArgs,
     },
-    /// Try Ostiary: start the IdP (fresh temporary SQLite database), a demo API and a demo web
-    /// app, create a demo user and client, and print what to open and how to log in. Loopback
-    /// only.
+    /// Try Ostiary: start the IdP (fresh temporary SQLite database), a demo API and a demo
+    /// single-page app on three origins (auth., api. and app.ostiary.localhost, all on
+    /// 127.0.0.1), create a demo user and client, and print what to open and how to log in.
     Demo(commands::demo::DemoArgs),
     /// Manage users.
     User {
