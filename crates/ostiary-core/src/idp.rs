@@ -521,12 +521,7 @@ impl Idp {
         client_id: &str,
         redirect_uri: Option<&str>,
     ) -> Result<(Client, String), IdpError> {
-        let id = ClientId::parse(client_id).map_err(|_| IdpError::InvalidClient)?;
-        let client = self
-            .store
-            .find_client(&id)
-            .await?
-            .ok_or(IdpError::InvalidClient)?;
+        let client = self.get_client(client_id).await?;
         // OAuth 2.1 requires redirect_uri to be sent whenever more than one is registered; we
         // require it always, which also covers the single-URI case unambiguously.
         let requested = redirect_uri
@@ -652,12 +647,7 @@ impl Idp {
         client_id: &str,
         secret: Option<&Credential>,
     ) -> Result<Client, IdpError> {
-        let id = ClientId::parse(client_id).map_err(|_| IdpError::InvalidClient)?;
-        let client = self
-            .store
-            .find_client(&id)
-            .await?
-            .ok_or(IdpError::InvalidClient)?;
+        let client = self.get_client(client_id).await?;
         match (client.kind, secret) {
             (ClientKind::Confidential, Some(secret)) if client.secret_matches(secret) => Ok(client),
             (ClientKind::Public | ClientKind::Browser, None) => Ok(client),
@@ -1027,6 +1017,13 @@ impl Idp {
                 IdpError::InvalidRequest("id_token_hint is not an ID token issued here".into())
             }
         })
+    }
+
+    /// The client with this id; [`IdpError::InvalidClient`] if there is none.
+    async fn get_client(&self, client_id: &str) -> Result<Client, IdpError> {
+        self.find_client(client_id)
+            .await?
+            .ok_or(IdpError::InvalidClient)
     }
 
     /// Finds a client by id (for end-session's `post_logout_redirect_uri` check).

@@ -67,23 +67,18 @@ async fn hello(
     }))
 }
 
-/// A bound demo API.
-pub struct DemoApi {
+/// A router bound to a socket, ready to serve: the demo API or the demo app.
+pub struct Bound {
     listener: tokio::net::TcpListener,
     router: Router,
 }
 
-impl DemoApi {
-    /// Binds `listen` (port 0 allowed) and prepares the routes; see [`api_router`].
-    pub async fn bind(
-        listen: SocketAddr,
-        validator: Validator,
-        cors_origins: &[String],
-    ) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
+impl Bound {
+    /// Binds `listen` (port 0 allowed) for `router`.
+    pub async fn bind(listen: SocketAddr, router: Router) -> std::io::Result<Self> {
         Ok(Self {
-            listener,
-            router: api_router(validator, cors_origins),
+            listener: tokio::net::TcpListener::bind(listen).await?,
+            router,
         })
     }
 
@@ -100,5 +95,19 @@ impl DemoApi {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
+    }
+}
+
+/// The demo API, bound.
+pub struct DemoApi;
+
+impl DemoApi {
+    /// Binds `listen` (port 0 allowed) for the routes of [`api_router`].
+    pub async fn bind(
+        listen: SocketAddr,
+        validator: Validator,
+        cors_origins: &[String],
+    ) -> std::io::Result<Bound> {
+        Bound::bind(listen, api_router(validator, cors_origins)).await
     }
 }

@@ -88,33 +88,12 @@ pub fn app_router(config: DemoAppConfig) -> Router {
         .with_state(AppState { config, csp })
 }
 
-/// A bound demo app.
-pub struct DemoApp {
-    listener: tokio::net::TcpListener,
-    router: Router,
-}
+/// The demo app, bound.
+pub struct DemoApp;
 
 impl DemoApp {
-    /// Binds `listen` (port 0 allowed).
-    pub async fn bind(listen: SocketAddr, config: DemoAppConfig) -> std::io::Result<Self> {
-        Ok(Self {
-            listener: tokio::net::TcpListener::bind(listen).await?,
-            router: app_router(config),
-        })
-    }
-
-    /// The bound address.
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    /// Serves until `shutdown` completes.
-    pub async fn run_until(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+    /// Binds `listen` (port 0 allowed) for the routes of [`app_router`].
+    pub async fn bind(listen: SocketAddr, config: DemoAppConfig) -> std::io::Result<crate::Bound> {
+        crate::Bound::bind(listen, app_router(config)).await
     }
 }
