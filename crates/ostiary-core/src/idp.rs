@@ -13,7 +13,7 @@ use crate::refresh::{self, RefreshDecision, RefreshFamily};
 use crate::scope::{self, Scope};
 use crate::secret::{Credential, Password, random_id};
 use crate::session::{EndReason, Session, SessionPolicy, SessionState};
-use crate::store::{Rotation, Store, StoreError};
+use crate::store::{RevocationEntry, Rotation, Store, StoreError};
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::token::{self, AccessTokenClaims, Audience, IdTokenClaims, OwnTokenError};
 use crate::user::{HashingError, PasswordHasher, User, Username};
@@ -105,6 +105,19 @@ pub enum IdpError {
     /// The password hasher failed.
     #[error(transparent)]
     Hashing(#[from] HashingError),
+}
+
+/// A page of the revocation feed.
+#[derive(Debug, Clone)]
+pub struct RevocationPage {
+    /// The entries, in feed order.
+    pub entries: Vec<RevocationEntry>,
+    /// Where the next read continues (the last entry's `seq`, or the cursor that was given).
+    pub cursor: i64,
+    /// How long each entry matters after its `revoked_at`, seconds.
+    pub retention: i64,
+    /// The IdP's clock when the page was read (Unix seconds).
+    pub now: UnixTime,
 }
 
 /// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
@@ -227,6 +240,10 @@ pub struct Idp {
     config: Arc<IdpConfig>,
     hasher: PasswordHasher,
     throttle: Arc<LoginThrottle>,
+    /// Woken whenever this process publishes a revocation (for the streaming feed).
+    revocations: Arc<tokio::sync::Notify>,
+    /// When the feed was last pruned (Unix seconds).
+    last_prune: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl std::fmt::Debug for Idp {
@@ -271,6 +288,8 @@ impl Idp {
             config: Arc::new(config),
             hasher: PasswordHasher::new(permits)?,
             throttle,
+            revocations: Arc::default(),
+            last_prune: Arc::default(),
         })
     }
 
@@ -349,6 +368,7 @@ impl Idp {
                 .store
                 .end_sessions_of_user(&user.id, self.now(), EndReason::UserDisabled)
                 .await?;
+            self.revocations.notify_waiters();
             tracing::info!(sessions_ended = ended.len(), "user disabled");
         }
         Ok(())
@@ -492,7 +512,7 @@ impl Idp {
             SessionState::Active => {}
             SessionState::Ended => return Ok(None),
             SessionState::Expired(reason) => {
-                self.store.end_session(&session.sid, now, reason).await?;
+                self.end_session(&session.sid, reason).await?;
                 return Ok(None);
             }
         }
@@ -507,6 +527,7 @@ impl Idp {
     pub async fn end_session(&self, sid: &str, reason: EndReason) -> Result<bool, IdpError> {
         let ended = self.store.end_session(sid, self.now(), reason).await?;
         if ended {
+            self.revocations.notify_waiters();
             tracing::info!(reason = reason.as_str(), "session ended");
         }
         Ok(ended)
@@ -859,8 +880,7 @@ impl Idp {
                     current_generation,
                     seconds_since_rotation,
                 } => {
-                    self.store
-                        .end_session(&family.sid, now, EndReason::RefreshTokenReuse)
+                    self.end_session(&family.sid, EndReason::RefreshTokenReuse)
                         .await?;
                     tracing::warn!(
                         sid = %family.sid,
@@ -876,7 +896,7 @@ impl Idp {
                     return Err(IdpError::InvalidGrant("session or family ended"));
                 }
                 RefreshDecision::Expired(reason) => {
-                    self.store.end_session(&family.sid, now, reason).await?;
+                    self.end_session(&family.sid, reason).await?;
                     return Err(IdpError::InvalidGrant("session expired"));
                 }
             };
@@ -952,11 +972,65 @@ impl Idp {
         ) && claims.client_id == client.id.as_str()
         {
             self.store
-                .insert_revoked_access_token(&claims.jti, claims.exp)
+                .insert_revoked_access_token(&claims.jti, claims.exp, now)
                 .await?;
+            self.revocations.notify_waiters();
             tracing::info!(jti = %claims.jti, "access token revoked");
         }
         Ok(())
+    }
+
+    // ---- the revocation feed ---------------------------------------------------------------
+
+    /// How long a revocation matters, seconds: the longest an access token issued before it
+    /// can still be valid. Resource servers may forget an entry this long after it was revoked.
+    pub fn revocation_retention(&self) -> i64 {
+        self.config.access_token_ttl
+    }
+
+    /// The revocation feed after the cursor `after` (0: from the start of the retention
+    /// window), at most `limit` entries. Entries older than the retention window are skipped
+    /// (and pruned from storage from time to time): they can no longer matter.
+    pub async fn revocation_feed(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<RevocationPage, IdpError> {
+        let now = self.now();
+        let retention = self.revocation_retention();
+        let since = now - retention;
+        let last = self.last_prune.load(std::sync::atomic::Ordering::Relaxed);
+        if now - last >= 60
+            && self
+                .last_prune
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            // Keep a minute more than needed, so a reader at the window's edge misses nothing.
+            self.store.prune_revocations(since - 60).await?;
+        }
+        let entries = self
+            .store
+            .list_revocations(after.max(0), since, limit)
+            .await?;
+        let cursor = entries.last().map_or(after.max(0), |e| e.seq);
+        Ok(RevocationPage {
+            entries,
+            cursor,
+            retention,
+            now,
+        })
+    }
+
+    /// Notified whenever this process publishes a revocation. Other processes sharing the
+    /// database are only seen by reading the feed again.
+    pub fn revocation_notifier(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.revocations)
     }
 
     // ---- tokens the IdP consumes itself -----------------------------------------------------
@@ -964,6 +1038,29 @@ impl Idp {
     /// Validates an access token presented to the userinfo endpoint: ours, unexpired, not
     /// revoked, its session still active, and with the `openid` scope.
     pub async fn userinfo(&self, access_token: &str) -> Result<UserInfo, IdpError> {
+        let (claims, user) = self.active_access_token(access_token).await?;
+        // The userinfo endpoint is a resource server too (RFC 9068 §4): the token must name it.
+        if !claims.aud.contains(&self.userinfo_url()) {
+            return Err(IdpError::InvalidToken);
+        }
+        let scope = Scope::parse(&claims.scope).unwrap_or_default();
+        if !scope.contains(scope::OPENID) {
+            return Err(IdpError::InsufficientScope(scope::OPENID));
+        }
+        Ok(UserInfo {
+            sub: user.id,
+            preferred_username: scope
+                .contains(scope::PROFILE)
+                .then(|| user.username.to_string()),
+        })
+    }
+
+    /// An access token that is ours, unexpired, not revoked, of an active session of an
+    /// enabled user; [`IdpError::InvalidToken`] otherwise.
+    async fn active_access_token(
+        &self,
+        access_token: &str,
+    ) -> Result<(AccessTokenClaims, User), IdpError> {
         let now = self.now();
         let claims: AccessTokenClaims = token::verify_own(
             &self.keys,
@@ -974,10 +1071,6 @@ impl Idp {
             true,
         )
         .map_err(|_| IdpError::InvalidToken)?;
-        // The userinfo endpoint is a resource server too (RFC 9068 §4): the token must name it.
-        if !claims.aud.contains(&self.userinfo_url()) {
-            return Err(IdpError::InvalidToken);
-        }
         if self.store.is_access_token_revoked(&claims.jti).await? {
             return Err(IdpError::InvalidToken);
         }
@@ -989,16 +1082,25 @@ impl Idp {
         let Some((_, user)) = self.active_session_user(session).await? else {
             return Err(IdpError::InvalidToken);
         };
-        let scope = Scope::parse(&claims.scope).unwrap_or_default();
-        if !scope.contains(scope::OPENID) {
-            return Err(IdpError::InsufficientScope(scope::OPENID));
+        Ok((claims, user))
+    }
+
+    /// Token introspection (RFC 7662 §2) for an authenticated confidential client (a resource
+    /// server): the claims of an active access token with the username, or `None` for
+    /// anything else (revoked, expired, another issuer's, a refresh or ID token, garbage).
+    pub async fn introspect(
+        &self,
+        client: &Client,
+        token: &str,
+    ) -> Result<Option<(AccessTokenClaims, User)>, IdpError> {
+        if client.kind != ClientKind::Confidential {
+            return Err(IdpError::InvalidClient);
         }
-        Ok(UserInfo {
-            sub: user.id,
-            preferred_username: scope
-                .contains(scope::PROFILE)
-                .then(|| user.username.to_string()),
-        })
+        match self.active_access_token(token).await {
+            Ok(found) => Ok(Some(found)),
+            Err(IdpError::InvalidToken) => Ok(None),
+            Err(other) => Err(other),
+        }
     }
 
     /// Verifies an `id_token_hint` (OIDC RP-Initiated Logout §2): issued here, for any

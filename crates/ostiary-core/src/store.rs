@@ -27,6 +27,22 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// An entry of the revocation feed: a session that ended (`sid`) or an access token that was
+/// revoked (`jti`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationEntry {
+    /// Position in the feed: strictly increasing.
+    pub seq: i64,
+    /// The ended session, if this entry is about a session.
+    pub sid: Option<String>,
+    /// The revoked access token, if this entry is about one token.
+    pub jti: Option<String>,
+    /// When (Unix seconds).
+    pub revoked_at: UnixTime,
+    /// Why (an [`EndReason::as_str`], or `access_token_revoked`).
+    pub reason: String,
+}
+
 /// A rotation to apply only if the family is still at `expected_generation` (compare-and-swap).
 #[derive(Debug, Clone)]
 pub struct Rotation {
@@ -83,15 +99,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Session>, StoreError>;
     /// Records use of the session at `now` (for the idle timeout).
     async fn touch_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError>;
-    /// Ends the session and every refresh family in it, in one transaction. `false` if it had
-    /// already ended (the first reason is kept).
+    /// Ends the session and every refresh family in it, and publishes the `sid` on the
+    /// revocation feed, in one transaction. `false` if it had already ended (the first reason
+    /// is kept, and nothing is published again).
     async fn end_session(
         &self,
         sid: &str,
         now: UnixTime,
         reason: EndReason,
     ) -> Result<bool, StoreError>;
-    /// Ends every active session of a user (and their families); returns their `sid`s.
+    /// Ends every active session of a user (and their families), publishing each `sid`;
+    /// returns them.
     async fn end_sessions_of_user(
         &self,
         user_id: &str,
@@ -143,12 +161,24 @@ pub trait Store: Send + Sync + 'static {
         reason: EndReason,
     ) -> Result<u64, StoreError>;
 
-    /// Records a revoked access token until it expires.
+    /// Records a revoked access token until it expires, and publishes its `jti` (revoked at
+    /// `now`) on the revocation feed.
     async fn insert_revoked_access_token(
         &self,
         jti: &str,
         expires_at: UnixTime,
+        now: UnixTime,
     ) -> Result<(), StoreError>;
+    /// The revocation feed after `after_seq`, skipping entries revoked before `since`, at most
+    /// `limit` entries, in order.
+    async fn list_revocations(
+        &self,
+        after_seq: i64,
+        since: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<RevocationEntry>, StoreError>;
+    /// Deletes feed entries revoked before `before` (they no longer matter to anyone).
+    async fn prune_revocations(&self, before: UnixTime) -> Result<u64, StoreError>;
     /// Whether an access token was revoked.
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
 }

@@ -116,6 +116,11 @@ pub fn router(state: AppState) -> Router {
                 .post(userinfo::userinfo_post)
                 .options(preflight),
         )
+        .route("/revocations", get(revocations::poll).options(preflight))
+        .route(
+            "/revocations/stream",
+            get(revocations::stream).options(preflight),
+        )
         .layer(any_origin);
     Router::new()
         .merge(open)
@@ -123,6 +128,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(login::show).post(login::submit))
         .route("/token", post(token::token))
         .route("/revoke", post(token::revoke))
+        .route("/introspect", post(token::introspect))
         .route("/logout", get(logout::end_session_get).post(logout::end_session_post))
         .route("/logout/confirm", post(logout::confirm))
         .route("/browser/token", post(browser::token).options(browser::preflight))

@@ -17,7 +17,7 @@ use ostiary_core::refresh::RefreshFamily;
 use ostiary_core::scope::Scope;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{EndReason, Session};
-use ostiary_core::store::{Rotation, Store, StoreError};
+use ostiary_core::store::{RevocationEntry, Rotation, Store, StoreError};
 use ostiary_core::user::{PasswordHashString, User, Username};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -26,11 +26,18 @@ use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlitePool};
 use crate::OpenError;
 
 /// The embedded migrations, in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "revocations",
+        include_str!("../migrations/sqlite/0002_revocations.sql"),
+    ),
+];
 
 /// Ostiary's storage on SQLite.
 #[derive(Debug, Clone)]
@@ -148,6 +155,25 @@ fn create_private_file(path: &std::path::Path) -> Result<(), OpenError> {
             path.display()
         ))),
     }
+}
+
+/// Appends an entry to the revocation feed, inside the caller's transaction.
+async fn publish(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    sid: Option<&str>,
+    jti: Option<&str>,
+    now: UnixTime,
+    reason: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO revocations (sid, jti, revoked_at, reason) VALUES (?, ?, ?, ?)")
+        .bind(sid)
+        .bind(jti)
+        .bind(now)
+        .bind(reason)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
 }
 
 fn json_list<T: serde::Serialize>(items: &[T]) -> String {
@@ -491,8 +517,12 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
+        let ended = ended.rows_affected() == 1;
+        if ended {
+            publish(&mut tx, Some(sid), None, now, reason.as_str()).await?;
+        }
         tx.commit().await.map_err(unavailable)?;
-        Ok(ended.rows_affected() == 1)
+        Ok(ended)
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user_id, reason = reason.as_str()))]
@@ -517,10 +547,15 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
-        rows.iter()
+        let sids = rows
+            .iter()
             .map(|r| r.try_get::<String, _>("sid").map_err(corrupt))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        for sid in &sids {
+            publish(&mut tx, Some(sid), None, now, reason.as_str()).await?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(sids)
     }
 
     #[tracing::instrument(skip_all)]
@@ -728,14 +763,64 @@ impl Store for SqliteStore {
         &self,
         jti: &str,
         expires_at: UnixTime,
+        now: UnixTime,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
+        let mut tx = self.begin_immediate().await?;
+        let inserted = sqlx::query("INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
             .bind(jti)
             .bind(expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if inserted.rows_affected() == 1 {
+            publish(&mut tx, None, Some(jti), now, "access_token_revoked").await?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_revocations(
+        &self,
+        after_seq: i64,
+        since: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<RevocationEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, sid, jti, revoked_at, reason FROM revocations WHERE seq > ? AND revoked_at >= ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after_seq)
+        .bind(since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(RevocationEntry {
+                    seq: row.try_get("seq").map_err(corrupt)?,
+                    sid: row.try_get("sid").map_err(corrupt)?,
+                    jti: row.try_get("jti").map_err(corrupt)?,
+                    revoked_at: row.try_get("revoked_at").map_err(corrupt)?,
+                    reason: row.try_get("reason").map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn prune_revocations(&self, before: UnixTime) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM revocations WHERE revoked_at < ?")
+            .bind(before)
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
-        Ok(())
+        sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
     }
 
     #[tracing::instrument(skip_all)]

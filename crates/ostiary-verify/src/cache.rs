@@ -279,7 +279,7 @@ impl RemoteJwks {
 
 /// `http://localhost`, `127.0.0.0/8` and `[::1]`: where plain http is acceptable (tests, a
 /// sidecar identity provider).
-fn is_loopback(url: &reqwest::Url) -> bool {
+pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };

@@ -63,15 +63,32 @@ pub enum ValidationError {
     /// not the client's fault (HTTP 503 rather than 401).
     #[error("the signing keys are unavailable")]
     JwksUnavailable,
+    /// The token's session (`sid`) ended, or the token itself (`jti`) was revoked, as the
+    /// identity provider's revocation feed says.
+    #[error("the token has been revoked")]
+    Revoked,
+    /// Fail-closed mode only: the revocation feed has not been read successfully for longer
+    /// than allowed, so no token can be trusted not to be revoked. A server-side outage (503).
+    #[error("the revocation feed is unavailable")]
+    RevocationFeedUnavailable,
 }
 
 impl ValidationError {
+    /// Whether the failure is the server's (keys or revocation feed unreachable) rather than
+    /// the token's: answer 503, not 401.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::JwksUnavailable | Self::RevocationFeedUnavailable
+        )
+    }
+
     /// A stable machine-readable code in snake_case, e.g. `"expired"` or `"bad_signature"`.
     ///
     /// Codes: `too_large`, `malformed`, `algorithm_not_allowed`, `unsupported_crit`,
     /// `wrong_type`, `unknown_key`, `key_mismatch`, `bad_signature`, `missing_claim`,
     /// `invalid_claim`, `wrong_issuer`, `wrong_audience`, `expired`, `not_yet_valid`,
-    /// `jwks_unavailable`.
+    /// `jwks_unavailable`, `revoked`, `revocation_feed_unavailable`.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::TooLarge => "too_large",
@@ -89,6 +106,8 @@ impl ValidationError {
             Self::Expired => "expired",
             Self::NotYetValid(_) => "not_yet_valid",
             Self::JwksUnavailable => "jwks_unavailable",
+            Self::Revoked => "revoked",
+            Self::RevocationFeedUnavailable => "revocation_feed_unavailable",
         }
     }
 }
@@ -133,6 +152,10 @@ pub enum ConfigError {
     /// The JWKS URL is plain `http` to a host other than a loopback address.
     #[error("the JWKS URL must use https (plain http is allowed for loopback hosts only)")]
     InsecureJwksUrl,
+    /// The revocation feed URL is not an absolute http(s) URL, or is plain http to a host
+    /// that is not loopback.
+    #[error("the revocation feed URL must be https (or http to a loopback host)")]
+    InvalidFeedUrl,
     /// The HTTP client could not be built (TLS initialisation).
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),

@@ -137,7 +137,7 @@ impl BearerRejection {
     /// 401, or 503 when the JWKS is unavailable.
     pub fn status(&self) -> StatusCode {
         match &self.kind {
-            RejectionKind::Invalid(ValidationError::JwksUnavailable) => {
+            RejectionKind::Invalid(error) if error.is_unavailable() => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             _ => StatusCode::UNAUTHORIZED,
@@ -166,7 +166,7 @@ impl BearerRejection {
             params.push(format!("realm=\"{}\"", quote(realm)));
         }
         match &self.kind {
-            RejectionKind::Invalid(ValidationError::JwksUnavailable) => return None,
+            RejectionKind::Invalid(error) if error.is_unavailable() => return None,
             RejectionKind::Invalid(error) => {
                 params.push("error=\"invalid_token\"".to_owned());
                 params.push(format!(
@@ -200,7 +200,7 @@ impl IntoResponse for BearerRejection {
     fn into_response(self) -> Response {
         let error = match &self.kind {
             RejectionKind::MissingToken => "unauthorized",
-            RejectionKind::Invalid(ValidationError::JwksUnavailable) => "temporarily_unavailable",
+            RejectionKind::Invalid(error) if error.is_unavailable() => "temporarily_unavailable",
             RejectionKind::Invalid(_) => "invalid_token",
         };
         let body = axum::Json(serde_json::json!({ "error": error, "reason": self.reason() }));

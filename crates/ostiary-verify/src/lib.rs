@@ -71,6 +71,8 @@
 //! - [`validator`]: [`Validator`], the order of checks and the claim rules.
 //! - `token`: splitting the compact serialization and checking the protected header.
 //! - [`jwks`]: [`JwksSource`], vetting JWKs and choosing the key for a token.
+//! - [`revocation`]: [`RevocationFeed`], following the IdP's revocation feed (bounded memory,
+//!   fail-open or fail-closed).
 //! - `cache`: the remote JWKS cache (TTL, single flight, refetch rate limit, stale keys).
 //! - [`claims`]: [`AccessTokenClaims`] and their strict parsing.
 //! - [`clock`]: [`Clock`] and [`SystemClock`]; time is an input.
@@ -84,6 +86,7 @@ pub mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod jwks;
+pub mod revocation;
 mod token;
 pub mod validator;
 
@@ -94,4 +97,5 @@ pub use jsonwebtoken::Algorithm;
 /// The JWK Set type a [`JwksSource::Static`] holds (from `jsonwebtoken`).
 pub use jsonwebtoken::jwk::JwkSet;
 pub use jwks::JwksSource;
+pub use revocation::{FailMode, RevocationFeed};
 pub use validator::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, Validator};

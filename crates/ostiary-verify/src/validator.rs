@@ -14,6 +14,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
 use crate::cache::RemoteJwks;
 use crate::jwks::{KeySet, Selection};
+use crate::revocation::RevocationFeed;
 use crate::token::{CheckedHeader, CompactToken, check_header};
 use crate::{AccessTokenClaims, Clock, ConfigError, JwksSource, SystemClock, ValidationError};
 
@@ -53,6 +54,7 @@ struct Config {
     leeway: Duration,
     clock: Arc<dyn Clock>,
     max_token_size: usize,
+    revocations: Option<RevocationFeed>,
     #[cfg(feature = "axum")]
     realm: Option<String>,
 }
@@ -133,11 +135,21 @@ impl Validator {
                 leeway: DEFAULT_LEEWAY,
                 clock: Arc::new(SystemClock),
                 max_token_size: DEFAULT_MAX_TOKEN_SIZE,
+                revocations: None,
                 #[cfg(feature = "axum")]
                 realm: None,
             }),
             keys: Arc::new(keys),
         })
+    }
+
+    /// Also rejects tokens whose session or id the IdP's revocation feed lists
+    /// ([`ValidationError::Revoked`]), or every token while a fail-closed feed is stale
+    /// ([`ValidationError::RevocationFeedUnavailable`]). Start the feed's background reads with
+    /// [`RevocationFeed::spawn`].
+    pub fn with_revocation_feed(mut self, feed: RevocationFeed) -> Self {
+        Arc::make_mut(&mut self.config).revocations = Some(feed);
+        self
     }
 
     /// Clock-skew allowance applied to `exp`, `nbf` and `iat` (default 30 s; whole seconds,
@@ -237,6 +249,9 @@ impl Validator {
         self.verify_signature(&token, &header).await?;
         let claims = AccessTokenClaims::from_payload(&token.payload)?;
         self.check_claims(&claims, now)?;
+        if let Some(feed) = &self.config.revocations {
+            feed.check(claims.sid.as_deref(), &claims.jti, now).await?;
+        }
         Ok(claims)
     }
 

@@ -19,7 +19,7 @@ use ostiary_core::secret::{Credential, Password};
 use ostiary_core::user::Username;
 use ostiary_demo::{DemoApi, DemoApp, DemoAppConfig};
 use ostiary_server::{Application, ServerConfig};
-use ostiary_verify::{Algorithm, JwksSource, Validator};
+use ostiary_verify::{Algorithm, JwksSource, RevocationFeed, Validator};
 
 use crate::settings::Settings;
 
@@ -96,8 +96,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // The API fetches the JWKS server-side, where `*.localhost` may not resolve: it asks the
     // IdP's socket directly. Browsers use the host names.
     let jwks = JwksSource::remote(format!("http://127.0.0.1:{}/jwks.json", args.idp_port));
+    // It follows the revocation feed too: a logout reaches it within about a second.
+    let feed = RevocationFeed::new(&format!("http://127.0.0.1:{}/revocations", args.idp_port))?;
+    let _follower = feed.spawn(ostiary_verify::revocation::DEFAULT_POLL_INTERVAL);
     let validator = Validator::new(issuer.clone(), api_url.clone(), &[Algorithm::ES256], jwks)?
-        .with_leeway(std::time::Duration::from_secs(args.api_leeway));
+        .with_leeway(std::time::Duration::from_secs(args.api_leeway))
+        .with_revocation_feed(feed);
     let api = DemoApi::bind(
         bind(args.api_port),
         validator,

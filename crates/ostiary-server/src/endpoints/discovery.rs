@@ -25,6 +25,7 @@ fn metadata(state: &AppState) -> Value {
         "userinfo_endpoint": state.url("/userinfo"),
         "jwks_uri": state.url("/jwks.json"),
         "revocation_endpoint": state.url("/revoke"),
+        "introspection_endpoint": state.url("/introspect"),
         "end_session_endpoint": state.url("/logout"),
         "scopes_supported": scope::BUILT_IN,
         "response_types_supported": ["code"],
@@ -34,6 +35,7 @@ fn metadata(state: &AppState) -> Value {
         "id_token_signing_alg_values_supported": [ID_TOKEN_ALG.as_str()],
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "preferred_username"],
@@ -47,6 +49,9 @@ fn metadata(state: &AppState) -> Value {
         // token in an IdP cookie; and what the access tokens look like, for resource servers.
         "ostiary_browser_token_endpoint": state.url("/browser/token"),
         "ostiary_browser_logout_endpoint": state.url("/browser/logout"),
+        // The revocation feed (polling and Server-Sent Events); see endpoints/revocations.rs.
+        "ostiary_revocation_feed_endpoint": state.url("/revocations"),
+        "ostiary_revocation_stream_endpoint": state.url("/revocations/stream"),
         "access_token_signing_alg_values_supported": [config.access_token_alg.as_str()],
     })
 }

@@ -7,6 +7,7 @@ pub mod health;
 pub mod home;
 pub mod login;
 pub mod logout;
+pub mod revocations;
 pub mod token;
 pub mod userinfo;
 

@@ -178,3 +178,33 @@ pub async fn revoke(
     state.idp.revoke(&client, token).await?;
     Ok((StatusCode::OK, no_store_headers()).into_response())
 }
+
+/// `POST /introspect` (RFC 7662 §2): for confidential clients (resource servers). An active
+/// access token gets its claims; anything else gets `{"active": false}` and nothing more.
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: FormBody,
+) -> Result<Response, TokenEndpointError> {
+    let params = Params::from_form(&headers, &body)?;
+    let client = authenticated_client(&state, &headers, &params).await?;
+    let token = required(&params, "token")?;
+    let body = match state.idp.introspect(&client, token).await? {
+        Some((claims, user)) => json!({
+            "active": true,
+            "token_type": "Bearer",
+            "scope": claims.scope,
+            "client_id": claims.client_id,
+            "username": user.username,
+            "sub": claims.sub,
+            "aud": claims.aud,
+            "iss": claims.iss,
+            "exp": claims.exp,
+            "iat": claims.iat,
+            "jti": claims.jti,
+            "sid": claims.sid,
+        }),
+        None => json!({"active": false}),
+    };
+    Ok((StatusCode::OK, no_store_headers(), Json(body)).into_response())
+}

@@ -8,5 +8,6 @@ mod browser;
 mod browser_client;
 mod flow;
 mod refresh;
+mod revocation_feed;
 mod token_endpoint;
 mod verifier;

@@ -7,4 +7,5 @@ mod harness;
 #[cfg(feature = "axum")]
 mod extractor;
 mod remote_jwks;
+mod revocation_feed;
 mod validation;

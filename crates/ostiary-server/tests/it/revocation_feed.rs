@@ -1,0 +1,245 @@
+//! The revocation feed: every way a session ends is published, and a resource server that
+//! follows the feed rejects the session's tokens at once, not when they expire.
+
+use std::sync::Arc;
+
+use ostiary_verify::{RevocationFeed, Validator};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// A validator for the test API that follows the IdP's feed (read explicitly with
+/// `poll_once`, so the tests are driven by events, not timers).
+fn following(app: &TestApp) -> (Validator, RevocationFeed) {
+    let feed = RevocationFeed::new(&app.url("/revocations"))
+        .unwrap()
+        .with_clock(Arc::new(SharedClock(app.clock.clone())));
+    (app.validator().with_revocation_feed(feed.clone()), feed)
+}
+
+async fn signed_in(app: &TestApp) -> Value {
+    app.tokens_for(&browser(), PUBLIC_CLIENT, "openid offline_access")
+        .await
+}
+
+fn at(tokens: &Value) -> &str {
+    tokens["access_token"].as_str().unwrap()
+}
+
+#[tokio::test]
+async fn after_logout_the_verifier_rejects_the_old_access_token_once_the_feed_is_read() {
+    let app = spawn_app().await;
+    let (validator, feed) = following(&app);
+    let tokens = signed_in(&app).await;
+    feed.poll_once().await.unwrap();
+    assert!(validator.validate(at(&tokens)).await.is_ok());
+
+    let logout = http()
+        .get(app.url("/logout"))
+        .query(&[("id_token_hint", tokens["id_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::OK);
+    assert_eq!(feed.poll_once().await.unwrap(), 1);
+    assert_eq!(
+        validator.validate(at(&tokens)).await.unwrap_err().reason(),
+        "revoked"
+    );
+    // Another session of the same user is untouched.
+    let other = signed_in(&app).await;
+    feed.poll_once().await.unwrap();
+    assert!(validator.validate(at(&other)).await.is_ok());
+}
+
+#[tokio::test]
+async fn theft_detection_and_access_token_revocation_reach_the_verifier() {
+    let app = spawn_app().await;
+    let (validator, feed) = following(&app);
+
+    let tokens = signed_in(&app).await;
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed: Value = app.refresh(&first).await.json().await.unwrap();
+    app.clock.advance(60);
+    assert_eq!(app.refresh(&first).await.status(), StatusCode::BAD_REQUEST);
+    feed.poll_once().await.unwrap();
+    assert_eq!(
+        validator
+            .validate(at(&refreshed))
+            .await
+            .unwrap_err()
+            .reason(),
+        "revoked"
+    );
+
+    let single = signed_in(&app).await;
+    assert_eq!(app.revoke(at(&single)).await.status(), StatusCode::OK);
+    feed.poll_once().await.unwrap();
+    assert_eq!(
+        validator.validate(at(&single)).await.unwrap_err().reason(),
+        "revoked"
+    );
+}
+
+#[tokio::test]
+async fn the_feed_pages_from_a_cursor_and_forgets_entries_after_one_access_token_lifetime() {
+    let app = spawn_app().await;
+    for _ in 0..3 {
+        let tokens = signed_in(&app).await;
+        app.idp
+            .end_session(
+                claims(at(&tokens))["sid"].as_str().unwrap(),
+                ostiary_core::session::EndReason::Logout,
+            )
+            .await
+            .unwrap();
+    }
+    let page: Value = http()
+        .get(app.url("/revocations"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(page["retention"], 300);
+    assert_eq!(entries[0]["reason"], "logout");
+    assert_eq!(
+        entries[0]["expires_at"].as_i64().unwrap(),
+        entries[0]["revoked_at"].as_i64().unwrap() + 300
+    );
+    let cursor = entries[1]["seq"].as_i64().unwrap();
+    let rest: Value = http()
+        .get(app.url(&format!("/revocations?after={cursor}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["entries"].as_array().unwrap().len(), 1);
+    app.clock.advance(301);
+    let later: Value = http()
+        .get(app.url("/revocations"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        later["entries"].as_array().unwrap().is_empty(),
+        "nothing older than one access-token lifetime"
+    );
+    let bad = http()
+        .get(app.url("/revocations?after=-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_stream_pushes_a_revocation_as_it_happens() {
+    let app = spawn_app().await;
+    let tokens = signed_in(&app).await;
+    let sid = claims(at(&tokens))["sid"].as_str().unwrap().to_owned();
+    let mut stream = http()
+        .get(app.url("/revocations/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    app.idp
+        .end_session(&sid, ostiary_core::session::EndReason::Logout)
+        .await
+        .unwrap();
+    let mut received = String::new();
+    while !received.contains("\n\n") {
+        let chunk = stream
+            .chunk()
+            .await
+            .unwrap()
+            .expect("the stream stays open");
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(received.contains("event: revocation"), "{received}");
+    assert!(received.contains(&sid), "{received}");
+    assert!(received.contains("id: 1"), "{received}");
+}
+
+async fn introspect(app: &TestApp, token: &str) -> reqwest::Response {
+    http()
+        .post(app.url("/introspect"))
+        .basic_auth(CONFIDENTIAL_CLIENT, Some(&app.client_secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn introspection_answers_active_tokens_and_only_active_false_for_the_rest() {
+    let app = spawn_app().await;
+    let tokens = signed_in(&app).await;
+    let active: Value = introspect(&app, at(&tokens)).await.json().await.unwrap();
+    assert_eq!(active["active"], true);
+    assert_eq!(active["client_id"], PUBLIC_CLIENT);
+    assert_eq!(active["username"], USERNAME);
+    assert_eq!(active["token_type"], "Bearer");
+
+    let inactive = [
+        tokens["refresh_token"].as_str().unwrap().to_owned(),
+        tokens["id_token"].as_str().unwrap().to_owned(),
+        "garbage".to_owned(),
+    ];
+    for token in &inactive {
+        let answer: Value = introspect(&app, token).await.json().await.unwrap();
+        assert_eq!(answer, serde_json::json!({"active": false}), "{token}");
+    }
+    // Revoked (its session ended), then also expired.
+    app.idp
+        .end_session(
+            claims(at(&tokens))["sid"].as_str().unwrap(),
+            ostiary_core::session::EndReason::Logout,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        introspect(&app, at(&tokens))
+            .await
+            .json::<Value>()
+            .await
+            .unwrap(),
+        serde_json::json!({"active": false})
+    );
+    let fresh = signed_in(&app).await;
+    app.clock.advance(301);
+    assert_eq!(
+        introspect(&app, at(&fresh))
+            .await
+            .json::<Value>()
+            .await
+            .unwrap(),
+        serde_json::json!({"active": false})
+    );
+
+    // Only authenticated confidential clients may ask.
+    let public = http()
+        .post(app.url("/introspect"))
+        .form(&[("token", at(&fresh)), ("client_id", PUBLIC_CLIENT)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), StatusCode::UNAUTHORIZED);
+    let anonymous = http()
+        .post(app.url("/introspect"))
+        .form(&[("token", at(&fresh))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}

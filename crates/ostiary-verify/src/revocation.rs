@@ -1,0 +1,305 @@
+//! Following the identity provider's revocation feed, so that a logout reaches this resource
+//! server within seconds instead of when the access token expires.
+//!
+//! A [`RevocationFeed`] reads `GET {feed}?after=CURSOR` (Ostiary's `/revocations`, advertised
+//! as `ostiary_revocation_feed_endpoint` in the discovery document) and remembers the revoked
+//! session ids (`sid`) and token ids (`jti`) it lists, each only until the entry's
+//! `expires_at`: after that no token it could concern is valid anyway. Memory is therefore
+//! bounded by the revocations of one access-token lifetime, whatever the uptime.
+//!
+//! [`RevocationFeed::spawn`] polls in the background (default every second);
+//! [`RevocationFeed::poll_once`] reads once (tests, or a scheduler of your own). After an
+//! outage the next read resumes from the cursor, so nothing is missed that is still within
+//! the retention window.
+//!
+//! When the feed cannot be read for longer than the allowed staleness (default 60 s):
+//! - [`FailMode::Open`] (the default) keeps accepting tokens on the strength of their signature
+//!   and expiry, with the revocations already known, and logs a warning: an IdP outage does not
+//!   take the API down, and a token still expires within its short lifetime;
+//! - [`FailMode::Closed`] rejects every token with
+//!   [`ValidationError::RevocationFeedUnavailable`] (HTTP 503) until the feed is read again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::{Mutex, RwLock};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{ConfigError, ValidationError};
+
+/// What to do with tokens while the feed cannot be read. See the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailMode {
+    /// Keep accepting valid tokens (with the revocations already known). The default.
+    #[default]
+    Open,
+    /// Reject every token until the feed is read again.
+    Closed,
+}
+
+/// Default time between two background reads.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Default staleness after which the feed counts as unavailable.
+pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(60);
+/// Timeout of one read.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest accepted response, bytes.
+const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why one read of the feed failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FeedError {
+    /// The request failed or timed out.
+    #[error("revocation feed request failed: {0}")]
+    Http(String),
+    /// The answer was not a feed page.
+    #[error("revocation feed answer is invalid: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    entries: Vec<Entry>,
+    cursor: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Entry {
+    #[serde(default)]
+    sid: Option<String>,
+    #[serde(default)]
+    jti: Option<String>,
+    expires_at: i64,
+}
+
+#[derive(Debug, Default)]
+struct Revoked {
+    sids: HashMap<String, i64>,
+    jtis: HashMap<String, i64>,
+    cursor: i64,
+    last_success: Option<i64>,
+}
+
+impl Revoked {
+    fn prune(&mut self, now: i64) {
+        self.sids.retain(|_, expires_at| *expires_at > now);
+        self.jtis.retain(|_, expires_at| *expires_at > now);
+    }
+}
+
+struct Inner {
+    url: reqwest::Url,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    fail_mode: FailMode,
+    max_staleness: i64,
+    revoked: RwLock<Revoked>,
+    /// One read at a time.
+    reading: Mutex<()>,
+}
+
+/// The revocations this resource server knows of, kept current from the IdP's feed. Cheap to
+/// clone (shared state).
+#[derive(Clone)]
+pub struct RevocationFeed {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RevocationFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RevocationFeed")
+            .field("url", &self.inner.url.as_str())
+            .field("fail_mode", &self.inner.fail_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RevocationFeed {
+    /// A feed read from `url` (https, or http to a loopback host), fail-open, 60 s staleness,
+    /// system clock. Nothing is read until [`poll_once`](Self::poll_once) or
+    /// [`spawn`](Self::spawn).
+    pub fn new(url: &str) -> Result<Self, ConfigError> {
+        let url = reqwest::Url::parse(url).map_err(|_| ConfigError::InvalidFeedUrl)?;
+        let loopback = crate::cache::is_loopback(&url);
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            _ => return Err(ConfigError::InvalidFeedUrl),
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none());
+        if loopback {
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().map_err(ConfigError::HttpClient)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                url,
+                http,
+                clock: Arc::new(SystemClock),
+                fail_mode: FailMode::Open,
+                max_staleness: DEFAULT_MAX_STALENESS.as_secs() as i64,
+                revoked: RwLock::default(),
+                reading: Mutex::new(()),
+            }),
+        })
+    }
+
+    fn configure(mut self, change: impl FnOnce(&mut Inner)) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => change(inner),
+            None => {
+                tracing::warn!("RevocationFeed settings must be made before it is shared; ignored")
+            }
+        }
+        self
+    }
+
+    /// Fail-open (default) or fail-closed when the feed is stale.
+    pub fn with_fail_mode(self, mode: FailMode) -> Self {
+        self.configure(|inner| inner.fail_mode = mode)
+    }
+
+    /// How long without a successful read before the feed counts as unavailable (default 60 s).
+    pub fn with_max_staleness(self, staleness: Duration) -> Self {
+        let seconds = i64::try_from(staleness.as_secs()).unwrap_or(i64::MAX);
+        self.configure(|inner| inner.max_staleness = seconds)
+    }
+
+    /// The clock deciding when entries expire and when the feed is stale (default the system
+    /// clock). Use the same clock as the [`Validator`](crate::Validator).
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        self.configure(|inner| inner.clock = clock)
+    }
+
+    /// Reads the feed from the cursor until it is drained, remembers the new entries and
+    /// forgets expired ones. Returns how many entries were read.
+    pub async fn poll_once(&self) -> Result<usize, FeedError> {
+        let _one_at_a_time = self.inner.reading.lock().await;
+        let mut read = 0;
+        loop {
+            let cursor = self.inner.revoked.read().await.cursor;
+            let page = self.fetch(cursor).await?;
+            let now = self.inner.clock.now_unix();
+            let mut revoked = self.inner.revoked.write().await;
+            let more = !page.entries.is_empty() && page.cursor > cursor;
+            read += page.entries.len();
+            for entry in page.entries {
+                if entry.expires_at <= now {
+                    continue;
+                }
+                if let Some(sid) = entry.sid {
+                    revoked.sids.insert(sid, entry.expires_at);
+                }
+                if let Some(jti) = entry.jti {
+                    revoked.jtis.insert(jti, entry.expires_at);
+                }
+            }
+            revoked.cursor = revoked.cursor.max(page.cursor);
+            revoked.last_success = Some(now);
+            revoked.prune(now);
+            if !more {
+                return Ok(read);
+            }
+        }
+    }
+
+    async fn fetch(&self, cursor: i64) -> Result<Page, FeedError> {
+        let mut url = self.inner.url.clone();
+        url.query_pairs_mut()
+            .append_pair("after", &cursor.to_string());
+        let response = self
+            .inner
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| FeedError::Http(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(FeedError::Http(format!("status {}", response.status())));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(FeedError::Invalid("response too large".into()));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| FeedError::Http(e.to_string()))?;
+        if body.len() > MAX_RESPONSE_BYTES {
+            return Err(FeedError::Invalid("response too large".into()));
+        }
+        serde_json::from_slice(&body).map_err(|e| FeedError::Invalid(e.to_string()))
+    }
+
+    /// Reads the feed every `interval` in a background task (on the current tokio runtime)
+    /// until every clone of this feed is dropped. Read errors are logged and retried at the
+    /// next tick.
+    pub fn spawn(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let feed = RevocationFeed { inner };
+                if let Err(error) = feed.poll_once().await {
+                    tracing::warn!(%error, "could not read the revocation feed; will retry");
+                }
+            }
+        })
+    }
+
+    /// Whether a token with this `sid` and `jti` is still good at `now`, as far as the feed
+    /// knows.
+    pub async fn check(
+        &self,
+        sid: Option<&str>,
+        jti: &str,
+        now: i64,
+    ) -> Result<(), ValidationError> {
+        let revoked = self.inner.revoked.read().await;
+        let live = |map: &HashMap<String, i64>, key: &str| {
+            map.get(key).is_some_and(|expires_at| *expires_at > now)
+        };
+        if sid.is_some_and(|sid| live(&revoked.sids, sid)) || live(&revoked.jtis, jti) {
+            return Err(ValidationError::Revoked);
+        }
+        let stale = revoked
+            .last_success
+            .is_none_or(|at| now.saturating_sub(at) > self.inner.max_staleness);
+        if stale {
+            match self.inner.fail_mode {
+                FailMode::Closed => return Err(ValidationError::RevocationFeedUnavailable),
+                FailMode::Open => {
+                    tracing::warn!("revocation feed is stale; accepting the token (fail-open)")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How many revocations are remembered now (the memory bound: revocations within one
+    /// access-token lifetime).
+    pub async fn len(&self) -> usize {
+        let revoked = self.inner.revoked.read().await;
+        revoked.sids.len() + revoked.jtis.len()
+    }
+
+    /// Whether no revocation is remembered.
+    pub async fn is_empty(&self) -> bool {
+        self.len().await == 0
+    }
+
+    /// The cursor the next read continues from.
+    pub async fn cursor(&self) -> i64 {
+        self.inner.revoked.read().await.cursor
+    }
+}
