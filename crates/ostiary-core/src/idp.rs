@@ -944,21 +944,22 @@ impl Idp {
         }
     }
 
-    /// Token revocation (RFC 7009 §2.1). A refresh token ends its family; an access token is
-    /// recorded as revoked until it expires. Tokens that are unknown, or belong to another
+    /// Token revocation (RFC 7009 §2.1). A refresh token ends its session (and so every token
+    /// of it); an access token is recorded as revoked until it expires. Both are published on
+    /// the revocation feed. Tokens that are unknown, or belong to another
     /// client, are silently ignored (RFC 7009 §2.2), so the response reveals nothing.
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
     pub async fn revoke(&self, client: &Client, token: &str) -> Result<(), IdpError> {
         let now = self.now();
         let hash = Credential::from_presented(token).hash();
         if let Some((family, _)) = self.store.find_refresh_token(&hash).await? {
+            // The refresh token is the session's credential for this client: revoking it signs
+            // the user out of that session (and publishes its end, so resource servers drop the
+            // access tokens issued from it too, RFC 7009 §2.1).
             if family.client_id == client.id
-                && self
-                    .store
-                    .end_refresh_family(&family.id, now, EndReason::Revoked)
-                    .await?
+                && self.end_session(&family.sid, EndReason::Revoked).await?
             {
-                tracing::info!(sid = %family.sid, family = %family.id, "refresh token revoked");
+                tracing::info!(sid = %family.sid, family = %family.id, "refresh token revoked; session ended");
             }
             return Ok(());
         }

@@ -146,13 +146,6 @@ pub trait Store: Send + Sync + 'static {
     /// not ended, in one transaction with recording the new token and touching the session.
     /// `true` if this call won.
     async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError>;
-    /// Ends one family. `false` if it had already ended.
-    async fn end_refresh_family(
-        &self,
-        family_id: &str,
-        now: UnixTime,
-        reason: EndReason,
-    ) -> Result<bool, StoreError>;
     /// Ends the families issued from an authorization code; returns how many ended.
     async fn end_families_from_code(
         &self,

@@ -724,23 +724,6 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    #[tracing::instrument(skip_all, fields(family = %family_id, reason = reason.as_str()))]
-    async fn end_refresh_family(
-        &self,
-        family_id: &str,
-        now: UnixTime,
-        reason: EndReason,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL")
-            .bind(now)
-            .bind(reason.as_str())
-            .bind(family_id)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected() == 1)
-    }
-
     #[tracing::instrument(skip_all, fields(reason = reason.as_str()))]
     async fn end_families_from_code(
         &self,

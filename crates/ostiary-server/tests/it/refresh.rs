@@ -158,13 +158,20 @@ async fn the_absolute_lifetime_ends_even_an_active_session() {
 }
 
 #[tokio::test]
-async fn revoking_a_refresh_token_ends_its_family() {
+async fn revoking_a_refresh_token_ends_its_session() {
     let app = spawn_app().await;
     let first = rt(&signed_in(&app).await);
-    let second = rt(&refresh_ok(&app, &first).await);
+    let refreshed = refresh_ok(&app, &first).await;
+    let second = rt(&refreshed);
     let revoked = app.revoke(&second).await;
     assert_eq!(revoked.status(), StatusCode::OK);
     assert_eq!(refresh_error(&app, &second).await, "invalid_grant");
+    // The access tokens issued from it go too (RFC 7009 §2.1).
+    let access_token = refreshed["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.userinfo(access_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     // Unknown tokens are answered the same way (RFC 7009 §2.2).
     assert_eq!(app.revoke("not-a-token").await.status(), StatusCode::OK);
 }
