@@ -7,6 +7,7 @@
 //! - `commands::demo`: the IdP and a demo API with a demo user and client, on loopback.
 //! - `commands::users`, `commands::clients`: administration against the same database.
 //! - `commands::token`: verify an access token with `ostiary-verify`.
+//! - `commands::audit`: read the audit log.
 
 mod commands;
 mod settings;
@@ -70,6 +71,14 @@ enum Command {
     Client {
         #[command(subcommand)]
         command: commands::clients::ClientCommand,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Read the audit log (JSON lines): logins, refreshes, reuse detections, logouts,
+    /// revocations, administration.
+    Audit {
+        #[command(flatten)]
+        filter: commands::audit::AuditArgs,
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -144,6 +153,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Client { command, db } => {
             let settings = load(&db, FlagOverrides::default())?;
             commands::clients::run(command, &settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { filter, db } => {
+            let settings = load(&db, FlagOverrides::default())?;
+            commands::audit::run(filter, &settings).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { command } => commands::token::run(command).await,

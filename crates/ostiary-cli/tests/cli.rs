@@ -206,3 +206,45 @@ fn token_verify_reports_a_machine_readable_reason_and_exit_code() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(stdout(&missing).contains("invalid_configuration"));
 }
+
+#[test]
+fn the_audit_log_is_read_as_json_lines_with_filters() {
+    let (_dir, db) = database();
+    ostiary(
+        &db,
+        &["user", "add", "alice", "--password-stdin"],
+        Some("s3cret-passw0rd\n"),
+    );
+    ostiary(&db, &["user", "disable", "alice"], None);
+    let created = ostiary(
+        &db,
+        &["audit", "--user", "alice", "--kind", "user_created"],
+        None,
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let lines: Vec<serde_json::Value> = stdout(&created)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["kind"], "user_created");
+    assert_eq!(lines[0]["actor"], "admin");
+    let all = ostiary(&db, &["audit", "--user", "alice"], None);
+    let kinds: Vec<String> = stdout(&all)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(kinds, ["user_created", "user_disabled_changed"]);
+    assert!(!stdout(&all).contains("s3cret"));
+    let bogus = ostiary(&db, &["audit", "--kind", "bogus"], None);
+    assert!(!bogus.status.success());
+}

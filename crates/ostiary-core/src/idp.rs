@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::audit::{AuditEvent, AuditFilter, AuditKind};
 use crate::client::{Client, ClientId, ClientKind, RedirectUri, WebOrigin};
 use crate::clock::{Clock, UnixTime};
 use crate::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
@@ -16,6 +17,8 @@ use crate::session::{EndReason, Session, SessionPolicy, SessionState};
 use crate::store::{RevocationEntry, Rotation, Store, StoreError};
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::token::{self, AccessTokenClaims, Audience, IdTokenClaims, OwnTokenError};
+use serde_json::json;
+
 use crate::user::{HashingError, PasswordHasher, User, Username};
 
 /// Settings of the identity provider's behaviour. Lifetimes in seconds.
@@ -272,6 +275,9 @@ impl Idp {
                 .await
                 .map_err(|e| KeyError::from_message(e.to_string()))??;
                 store.insert_signing_key(&key).await?;
+                let event = AuditEvent::new(clock.now(), AuditKind::SigningKeyGenerated, "system")
+                    .details(json!({"kid": key.kid, "alg": alg.as_str()}));
+                store.insert_audit_event(&event).await?;
                 tracing::info!(kid = %key.kid, alg = alg.as_str(), "generated signing key");
                 stored.push(key);
             }
@@ -291,6 +297,43 @@ impl Idp {
             revocations: Arc::default(),
             last_prune: Arc::default(),
         })
+    }
+
+    /// Appends to the audit log. A failed write is logged at error level; it does not undo
+    /// the action it records, which has already happened.
+    async fn audit(&self, event: AuditEvent) {
+        if let Err(error) = self.store.insert_audit_event(&event).await {
+            tracing::error!(%error, kind = event.kind.as_str(), "could not write the audit log");
+        }
+    }
+
+    async fn audit_session_ended(
+        &self,
+        sid: &str,
+        user_id: Option<&str>,
+        reason: EndReason,
+        now: UnixTime,
+    ) {
+        let actor = match reason {
+            EndReason::Logout => "user",
+            EndReason::Revoked | EndReason::AuthorizationCodeReplay => "client",
+            EndReason::UserDisabled => "admin",
+            EndReason::RefreshTokenReuse | EndReason::IdleTimeout | EndReason::AbsoluteLifetime => {
+                "system"
+            }
+        };
+        let mut event = AuditEvent::new(now, AuditKind::SessionEnded, actor)
+            .session(sid)
+            .details(json!({"reason": reason.as_str()}));
+        if let Some(user_id) = user_id {
+            event = event.user(user_id);
+        }
+        self.audit(event).await;
+    }
+
+    /// Audit events matching `filter`, oldest first.
+    pub async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, IdpError> {
+        Ok(self.store.list_audit_events(filter).await?)
     }
 
     /// The configuration.
@@ -347,6 +390,10 @@ impl Idp {
             }
             other => other.into(),
         })?;
+        self.audit(
+            AuditEvent::new(user.created_at, AuditKind::UserCreated, "admin").user(&user.id),
+        )
+        .await;
         Ok(user)
     }
 
@@ -363,12 +410,23 @@ impl Idp {
             .await?
             .ok_or_else(|| IdpError::Rejected(format!("no user {username}")))?;
         self.store.update_user_disabled(username, disabled).await?;
+        let now = self.now();
+        self.audit(
+            AuditEvent::new(now, AuditKind::UserDisabledChanged, "admin")
+                .user(&user.id)
+                .details(json!({"disabled": disabled})),
+        )
+        .await;
         if disabled {
             let ended = self
                 .store
-                .end_sessions_of_user(&user.id, self.now(), EndReason::UserDisabled)
+                .end_sessions_of_user(&user.id, now, EndReason::UserDisabled)
                 .await?;
             self.revocations.notify_waiters();
+            for sid in &ended {
+                self.audit_session_ended(sid, Some(&user.id), EndReason::UserDisabled, now)
+                    .await;
+            }
             tracing::info!(sessions_ended = ended.len(), "user disabled");
         }
         Ok(())
@@ -438,6 +496,12 @@ impl Idp {
                 }
                 other => other.into(),
             })?;
+        self.audit(
+            AuditEvent::new(client.created_at, AuditKind::ClientCreated, "admin")
+                .client(client.id.as_str())
+                .details(json!({"kind": client.kind.as_str()})),
+        )
+        .await;
         Ok((client, secret))
     }
 
@@ -458,6 +522,12 @@ impl Idp {
             .blocked_for(username, context.ip.as_deref(), now)
         {
             tracing::warn!("login refused: too many failed attempts");
+            self.audit(
+                AuditEvent::new(now, AuditKind::LoginFailed, "user")
+                    .origin(context.ip.as_deref(), context.user_agent.as_deref())
+                    .details(json!({"reason": "throttled", "username": truncate(username.to_owned(), 64)})),
+            )
+            .await;
             return Err(IdpError::TooManyAttempts(retry_after));
         }
         let user = match Username::parse(username) {
@@ -467,8 +537,22 @@ impl Idp {
         let too_long = password.expose().len() > Password::MAX_BYTES;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         let verified = !too_long && self.hasher.verify(password, hash).await;
+        let disabled = user.as_ref().is_some_and(|u| u.disabled);
+        let known_user_id = user.as_ref().map(|u| u.id.clone());
         let Some(user) = user.filter(|u| verified && !u.disabled) else {
             tracing::info!("login failed");
+            let reason = if verified && disabled {
+                "account_disabled"
+            } else {
+                "wrong_credentials"
+            };
+            let mut event = AuditEvent::new(now, AuditKind::LoginFailed, "user")
+                .origin(context.ip.as_deref(), context.user_agent.as_deref())
+                .details(json!({"reason": reason, "username": truncate(username.to_owned(), 64)}));
+            if let Some(id) = &known_user_id {
+                event = event.user(id);
+            }
+            self.audit(event).await;
             self.throttle
                 .record_failure(username, context.ip.as_deref(), now);
             return Err(IdpError::InvalidCredentials);
@@ -488,6 +572,13 @@ impl Idp {
             ip: context.ip,
         };
         self.store.insert_session(&session).await?;
+        self.audit(
+            AuditEvent::new(now, AuditKind::LoginSucceeded, "user")
+                .user(&user.id)
+                .session(&session.sid)
+                .origin(session.ip.as_deref(), session.user_agent.as_deref()),
+        )
+        .await;
         tracing::info!(sid = %session.sid, user_id = %user.id, "login succeeded; session created");
         Ok((session, cookie))
     }
@@ -529,6 +620,9 @@ impl Idp {
         if ended {
             self.revocations.notify_waiters();
             tracing::info!(reason = reason.as_str(), "session ended");
+            let user_id = self.store.find_session(sid).await?.map(|s| s.user_id);
+            self.audit_session_ended(sid, user_id.as_deref(), reason, self.now())
+                .await;
         }
         Ok(ended)
     }
@@ -712,6 +806,16 @@ impl Idp {
                     families_ended = ended,
                     "authorization code replayed; what it issued is revoked"
                 );
+                self.audit(
+                    AuditEvent::new(
+                        now,
+                        AuditKind::AuthorizationCodeReplayed,
+                        format!("client:{}", client.id),
+                    )
+                    .client(client.id.as_str())
+                    .details(json!({"families_ended": ended})),
+                )
+                .await;
                 return Err(IdpError::InvalidGrant("authorization code replayed"));
             }
             CodeConsumption::Unknown => {
@@ -863,6 +967,18 @@ impl Idp {
                         family = self.reload_family(&family.id).await?;
                         continue;
                     }
+                    self.audit(
+                        AuditEvent::new(
+                            now,
+                            AuditKind::RefreshRotated,
+                            format!("client:{}", client.id),
+                        )
+                        .user(&family.user_id)
+                        .session(&family.sid)
+                        .client(client.id.as_str())
+                        .details(json!({"generation": generation + 1})),
+                    )
+                    .await;
                     tracing::info!(sid = %family.sid, family = %family.id, generation = generation + 1, "refresh token rotated");
                     successor
                 }
@@ -872,6 +988,14 @@ impl Idp {
                     else {
                         return Err(IdpError::InvalidGrant("sealed successor does not open"));
                     };
+                    self.audit(
+                        AuditEvent::new(now, AuditKind::RefreshReplayedWithinGrace, format!("client:{}", client.id))
+                            .user(&family.user_id)
+                            .session(&family.sid)
+                            .client(client.id.as_str())
+                            .details(json!({"generation": generation, "seconds_since_rotation": now - family.rotated_at})),
+                    )
+                    .await;
                     tracing::info!(sid = %family.sid, family = %family.id, generation, "refresh token replayed within grace window; same successor returned");
                     successor
                 }
@@ -880,6 +1004,18 @@ impl Idp {
                     current_generation,
                     seconds_since_rotation,
                 } => {
+                    self.audit(
+                        AuditEvent::new(now, AuditKind::RefreshTokenReuseDetected, "system")
+                            .user(&family.user_id)
+                            .session(&family.sid)
+                            .client(family.client_id.as_str())
+                            .details(json!({
+                                "presented_generation": presented_generation,
+                                "current_generation": current_generation,
+                                "seconds_since_rotation": seconds_since_rotation,
+                            })),
+                    )
+                    .await;
                     self.end_session(&family.sid, EndReason::RefreshTokenReuse)
                         .await?;
                     tracing::warn!(
@@ -976,6 +1112,18 @@ impl Idp {
                 .insert_revoked_access_token(&claims.jti, claims.exp, now)
                 .await?;
             self.revocations.notify_waiters();
+            self.audit(
+                AuditEvent::new(
+                    now,
+                    AuditKind::AccessTokenRevoked,
+                    format!("client:{}", client.id),
+                )
+                .user(&claims.sub)
+                .session(&claims.sid)
+                .client(client.id.as_str())
+                .details(json!({"jti": claims.jti})),
+            )
+            .await;
             tracing::info!(jti = %claims.jti, "access token revoked");
         }
         Ok(())

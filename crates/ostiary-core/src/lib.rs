@@ -7,6 +7,7 @@
 //! [`Store`].
 //!
 //! # Layout
+//! - [`audit`]: the audit log's events and filters.
 //! - [`clock`]: the injected clock; every expiry decision takes `now` from it.
 //! - [`secret`]: types for secrets (passwords, credentials, client secrets) with redacted
 //!   `Debug`, random generation and SHA-256 hashing of high-entropy credentials.
@@ -23,6 +24,7 @@
 //! - [`throttle`]: brute-force protection for the login form.
 //! - [`idp`]: [`Idp`], the use cases, and [`IdpError`].
 
+pub mod audit;
 pub mod client;
 pub mod clock;
 pub mod code;

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use crate::audit::{AuditEvent, AuditFilter};
 use crate::client::{Client, ClientId};
 use crate::clock::UnixTime;
 use crate::code::{AuthorizationCode, CodeConsumption};
@@ -172,6 +173,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<RevocationEntry>, StoreError>;
     /// Deletes feed entries revoked before `before` (they no longer matter to anyone).
     async fn prune_revocations(&self, before: UnixTime) -> Result<u64, StoreError>;
+    /// Appends an event to the audit log (there is no way to change or delete one).
+    async fn insert_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Audit events matching `filter`, oldest first.
+    async fn list_audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError>;
+
     /// Whether an access token was revoked.
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
 }

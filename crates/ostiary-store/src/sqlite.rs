@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ostiary_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use ostiary_core::client::{Client, ClientId, ClientKind, RedirectUri, WebOrigin};
 use ostiary_core::clock::UnixTime;
 use ostiary_core::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
@@ -36,6 +37,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "revocations",
         include_str!("../migrations/sqlite/0002_revocations.sql"),
+    ),
+    (
+        3,
+        "audit",
+        include_str!("../migrations/sqlite/0003_audit.sql"),
     ),
 ];
 
@@ -804,6 +810,65 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         Ok(done.rows_affected())
+    }
+
+    #[tracing::instrument(skip_all, fields(kind = event.kind.as_str()))]
+    async fn insert_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_events (at, kind, actor, user_id, sid, client_id, ip, user_agent, details) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(event.at)
+        .bind(event.kind.as_str())
+        .bind(&event.actor)
+        .bind(&event.user_id)
+        .bind(&event.sid)
+        .bind(&event.client_id)
+        .bind(&event.ip)
+        .bind(&event.user_agent)
+        .bind(event.details.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+        // Each condition is skipped when its parameter is NULL: one static statement.
+        let rows = sqlx::query(
+            "SELECT * FROM (SELECT * FROM audit_events \
+             WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR sid = ?2) AND (?3 IS NULL OR kind = ?3) \
+             AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5) ORDER BY id DESC LIMIT ?6) ORDER BY id",
+        )
+        .bind(&filter.user_id)
+        .bind(&filter.sid)
+        .bind(filter.kind.map(AuditKind::as_str))
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(i64::from(filter.limit.unwrap_or(1000)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind").map_err(corrupt)?;
+                let details: String = row.try_get("details").map_err(corrupt)?;
+                Ok(AuditEvent {
+                    id: row.try_get("id").map_err(corrupt)?,
+                    at: row.try_get("at").map_err(corrupt)?,
+                    kind: AuditKind::parse(&kind)
+                        .ok_or_else(|| corrupt(format!("audit kind {kind}")))?,
+                    actor: row.try_get("actor").map_err(corrupt)?,
+                    user_id: row.try_get("user_id").map_err(corrupt)?,
+                    sid: row.try_get("sid").map_err(corrupt)?,
+                    client_id: row.try_get("client_id").map_err(corrupt)?,
+                    ip: row.try_get("ip").map_err(corrupt)?,
+                    user_agent: row.try_get("user_agent").map_err(corrupt)?,
+                    details: serde_json::from_str(&details).map_err(corrupt)?,
+                })
+            })
+            .collect()
     }
 
     #[tracing::instrument(skip_all)]

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod audit;
 mod authorize;
 mod browser;
 mod browser_client;

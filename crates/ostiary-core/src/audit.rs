@@ -1,0 +1,174 @@
+//! The audit log: an append-only record of every security event.
+//!
+//! Each event has a time, a kind, and whatever is known of the actor, user, session, client,
+//! IP and user agent, plus kind-specific details (for a detected refresh-token reuse: which
+//! generation was replayed and how long after its rotation). Never a password, credential,
+//! token or key: the constructors take only identifiers.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::clock::UnixTime;
+
+/// What happened. The stored form is [`AuditKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// A user signed in; a session was created.
+    LoginSucceeded,
+    /// A sign-in was refused; `details.reason` says which category.
+    LoginFailed,
+    /// A refresh token was rotated.
+    RefreshRotated,
+    /// The previous refresh token came back within the grace window: the same successor was
+    /// handed out again.
+    RefreshReplayedWithinGrace,
+    /// A refresh token that must not be used any more came back: the session was ended.
+    RefreshTokenReuseDetected,
+    /// An authorization code was presented a second time; what it issued was revoked.
+    AuthorizationCodeReplayed,
+    /// A session ended; `details.reason` says why.
+    SessionEnded,
+    /// An access token was revoked (RFC 7009).
+    AccessTokenRevoked,
+    /// An administrator created a user.
+    UserCreated,
+    /// An administrator disabled or re-enabled a user.
+    UserDisabledChanged,
+    /// An administrator registered a client.
+    ClientCreated,
+    /// A signing key was generated.
+    SigningKeyGenerated,
+}
+
+impl AuditKind {
+    /// Every kind, for validating filters.
+    pub const ALL: [AuditKind; 12] = [
+        Self::LoginSucceeded,
+        Self::LoginFailed,
+        Self::RefreshRotated,
+        Self::RefreshReplayedWithinGrace,
+        Self::RefreshTokenReuseDetected,
+        Self::AuthorizationCodeReplayed,
+        Self::SessionEnded,
+        Self::AccessTokenRevoked,
+        Self::UserCreated,
+        Self::UserDisabledChanged,
+        Self::ClientCreated,
+        Self::SigningKeyGenerated,
+    ];
+
+    /// Stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::RefreshRotated => "refresh_rotated",
+            Self::RefreshReplayedWithinGrace => "refresh_replayed_within_grace",
+            Self::RefreshTokenReuseDetected => "refresh_token_reuse_detected",
+            Self::AuthorizationCodeReplayed => "authorization_code_replayed",
+            Self::SessionEnded => "session_ended",
+            Self::AccessTokenRevoked => "access_token_revoked",
+            Self::UserCreated => "user_created",
+            Self::UserDisabledChanged => "user_disabled_changed",
+            Self::ClientCreated => "client_created",
+            Self::SigningKeyGenerated => "signing_key_generated",
+        }
+    }
+
+    /// Parses a stored or user-given name.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == value)
+    }
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEvent {
+    /// Position in the log (assigned by the store; 0 before it is stored).
+    pub id: i64,
+    /// When (Unix seconds).
+    pub at: UnixTime,
+    /// What happened.
+    pub kind: AuditKind,
+    /// Who did it: `user`, `client:ID`, `admin` (the CLI), `system` (expiry, detection).
+    pub actor: String,
+    /// The user concerned.
+    pub user_id: Option<String>,
+    /// The session concerned.
+    pub sid: Option<String>,
+    /// The client concerned.
+    pub client_id: Option<String>,
+    /// Client IP address, where known.
+    pub ip: Option<String>,
+    /// `User-Agent`, where known.
+    pub user_agent: Option<String>,
+    /// Kind-specific facts (JSON object).
+    pub details: Value,
+}
+
+impl AuditEvent {
+    /// An event of `kind` by `actor` at `at`; add what is known with the `with_*` methods.
+    pub fn new(at: UnixTime, kind: AuditKind, actor: impl Into<String>) -> Self {
+        Self {
+            id: 0,
+            at,
+            kind,
+            actor: actor.into(),
+            user_id: None,
+            sid: None,
+            client_id: None,
+            ip: None,
+            user_agent: None,
+            details: json!({}),
+        }
+    }
+
+    /// The user concerned.
+    pub fn user(mut self, user_id: &str) -> Self {
+        self.user_id = Some(user_id.to_owned());
+        self
+    }
+
+    /// The session concerned.
+    pub fn session(mut self, sid: &str) -> Self {
+        self.sid = Some(sid.to_owned());
+        self
+    }
+
+    /// The client concerned.
+    pub fn client(mut self, client_id: &str) -> Self {
+        self.client_id = Some(client_id.to_owned());
+        self
+    }
+
+    /// Where the request came from.
+    pub fn origin(mut self, ip: Option<&str>, user_agent: Option<&str>) -> Self {
+        self.ip = ip.map(str::to_owned);
+        self.user_agent = user_agent.map(str::to_owned);
+        self
+    }
+
+    /// Kind-specific facts.
+    pub fn details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// Which events to read. All fields are optional and combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this user's events.
+    pub user_id: Option<String>,
+    /// Only this session's events.
+    pub sid: Option<String>,
+    /// Only events of this kind.
+    pub kind: Option<AuditKind>,
+    /// Only events at or after this time (Unix seconds).
+    pub since: Option<UnixTime>,
+    /// Only events before this time (Unix seconds).
+    pub until: Option<UnixTime>,
+    /// At most this many, newest last (default 1000).
+    pub limit: Option<u32>,
+}

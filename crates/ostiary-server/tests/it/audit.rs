@@ -1,0 +1,117 @@
+//! The audit log records the security events of the flows, with their evidence, and never a
+//! secret.
+
+use ostiary_core::audit::{AuditFilter, AuditKind};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::harness::*;
+
+async fn events(app: &TestApp, kind: AuditKind) -> Vec<ostiary_core::audit::AuditEvent> {
+    app.idp
+        .audit_events(&AuditFilter {
+            kind: Some(kind),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn logins_refreshes_reuse_and_logout_are_audited_with_evidence_and_without_secrets() {
+    let app = spawn_app().await;
+    // A failed login first.
+    let browser = browser();
+    let html = browser
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failed = browser
+        .post(app.url("/login"))
+        .header("User-Agent", "audit-test/1.0")
+        .form(&[
+            ("username", USERNAME),
+            ("password", "not-the-password"),
+            ("csrf_token", &hidden_field(&html, "csrf_token")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+    let failures = events(&app, AuditKind::LoginFailed).await;
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].details["reason"], "wrong_credentials");
+    assert_eq!(failures[0].ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(failures[0].user_agent.as_deref(), Some("audit-test/1.0"));
+
+    let tokens = app
+        .tokens_for(&browser, PUBLIC_CLIENT, "openid offline_access")
+        .await;
+    let sid = claims(tokens["access_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let logins = events(&app, AuditKind::LoginSucceeded).await;
+    assert_eq!(logins.len(), 1);
+    assert_eq!(logins[0].sid.as_deref(), Some(sid.as_str()));
+
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed: Value = app.refresh(&first).await.json().await.unwrap();
+    app.clock.advance(5);
+    assert_eq!(app.refresh(&first).await.status(), StatusCode::OK); // within grace
+    app.clock.advance(40);
+    assert_eq!(app.refresh(&first).await.status(), StatusCode::BAD_REQUEST); // reuse
+
+    assert_eq!(events(&app, AuditKind::RefreshRotated).await.len(), 1);
+    let grace = events(&app, AuditKind::RefreshReplayedWithinGrace).await;
+    assert_eq!(grace[0].details["seconds_since_rotation"], 5);
+    let theft = events(&app, AuditKind::RefreshTokenReuseDetected).await;
+    assert_eq!(theft.len(), 1);
+    assert_eq!(theft[0].sid.as_deref(), Some(sid.as_str()));
+    assert_eq!(theft[0].details["presented_generation"], 0);
+    assert_eq!(theft[0].details["current_generation"], 1);
+    assert_eq!(theft[0].details["seconds_since_rotation"], 45);
+    let ended = events(&app, AuditKind::SessionEnded).await;
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].details["reason"], "refresh_token_reuse");
+    assert_eq!(ended[0].actor, "system");
+
+    // The whole log, as JSON, holds no password, credential or token.
+    let all = app.idp.audit_events(&AuditFilter::default()).await.unwrap();
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in [
+        PASSWORD,
+        "not-the-password",
+        first.as_str(),
+        refreshed["refresh_token"].as_str().unwrap(),
+        tokens["access_token"].as_str().unwrap(),
+        tokens["id_token"].as_str().unwrap(),
+        app.client_secret.as_str(),
+    ] {
+        assert!(!text.contains(secret), "the audit log contains a secret");
+    }
+    // Filters combine: this session's events, in order.
+    let of_session = app
+        .idp
+        .audit_events(&AuditFilter {
+            sid: Some(sid),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = of_session.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "login_succeeded",
+            "refresh_rotated",
+            "refresh_replayed_within_grace",
+            "refresh_token_reuse_detected",
+            "session_ended"
+        ]
+    );
+}
