@@ -7,7 +7,7 @@
 //! - `commands::demo`: the IdP and a demo API with a demo user and client, on loopback.
 //! - `commands::users`, `commands::clients`: administration against the same database.
 //! - `commands::token`: verify an access token with `ostiary-verify`.
-//! - `commands::audit`: read the audit log.
+//! - `commands::audit`, `commands::sessions`: read the audit log; see and end sessions.
 
 mod commands;
 mod settings;
@@ -71,6 +71,13 @@ enum Command {
     Client {
         #[command(subcommand)]
         command: commands::clients::ClientCommand,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// See and end sessions.
+    Session {
+        #[command(subcommand)]
+        command: commands::sessions::SessionCommand,
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -153,6 +160,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Client { command, db } => {
             let settings = load(&db, FlagOverrides::default())?;
             commands::clients::run(command, &settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Session { command, db } => {
+            let settings = load(&db, FlagOverrides::default())?;
+            commands::sessions::run(command, &settings).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { filter, db } => {

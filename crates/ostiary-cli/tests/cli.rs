@@ -248,3 +248,22 @@ fn the_audit_log_is_read_as_json_lines_with_filters() {
     let bogus = ostiary(&db, &["audit", "--kind", "bogus"], None);
     assert!(!bogus.status.success());
 }
+
+#[test]
+fn sessions_are_listed_and_revoked_by_the_administrator() {
+    let (_dir, db) = database();
+    ostiary(
+        &db,
+        &["user", "add", "alice", "--password-stdin"],
+        Some("s3cret-passw0rd\n"),
+    );
+    let listed = ostiary(&db, &["session", "list", "--json"], None);
+    assert!(listed.status.success());
+    assert!(stdout(&listed).is_empty(), "no one has signed in yet");
+    let revoked = ostiary(&db, &["session", "revoke", "--user", "alice"], None);
+    assert!(revoked.status.success());
+    assert!(stdout(&revoked).contains("ended 0 session(s)"));
+    let unknown = ostiary(&db, &["session", "revoke", "no-such-sid"], None);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no session"));
+}

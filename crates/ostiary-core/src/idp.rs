@@ -110,6 +110,17 @@ pub enum IdpError {
     Hashing(#[from] HashingError),
 }
 
+/// Which of a user's sessions to end.
+#[derive(Debug, Clone, Copy)]
+pub enum EndWhich<'a> {
+    /// This one.
+    One(&'a str),
+    /// All but this one (the current).
+    AllBut(&'a str),
+    /// All of them.
+    All,
+}
+
 /// A page of the revocation feed.
 #[derive(Debug, Clone)]
 pub struct RevocationPage {
@@ -317,7 +328,7 @@ impl Idp {
         let actor = match reason {
             EndReason::Logout => "user",
             EndReason::Revoked | EndReason::AuthorizationCodeReplay => "client",
-            EndReason::UserDisabled => "admin",
+            EndReason::UserDisabled | EndReason::AdminRevoked => "admin",
             EndReason::RefreshTokenReuse | EndReason::IdleTimeout | EndReason::AbsoluteLifetime => {
                 "system"
             }
@@ -329,6 +340,50 @@ impl Idp {
             event = event.user(user_id);
         }
         self.audit(event).await;
+    }
+
+    /// The sessions that are active now, of one user or of everyone, newest first, with the
+    /// clients holding refresh tokens in each. Sessions past their idle or absolute lifetime
+    /// are left out (and ended).
+    pub async fn active_sessions(
+        &self,
+        user_id: Option<&str>,
+    ) -> Result<Vec<(Session, Vec<String>)>, IdpError> {
+        let now = self.now();
+        let mut active = Vec::new();
+        for (session, clients) in self.store.list_active_sessions(user_id).await? {
+            match session.state_at(now, &self.config.session) {
+                SessionState::Active => active.push((session, clients)),
+                SessionState::Ended => {}
+                SessionState::Expired(reason) => {
+                    self.end_session(&session.sid, reason).await?;
+                }
+            }
+        }
+        Ok(active)
+    }
+
+    /// Ends the sessions of `user_id` that `which` selects (the user's own choice on the
+    /// sessions page, or an administrator's); returns the ended `sid`s. A `sid` of another user
+    /// ends nothing.
+    pub async fn end_sessions(
+        &self,
+        user_id: &str,
+        which: EndWhich<'_>,
+        reason: EndReason,
+    ) -> Result<Vec<String>, IdpError> {
+        let mut ended = Vec::new();
+        for (session, _) in self.store.list_active_sessions(Some(user_id)).await? {
+            let selected = match which {
+                EndWhich::One(sid) => session.sid == sid,
+                EndWhich::AllBut(current) => session.sid != current,
+                EndWhich::All => true,
+            };
+            if selected && self.end_session(&session.sid, reason).await? {
+                ended.push(session.sid);
+            }
+        }
+        Ok(ended)
     }
 
     /// Audit events matching `filter`, oldest first.

@@ -52,6 +52,8 @@ pub enum EndReason {
     AbsoluteLifetime,
     /// The user's account was disabled.
     UserDisabled,
+    /// An administrator ended the session.
+    AdminRevoked,
 }
 
 impl EndReason {
@@ -65,6 +67,7 @@ impl EndReason {
             Self::IdleTimeout => "idle_timeout",
             Self::AbsoluteLifetime => "absolute_lifetime",
             Self::UserDisabled => "user_disabled",
+            Self::AdminRevoked => "admin_revoked",
         }
     }
 }

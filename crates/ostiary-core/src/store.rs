@@ -118,6 +118,13 @@ pub trait Store: Send + Sync + 'static {
         reason: EndReason,
     ) -> Result<Vec<String>, StoreError>;
 
+    /// The active (not ended) sessions, of one user or of everyone, newest first, each with
+    /// the ids of the clients that hold refresh tokens in it.
+    async fn list_active_sessions(
+        &self,
+        user_id: Option<&str>,
+    ) -> Result<Vec<(Session, Vec<String>)>, StoreError>;
+
     /// Stores an authorization code (by hash).
     async fn insert_authorization_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
     /// Marks the code used, atomically: exactly one caller ever gets [`CodeConsumption::First`].

@@ -565,6 +565,32 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn list_active_sessions(
+        &self,
+        user_id: Option<&str>,
+    ) -> Result<Vec<(Session, Vec<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.*, (SELECT group_concat(DISTINCT f.client_id) FROM refresh_families f \
+             WHERE f.sid = s.sid AND f.ended_at IS NULL) AS clients \
+             FROM sessions s WHERE s.ended_at IS NULL AND (?1 IS NULL OR s.user_id = ?1) \
+             ORDER BY s.created_at DESC, s.sid",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let clients: Option<String> = row.try_get("clients").map_err(corrupt)?;
+                let clients = clients
+                    .map(|c| c.split(',').map(str::to_owned).collect())
+                    .unwrap_or_default();
+                Ok((session_from_row(row)?, clients))
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn insert_authorization_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, sid, user_id, scope, resource, \

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod clients;
 pub mod demo;
 pub mod serve;
+pub mod sessions;
 pub mod token;
 pub mod users;
 

@@ -34,7 +34,8 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
     let body = format!(
         "<h1>Ostiary</h1><p>You are signed in as <strong>{}</strong>.</p>\
          <form method=\"post\" action=\"/logout/confirm\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\
-         <button type=\"submit\">Sign out</button></form>",
+         <button type=\"submit\">Sign out</button></form>\
+         <p><a href=\"/account\">Your sessions and security events</a></p>",
         html::escape(user.username.as_str()),
         html::escape(&csrf)
     );

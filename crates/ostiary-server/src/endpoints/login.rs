@@ -17,11 +17,13 @@ use crate::error::PageError;
 use crate::params::{FormBody, Params};
 use crate::{AppState, cookies, html};
 
-/// Where the browser may be sent after login: only back into the authorization endpoint, so
-/// the login form cannot be used as an open redirector.
+/// Where the browser may be sent after login: only back into the authorization endpoint or to
+/// the account page, so the login form cannot be used as an open redirector.
 fn safe_return_to(value: Option<&str>) -> Option<&str> {
     value.filter(|v| {
-        v.starts_with("/authorize?") && v.len() <= 8192 && !v.chars().any(char::is_control)
+        (v.starts_with("/authorize?") || *v == "/account")
+            && v.len() <= 8192
+            && !v.chars().any(char::is_control)
     })
 }
 

@@ -1,5 +1,6 @@
 //! One module per endpoint.
 
+pub mod account;
 pub mod authorize;
 pub mod browser;
 pub mod discovery;
