@@ -50,7 +50,8 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
         /// Public issuer URL, the `iss` of every token [env: OSTIARY_ISSUER] [default:
-        /// http://{listen}]. Use https:// in production: cookies are only `Secure` then.
+        /// http://{listen}]. Use https:// in production: the IdP's cookies are always `Secure`,
+        /// which browsers accept over plain http only on localhost and 127.0.0.1.
         #[arg(long, value_name = "URL")]
         issuer: Option<String>,
         #[command(flatten)]
@@ -107,8 +108,8 @@ Settings without a flag (config file key / environment variable, default):
   session.absolute_lifetime   OSTIARY_SESSION__ABSOLUTE_LIFETIME   2592000 seconds (30 days)
   session.refresh_grace       OSTIARY_SESSION__REFRESH_GRACE       10 seconds
   login_throttle.window       OSTIARY_LOGIN_THROTTLE__WINDOW       900 seconds
-  login_throttle.max_failures_per_user                             10 per window
-  login_throttle.max_failures_per_ip                               50 per window
+  login_throttle.max_failures_per_user  OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_USER  10 per window
+  login_throttle.max_failures_per_ip    OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_IP    50 per window
   log_format                  OSTIARY_LOG_FORMAT                   text (or json)
   dangerous_insecure_cookies  OSTIARY_DANGEROUS_INSECURE_COOKIES   false (development only:
                               cookies without Secure and __Host-, for plain-HTTP non-browser clients)
@@ -120,6 +121,7 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

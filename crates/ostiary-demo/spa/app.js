@@ -123,6 +123,7 @@ async function signOut() {
   session = null;
   $('api-card').hidden = true;
   render();
+  show('signed-out', 'You signed out. Your session at the identity provider has ended.');
 }
 
 function show(kind, text) {
@@ -168,7 +169,10 @@ async function main() {
   $('where-api').textContent = config.apiUrl;
   $('sign-in').addEventListener('click', signIn);
   $('call-api').addEventListener('click', callApi);
-  $('refresh').addEventListener('click', () => refresh());
+  $('refresh').addEventListener('click', () => {
+    $('api-card').hidden = true; // that answer was for the previous token
+    refresh();
+  });
   $('sign-out').addEventListener('click', signOut);
   setInterval(tick, 1000);
 

@@ -74,7 +74,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         idp: settings.idp_config(),
         dangerous_insecure_cookies: false,
     };
-    let app = Application::build(config, store, Arc::new(SystemClock)).await?;
+    let busy = "pick other ports with --idp-port, --api-port and --app-port";
+    let app = Application::build(config, store, Arc::new(SystemClock))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e} ({busy})"))?;
     let idp = app.idp().clone();
 
     let password = args
@@ -107,7 +110,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         validator,
         std::slice::from_ref(&app_url),
     )
-    .await?;
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot listen on port {}: {e} ({busy})", args.api_port))?;
     let spa = DemoApp::bind(
         bind(args.app_port),
         DemoAppConfig {
@@ -117,7 +121,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             api_url: api_url.clone(),
         },
     )
-    .await?;
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot listen on port {}: {e} ({busy})", args.app_port))?;
 
     println!();
     println!(

@@ -87,6 +87,8 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let remote =
+        (jwks.starts_with("http://") || jwks.starts_with("https://")).then(|| jwks.clone());
     let source = if jwks.starts_with("http://") || jwks.starts_with("https://") {
         JwksSource::remote(jwks)
     } else {
@@ -99,6 +101,14 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
         Ok(v) => v.with_leeway(Duration::from_secs(leeway)),
         Err(e) => return Ok(fail("invalid_configuration", &e.to_string())),
     };
+    if let Some(url) = &remote
+        && let Err(e) = validator.prefetch().await
+    {
+        return Ok(fail(
+            e.reason(),
+            &format!("could not fetch the JWKS from {url}"),
+        ));
+    }
     let result = match now {
         Some(now) => validator.validate_at(&token, now).await,
         None => validator.validate(&token).await,
