@@ -107,6 +107,8 @@ Settings without a flag (config file key / environment variable, default):
   session.idle_timeout        OSTIARY_SESSION__IDLE_TIMEOUT        604800 seconds (7 days)
   session.absolute_lifetime   OSTIARY_SESSION__ABSOLUTE_LIFETIME   2592000 seconds (30 days)
   session.refresh_grace       OSTIARY_SESSION__REFRESH_GRACE       10 seconds
+  session.max_sessions_per_user OSTIARY_SESSION__MAX_SESSIONS_PER_USER  0 (no limit; 1 = one session per user)
+  session.on_session_limit    OSTIARY_SESSION__ON_SESSION_LIMIT    end_oldest (or refuse_new_login)
   login_throttle.window       OSTIARY_LOGIN_THROTTLE__WINDOW       900 seconds
   login_throttle.max_failures_per_user  OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_USER  10 per window
   login_throttle.max_failures_per_ip    OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_IP    50 per window

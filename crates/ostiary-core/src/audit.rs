@@ -29,6 +29,9 @@ pub enum AuditKind {
     AuthorizationCodeReplayed,
     /// A session ended; `details.reason` says why.
     SessionEnded,
+    /// A new login went beyond the session limit and this (oldest) session was ended;
+    /// `details.evicted_by` is the new session.
+    SessionEvicted,
     /// An access token was revoked (RFC 7009).
     AccessTokenRevoked,
     /// An administrator created a user.
@@ -43,7 +46,7 @@ pub enum AuditKind {
 
 impl AuditKind {
     /// Every kind, for validating filters.
-    pub const ALL: [AuditKind; 12] = [
+    pub const ALL: [AuditKind; 13] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::RefreshRotated,
@@ -51,6 +54,7 @@ impl AuditKind {
         Self::RefreshTokenReuseDetected,
         Self::AuthorizationCodeReplayed,
         Self::SessionEnded,
+        Self::SessionEvicted,
         Self::AccessTokenRevoked,
         Self::UserCreated,
         Self::UserDisabledChanged,
@@ -68,6 +72,7 @@ impl AuditKind {
             Self::RefreshTokenReuseDetected => "refresh_token_reuse_detected",
             Self::AuthorizationCodeReplayed => "authorization_code_replayed",
             Self::SessionEnded => "session_ended",
+            Self::SessionEvicted => "session_evicted",
             Self::AccessTokenRevoked => "access_token_revoked",
             Self::UserCreated => "user_created",
             Self::UserDisabledChanged => "user_disabled_changed",

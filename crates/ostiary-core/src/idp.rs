@@ -13,7 +13,7 @@ use crate::keys::{KeyError, KeyRing, LoadedKey, SigningAlgorithm};
 use crate::refresh::{self, RefreshDecision, RefreshFamily};
 use crate::scope::{self, Scope};
 use crate::secret::{Credential, Password, random_id};
-use crate::session::{EndReason, Session, SessionPolicy, SessionState};
+use crate::session::{EndReason, Session, SessionLimitAction, SessionPolicy, SessionState};
 use crate::store::{RevocationEntry, Rotation, Store, StoreError};
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::token::{self, AccessTokenClaims, Audience, IdTokenClaims, OwnTokenError};
@@ -86,6 +86,9 @@ pub enum IdpError {
     /// Wrong username or password, or a disabled account (deliberately indistinguishable).
     #[error("wrong username or password")]
     InvalidCredentials,
+    /// The user already has the most sessions allowed, and the policy refuses new logins.
+    #[error("you are already signed in on {0} device(s), the most allowed; sign out there first")]
+    SessionLimit(u32),
     /// Too many failed logins for this username or IP; retry after the given seconds.
     #[error("too many failed sign-in attempts; try again in {} minutes", (.0 + 59) / 60)]
     TooManyAttempts(i64),
@@ -329,9 +332,10 @@ impl Idp {
             EndReason::Logout => "user",
             EndReason::Revoked | EndReason::AuthorizationCodeReplay => "client",
             EndReason::UserDisabled | EndReason::AdminRevoked => "admin",
-            EndReason::RefreshTokenReuse | EndReason::IdleTimeout | EndReason::AbsoluteLifetime => {
-                "system"
-            }
+            EndReason::RefreshTokenReuse
+            | EndReason::IdleTimeout
+            | EndReason::AbsoluteLifetime
+            | EndReason::PolicyEviction => "system",
         };
         let mut event = AuditEvent::new(now, AuditKind::SessionEnded, actor)
             .session(sid)
@@ -613,9 +617,12 @@ impl Idp {
             return Err(IdpError::InvalidCredentials);
         };
         self.throttle.record_success(username);
+        let sid = random_id();
+        self.enforce_session_limit(&user, &sid, &context, now)
+            .await?;
         let cookie = Credential::generate();
         let session = Session {
-            sid: random_id(),
+            sid,
             user_id: user.id.clone(),
             cookie_hash: Some(cookie.hash()),
             auth_time: now,
@@ -665,6 +672,54 @@ impl Idp {
         match self.store.find_user(&session.user_id).await? {
             Some(user) if !user.disabled => Ok(Some((session, user))),
             _ => Ok(None),
+        }
+    }
+
+    /// Applies `max_sessions_per_user` before a new session `new_sid` of `user` is created:
+    /// refuses the login, or ends the oldest sessions so that the new one fits (each eviction
+    /// is published and audited with the session that caused it).
+    async fn enforce_session_limit(
+        &self,
+        user: &User,
+        new_sid: &str,
+        context: &LoginContext,
+        now: UnixTime,
+    ) -> Result<(), IdpError> {
+        let policy = &self.config.session;
+        let max = usize::try_from(policy.max_sessions_per_user).unwrap_or(usize::MAX);
+        if max == 0 {
+            return Ok(());
+        }
+        // Newest first: everything from position max-1 on must go for the new one to fit.
+        let active = self.active_sessions(Some(&user.id)).await?;
+        if active.len() < max {
+            return Ok(());
+        }
+        match policy.on_session_limit {
+            SessionLimitAction::RefuseNewLogin => {
+                self.audit(
+                    AuditEvent::new(now, AuditKind::LoginFailed, "user")
+                        .user(&user.id)
+                        .origin(context.ip.as_deref(), context.user_agent.as_deref())
+                        .details(json!({"reason": "session_limit", "max_sessions_per_user": max})),
+                )
+                .await;
+                Err(IdpError::SessionLimit(policy.max_sessions_per_user))
+            }
+            SessionLimitAction::EndOldest => {
+                for (oldest, _) in active.iter().skip(max - 1) {
+                    self.audit(
+                        AuditEvent::new(now, AuditKind::SessionEvicted, "system")
+                            .user(&user.id)
+                            .session(&oldest.sid)
+                            .details(json!({"evicted_by": new_sid, "max_sessions_per_user": max})),
+                    )
+                    .await;
+                    self.end_session(&oldest.sid, EndReason::PolicyEviction)
+                        .await?;
+                }
+                Ok(())
+            }
         }
     }
 

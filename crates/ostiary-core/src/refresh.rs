@@ -161,6 +161,8 @@ mod tests {
         idle_timeout: 3600,
         absolute_lifetime: 86400,
         refresh_grace: 10,
+        max_sessions_per_user: 0,
+        on_session_limit: crate::session::SessionLimitAction::EndOldest,
     };
 
     fn fixture(clock: &ManualClock) -> (RefreshFamily, Session) {

@@ -22,6 +22,22 @@ pub struct SessionPolicy {
     /// How long after a rotation the previous refresh token may be presented again and get
     /// the same successor (a retry or a second tab, not theft). Default 10.
     pub refresh_grace: i64,
+    /// Most active sessions a user may have at once; 0 means no limit (the default). 1 is
+    /// the one-session-per-user policy.
+    pub max_sessions_per_user: u32,
+    /// What a login beyond `max_sessions_per_user` does. Default `end_oldest`.
+    pub on_session_limit: SessionLimitAction,
+}
+
+/// What a login does when the user already has the maximum number of sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionLimitAction {
+    /// The new login wins: the oldest sessions end (published and audited as evictions).
+    #[default]
+    EndOldest,
+    /// The new login is refused with a clear message; existing sessions continue.
+    RefuseNewLogin,
 }
 
 impl Default for SessionPolicy {
@@ -30,6 +46,8 @@ impl Default for SessionPolicy {
             idle_timeout: 7 * 24 * 3600,
             absolute_lifetime: 30 * 24 * 3600,
             refresh_grace: 10,
+            max_sessions_per_user: 0,
+            on_session_limit: SessionLimitAction::EndOldest,
         }
     }
 }
@@ -52,6 +70,8 @@ pub enum EndReason {
     AbsoluteLifetime,
     /// The user's account was disabled.
     UserDisabled,
+    /// A new login went beyond the user's session limit, and this was the oldest session.
+    PolicyEviction,
     /// An administrator ended the session.
     AdminRevoked,
 }
@@ -67,6 +87,7 @@ impl EndReason {
             Self::IdleTimeout => "idle_timeout",
             Self::AbsoluteLifetime => "absolute_lifetime",
             Self::UserDisabled => "user_disabled",
+            Self::PolicyEviction => "policy_eviction",
             Self::AdminRevoked => "admin_revoked",
         }
     }
@@ -161,6 +182,7 @@ mod tests {
             idle_timeout: 100,
             absolute_lifetime: 1000,
             refresh_grace: 5,
+            ..SessionPolicy::default()
         };
         let mut s = session(0);
         assert_eq!(s.state_at(99, &policy), SessionState::Active);

@@ -190,6 +190,13 @@ pub async fn submit(State(state): State<AppState>, parts: Parts, body: FormBody)
             }
             page
         }
+        Err(e @ IdpError::SessionLimit(_)) => login_page(
+            StatusCode::FORBIDDEN,
+            csrf,
+            return_to,
+            "",
+            Some(&e.to_string()),
+        ),
         Err(e) => PageError::from(e).into_response(),
     }
 }

@@ -9,6 +9,7 @@ mod authorize;
 mod browser;
 mod browser_client;
 mod flow;
+mod policy;
 mod refresh;
 mod revocation_feed;
 mod token_endpoint;
