@@ -113,6 +113,8 @@ Settings without a flag (config file key / environment variable, default):
   login_throttle.max_failures_per_user  OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_USER  10 per window
   login_throttle.max_failures_per_ip    OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_IP    50 per window
   log_format                  OSTIARY_LOG_FORMAT                   text (or json)
+  admin_token                 OSTIARY_ADMIN_TOKEN                  unset: admin API (/admin/...) off;
+                              else its bearer token, at least 32 characters
   dangerous_insecure_cookies  OSTIARY_DANGEROUS_INSECURE_COOKIES   false (development only:
                               cookies without Secure and __Host-, for plain-HTTP non-browser clients)
 Log filter: OSTIARY_LOG (tracing EnvFilter syntax, default info).

@@ -41,9 +41,36 @@ pub struct Settings {
     /// Development only: cookies without `Secure` and the `__Host-` prefix, for non-browser
     /// clients on plain HTTP. Default `false`; never enable in production.
     pub dangerous_insecure_cookies: bool,
+    /// Bearer token of the admin API (`/admin/…`), at least 32 characters; unset (the
+    /// default), the admin API is off. Prefer the environment (`OSTIARY_ADMIN_TOKEN`) to a file.
+    pub admin_token: Option<SecretSetting>,
     /// Failed-login limits (`[login_throttle]`: window, max_failures_per_user,
     /// max_failures_per_ip).
     pub login_throttle: ThrottlePolicy,
+}
+
+/// A secret setting: `Debug` and serialization never show it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct SecretSetting(String);
+
+impl SecretSetting {
+    /// The value, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for SecretSetting {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("[redacted]")
+    }
 }
 
 /// How log lines are written.
@@ -71,6 +98,7 @@ impl Default for Settings {
             session: idp.session,
             login_throttle: idp.login_throttle,
             dangerous_insecure_cookies: false,
+            admin_token: None,
         }
     }
 }
@@ -103,6 +131,7 @@ const ENV_KEYS: &[&str] = &[
     "session",
     "login_throttle",
     "dangerous_insecure_cookies",
+    "admin_token",
 ];
 
 impl Settings {
@@ -148,6 +177,13 @@ impl Settings {
         }
         if self.authorization_code_ttl > 600 {
             anyhow::bail!("authorization_code_ttl must be at most 600 seconds (RFC 6749 §4.1.2)");
+        }
+        if self
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| t.expose().len() < 32)
+        {
+            anyhow::bail!("admin_token must be at least 32 characters (use a random value)");
         }
         if let Some(issuer) = &self.issuer {
             let url = url::Url::parse(issuer)

@@ -47,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
             ..IdpConfig::default()
         },
         dangerous_insecure_cookies: false,
+        admin_token: None,
     };
     let app = Application::build(config, store, Arc::new(SystemClock)).await?;
     let base = format!("http://{}", app.local_addr());

@@ -30,6 +30,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use http::{HeaderValue, header};
 use ostiary_core::clock::Clock;
+use ostiary_core::secret::{Credential, CredentialHash};
 use ostiary_core::{Idp, IdpConfig, IdpError, Store};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub cookies: CookiePolicy,
     /// The issuer's origin (`scheme://host[:port]`), for `Origin` checks on forms.
     pub origin: Arc<str>,
+    /// SHA-256 of the admin API's token; `None`: the admin API is off.
+    pub admin_token: Option<CredentialHash>,
 }
 
 impl AppState {
@@ -68,6 +71,8 @@ pub struct ServerConfig {
     /// Development only: cookies without `Secure` and without the `__Host-` prefix, for
     /// non-browser clients on plain HTTP. Default (and in production) `false`.
     pub dangerous_insecure_cookies: bool,
+    /// The admin API's bearer token (see [`endpoints::admin`]); `None` turns the API off.
+    pub admin_token: Option<Credential>,
 }
 
 /// Why the server could not start.
@@ -136,6 +141,9 @@ pub fn router(state: AppState) -> Router {
         .route("/account", get(account::page))
         .route("/account/sessions", get(account::list))
         .route("/account/sessions/end", post(account::end))
+        .route("/admin/sessions", get(admin::sessions))
+        .route("/admin/sessions/revoke", post(admin::revoke))
+        .route("/admin/audit", get(admin::audit))
         .route("/healthz", get(health::healthz))
         .route("/", get(home::home))
         .fallback(home::not_found)
@@ -199,6 +207,7 @@ impl Application {
             idp: idp.clone(),
             cookies,
             origin: origin.into(),
+            admin_token: config.admin_token.as_ref().map(Credential::hash),
         };
         Ok(Self {
             listener,

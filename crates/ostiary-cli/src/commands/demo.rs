@@ -73,6 +73,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         listen: settings.listen,
         idp: settings.idp_config(),
         dangerous_insecure_cookies: false,
+        admin_token: None,
     };
     let busy = "pick other ports with --idp-port, --api-port and --app-port";
     let app = Application::build(config, store, Arc::new(SystemClock))

@@ -14,6 +14,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         listen: settings.listen,
         idp: settings.idp_config(),
         dangerous_insecure_cookies: settings.dangerous_insecure_cookies,
+        admin_token: settings
+            .admin_token
+            .as_ref()
+            .map(|t| ostiary_core::secret::Credential::from_presented(t.expose())),
     };
     let app = Application::build(config, store, Arc::new(SystemClock)).await?;
     let issuer = app.idp().config().issuer.clone();

@@ -1,6 +1,7 @@
 //! One module per endpoint.
 
 pub mod account;
+pub mod admin;
 pub mod authorize;
 pub mod browser;
 pub mod discovery;

@@ -162,3 +162,71 @@ async fn a_user_cannot_end_another_users_session() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn the_admin_api_needs_its_own_token_and_sees_and_ends_any_users_sessions() {
+    let app = spawn_app().await;
+    let tokens = app
+        .tokens_for(&browser(), PUBLIC_CLIENT, "openid offline_access")
+        .await;
+    let admin = |path: &str| http().get(app.url(path)).bearer_auth(ADMIN_TOKEN);
+
+    let none = http().get(app.url("/admin/sessions")).send().await.unwrap();
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    let wrong = http()
+        .get(app.url("/admin/sessions"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    // A user's access token is not an admin token.
+    let user_token = http()
+        .get(app.url("/admin/sessions"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user_token.status(), StatusCode::UNAUTHORIZED);
+
+    let listed: Value = admin(&format!("/admin/sessions?user={USERNAME}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 1);
+
+    let revoked: Value = http()
+        .post(app.url("/admin/sessions/revoke"))
+        .bearer_auth(ADMIN_TOKEN)
+        .form(&[("user", USERNAME)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revoked["ended"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.refresh(tokens["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    let audit: Value = admin(&format!("/admin/audit?user={USERNAME}&kind=session_ended"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events = audit["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["details"]["reason"], "admin_revoked");
+    assert_eq!(events[0]["actor"], "admin");
+    let bad = admin("/admin/audit?kind=nope").send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}

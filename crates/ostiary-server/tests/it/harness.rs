@@ -26,6 +26,8 @@ pub const PUBLIC_CLIENT: &str = "spa";
 pub const CONFIDENTIAL_CLIENT: &str = "web";
 pub const REDIRECT_URI: &str = "http://127.0.0.1:9999/callback";
 pub const LOGOUT_URI: &str = "http://127.0.0.1:9999/bye";
+/// The admin API's token in tests.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghijklmnop";
 /// Fixed start of the injected clock (2026-01-01T00:00:00Z).
 pub const T0: i64 = 1_767_225_600;
 
@@ -93,6 +95,9 @@ async fn start(
         listen: "127.0.0.1:0".parse().expect("addr"),
         idp,
         dangerous_insecure_cookies: false,
+        admin_token: Some(ostiary_core::secret::Credential::from_presented(
+            ADMIN_TOKEN,
+        )),
     };
     let app = Application::build(config, store, Arc::new(clock))
         .await

@@ -1,0 +1,186 @@
+//! The admin API, protected by its own credential: an operator-chosen admin token (setting
+//! `admin_token`, only its SHA-256 is kept in memory), sent as `Authorization: Bearer`. Without
+//! the setting the admin API is off and answers 404.
+//!
+//! - `GET /admin/sessions[?user=USERNAME]`: active sessions (JSON).
+//! - `POST /admin/sessions/revoke` with `sid=…` or `user=USERNAME`: ends them (published on the
+//!   revocation feed, audited as `admin_revoked`).
+//! - `GET /admin/audit[?user=USERNAME&session=SID&kind=KIND&since=UNIX&until=UNIX&limit=N]`:
+//!   audit events (JSON), oldest first.
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode, header};
+use ostiary_core::audit::{AuditFilter, AuditKind};
+use ostiary_core::idp::EndWhich;
+use ostiary_core::secret::Credential;
+use ostiary_core::session::EndReason;
+use ostiary_core::user::Username;
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::{BearerError, TokenEndpointError};
+use crate::params::{FormBody, Params};
+
+/// The response refusing a request without the admin token; `None` when it has it.
+fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    let Some(expected) = &state.admin_token else {
+        return Some(StatusCode::NOT_FOUND.into_response());
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| Credential::from_presented(token.trim()));
+    match presented {
+        Some(token) if token.hash().matches(expected) => None,
+        Some(_) => Some(BearerError::from(ostiary_core::IdpError::InvalidToken).into_response()),
+        None => Some(BearerError::missing().into_response()),
+    }
+}
+
+async fn user_id(state: &AppState, name: &str) -> Result<String, TokenEndpointError> {
+    let username =
+        Username::parse(name).map_err(|e| TokenEndpointError::invalid_request(e.to_string()))?;
+    match state
+        .idp
+        .store()
+        .find_user_by_username(&username)
+        .await
+        .map_err(ostiary_core::IdpError::from)?
+    {
+        Some(user) => Ok(user.id),
+        None => Err(TokenEndpointError::invalid_request(format!(
+            "no user {name}"
+        ))),
+    }
+}
+
+/// `GET /admin/sessions`.
+pub async fn sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Some(refusal) = refusal(&state, &headers) {
+        return refusal;
+    }
+    let result = async {
+        let params = Params::from_query(query.as_deref())?;
+        let user = match params.get("user") {
+            Some(name) => Some(user_id(&state, name).await?),
+            None => None,
+        };
+        let sessions: Vec<_> = state
+            .idp
+            .active_sessions(user.as_deref())
+            .await?
+            .into_iter()
+            .map(|(s, clients)| {
+                json!({
+                    "sid": s.sid, "user_id": s.user_id, "created_at": s.created_at, "last_used_at": s.last_used_at,
+                    "ip": s.ip, "user_agent": s.user_agent, "clients": clients,
+                })
+            })
+            .collect();
+        Ok::<_, TokenEndpointError>(Json(json!({"sessions": sessions})).into_response())
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /admin/sessions/revoke`.
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: FormBody) -> Response {
+    if let Some(refusal) = refusal(&state, &headers) {
+        return refusal;
+    }
+    let result = async {
+        let params = Params::from_form(&headers, &body)?;
+        let ended = match (params.get("sid"), params.get("user")) {
+            (Some(sid), None) => match state
+                .idp
+                .store()
+                .find_session(sid)
+                .await
+                .map_err(ostiary_core::IdpError::from)?
+            {
+                Some(session) => {
+                    state
+                        .idp
+                        .end_sessions(
+                            &session.user_id,
+                            EndWhich::One(sid),
+                            EndReason::AdminRevoked,
+                        )
+                        .await?
+                }
+                None => Vec::new(),
+            },
+            (None, Some(name)) => {
+                let id = user_id(&state, name).await?;
+                state
+                    .idp
+                    .end_sessions(&id, EndWhich::All, EndReason::AdminRevoked)
+                    .await?
+            }
+            _ => {
+                return Err(TokenEndpointError::invalid_request(
+                    "send sid or user, not both",
+                ));
+            }
+        };
+        Ok::<_, TokenEndpointError>(Json(json!({"ended": ended})).into_response())
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /admin/audit`.
+pub async fn audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Some(refusal) = refusal(&state, &headers) {
+        return refusal;
+    }
+    let result = async {
+        let params = Params::from_query(query.as_deref())?;
+        let number = |name: &str| -> Result<Option<i64>, TokenEndpointError> {
+            params
+                .get(name)
+                .map(|v| {
+                    v.parse::<i64>().map_err(|_| {
+                        TokenEndpointError::invalid_request(format!("{name} must be an integer"))
+                    })
+                })
+                .transpose()
+        };
+        let kind =
+            match params.get("kind") {
+                Some(k) => Some(AuditKind::parse(k).ok_or_else(|| {
+                    TokenEndpointError::invalid_request(format!("unknown kind {k}"))
+                })?),
+                None => None,
+            };
+        let user = match params.get("user") {
+            Some(name) => Some(user_id(&state, name).await?),
+            None => None,
+        };
+        let limit = number("limit")?.map(|n| u32::try_from(n.clamp(1, 10_000)).unwrap_or(1000));
+        let filter = AuditFilter {
+            user_id: user,
+            sid: params.get("session").map(str::to_owned),
+            kind,
+            since: number("since")?,
+            until: number("until")?,
+            limit,
+        };
+        let events = state.idp.audit_events(&filter).await?;
+        Ok::<_, TokenEndpointError>(Json(json!({"events": events})).into_response())
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
