@@ -147,10 +147,11 @@ impl AuditEvent {
         self
     }
 
-    /// Where the request came from.
+    /// Where the request came from. Both are cut (IP to 64, user agent to 256 characters), so
+    /// that a request cannot write large records.
     pub fn origin(mut self, ip: Option<&str>, user_agent: Option<&str>) -> Self {
-        self.ip = ip.map(str::to_owned);
-        self.user_agent = user_agent.map(str::to_owned);
+        self.ip = ip.map(|ip| ip.chars().take(64).collect());
+        self.user_agent = user_agent.map(|ua| ua.chars().take(256).collect());
         self
     }
 
@@ -176,4 +177,26 @@ pub struct AuditFilter {
     pub until: Option<UnixTime>,
     /// At most this many, newest last (default 1000).
     pub limit: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_origins_are_cut_so_a_request_cannot_write_large_records() {
+        let huge = "x".repeat(400_000);
+        let event =
+            AuditEvent::new(0, AuditKind::LoginFailed, "user").origin(Some(&huge), Some(&huge));
+        assert_eq!(event.ip.unwrap().len(), 64);
+        assert_eq!(event.user_agent.unwrap().len(), 256);
+    }
+
+    #[test]
+    fn every_kind_parses_back_from_its_name() {
+        for kind in AuditKind::ALL {
+            assert_eq!(AuditKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(AuditKind::parse("nope"), None);
+    }
 }

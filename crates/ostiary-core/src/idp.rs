@@ -576,15 +576,15 @@ impl Idp {
         context: LoginContext,
     ) -> Result<(Session, Credential), IdpError> {
         let now = self.now();
-        if let Some(retry_after) = self
+        if let Err(retry_after) = self
             .throttle
-            .blocked_for(username, context.ip.as_deref(), now)
+            .begin_attempt(username, context.ip.as_deref(), now)
         {
             tracing::warn!("login refused: too many failed attempts");
             self.audit(
                 AuditEvent::new(now, AuditKind::LoginFailed, "user")
                     .origin(context.ip.as_deref(), context.user_agent.as_deref())
-                    .details(json!({"reason": "throttled", "username": truncate(username.to_owned(), 64)})),
+                    .details(json!({"reason": "throttled"})),
             )
             .await;
             return Err(IdpError::TooManyAttempts(retry_after));
@@ -607,16 +607,15 @@ impl Idp {
             };
             let mut event = AuditEvent::new(now, AuditKind::LoginFailed, "user")
                 .origin(context.ip.as_deref(), context.user_agent.as_deref())
-                .details(json!({"reason": reason, "username": truncate(username.to_owned(), 64)}));
+                .details(json!({"reason": reason, "known_user": known_user_id.is_some()}));
             if let Some(id) = &known_user_id {
                 event = event.user(id);
             }
             self.audit(event).await;
-            self.throttle
-                .record_failure(username, context.ip.as_deref(), now);
             return Err(IdpError::InvalidCredentials);
         };
-        self.throttle.record_success(username);
+        self.throttle
+            .record_success(username, context.ip.as_deref());
         let sid = random_id();
         self.enforce_session_limit(&user, &sid, &context, now)
             .await?;
@@ -1345,8 +1344,9 @@ impl Idp {
     }
 
     /// Token introspection (RFC 7662 §2) for an authenticated confidential client (a resource
-    /// server): the claims of an active access token with the username, or `None` for
-    /// anything else (revoked, expired, another issuer's, a refresh or ID token, garbage).
+    /// server): the claims of an active access token whose `aud` names one of the client's
+    /// resources, with the username; `None` for anything else (revoked, expired, meant for
+    /// another resource, another issuer's, a refresh or ID token, garbage).
     pub async fn introspect(
         &self,
         client: &Client,
@@ -1356,6 +1356,15 @@ impl Idp {
             return Err(IdpError::InvalidClient);
         }
         match self.active_access_token(token).await {
+            // RFC 7662 §2.2, §4: a resource server may only learn about tokens meant for it.
+            Ok((claims, _))
+                if !client
+                    .allowed_resources
+                    .iter()
+                    .any(|r| claims.aud.contains(r)) =>
+            {
+                Ok(None)
+            }
             Ok(found) => Ok(Some(found)),
             Err(IdpError::InvalidToken) => Ok(None),
             Err(other) => Err(other),

@@ -76,12 +76,19 @@ impl LoginThrottle {
         keys
     }
 
-    /// `Some(seconds)` to wait if attempts for this username or IP are blocked at `now`.
-    pub fn blocked_for(&self, username: &str, ip: Option<&str>, now: UnixTime) -> Option<i64> {
-        let windows = self
-            .windows
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
+        self.windows
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn blocked(
+        &self,
+        windows: &HashMap<String, Window>,
+        username: &str,
+        ip: Option<&str>,
+        now: UnixTime,
+    ) -> Option<i64> {
         Self::keys(username, ip)
             .into_iter()
             .filter_map(|(key, is_user)| {
@@ -97,12 +104,22 @@ impl LoginThrottle {
             .max()
     }
 
-    /// Counts a failed attempt.
-    pub fn record_failure(&self, username: &str, ip: Option<&str>, now: UnixTime) {
-        let mut windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    /// Starts a login attempt: `Err(seconds to wait)` if this username or IP is blocked at
+    /// `now`; otherwise the attempt is counted as a failure *before* the password is checked,
+    /// in the same critical section as the check, so that parallel attempts cannot all slip
+    /// under the limit. A successful login takes its count back ([`record_success`]).
+    ///
+    /// [`record_success`]: Self::record_success
+    pub fn begin_attempt(
+        &self,
+        username: &str,
+        ip: Option<&str>,
+        now: UnixTime,
+    ) -> Result<(), i64> {
+        let mut windows = self.lock();
+        if let Some(wait) = self.blocked(&windows, username, ip, now) {
+            return Err(wait);
+        }
         if windows.len() >= MAX_TRACKED_KEYS {
             let window = self.policy.window;
             windows.retain(|_, w| now < w.started_at + window);
@@ -123,16 +140,17 @@ impl LoginThrottle {
             }
             entry.failures = entry.failures.saturating_add(1);
         }
+        Ok(())
     }
 
-    /// Forgets the username's failures after a successful login.
-    pub fn record_success(&self, username: &str) {
-        let mut windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let username = normalize(username);
-        windows.remove(&format!("user:{username}"));
+    /// After a successful login: forgets the username's failures and takes back this
+    /// attempt's count from the IP (many users behind one address keep signing in).
+    pub fn record_success(&self, username: &str, ip: Option<&str>) {
+        let mut windows = self.lock();
+        windows.remove(&format!("user:{}", normalize(username)));
+        if let Some(window) = ip.and_then(|ip| windows.get_mut(&format!("ip:{ip}"))) {
+            window.failures = window.failures.saturating_sub(1);
+        }
     }
 }
 
@@ -150,37 +168,54 @@ mod tests {
     fn a_username_is_blocked_after_its_limit_until_the_window_ends() {
         let throttle = LoginThrottle::new(POLICY);
         for _ in 0..3 {
-            assert_eq!(throttle.blocked_for("alice", Some("10.0.0.1"), 100), None);
-            throttle.record_failure("alice", Some("10.0.0.1"), 100);
+            assert_eq!(
+                throttle.begin_attempt("alice", Some("10.0.0.1"), 100),
+                Ok(())
+            );
         }
         assert_eq!(
-            throttle.blocked_for("alice", Some("10.0.0.9"), 100),
-            Some(900),
+            throttle.begin_attempt("alice", Some("10.0.0.9"), 100),
+            Err(900),
             "another IP does not help"
         );
-        assert_eq!(throttle.blocked_for("bob", Some("10.0.0.9"), 100), None);
+        assert_eq!(throttle.begin_attempt("bob", Some("10.0.0.9"), 100), Ok(()));
         assert_eq!(
-            throttle.blocked_for("alice", None, 1000),
-            None,
+            throttle.begin_attempt("alice", None, 1000),
+            Ok(()),
             "the window ended"
         );
+    }
+
+    #[test]
+    fn attempts_count_before_the_password_is_checked() {
+        // Parallel attempts each pass begin_attempt in turn: the limit holds however many are
+        // in flight, since none of them has to finish first.
+        let throttle = LoginThrottle::new(POLICY);
+        let admitted = (0..20)
+            .filter(|_| throttle.begin_attempt("alice", None, 0).is_ok())
+            .count();
+        assert_eq!(admitted, 3);
     }
 
     #[test]
     fn an_ip_is_blocked_after_its_limit_across_usernames() {
         let throttle = LoginThrottle::new(POLICY);
         for i in 0..5 {
-            throttle.record_failure(&format!("user{i}"), Some("10.0.0.1"), 0);
+            assert!(
+                throttle
+                    .begin_attempt(&format!("user{i}"), Some("10.0.0.1"), 0)
+                    .is_ok()
+            );
         }
         assert!(
             throttle
-                .blocked_for("someone-else", Some("10.0.0.1"), 10)
-                .is_some()
+                .begin_attempt("someone-else", Some("10.0.0.1"), 10)
+                .is_err()
         );
         assert!(
             throttle
-                .blocked_for("someone-else", Some("10.0.0.2"), 10)
-                .is_none()
+                .begin_attempt("someone-else", Some("10.0.0.2"), 10)
+                .is_ok()
         );
     }
 
@@ -188,18 +223,20 @@ mod tests {
     fn usernames_are_counted_without_regard_to_case() {
         let throttle = LoginThrottle::new(POLICY);
         for name in ["Alice", "ALICE", "alice"] {
-            throttle.record_failure(name, None, 0);
+            assert!(throttle.begin_attempt(name, None, 0).is_ok());
         }
-        assert!(throttle.blocked_for("aLiCe", None, 1).is_some());
+        assert!(throttle.begin_attempt("aLiCe", None, 1).is_err());
     }
 
     #[test]
-    fn success_clears_the_username_counter() {
+    fn success_takes_the_attempt_back() {
         let throttle = LoginThrottle::new(POLICY);
-        throttle.record_failure("alice", None, 0);
-        throttle.record_failure("alice", None, 0);
-        throttle.record_success("alice");
-        throttle.record_failure("alice", None, 0);
-        assert_eq!(throttle.blocked_for("alice", None, 0), None);
+        for _ in 0..4 {
+            assert!(throttle.begin_attempt("alice", Some("10.0.0.1"), 0).is_ok());
+            throttle.record_success("alice", Some("10.0.0.1"));
+        }
+        // Four successful logins from one address leave both counters low.
+        assert!(throttle.begin_attempt("alice", Some("10.0.0.1"), 0).is_ok());
+        assert!(throttle.begin_attempt("bob", Some("10.0.0.1"), 0).is_ok());
     }
 }

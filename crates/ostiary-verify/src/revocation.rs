@@ -84,9 +84,14 @@ struct Revoked {
 }
 
 impl Revoked {
-    fn prune(&mut self, now: i64) {
-        self.sids.retain(|_, expires_at| *expires_at > now);
-        self.jtis.retain(|_, expires_at| *expires_at > now);
+    /// Forgets entries that no token can need any more: past `expires_at` plus the validators'
+    /// leeway (a validator accepts a token until `exp + leeway`, so a revocation must outlive
+    /// that too).
+    fn prune(&mut self, now: i64, margin: i64) {
+        self.sids
+            .retain(|_, expires_at| expires_at.saturating_add(margin) > now);
+        self.jtis
+            .retain(|_, expires_at| expires_at.saturating_add(margin) > now);
     }
 }
 
@@ -96,6 +101,9 @@ struct Inner {
     clock: Arc<dyn Clock>,
     fail_mode: FailMode,
     max_staleness: i64,
+    /// Seconds entries are kept past `expires_at`: the largest leeway of the validators using
+    /// this feed ([`RevocationFeed::keep_for_leeway`]).
+    margin: std::sync::atomic::AtomicI64,
     revoked: RwLock<Revoked>,
     /// One read at a time.
     reading: Mutex<()>,
@@ -145,6 +153,7 @@ impl RevocationFeed {
                 max_staleness: DEFAULT_MAX_STALENESS.as_secs() as i64,
                 revoked: RwLock::default(),
                 reading: Mutex::new(()),
+                margin: std::sync::atomic::AtomicI64::new(0),
             }),
         })
     }
@@ -188,8 +197,9 @@ impl RevocationFeed {
             let mut revoked = self.inner.revoked.write().await;
             let more = !page.entries.is_empty() && page.cursor > cursor;
             read += page.entries.len();
+            let margin = self.margin();
             for entry in page.entries {
-                if entry.expires_at <= now {
+                if entry.expires_at.saturating_add(margin) <= now {
                     continue;
                 }
                 if let Some(sid) = entry.sid {
@@ -201,7 +211,7 @@ impl RevocationFeed {
             }
             revoked.cursor = revoked.cursor.max(page.cursor);
             revoked.last_success = Some(now);
-            revoked.prune(now);
+            revoked.prune(now, margin);
             if !more {
                 return Ok(read);
             }
@@ -266,8 +276,10 @@ impl RevocationFeed {
         now: i64,
     ) -> Result<(), ValidationError> {
         let revoked = self.inner.revoked.read().await;
+        let margin = self.margin();
         let live = |map: &HashMap<String, i64>, key: &str| {
-            map.get(key).is_some_and(|expires_at| *expires_at > now)
+            map.get(key)
+                .is_some_and(|expires_at| expires_at.saturating_add(margin) > now)
         };
         if sid.is_some_and(|sid| live(&revoked.sids, sid)) || live(&revoked.jtis, jti) {
             return Err(ValidationError::Revoked);
@@ -284,6 +296,22 @@ impl RevocationFeed {
             }
         }
         Ok(())
+    }
+
+    fn margin(&self) -> i64 {
+        self.inner.margin.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Keeps every entry `leeway` longer than its `expires_at`, because a validator with that
+    /// leeway accepts tokens until `exp + leeway`. [`Validator::with_revocation_feed`] calls this
+    /// with its own leeway; the largest one wins.
+    ///
+    /// [`Validator::with_revocation_feed`]: crate::Validator::with_revocation_feed
+    pub fn keep_for_leeway(&self, leeway: Duration) {
+        let seconds = i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX);
+        self.inner
+            .margin
+            .fetch_max(seconds, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// How many revocations are remembered now (the memory bound: revocations within one

@@ -148,6 +148,7 @@ impl Validator {
     /// ([`ValidationError::RevocationFeedUnavailable`]). Start the feed's background reads with
     /// [`RevocationFeed::spawn`].
     pub fn with_revocation_feed(mut self, feed: RevocationFeed) -> Self {
+        feed.keep_for_leeway(self.config.leeway);
         Arc::make_mut(&mut self.config).revocations = Some(feed);
         self
     }
@@ -155,6 +156,9 @@ impl Validator {
     /// Clock-skew allowance applied to `exp`, `nbf` and `iat` (default 30 s; whole seconds,
     /// fractions are dropped).
     pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        if let Some(feed) = &self.config.revocations {
+            feed.keep_for_leeway(leeway);
+        }
         Arc::make_mut(&mut self.config).leeway = leeway;
         self
     }

@@ -227,6 +227,41 @@ async fn introspection_answers_active_tokens_and_only_active_false_for_the_rest(
         serde_json::json!({"active": false})
     );
 
+    // A resource server learns nothing of tokens meant for other resources (RFC 7662 §4).
+    let (_, other_secret) = app
+        .idp
+        .add_client(ostiary_core::idp::NewClient {
+            id: ostiary_core::client::ClientId::parse("other-rs").unwrap(),
+            kind: ostiary_core::client::ClientKind::Confidential,
+            redirect_uris: vec![ostiary_core::client::RedirectUri::parse(REDIRECT_URI).unwrap()],
+            post_logout_redirect_uris: vec![],
+            resources: vec![OTHER_API.into()],
+            extra_scopes: vec![],
+            web_origins: vec![],
+        })
+        .await
+        .unwrap();
+    let third = signed_in(&app).await;
+    assert_eq!(
+        introspect(&app, at(&third))
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["active"],
+        true
+    );
+    let foreign: Value = http()
+        .post(app.url("/introspect"))
+        .basic_auth("other-rs", Some(other_secret.unwrap().expose()))
+        .form(&[("token", at(&third))])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(foreign, serde_json::json!({"active": false}));
+
     // Only authenticated confidential clients may ask.
     let public = http()
         .post(app.url("/introspect"))
