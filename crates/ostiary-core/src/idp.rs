@@ -14,7 +14,7 @@ use crate::refresh::{self, RefreshDecision, RefreshFamily};
 use crate::scope::{self, Scope};
 use crate::secret::{Credential, Password, random_id};
 use crate::session::{EndReason, Session, SessionLimitAction, SessionPolicy, SessionState};
-use crate::store::{RevocationEntry, Rotation, Store, StoreError};
+use crate::store::{RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError};
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::token::{self, AccessTokenClaims, Audience, IdTokenClaims, OwnTokenError};
 use serde_json::json;
@@ -617,8 +617,6 @@ impl Idp {
         self.throttle
             .record_success(username, context.ip.as_deref());
         let sid = random_id();
-        self.enforce_session_limit(&user, &sid, &context, now)
-            .await?;
         let cookie = Credential::generate();
         let session = Session {
             sid,
@@ -632,7 +630,7 @@ impl Idp {
             user_agent: context.user_agent.map(|ua| truncate(ua, 256)),
             ip: context.ip,
         };
-        self.store.insert_session(&session).await?;
+        self.admit_session(&session, &user, now).await?;
         self.audit(
             AuditEvent::new(now, AuditKind::LoginSucceeded, "user")
                 .user(&user.id)
@@ -674,50 +672,51 @@ impl Idp {
         }
     }
 
-    /// Applies `max_sessions_per_user` before a new session `new_sid` of `user` is created:
-    /// refuses the login, or ends the oldest sessions so that the new one fits (each eviction
-    /// is published and audited with the session that caused it).
-    async fn enforce_session_limit(
+    /// Stores a new session within `max_sessions_per_user`, in one store transaction (so that
+    /// parallel logins cannot exceed it): the oldest sessions are ended to make room, or the
+    /// login is refused. Evictions and refusals are audited, naming the sessions involved.
+    async fn admit_session(
         &self,
+        session: &Session,
         user: &User,
-        new_sid: &str,
-        context: &LoginContext,
         now: UnixTime,
     ) -> Result<(), IdpError> {
         let policy = &self.config.session;
-        let max = usize::try_from(policy.max_sessions_per_user).unwrap_or(usize::MAX);
-        if max == 0 {
-            return Ok(());
-        }
-        // Newest first: everything from position max-1 on must go for the new one to fit.
-        let active = self.active_sessions(Some(&user.id)).await?;
-        if active.len() < max {
-            return Ok(());
-        }
-        match policy.on_session_limit {
-            SessionLimitAction::RefuseNewLogin => {
-                self.audit(
-                    AuditEvent::new(now, AuditKind::LoginFailed, "user")
-                        .user(&user.id)
-                        .origin(context.ip.as_deref(), context.user_agent.as_deref())
-                        .details(json!({"reason": "session_limit", "max_sessions_per_user": max})),
-                )
-                .await;
-                Err(IdpError::SessionLimit(policy.max_sessions_per_user))
-            }
-            SessionLimitAction::EndOldest => {
-                for (oldest, _) in active.iter().skip(max - 1) {
+        let limit = SessionLimit {
+            max: policy.max_sessions_per_user,
+            evict_oldest: policy.on_session_limit == SessionLimitAction::EndOldest,
+            idle_since: now - policy.idle_timeout,
+            absolute_since: now - policy.absolute_lifetime,
+        };
+        match self.store.insert_session(session, limit).await? {
+            SessionAdmission::Admitted { evicted } => {
+                if !evicted.is_empty() {
+                    self.revocations.notify_waiters();
+                }
+                for sid in &evicted {
                     self.audit(
                         AuditEvent::new(now, AuditKind::SessionEvicted, "system")
                             .user(&user.id)
-                            .session(&oldest.sid)
-                            .details(json!({"evicted_by": new_sid, "max_sessions_per_user": max})),
+                            .session(sid)
+                            .details(json!({"evicted_by": session.sid, "max_sessions_per_user": limit.max})),
                     )
                     .await;
-                    self.end_session(&oldest.sid, EndReason::PolicyEviction)
-                        .await?;
+                    self.audit_session_ended(sid, Some(&user.id), EndReason::PolicyEviction, now)
+                        .await;
                 }
                 Ok(())
+            }
+            SessionAdmission::Refused => {
+                self.audit(
+                    AuditEvent::new(now, AuditKind::LoginFailed, "user")
+                        .user(&user.id)
+                        .origin(session.ip.as_deref(), session.user_agent.as_deref())
+                        .details(
+                            json!({"reason": "session_limit", "max_sessions_per_user": limit.max}),
+                        ),
+                )
+                .await;
+                Err(IdpError::SessionLimit(limit.max))
             }
         }
     }

@@ -44,6 +44,32 @@ pub struct RevocationEntry {
     pub reason: String,
 }
 
+/// The session limit a new session is admitted under. A session counts as active when it has
+/// not ended, was used after `idle_since` and created after `absolute_since` (Unix seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimit {
+    /// Most active sessions per user; 0 means no limit.
+    pub max: u32,
+    /// End the oldest sessions to make room (`true`) or refuse the new one (`false`).
+    pub evict_oldest: bool,
+    /// Sessions last used at or before this are idle-expired and do not count.
+    pub idle_since: UnixTime,
+    /// Sessions created at or before this are past their absolute lifetime and do not count.
+    pub absolute_since: UnixTime,
+}
+
+/// Whether a new session was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionAdmission {
+    /// Stored; these older sessions were ended to make room.
+    Admitted {
+        /// The `sid`s of the evicted sessions.
+        evicted: Vec<String>,
+    },
+    /// Not stored: the user is at the limit and the policy refuses new sessions.
+    Refused,
+}
+
 /// A rotation to apply only if the family is still at `expected_generation` (compare-and-swap).
 #[derive(Debug, Clone)]
 pub struct Rotation {
@@ -89,8 +115,15 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new signing key.
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
 
-    /// Stores a new session.
-    async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// Stores a new session, within the user's session limit, in one transaction: with
+    /// `limit.max` active sessions already (0: no limit), either the oldest are ended to make
+    /// room (`evict_oldest`; ended with [`EndReason::PolicyEviction`] and published like any
+    /// ending) or nothing is stored and [`SessionAdmission::Refused`] is returned.
+    async fn insert_session(
+        &self,
+        session: &Session,
+        limit: SessionLimit,
+    ) -> Result<SessionAdmission, StoreError>;
     /// The session with this `sid`, ended or not.
     async fn find_session(&self, sid: &str) -> Result<Option<Session>, StoreError>;
     /// The session whose browser cookie hashes to `cookie_hash`, ended or not.

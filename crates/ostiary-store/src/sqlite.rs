@@ -18,7 +18,9 @@ use ostiary_core::refresh::RefreshFamily;
 use ostiary_core::scope::Scope;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{EndReason, Session};
-use ostiary_core::store::{RevocationEntry, Rotation, Store, StoreError};
+use ostiary_core::store::{
+    RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError,
+};
 use ostiary_core::user::{PasswordHashString, User, Username};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -444,7 +446,52 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(sid = %session.sid))]
-    async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+    async fn insert_session(
+        &self,
+        session: &Session,
+        limit: SessionLimit,
+    ) -> Result<SessionAdmission, StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        let mut evicted = Vec::new();
+        if limit.max > 0 {
+            let rows = sqlx::query(
+                "SELECT sid FROM sessions WHERE user_id = ? AND ended_at IS NULL AND last_used_at > ? AND created_at > ? \
+                 ORDER BY created_at DESC, sid",
+            )
+            .bind(&session.user_id)
+            .bind(limit.idle_since)
+            .bind(limit.absolute_since)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            let max = usize::try_from(limit.max).unwrap_or(usize::MAX);
+            if rows.len() >= max {
+                if !limit.evict_oldest {
+                    tx.rollback().await.map_err(unavailable)?;
+                    return Ok(SessionAdmission::Refused);
+                }
+                let reason = EndReason::PolicyEviction.as_str();
+                for row in &rows[max - 1..] {
+                    let sid: String = row.try_get("sid").map_err(corrupt)?;
+                    sqlx::query("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL")
+                        .bind(session.created_at)
+                        .bind(reason)
+                        .bind(&sid)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL")
+                        .bind(session.created_at)
+                        .bind(reason)
+                        .bind(&sid)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    publish(&mut tx, Some(&sid), None, session.created_at, reason).await?;
+                    evicted.push(sid);
+                }
+            }
+        }
         sqlx::query(
             "INSERT INTO sessions (sid, user_id, cookie_hash, auth_time, created_at, last_used_at, ended_at, end_reason, \
              user_agent, ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -459,10 +506,11 @@ impl Store for SqliteStore {
         .bind(&session.end_reason)
         .bind(&session.user_agent)
         .bind(&session.ip)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
-        Ok(())
+        tx.commit().await.map_err(unavailable)?;
+        Ok(SessionAdmission::Admitted { evicted })
     }
 
     #[tracing::instrument(skip_all, fields(sid = %sid))]

@@ -126,3 +126,51 @@ async fn with_refusal_a_second_login_is_refused_with_a_clear_message() {
         .unwrap();
     app.tokens_for(&browser(), PUBLIC_CLIENT, "openid").await;
 }
+
+#[tokio::test]
+async fn parallel_logins_cannot_exceed_the_session_limit() {
+    let app = spawn_app_with(|c| {
+        c.session.max_sessions_per_user = 1;
+        c.session.on_session_limit = SessionLimitAction::RefuseNewLogin;
+    })
+    .await;
+    // Eight browsers each load the login form, then all submit at once.
+    let mut ready = Vec::new();
+    for _ in 0..8 {
+        let browser = browser();
+        let html = browser
+            .get(app.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        ready.push((browser, hidden_field(&html, "csrf_token")));
+    }
+    let attempts = ready.into_iter().map(|(browser, csrf)| {
+        let url = app.url("/login");
+        tokio::spawn(async move {
+            browser
+                .post(url)
+                .form(&[
+                    ("username", USERNAME),
+                    ("password", PASSWORD),
+                    ("csrf_token", csrf.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    });
+    let mut admitted = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            StatusCode::SEE_OTHER => admitted += 1,
+            status => assert_eq!(status, StatusCode::FORBIDDEN),
+        }
+    }
+    assert_eq!(admitted, 1);
+    assert_eq!(app.idp.active_sessions(None).await.unwrap().len(), 1);
+}
