@@ -165,6 +165,37 @@ fn create_private_file(path: &std::path::Path) -> Result<(), OpenError> {
     }
 }
 
+/// Ends one session and every refresh family in it, and publishes its `sid`, inside the
+/// caller's transaction. `false` (and nothing published) if it had already ended.
+async fn end_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    sid: &str,
+    now: UnixTime,
+    reason: EndReason,
+) -> Result<bool, StoreError> {
+    let ended = sqlx::query(
+        "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason.as_str())
+    .bind(sid)
+    .execute(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    if ended.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL")
+        .bind(now)
+        .bind(reason.as_str())
+        .bind(sid)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    publish(tx, Some(sid), None, now, reason.as_str()).await?;
+    Ok(true)
+}
+
 /// Appends an entry to the revocation feed, inside the caller's transaction.
 async fn publish(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
@@ -470,25 +501,11 @@ impl Store for SqliteStore {
                     tx.rollback().await.map_err(unavailable)?;
                     return Ok(SessionAdmission::Refused);
                 }
-                let reason = EndReason::PolicyEviction.as_str();
                 for row in &rows[max - 1..] {
                     let sid: String = row.try_get("sid").map_err(corrupt)?;
-                    sqlx::query("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL")
-                        .bind(session.created_at)
-                        .bind(reason)
-                        .bind(&sid)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(unavailable)?;
-                    sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL")
-                        .bind(session.created_at)
-                        .bind(reason)
-                        .bind(&sid)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(unavailable)?;
-                    publish(&mut tx, Some(&sid), None, session.created_at, reason).await?;
-                    evicted.push(sid);
+                    if end_in(&mut tx, &sid, session.created_at, EndReason::PolicyEviction).await? {
+                        evicted.push(sid);
+                    }
                 }
             }
         }
@@ -555,26 +572,7 @@ impl Store for SqliteStore {
         reason: EndReason,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_immediate().await?;
-        let ended = sqlx::query(
-            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL",
-        )
-        .bind(now)
-        .bind(reason.as_str())
-        .bind(sid)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL")
-            .bind(now)
-            .bind(reason.as_str())
-            .bind(sid)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        let ended = ended.rows_affected() == 1;
-        if ended {
-            publish(&mut tx, Some(sid), None, now, reason.as_str()).await?;
-        }
+        let ended = end_in(&mut tx, sid, now, reason).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(ended)
     }
@@ -587,29 +585,20 @@ impl Store for SqliteStore {
         reason: EndReason,
     ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.begin_immediate().await?;
-        let rows = sqlx::query("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE user_id = ? AND ended_at IS NULL RETURNING sid")
-            .bind(now)
-            .bind(reason.as_str())
+        let rows = sqlx::query("SELECT sid FROM sessions WHERE user_id = ? AND ended_at IS NULL")
             .bind(user_id)
             .fetch_all(&mut *tx)
             .await
             .map_err(unavailable)?;
-        sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE user_id = ? AND ended_at IS NULL")
-            .bind(now)
-            .bind(reason.as_str())
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        let sids = rows
-            .iter()
-            .map(|r| r.try_get::<String, _>("sid").map_err(corrupt))
-            .collect::<Result<Vec<_>, _>>()?;
-        for sid in &sids {
-            publish(&mut tx, Some(sid), None, now, reason.as_str()).await?;
+        let mut ended = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let sid: String = row.try_get("sid").map_err(corrupt)?;
+            if end_in(&mut tx, &sid, now, reason).await? {
+                ended.push(sid);
+            }
         }
         tx.commit().await.map_err(unavailable)?;
-        Ok(sids)
+        Ok(ended)
     }
 
     #[tracing::instrument(skip_all)]

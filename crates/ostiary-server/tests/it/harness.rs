@@ -251,6 +251,34 @@ impl TestApp {
         request.form(&form).send().await.expect("token request")
     }
 
+    /// Loads the login form in `browser` and submits it with these credentials.
+    pub async fn login(
+        &self,
+        browser: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let html = browser
+            .get(self.url("/login"))
+            .send()
+            .await
+            .expect("login page")
+            .text()
+            .await
+            .expect("html");
+        let csrf = hidden_field(&html, "csrf_token");
+        browser
+            .post(self.url("/login"))
+            .form(&[
+                ("username", username),
+                ("password", password),
+                ("csrf_token", csrf.as_str()),
+            ])
+            .send()
+            .await
+            .expect("login")
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
         http()
             .post(self.url("/token"))

@@ -76,25 +76,7 @@ async fn with_refusal_a_second_login_is_refused_with_a_clear_message() {
     let first = app
         .tokens_for(&browser(), PUBLIC_CLIENT, "openid offline_access")
         .await;
-    let other = browser();
-    let html = other
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let refused = other
-        .post(app.url("/login"))
-        .form(&[
-            ("username", USERNAME),
-            ("password", PASSWORD),
-            ("csrf_token", &hidden_field(&html, "csrf_token")),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let refused = app.login(&browser(), USERNAME, PASSWORD).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert!(
         refused
