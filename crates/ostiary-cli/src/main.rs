@@ -75,6 +75,13 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Back-channel logout deliveries.
+    Backchannel {
+        #[command(subcommand)]
+        command: BackchannelCommand,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
     /// See and end sessions.
     Session {
         #[command(subcommand)]
@@ -119,6 +126,12 @@ Settings without a flag (config file key / environment variable, default):
                               cookies without Secure and __Host-, for plain-HTTP non-browser clients)
 Log filter: OSTIARY_LOG (tracing EnvFilter syntax, default info).
 In a TOML file, session.* and login_throttle.* go in [session] and [login_throttle] tables.";
+
+#[derive(Debug, Subcommand)]
+enum BackchannelCommand {
+    /// List deliveries not yet made (pending retries and given-up ones) as JSON lines.
+    List,
+}
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OSTIARY_LOG")
@@ -166,6 +179,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Client { command, db } => {
             let settings = load(&db, FlagOverrides::default())?;
             commands::clients::run(command, &settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backchannel {
+            command: BackchannelCommand::List,
+            db,
+        } => {
+            let settings = load(&db, FlagOverrides::default())?;
+            commands::backchannel::list(&settings).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Session { command, db } => {

@@ -34,6 +34,10 @@ pub enum AuditKind {
     SessionEvicted,
     /// An access token was revoked (RFC 7009).
     AccessTokenRevoked,
+    /// A back-channel logout token reached a client.
+    BackchannelDelivered,
+    /// A back-channel logout attempt failed (`details`: error, retry time or `gave_up`).
+    BackchannelFailed,
     /// An administrator created a user.
     UserCreated,
     /// An administrator disabled or re-enabled a user.
@@ -46,7 +50,7 @@ pub enum AuditKind {
 
 impl AuditKind {
     /// Every kind, for validating filters.
-    pub const ALL: [AuditKind; 13] = [
+    pub const ALL: [AuditKind; 15] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::RefreshRotated,
@@ -56,6 +60,8 @@ impl AuditKind {
         Self::SessionEnded,
         Self::SessionEvicted,
         Self::AccessTokenRevoked,
+        Self::BackchannelDelivered,
+        Self::BackchannelFailed,
         Self::UserCreated,
         Self::UserDisabledChanged,
         Self::ClientCreated,
@@ -74,6 +80,8 @@ impl AuditKind {
             Self::SessionEnded => "session_ended",
             Self::SessionEvicted => "session_evicted",
             Self::AccessTokenRevoked => "access_token_revoked",
+            Self::BackchannelDelivered => "backchannel_delivered",
+            Self::BackchannelFailed => "backchannel_failed",
             Self::UserCreated => "user_created",
             Self::UserDisabledChanged => "user_disabled_changed",
             Self::ClientCreated => "client_created",

@@ -217,6 +217,9 @@ pub struct Client {
     /// Web origins (`scheme://host[:port]`) allowed to call the IdP's browser endpoints and the
     /// userinfo endpoint from script (CORS). Browser clients only.
     pub web_origins: Vec<WebOrigin>,
+    /// Where the IdP sends a logout token when a session the client had tokens in ends
+    /// (OpenID Connect Back-Channel Logout 1.0 §2.2).
+    pub backchannel_logout_uri: Option<RedirectUri>,
     /// When the client was registered (Unix seconds).
     pub created_at: UnixTime,
 }

@@ -70,6 +70,48 @@ pub enum SessionAdmission {
     Refused,
 }
 
+/// A back-channel logout owed to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackchannelDelivery {
+    /// Identifier.
+    pub id: i64,
+    /// The client to notify.
+    pub client_id: String,
+    /// The session that ended.
+    pub sid: String,
+    /// The client's `backchannel_logout_uri`.
+    pub uri: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When the next attempt is due (Unix seconds).
+    pub next_attempt_at: UnixTime,
+    /// When it was delivered, if it was.
+    pub delivered_at: Option<UnixTime>,
+    /// When it was given up, if it was.
+    pub failed_at: Option<UnixTime>,
+    /// The last error, for operators.
+    pub last_error: Option<String>,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The client answered 2xx.
+    Delivered,
+    /// It failed; try again at `retry_at`.
+    Retry {
+        /// When (Unix seconds).
+        retry_at: UnixTime,
+        /// Why it failed.
+        error: String,
+    },
+    /// It failed for the last time.
+    GaveUp {
+        /// Why it failed.
+        error: String,
+    },
+}
+
 /// A rotation to apply only if the family is still at `expected_generation` (compare-and-swap).
 #[derive(Debug, Clone)]
 pub struct Rotation {
@@ -213,6 +255,24 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<RevocationEntry>, StoreError>;
     /// Deletes feed entries revoked before `before` (they no longer matter to anyone).
     async fn prune_revocations(&self, before: UnixTime) -> Result<u64, StoreError>;
+    /// Claims up to `limit` due back-channel deliveries for `lease` seconds (so that another
+    /// instance does not send them at the same time) and returns them.
+    async fn claim_backchannel_deliveries(
+        &self,
+        now: UnixTime,
+        lease: i64,
+        limit: u32,
+    ) -> Result<Vec<BackchannelDelivery>, StoreError>;
+    /// Records the outcome of an attempt.
+    async fn record_backchannel_attempt(
+        &self,
+        id: i64,
+        now: UnixTime,
+        outcome: &DeliveryOutcome,
+    ) -> Result<(), StoreError>;
+    /// Deliveries not yet delivered (pending or given up), oldest first.
+    async fn list_undelivered_backchannel(&self) -> Result<Vec<BackchannelDelivery>, StoreError>;
+
     /// Appends an event to the audit log (there is no way to change or delete one).
     async fn insert_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
     /// Audit events matching `filter`, oldest first.

@@ -15,6 +15,8 @@ use crate::keys::{KeyError, KeyRing, LoadedKey};
 
 /// `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// `typ` header of logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.4).
+pub const LOGOUT_TOKEN_TYP: &str = "logout+jwt";
 /// `typ` header of ID tokens.
 pub const ID_TOKEN_TYP: &str = "JWT";
 

@@ -62,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
         resources: vec![API.into()],
         extra_scopes: vec![],
         web_origins: vec![],
+        backchannel_logout_uri: None,
     })
     .await?;
     tokio::spawn(app.run());

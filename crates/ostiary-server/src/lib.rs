@@ -13,7 +13,9 @@
 //! - [`cookies`]: the browser-session and CSRF cookies and their attributes.
 //! - [`error`]: the one mapping from domain errors to RFC 6749 / RFC 6750 / HTML responses.
 //! - [`html`]: page layout and escaping.
+//! - [`backchannel`]: sending back-channel logout tokens in the background.
 
+pub mod backchannel;
 pub mod cookies;
 pub mod endpoints;
 pub mod error;
@@ -238,12 +240,25 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // Back-channel logout deliveries run beside the server and stop with it.
+        let (stop_worker, worker_stops) = tokio::sync::watch::channel(false);
+        match backchannel::HttpLogoutSender::new() {
+            Ok(sender) => {
+                tokio::spawn(backchannel::run_worker(
+                    self.idp.clone(),
+                    sender,
+                    worker_stops,
+                ));
+            }
+            Err(error) => tracing::error!(%error, "back-channel logout is off: no HTTP client"),
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
         let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
             shutdown.await;
+            let _ = stop_worker.send(true);
             let _ = tx.send(());
         });
         let mut server = std::pin::pin!(server.into_future());

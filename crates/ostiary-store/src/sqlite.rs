@@ -19,7 +19,8 @@ use ostiary_core::scope::Scope;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{EndReason, Session};
 use ostiary_core::store::{
-    RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError,
+    BackchannelDelivery, DeliveryOutcome, RevocationEntry, Rotation, SessionAdmission,
+    SessionLimit, Store, StoreError,
 };
 use ostiary_core::user::{PasswordHashString, User, Username};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -29,22 +30,12 @@ use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlitePool};
 use crate::OpenError;
 
 /// The embedded migrations, in order.
+#[rustfmt::skip]
 const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "init",
-        include_str!("../migrations/sqlite/0001_init.sql"),
-    ),
-    (
-        2,
-        "revocations",
-        include_str!("../migrations/sqlite/0002_revocations.sql"),
-    ),
-    (
-        3,
-        "audit",
-        include_str!("../migrations/sqlite/0003_audit.sql"),
-    ),
+    (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, "revocations", include_str!("../migrations/sqlite/0002_revocations.sql")),
+    (3, "audit", include_str!("../migrations/sqlite/0003_audit.sql")),
+    (4, "backchannel", include_str!("../migrations/sqlite/0004_backchannel.sql")),
 ];
 
 /// Ostiary's storage on SQLite.
@@ -193,7 +184,34 @@ async fn end_in(
         .await
         .map_err(unavailable)?;
     publish(tx, Some(sid), None, now, reason.as_str()).await?;
+    // Back-channel logout is owed to every client with a logout endpoint that had tokens in
+    // the session (it redeemed a code of it); queued here, so it survives a restart.
+    sqlx::query(
+        "INSERT INTO backchannel_deliveries (client_id, sid, uri, next_attempt_at, created_at) \
+         SELECT c.id, ?1, c.backchannel_logout_uri, ?2, ?2 FROM clients c \
+         WHERE c.backchannel_logout_uri IS NOT NULL \
+         AND c.id IN (SELECT client_id FROM authorization_codes WHERE sid = ?1 AND used_at IS NOT NULL)",
+    )
+    .bind(sid)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(unavailable)?;
     Ok(true)
+}
+
+fn delivery_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<BackchannelDelivery, StoreError> {
+    Ok(BackchannelDelivery {
+        id: row.try_get("id").map_err(corrupt)?,
+        client_id: row.try_get("client_id").map_err(corrupt)?,
+        sid: row.try_get("sid").map_err(corrupt)?,
+        uri: row.try_get("uri").map_err(corrupt)?,
+        attempts: row.try_get("attempts").map_err(corrupt)?,
+        next_attempt_at: row.try_get("next_attempt_at").map_err(corrupt)?,
+        delivered_at: row.try_get("delivered_at").map_err(corrupt)?,
+        failed_at: row.try_get("failed_at").map_err(corrupt)?,
+        last_error: row.try_get("last_error").map_err(corrupt)?,
+    })
 }
 
 /// Appends an entry to the revocation feed, inside the caller's transaction.
@@ -263,6 +281,11 @@ fn client_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Client, StoreError> 
             .iter()
             .map(|o| WebOrigin::parse(o).map_err(corrupt))
             .collect::<Result<_, _>>()?,
+        backchannel_logout_uri: row
+            .try_get::<Option<String>, _>("backchannel_logout_uri")
+            .map_err(corrupt)?
+            .map(|u| RedirectUri::parse(&u).map_err(corrupt))
+            .transpose()?,
         created_at: row.try_get("created_at").map_err(corrupt)?,
     })
 }
@@ -394,7 +417,7 @@ impl Store for SqliteStore {
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO clients (id, kind, secret_hash, redirect_uris, post_logout_redirect_uris, allowed_resources, \
-             extra_scopes, web_origins, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             extra_scopes, web_origins, backchannel_logout_uri, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(client.id.as_str())
         .bind(client.kind.as_str())
@@ -404,6 +427,7 @@ impl Store for SqliteStore {
         .bind(json_list(&client.allowed_resources))
         .bind(json_list(&client.extra_scopes))
         .bind(json_list(&client.web_origins))
+        .bind(client.backchannel_logout_uri.as_ref().map(|u| u.as_str().to_owned()))
         .bind(client.created_at)
         .execute(&self.pool)
         .await
@@ -873,6 +897,70 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         Ok(done.rows_affected())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn claim_backchannel_deliveries(
+        &self,
+        now: UnixTime,
+        lease: i64,
+        limit: u32,
+    ) -> Result<Vec<BackchannelDelivery>, StoreError> {
+        // Claiming pushes next_attempt_at past the lease in the statement that selects: two
+        // instances never take the same delivery at once.
+        let rows = sqlx::query(
+            "UPDATE backchannel_deliveries SET next_attempt_at = ?1 + ?2 \
+             WHERE id IN (SELECT id FROM backchannel_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL \
+             AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?3) RETURNING *",
+        )
+        .bind(now)
+        .bind(lease)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(id))]
+    async fn record_backchannel_attempt(
+        &self,
+        id: i64,
+        now: UnixTime,
+        outcome: &DeliveryOutcome,
+    ) -> Result<(), StoreError> {
+        let query = match outcome {
+            DeliveryOutcome::Delivered => sqlx::query(
+                "UPDATE backchannel_deliveries SET attempts = attempts + 1, delivered_at = ?, last_error = NULL WHERE id = ?",
+            )
+            .bind(now)
+            .bind(id),
+            DeliveryOutcome::Retry { retry_at, error } => sqlx::query(
+                "UPDATE backchannel_deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
+            )
+            .bind(*retry_at)
+            .bind(error.clone())
+            .bind(id),
+            DeliveryOutcome::GaveUp { error } => sqlx::query(
+                "UPDATE backchannel_deliveries SET attempts = attempts + 1, failed_at = ?, last_error = ? WHERE id = ?",
+            )
+            .bind(now)
+            .bind(error.clone())
+            .bind(id),
+        };
+        query.execute(&self.pool).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_undelivered_backchannel(&self) -> Result<Vec<BackchannelDelivery>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM backchannel_deliveries WHERE delivered_at IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(delivery_from_row).collect()
     }
 
     #[tracing::instrument(skip_all, fields(kind = event.kind.as_str()))]

@@ -45,6 +45,11 @@ pub enum ClientCommand {
         /// browser clients only). [default: the origins of the redirect URIs]
         #[arg(long = "web-origin", value_name = "ORIGIN", requires = "browser")]
         web_origins: Vec<String>,
+        /// OpenID Connect Back-Channel Logout endpoint: when a session in which this client got
+        /// tokens ends, the IdP POSTs a logout token there (retried with backoff until it is
+        /// accepted, or given up after 8 attempts).
+        #[arg(long, value_name = "URI")]
+        backchannel_logout_uri: Option<String>,
         /// Print what was created as JSON (including the secret, once).
         #[arg(long)]
         json: bool,
@@ -68,6 +73,7 @@ fn describe(client: &Client) -> serde_json::Value {
         "default_resource": client.allowed_resources.first(),
         "extra_scopes": client.extra_scopes,
         "web_origins": client.web_origins,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
         "token_endpoint_auth_method": match client.kind {
             ClientKind::Confidential => "client_secret_basic",
             ClientKind::Public | ClientKind::Browser => "none",
@@ -95,6 +101,7 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> anyhow::Result<
             public,
             browser,
             web_origins,
+            backchannel_logout_uri,
             json,
         } => {
             let new = NewClient {
@@ -112,6 +119,10 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> anyhow::Result<
                     .iter()
                     .map(|o| WebOrigin::parse(o).map_err(|e| anyhow::anyhow!("{o}: {e}")))
                     .collect::<anyhow::Result<_>>()?,
+                backchannel_logout_uri: backchannel_logout_uri
+                    .as_deref()
+                    .map(|u| RedirectUri::parse(u).map_err(|e| anyhow::anyhow!("{u}: {e}")))
+                    .transpose()?,
             };
             let (client, secret) = idp.add_client(new).await?;
             let mut created = describe(&client);

@@ -94,6 +94,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         resources: vec![api_url.clone()],
         extra_scopes: vec![],
         web_origins: vec![],
+        backchannel_logout_uri: None,
     })
     .await?;
 

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod audit;
+pub mod backchannel;
 pub mod clients;
 pub mod demo;
 pub mod serve;

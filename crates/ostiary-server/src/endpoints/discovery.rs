@@ -44,7 +44,8 @@ fn metadata(state: &AppState) -> Value {
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
         "frontchannel_logout_supported": false,
-        "backchannel_logout_supported": false,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         // Not registered metadata names. The browser endpoints keep a browser client's refresh
         // token in an IdP cookie; and what the access tokens look like, for resource servers.
         "ostiary_browser_token_endpoint": state.url("/browser/token"),

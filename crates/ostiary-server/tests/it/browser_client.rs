@@ -22,6 +22,7 @@ async fn with_browser_client(app: &TestApp) {
             resources: vec![API.into()],
             extra_scopes: vec![],
             web_origins: vec![],
+            backchannel_logout_uri: None,
         })
         .await
         .unwrap();

@@ -344,6 +344,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut IdpConfig)) -> TestApp {
         resources: vec![API.into()],
         extra_scopes: vec![],
         web_origins: vec![],
+        backchannel_logout_uri: None,
     })
     .await
     .expect("public client");
@@ -356,6 +357,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut IdpConfig)) -> TestApp {
             resources: vec![API.into(), OTHER_API.into()],
             extra_scopes: vec!["todos:read".into()],
             web_origins: vec![],
+            backchannel_logout_uri: None,
         })
         .await
         .expect("confidential client");

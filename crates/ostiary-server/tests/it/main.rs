@@ -6,6 +6,7 @@ mod harness;
 mod account;
 mod audit;
 mod authorize;
+mod backchannel;
 mod browser;
 mod browser_client;
 mod flow;

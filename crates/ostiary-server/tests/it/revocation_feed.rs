@@ -238,6 +238,7 @@ async fn introspection_answers_active_tokens_and_only_active_false_for_the_rest(
             resources: vec![OTHER_API.into()],
             extra_scopes: vec![],
             web_origins: vec![],
+            backchannel_logout_uri: None,
         })
         .await
         .unwrap();

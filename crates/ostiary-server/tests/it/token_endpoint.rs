@@ -454,6 +454,7 @@ async fn a_client_without_resources_gets_tokens_for_the_userinfo_endpoint_only()
             resources: vec![],
             extra_scopes: vec![],
             web_origins: vec![],
+            backchannel_logout_uri: None,
         })
         .await
         .unwrap();
