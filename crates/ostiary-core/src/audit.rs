@@ -42,6 +42,8 @@ pub enum AuditKind {
     UserCreated,
     /// An administrator disabled or re-enabled a user.
     UserDisabledChanged,
+    /// A user's password was changed (all their sessions ended).
+    PasswordChanged,
     /// An administrator registered a client.
     ClientCreated,
     /// A signing key was generated.
@@ -50,7 +52,7 @@ pub enum AuditKind {
 
 impl AuditKind {
     /// Every kind, for validating filters.
-    pub const ALL: [AuditKind; 15] = [
+    pub const ALL: [AuditKind; 16] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::RefreshRotated,
@@ -64,6 +66,7 @@ impl AuditKind {
         Self::BackchannelFailed,
         Self::UserCreated,
         Self::UserDisabledChanged,
+        Self::PasswordChanged,
         Self::ClientCreated,
         Self::SigningKeyGenerated,
     ];
@@ -84,6 +87,7 @@ impl AuditKind {
             Self::BackchannelFailed => "backchannel_failed",
             Self::UserCreated => "user_created",
             Self::UserDisabledChanged => "user_disabled_changed",
+            Self::PasswordChanged => "password_changed",
             Self::ClientCreated => "client_created",
             Self::SigningKeyGenerated => "signing_key_generated",
         }

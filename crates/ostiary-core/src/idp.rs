@@ -348,7 +348,9 @@ impl Idp {
         let actor = match reason {
             EndReason::Logout => "user",
             EndReason::Revoked | EndReason::AuthorizationCodeReplay => "client",
-            EndReason::UserDisabled | EndReason::AdminRevoked => "admin",
+            EndReason::UserDisabled | EndReason::AdminRevoked | EndReason::PasswordChanged => {
+                "admin"
+            }
             EndReason::RefreshTokenReuse
             | EndReason::IdleTimeout
             | EndReason::AbsoluteLifetime
@@ -471,6 +473,46 @@ impl Idp {
         )
         .await;
         Ok(user)
+    }
+
+    /// Sets a new password (at least 8 characters). Every session of the user ends at once,
+    /// published on the revocation feed and sent to back-channel logout endpoints: whoever
+    /// signed in with the old password is out.
+    #[tracing::instrument(skip_all, fields(username = %username))]
+    pub async fn set_password(
+        &self,
+        username: &Username,
+        password: Password,
+    ) -> Result<(), IdpError> {
+        if password.expose().chars().count() < Password::MIN_CHARS
+            || password.expose().len() > Password::MAX_BYTES
+        {
+            return Err(IdpError::Rejected(format!(
+                "a password is {} characters to {} bytes",
+                Password::MIN_CHARS,
+                Password::MAX_BYTES
+            )));
+        }
+        let user = self
+            .store
+            .find_user_by_username(username)
+            .await?
+            .ok_or_else(|| IdpError::Rejected(format!("no user {username}")))?;
+        let hash = self.hasher.hash(password).await?;
+        self.store.update_user_password(&user.id, &hash).await?;
+        let now = self.now();
+        self.audit(AuditEvent::new(now, AuditKind::PasswordChanged, "admin").user(&user.id))
+            .await;
+        let ended = self
+            .store
+            .end_sessions_of_user(&user.id, now, EndReason::PasswordChanged)
+            .await?;
+        self.revocations.notify_waiters();
+        for sid in &ended {
+            self.audit_session_ended(sid, Some(&user.id), EndReason::PasswordChanged, now)
+                .await;
+        }
+        Ok(())
     }
 
     /// Disables (or re-enables) a user. Disabling ends all of the user's sessions at once.

@@ -72,6 +72,8 @@ pub enum EndReason {
     UserDisabled,
     /// A new login went beyond the user's session limit, and this was the oldest session.
     PolicyEviction,
+    /// The user's password was changed: every session signed in with the old one ends.
+    PasswordChanged,
     /// An administrator ended the session.
     AdminRevoked,
 }
@@ -88,6 +90,7 @@ impl EndReason {
             Self::AbsoluteLifetime => "absolute_lifetime",
             Self::UserDisabled => "user_disabled",
             Self::PolicyEviction => "policy_eviction",
+            Self::PasswordChanged => "password_changed",
             Self::AdminRevoked => "admin_revoked",
         }
     }

@@ -11,7 +11,7 @@ use crate::keys::StoredKey;
 use crate::refresh::RefreshFamily;
 use crate::secret::CredentialHash;
 use crate::session::{EndReason, Session};
-use crate::user::{User, Username};
+use crate::user::{PasswordHashString, User, Username};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +138,12 @@ pub trait Store: Send + Sync + 'static {
     async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
     /// All users, by username.
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// Replaces a user's password hash; `false` if there is no such user.
+    async fn update_user_password(
+        &self,
+        user_id: &str,
+        hash: &PasswordHashString,
+    ) -> Result<bool, StoreError>;
     /// Sets the disabled flag; `false` if there is no such user.
     async fn update_user_disabled(
         &self,

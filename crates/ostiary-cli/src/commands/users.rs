@@ -26,6 +26,14 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set a new password, read from standard input. Every session of the user ends now.
+    SetPassword {
+        /// The user's login name.
+        username: String,
+        /// Read the password from standard input (one line; a trailing newline is removed).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
     /// Disable a user: no more logins or refreshes, and every session of the user ends now.
     Disable {
         /// The user's login name.
@@ -71,6 +79,19 @@ pub async fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<()
                     );
                 }
             }
+        }
+        UserCommand::SetPassword {
+            username,
+            password_stdin: _,
+        } => {
+            let username = Username::parse(&username)?;
+            let mut input = String::new();
+            std::io::stdin()
+                .take(Password::MAX_BYTES as u64 + 2)
+                .read_to_string(&mut input)?;
+            let line = input.lines().next().unwrap_or("").to_owned();
+            idp.set_password(&username, Password::new(line)).await?;
+            println!("password of {username} changed; their sessions have ended");
         }
         UserCommand::Disable { username } => {
             idp.set_user_disabled(&Username::parse(&username)?, true)

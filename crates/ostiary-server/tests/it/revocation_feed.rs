@@ -279,3 +279,42 @@ async fn introspection_answers_active_tokens_and_only_active_false_for_the_rest(
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_password_change_ends_every_session_and_is_published() {
+    let app = spawn_app().await;
+    let (validator, feed) = following(&app);
+    let laptop = signed_in(&app).await;
+    let phone = signed_in(&app).await;
+    app.idp
+        .set_password(
+            &ostiary_core::user::Username::parse(USERNAME).unwrap(),
+            ostiary_core::secret::Password::new("a-new-passw0rd"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(feed.poll_once().await.unwrap(), 2);
+    for tokens in [&laptop, &phone] {
+        assert_eq!(
+            validator.validate(at(tokens)).await.unwrap_err().reason(),
+            "revoked"
+        );
+        assert_eq!(
+            app.refresh(tokens["refresh_token"].as_str().unwrap())
+                .await
+                .status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+    // The old password no longer signs in; the new one does.
+    assert_eq!(
+        app.login(&browser(), USERNAME, PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login(&browser(), USERNAME, "a-new-passw0rd")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+}
