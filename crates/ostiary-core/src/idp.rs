@@ -217,6 +217,8 @@ pub struct CodeExchange<'a> {
     pub code_verifier: &'a str,
     /// `resource`, if sent: it must be the resource granted at the authorization endpoint.
     pub resource: Option<&'a str>,
+    /// Who is calling (kept as evidence with the refresh family).
+    pub caller: &'a LoginContext,
 }
 
 /// Who is logging in, for the session record.
@@ -951,6 +953,7 @@ impl Idp {
             redirect_uri,
             code_verifier,
             resource,
+            caller,
         } = request;
         let now = self.now();
         let code_hash = Credential::from_presented(code).hash();
@@ -1049,6 +1052,8 @@ impl Idp {
                 ended_at: None,
                 end_reason: None,
                 code_hash: Some(code_hash),
+                last_use_ip: caller.ip.clone(),
+                last_use_user_agent: caller.user_agent.clone().map(|ua| truncate(ua, 256)),
             };
             self.store
                 .insert_refresh_family(&family, &first.hash())
@@ -1076,6 +1081,7 @@ impl Idp {
         refresh_token: &str,
         scope: Option<Scope>,
         resource: Option<&str>,
+        caller: &LoginContext,
     ) -> Result<TokenResponse, IdpError> {
         let presented = Credential::from_presented(refresh_token);
         let Some((mut family, generation)) =
@@ -1129,6 +1135,8 @@ impl Idp {
                             &presented, &successor, &family.id,
                         ),
                         now,
+                        ip: caller.ip.clone(),
+                        user_agent: caller.user_agent.clone().map(|ua| truncate(ua, 256)),
                     };
                     if !self.store.rotate_refresh(&rotation).await? {
                         // Another request rotated this generation first: look again.
@@ -1141,6 +1149,7 @@ impl Idp {
                             AuditKind::RefreshRotated,
                             format!("client:{}", client.id),
                         )
+                        .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
                         .user(&family.user_id)
                         .session(&family.sid)
                         .client(client.id.as_str())
@@ -1158,7 +1167,8 @@ impl Idp {
                     };
                     self.audit(
                         AuditEvent::new(now, AuditKind::RefreshReplayedWithinGrace, format!("client:{}", client.id))
-                            .user(&family.user_id)
+                            .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
+.user(&family.user_id)
                             .session(&family.sid)
                             .client(client.id.as_str())
                             .details(json!({"generation": generation, "seconds_since_rotation": now - family.rotated_at})),
@@ -1174,14 +1184,17 @@ impl Idp {
                 } => {
                     self.audit(
                         AuditEvent::new(now, AuditKind::RefreshTokenReuseDetected, "system")
-                            .user(&family.user_id)
+                            .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
+.user(&family.user_id)
                             .session(&family.sid)
                             .client(family.client_id.as_str())
                             .details(json!({
                                 "presented_generation": presented_generation,
                                 "current_generation": current_generation,
                                 "seconds_since_rotation": seconds_since_rotation,
-                            })),
+                            "replayed_from": {"ip": caller.ip, "user_agent": caller.user_agent.as_deref().map(|ua| truncate(ua.to_owned(), 256))},
+                            "current_token_issued_to": {"ip": family.last_use_ip, "user_agent": family.last_use_user_agent},
+                        })),
                     )
                     .await;
                     self.end_session(&family.sid, EndReason::RefreshTokenReuse)

@@ -52,6 +52,10 @@ pub struct RefreshFamily {
     pub end_reason: Option<String>,
     /// Hash of the authorization code the family was issued from.
     pub code_hash: Option<CredentialHash>,
+    /// IP of the request that received the current token (evidence if an older one returns).
+    pub last_use_ip: Option<String>,
+    /// `User-Agent` of that request.
+    pub last_use_user_agent: Option<String>,
 }
 
 /// What to do with a presented refresh token of a known family.
@@ -193,6 +197,8 @@ mod tests {
             ended_at: None,
             end_reason: None,
             code_hash: None,
+            last_use_ip: None,
+            last_use_user_agent: None,
         };
         (family, session)
     }

@@ -125,6 +125,10 @@ pub struct Rotation {
     pub sealed_successor: Vec<u8>,
     /// Rotation time; also the session's new `last_used_at`.
     pub now: UnixTime,
+    /// IP of the request that rotated.
+    pub ip: Option<String>,
+    /// `User-Agent` of the request that rotated (at most 256 characters).
+    pub user_agent: Option<String>,
 }
 
 /// Everything the domain stores.

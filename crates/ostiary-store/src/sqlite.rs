@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "revocations", include_str!("../migrations/sqlite/0002_revocations.sql")),
     (3, "audit", include_str!("../migrations/sqlite/0003_audit.sql")),
     (4, "backchannel", include_str!("../migrations/sqlite/0004_backchannel.sql")),
+    (5, "refresh_use_origin", include_str!("../migrations/sqlite/0005_refresh_use_origin.sql")),
 ];
 
 /// Ostiary's storage on SQLite.
@@ -347,11 +348,13 @@ fn family_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RefreshFamily, Store
             .try_get::<Option<String>, _>("code_hash")
             .map_err(corrupt)?
             .map(CredentialHash::from_stored),
+        last_use_ip: row.try_get("last_use_ip").map_err(corrupt)?,
+        last_use_user_agent: row.try_get("last_use_user_agent").map_err(corrupt)?,
     })
 }
 
 const FAMILY_COLUMNS: &str = "f.id, f.sid, f.client_id, f.user_id, f.scope, f.resource, f.generation, f.rotated_at, \
-     f.sealed_successor, f.created_at, f.ended_at, f.end_reason, f.code_hash";
+     f.sealed_successor, f.created_at, f.ended_at, f.end_reason, f.code_hash, f.last_use_ip, f.last_use_user_agent";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -725,7 +728,8 @@ impl Store for SqliteStore {
         let mut tx = self.begin_immediate().await?;
         sqlx::query(
             "INSERT INTO refresh_families (id, sid, client_id, user_id, scope, resource, generation, rotated_at, \
-             sealed_successor, created_at, ended_at, end_reason, code_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             sealed_successor, created_at, ended_at, end_reason, code_hash, last_use_ip, last_use_user_agent) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&family.id)
         .bind(&family.sid)
@@ -740,6 +744,8 @@ impl Store for SqliteStore {
         .bind(family.ended_at)
         .bind(&family.end_reason)
         .bind(family.code_hash.as_ref().map(|h| h.as_str().to_owned()))
+        .bind(&family.last_use_ip)
+        .bind(&family.last_use_user_agent)
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
@@ -797,11 +803,13 @@ impl Store for SqliteStore {
     async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError> {
         let mut tx = self.begin_immediate().await?;
         let swapped = sqlx::query(
-            "UPDATE refresh_families SET generation = generation + 1, rotated_at = ?, sealed_successor = ? \
-             WHERE id = ? AND generation = ? AND ended_at IS NULL RETURNING sid",
+            "UPDATE refresh_families SET generation = generation + 1, rotated_at = ?, sealed_successor = ?, \
+             last_use_ip = ?, last_use_user_agent = ? WHERE id = ? AND generation = ? AND ended_at IS NULL RETURNING sid",
         )
         .bind(rotation.now)
         .bind(&rotation.sealed_successor)
+        .bind(&rotation.ip)
+        .bind(&rotation.user_agent)
         .bind(&rotation.family_id)
         .bind(rotation.expected_generation)
         .fetch_optional(&mut *tx)

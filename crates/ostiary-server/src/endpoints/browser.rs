@@ -33,6 +33,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::cookies;
+use crate::endpoints::Caller;
 use crate::error::{TokenEndpointError, no_store_headers};
 use crate::params::{FormBody, Params};
 
@@ -159,6 +160,7 @@ fn token_response(state: &AppState, client: &Client, tokens: TokenResponse) -> R
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Caller(caller): Caller,
     RawQuery(query): RawQuery,
     body: FormBody,
 ) -> Response {
@@ -166,7 +168,7 @@ pub async fn token(
         Ok(found) => found,
         Err(refusal) => return refusal,
     };
-    let response = match grant(&state, &client, &headers, &body).await {
+    let response = match grant(&state, &client, &headers, &caller, &body).await {
         Ok(tokens) => token_response(&state, &client, tokens),
         Err((error, clear_cookie)) => {
             let mut response = error.into_response();
@@ -187,6 +189,7 @@ async fn grant(
     state: &AppState,
     client: &Client,
     headers: &HeaderMap,
+    caller: &ostiary_core::idp::LoginContext,
     body: &FormBody,
 ) -> Result<TokenResponse, (TokenEndpointError, bool)> {
     let params = Params::from_form(headers, body).map_err(|e| (e.into(), false))?;
@@ -220,6 +223,7 @@ async fn grant(
                 redirect_uri: required("redirect_uri")?,
                 code_verifier: required("code_verifier")?,
                 resource: params.get("resource"),
+                caller,
             };
             state
                 .idp
@@ -240,7 +244,13 @@ async fn grant(
                 .map_err(|e| (IdpError::InvalidScope(e.to_string()).into(), false))?;
             state
                 .idp
-                .refresh(client, &refresh_token, scope, params.get("resource"))
+                .refresh(
+                    client,
+                    &refresh_token,
+                    scope,
+                    params.get("resource"),
+                    caller,
+                )
                 .await
                 .map_err(|e| {
                     let dead = matches!(e, IdpError::InvalidGrant(_));

@@ -34,3 +34,18 @@ pub fn user_agent(parts: &Parts) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }
+
+/// Who is calling (client IP and `User-Agent`), for the session record and the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Caller(pub ostiary_core::idp::LoginContext);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(ostiary_core::idp::LoginContext {
+            user_agent: user_agent(parts),
+            ip: client_ip(parts),
+        }))
+    }
+}

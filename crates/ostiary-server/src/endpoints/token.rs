@@ -18,6 +18,7 @@ use ostiary_core::secret::Credential;
 use serde_json::json;
 
 use crate::AppState;
+use crate::endpoints::Caller;
 use crate::error::{TokenEndpointError, no_store_headers};
 use crate::params::{FormBody, Params};
 
@@ -119,6 +120,7 @@ fn token_response(tokens: TokenResponse) -> Response {
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Caller(caller): Caller,
     body: FormBody,
 ) -> Result<Response, TokenEndpointError> {
     let params = Params::from_form(&headers, &body)?;
@@ -140,6 +142,7 @@ pub async fn token(
                 redirect_uri,
                 code_verifier: verifier,
                 resource: params.get("resource"),
+                caller: &caller,
             };
             state.idp.exchange_code(&client, request).await?
         }
@@ -152,7 +155,13 @@ pub async fn token(
                 .map_err(|e| ostiary_core::IdpError::InvalidScope(e.to_string()))?;
             state
                 .idp
-                .refresh(&client, refresh_token, scope, params.get("resource"))
+                .refresh(
+                    &client,
+                    refresh_token,
+                    scope,
+                    params.get("resource"),
+                    &caller,
+                )
                 .await?
         }
         Some(_) => return Err(TokenEndpointError::unsupported_grant_type()),

@@ -75,6 +75,13 @@ async fn logins_refreshes_reuse_and_logout_are_audited_with_evidence_and_without
     assert_eq!(theft[0].details["presented_generation"], 0);
     assert_eq!(theft[0].details["current_generation"], 1);
     assert_eq!(theft[0].details["seconds_since_rotation"], 45);
+    // The evidence names where both uses came from.
+    assert_eq!(theft[0].details["replayed_from"]["ip"], "127.0.0.1");
+    assert_eq!(
+        theft[0].details["current_token_issued_to"]["ip"],
+        "127.0.0.1"
+    );
+    assert_eq!(theft[0].ip.as_deref(), Some("127.0.0.1"));
     let ended = events(&app, AuditKind::SessionEnded).await;
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0].details["reason"], "refresh_token_reuse");
