@@ -1433,7 +1433,14 @@ impl Idp {
             .store
             .list_revocations(after.max(0), since, limit)
             .await?;
-        let cursor = entries.last().map_or(after.max(0), |e| e.seq);
+        let cursor = match entries.last() {
+            Some(last) => last.seq,
+            // A cursor beyond anything this feed ever issued comes from another database (a
+            // reset or a restore): send the reader back to the start, or it would wait forever
+            // for sequence numbers that may never come.
+            None if after > self.store.latest_revocation_seq().await? => 0,
+            None => after.max(0),
+        };
         Ok(RevocationPage {
             entries,
             cursor,

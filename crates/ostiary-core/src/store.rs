@@ -263,6 +263,8 @@ pub trait Store: Send + Sync + 'static {
         since: UnixTime,
         limit: u32,
     ) -> Result<Vec<RevocationEntry>, StoreError>;
+    /// The highest `seq` the feed ever issued (pruned entries included); 0 if none.
+    async fn latest_revocation_seq(&self) -> Result<i64, StoreError>;
     /// Deletes feed entries revoked before `before` (they no longer matter to anyone).
     async fn prune_revocations(&self, before: UnixTime) -> Result<u64, StoreError>;
     /// Claims up to `limit` due back-channel deliveries for `lease` seconds (so that another

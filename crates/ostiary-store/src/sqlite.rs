@@ -908,6 +908,16 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn latest_revocation_seq(&self) -> Result<i64, StoreError> {
+        // AUTOINCREMENT keeps the highest seq ever issued in sqlite_sequence, even after pruning.
+        let row = sqlx::query("SELECT seq FROM sqlite_sequence WHERE name = 'revocations'")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map_or(Ok(0), |row| row.try_get::<i64, _>("seq").map_err(corrupt))
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn prune_revocations(&self, before: UnixTime) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM revocations WHERE revoked_at < ?")
             .bind(before)

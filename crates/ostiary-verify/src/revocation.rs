@@ -195,7 +195,8 @@ impl RevocationFeed {
             let page = self.fetch(cursor).await?;
             let now = self.inner.clock.now_unix();
             let mut revoked = self.inner.revoked.write().await;
-            let more = !page.entries.is_empty() && page.cursor > cursor;
+            // Read on while pages come, and once more after being sent back to the start.
+            let more = (!page.entries.is_empty() && page.cursor > cursor) || page.cursor < cursor;
             read += page.entries.len();
             let margin = self.margin();
             for entry in page.entries {
@@ -209,7 +210,9 @@ impl RevocationFeed {
                     revoked.jtis.insert(jti, entry.expires_at);
                 }
             }
-            revoked.cursor = revoked.cursor.max(page.cursor);
+            // The IdP's cursor is authoritative, even when it goes back: after a reset of its
+            // database it sends readers back to the start.
+            revoked.cursor = page.cursor;
             revoked.last_success = Some(now);
             revoked.prune(now, margin);
             if !more {

@@ -134,6 +134,26 @@ async fn the_feed_pages_from_a_cursor_and_forgets_entries_after_one_access_token
         later["entries"].as_array().unwrap().is_empty(),
         "nothing older than one access-token lifetime"
     );
+    // A cursor the feed issued stays put; one beyond anything it ever issued (from a reset
+    // database) is sent back to the start.
+    let same: Value = http()
+        .get(app.url(&format!("/revocations?after={cursor}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(same["cursor"], cursor);
+    let foreign: Value = http()
+        .get(app.url("/revocations?after=999"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(foreign["cursor"], 0);
     let bad = http()
         .get(app.url("/revocations?after=-1"))
         .send()

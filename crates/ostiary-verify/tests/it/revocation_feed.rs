@@ -38,7 +38,13 @@ impl FeedServer {
                     // Pages of at most 100 entries, like a real feed with a limit.
                     let entries: Vec<Value> =
                         feed.entries.iter().filter(|e| e["seq"].as_i64().unwrap() > after).take(100).cloned().collect();
-                    let cursor = entries.last().map_or(after, |e| e["seq"].as_i64().unwrap());
+                    let latest = feed.entries.last().map_or(0, |e| e["seq"].as_i64().unwrap());
+                    // Like the IdP: a cursor from another (reset) database goes back to 0.
+                    let cursor = match entries.last() {
+                        Some(e) => e["seq"].as_i64().unwrap(),
+                        None if after > latest => 0,
+                        None => after,
+                    };
                     let response: Response = axum::Json(json!({"entries": entries, "cursor": cursor})).into_response();
                     response
                 }),
@@ -229,4 +235,27 @@ async fn a_revoked_token_stays_rejected_through_the_validators_leeway() {
         "expired"
     );
     assert!(feed.is_empty().await);
+}
+
+#[tokio::test]
+async fn after_the_idp_database_is_reset_the_follower_starts_over() {
+    let server = FeedServer::start().await;
+    let key = TestKey::es256("k1");
+    let clock = TestClock::at(NOW);
+    let (validator, feed) = following(&server, &key, clock, FailMode::Open);
+    for i in 0..5 {
+        server.publish(Some(&format!("old-{i}")), None, NOW);
+    }
+    feed.poll_once().await.unwrap();
+    assert_eq!(feed.cursor().await, 5);
+    // A fresh IdP database: sequence numbers start again at 1.
+    server.feed.lock().unwrap().entries.clear();
+    server.publish(Some("sid-after-reset"), None, NOW);
+    feed.poll_once().await.unwrap();
+    assert_eq!(feed.cursor().await, 1);
+    let token = token_for(&key, "sid-after-reset", "j1", NOW);
+    assert_eq!(
+        validator.validate(&token).await.unwrap_err().reason(),
+        "revoked"
+    );
 }
