@@ -447,16 +447,7 @@ impl Idp {
     /// Creates a user.
     #[tracing::instrument(skip_all, fields(username = %username))]
     pub async fn add_user(&self, username: Username, password: Password) -> Result<User, IdpError> {
-        // NIST SP 800-63B §5.1.1.2: at least 8 characters; the upper bound protects the hasher.
-        if password.expose().chars().count() < Password::MIN_CHARS
-            || password.expose().len() > Password::MAX_BYTES
-        {
-            return Err(IdpError::Rejected(format!(
-                "a password is {} characters to {} bytes",
-                Password::MIN_CHARS,
-                Password::MAX_BYTES
-            )));
-        }
+        check_new_password(&password)?;
         let user = User {
             id: random_id(),
             username,
@@ -486,15 +477,7 @@ impl Idp {
         username: &Username,
         password: Password,
     ) -> Result<(), IdpError> {
-        if password.expose().chars().count() < Password::MIN_CHARS
-            || password.expose().len() > Password::MAX_BYTES
-        {
-            return Err(IdpError::Rejected(format!(
-                "a password is {} characters to {} bytes",
-                Password::MIN_CHARS,
-                Password::MAX_BYTES
-            )));
-        }
+        check_new_password(&password)?;
         let user = self
             .store
             .find_user_by_username(username)
@@ -505,16 +488,29 @@ impl Idp {
         let now = self.now();
         self.audit(AuditEvent::new(now, AuditKind::PasswordChanged, "admin").user(&user.id))
             .await;
+        self.end_sessions_of_user(&user.id, EndReason::PasswordChanged, now)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of a user at once: published on the feed (and queued for back-channel
+    /// logout by the store), and audited one by one. Returns the ended `sid`s.
+    async fn end_sessions_of_user(
+        &self,
+        user_id: &str,
+        reason: EndReason,
+        now: UnixTime,
+    ) -> Result<Vec<String>, IdpError> {
         let ended = self
             .store
-            .end_sessions_of_user(&user.id, now, EndReason::PasswordChanged)
+            .end_sessions_of_user(user_id, now, reason)
             .await?;
         self.revocations.notify_waiters();
         for sid in &ended {
-            self.audit_session_ended(sid, Some(&user.id), EndReason::PasswordChanged, now)
+            self.audit_session_ended(sid, Some(user_id), reason, now)
                 .await;
         }
-        Ok(())
+        Ok(ended)
     }
 
     /// Disables (or re-enables) a user. Disabling ends all of the user's sessions at once.
@@ -539,14 +535,8 @@ impl Idp {
         .await;
         if disabled {
             let ended = self
-                .store
-                .end_sessions_of_user(&user.id, now, EndReason::UserDisabled)
+                .end_sessions_of_user(&user.id, EndReason::UserDisabled, now)
                 .await?;
-            self.revocations.notify_waiters();
-            for sid in &ended {
-                self.audit_session_ended(sid, Some(&user.id), EndReason::UserDisabled, now)
-                    .await;
-            }
             tracing::info!(sessions_ended = ended.len(), "user disabled");
         }
         Ok(())
@@ -1631,6 +1621,20 @@ impl Idp {
             .ok_or_else(|| KeyError::from_message("no ID-token signing key".into()))?;
         Ok(token::sign(key, token::ID_TOKEN_TYP, &claims)?)
     }
+}
+
+/// The rule for a new password: NIST SP 800-63B §5.1.1.2's minimum of 8 characters, and an
+/// upper bound that protects the hasher.
+fn check_new_password(password: &Password) -> Result<(), IdpError> {
+    let text = password.expose();
+    if text.chars().count() < Password::MIN_CHARS || text.len() > Password::MAX_BYTES {
+        return Err(IdpError::Rejected(format!(
+            "a password is {} characters to {} bytes",
+            Password::MIN_CHARS,
+            Password::MAX_BYTES
+        )));
+    }
+    Ok(())
 }
 
 fn truncate(mut value: String, max_bytes: usize) -> String {

@@ -46,6 +46,15 @@ pub enum UserCommand {
     },
 }
 
+/// Reads a password from standard input: its first line, without the newline.
+fn read_password() -> anyhow::Result<Password> {
+    let mut input = String::new();
+    std::io::stdin()
+        .take(Password::MAX_BYTES as u64 + 2)
+        .read_to_string(&mut input)?;
+    Ok(Password::new(input.lines().next().unwrap_or("")))
+}
+
 /// Runs a user command.
 pub async fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<()> {
     let idp = super::open_idp(settings).await?;
@@ -55,12 +64,7 @@ pub async fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<()
             password_stdin: _,
         } => {
             let username = Username::parse(&username)?;
-            let mut input = String::new();
-            std::io::stdin()
-                .take(Password::MAX_BYTES as u64 + 2)
-                .read_to_string(&mut input)?;
-            let line = input.lines().next().unwrap_or("").to_owned();
-            let user = idp.add_user(username, Password::new(line)).await?;
+            let user = idp.add_user(username, read_password()?).await?;
             println!("created user {} (sub {})", user.username, user.id);
         }
         UserCommand::List { json } => {
@@ -85,12 +89,7 @@ pub async fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<()
             password_stdin: _,
         } => {
             let username = Username::parse(&username)?;
-            let mut input = String::new();
-            std::io::stdin()
-                .take(Password::MAX_BYTES as u64 + 2)
-                .read_to_string(&mut input)?;
-            let line = input.lines().next().unwrap_or("").to_owned();
-            idp.set_password(&username, Password::new(line)).await?;
+            idp.set_password(&username, read_password()?).await?;
             println!("password of {username} changed; their sessions have ended");
         }
         UserCommand::Disable { username } => {

@@ -237,57 +237,22 @@ async fn health_discovery_and_unknown_paths() {
 async fn repeated_wrong_passwords_lock_the_username_for_the_window() {
     let app = spawn_app_with(|c| c.login_throttle.max_failures_per_user = 3).await;
     let browser = browser();
-    let attempt = |password: &'static str| {
-        let browser = browser.clone();
-        let url = app.url("/login");
-        let page = app.url("/login");
-        async move {
-            let html = browser
-                .get(page)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let csrf = hidden_field(&html, "csrf_token");
-            browser
-                .post(url)
-                .form(&[
-                    ("username", USERNAME),
-                    ("password", password),
-                    ("csrf_token", &csrf),
-                ])
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
     for _ in 0..3 {
-        assert_eq!(attempt("wrong").await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.login(&browser, USERNAME, "wrong").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     // Even the right password is refused now, without being checked.
-    assert_eq!(attempt(PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
-    let html = browser
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let blocked = browser
-        .post(app.url("/login"))
-        .form(&[
-            ("username", USERNAME),
-            ("password", PASSWORD),
-            ("csrf_token", &hidden_field(&html, "csrf_token")),
-        ])
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(
+        app.login(&browser, USERNAME, PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let blocked = app.login(&browser, USERNAME, PASSWORD).await;
     assert_eq!(blocked.headers()["retry-after"], "900");
     app.clock.advance(900);
-    assert_eq!(attempt(PASSWORD).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.login(&browser, USERNAME, PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
 }
