@@ -267,3 +267,60 @@ fn sessions_are_listed_and_revoked_by_the_administrator() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no session"));
 }
+
+#[test]
+fn a_clients_policy_is_set_at_registration_shown_and_replaced() {
+    let (_dir, db) = database();
+    let created = ostiary(
+        &db,
+        &[
+            "client",
+            "add",
+            "bank",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1:3000/cb",
+            "--max-sessions-per-user",
+            "1",
+            "--on-session-limit",
+            "refuse_new_login",
+            "--absolute-lifetime",
+            "3600",
+            "--json",
+        ],
+        None,
+    );
+    assert!(created.status.success(), "{created:?}");
+    let created: serde_json::Value = serde_json::from_str(&stdout(&created)).expect("json");
+    assert_eq!(
+        created["policy"],
+        serde_json::json!({"absolute_lifetime": 3600, "max_sessions_per_user": 1, "on_session_limit": "refuse_new_login"})
+    );
+
+    let bad = ostiary(
+        &db,
+        &[
+            "client",
+            "set-policy",
+            "bank",
+            "--on-session-limit",
+            "sometimes",
+        ],
+        None,
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("refuse_new_login"));
+
+    let replaced = ostiary(
+        &db,
+        &["client", "set-policy", "bank", "--refresh-grace", "0"],
+        None,
+    );
+    assert!(replaced.status.success(), "{replaced:?}");
+    let listed = ostiary(&db, &["client", "list", "--json"], None);
+    let listed: serde_json::Value = serde_json::from_str(stdout(&listed).trim()).expect("json");
+    assert_eq!(listed["policy"], serde_json::json!({"refresh_grace": 0}));
+
+    let audit = ostiary(&db, &["audit", "--kind", "client_policy_changed"], None);
+    assert_eq!(stdout(&audit).lines().count(), 1);
+}

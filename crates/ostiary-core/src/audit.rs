@@ -32,6 +32,9 @@ pub enum AuditKind {
     /// A new login went beyond the session limit and this (oldest) session was ended;
     /// `details.evicted_by` is the new session.
     SessionEvicted,
+    /// A client's refresh family ended under the client's own idle or absolute limit
+    /// (`details.reason`); the session goes on.
+    RefreshFamilyExpired,
     /// An access token was revoked (RFC 7009).
     AccessTokenRevoked,
     /// A back-channel logout token reached a client.
@@ -46,13 +49,15 @@ pub enum AuditKind {
     PasswordChanged,
     /// An administrator registered a client.
     ClientCreated,
+    /// An administrator changed a client's policy overrides (`details.policy`).
+    ClientPolicyChanged,
     /// A signing key was generated.
     SigningKeyGenerated,
 }
 
 impl AuditKind {
     /// Every kind, for validating filters.
-    pub const ALL: [AuditKind; 16] = [
+    pub const ALL: [AuditKind; 18] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::RefreshRotated,
@@ -61,6 +66,7 @@ impl AuditKind {
         Self::AuthorizationCodeReplayed,
         Self::SessionEnded,
         Self::SessionEvicted,
+        Self::RefreshFamilyExpired,
         Self::AccessTokenRevoked,
         Self::BackchannelDelivered,
         Self::BackchannelFailed,
@@ -68,6 +74,7 @@ impl AuditKind {
         Self::UserDisabledChanged,
         Self::PasswordChanged,
         Self::ClientCreated,
+        Self::ClientPolicyChanged,
         Self::SigningKeyGenerated,
     ];
 
@@ -82,6 +89,7 @@ impl AuditKind {
             Self::AuthorizationCodeReplayed => "authorization_code_replayed",
             Self::SessionEnded => "session_ended",
             Self::SessionEvicted => "session_evicted",
+            Self::RefreshFamilyExpired => "refresh_family_expired",
             Self::AccessTokenRevoked => "access_token_revoked",
             Self::BackchannelDelivered => "backchannel_delivered",
             Self::BackchannelFailed => "backchannel_failed",
@@ -89,6 +97,7 @@ impl AuditKind {
             Self::UserDisabledChanged => "user_disabled_changed",
             Self::PasswordChanged => "password_changed",
             Self::ClientCreated => "client_created",
+            Self::ClientPolicyChanged => "client_policy_changed",
             Self::SigningKeyGenerated => "signing_key_generated",
         }
     }

@@ -7,6 +7,7 @@ use url::Url;
 
 use crate::clock::UnixTime;
 use crate::secret::{Credential, CredentialHash};
+use crate::session::ClientPolicy;
 
 /// A client identifier: 1 to 128 characters from `A-Z a-z 0-9 . _ : -`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -220,6 +221,8 @@ pub struct Client {
     /// Where the IdP sends a logout token when a session the client had tokens in ends
     /// (OpenID Connect Back-Channel Logout 1.0 §2.2).
     pub backchannel_logout_uri: Option<RedirectUri>,
+    /// This client's overrides of the global session policy (see [`ClientPolicy`]).
+    pub policy: ClientPolicy,
     /// When the client was registered (Unix seconds).
     pub created_at: UnixTime,
 }

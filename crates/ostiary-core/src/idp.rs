@@ -13,7 +13,9 @@ use crate::keys::{KeyError, KeyRing, LoadedKey, SigningAlgorithm};
 use crate::refresh::{self, RefreshDecision, RefreshFamily};
 use crate::scope::{self, Scope};
 use crate::secret::{Credential, Password, random_id};
-use crate::session::{EndReason, Session, SessionLimitAction, SessionPolicy, SessionState};
+use crate::session::{
+    ClientPolicy, EndReason, Session, SessionLimitAction, SessionPolicy, SessionState,
+};
 use crate::store::{
     BackchannelDelivery, DeliveryOutcome, RevocationEntry, Rotation, SessionAdmission,
     SessionLimit, Store, StoreError,
@@ -92,6 +94,12 @@ pub enum IdpError {
     /// The user already has the most sessions allowed, and the policy refuses new logins.
     #[error("you are already signed in on {0} device(s), the most allowed; sign out there first")]
     SessionLimit(u32),
+    /// The user already holds tokens of this client in the most sessions the client allows,
+    /// and its policy refuses more (`invalid_grant` at the token endpoint).
+    #[error(
+        "you are already signed in to this application in {0} session(s), the most it allows; sign out of one first"
+    )]
+    ClientSessionLimit(u32),
     /// Too many failed logins for this username or IP; retry after the given seconds.
     #[error("too many failed sign-in attempts; try again in {} minutes", (.0 + 59) / 60)]
     TooManyAttempts(i64),
@@ -250,6 +258,8 @@ pub struct NewClient {
     pub web_origins: Vec<WebOrigin>,
     /// OpenID Connect Back-Channel Logout endpoint of the client, if it has one.
     pub backchannel_logout_uri: Option<RedirectUri>,
+    /// Overrides of the global session policy for this client.
+    pub policy: ClientPolicy,
 }
 
 /// Claims released by the userinfo endpoint (OIDC Core §5.3).
@@ -585,6 +595,9 @@ impl Idp {
                 "a browser client needs a web origin (https, or http on a loopback host)".into(),
             ));
         }
+        new.policy
+            .validate()
+            .map_err(|e| IdpError::Rejected(e.into()))?;
         let secret = (new.kind == ClientKind::Confidential).then(Credential::generate);
         let client = Client {
             id: new.id,
@@ -596,6 +609,7 @@ impl Idp {
             extra_scopes: extra.iter().map(str::to_owned).collect(),
             web_origins,
             backchannel_logout_uri: new.backchannel_logout_uri,
+            policy: new.policy,
             created_at: self.now(),
         };
         self.store
@@ -614,6 +628,29 @@ impl Idp {
         )
         .await;
         Ok((client, secret))
+    }
+
+    /// Replaces a client's overrides of the global session policy (unset fields follow the
+    /// global `[session]` values). Applies from the next request on, to existing sessions too.
+    #[tracing::instrument(skip_all, fields(client_id = %client_id))]
+    pub async fn set_client_policy(
+        &self,
+        client_id: &ClientId,
+        policy: ClientPolicy,
+    ) -> Result<(), IdpError> {
+        policy
+            .validate()
+            .map_err(|e| IdpError::Rejected(e.into()))?;
+        if !self.store.update_client_policy(client_id, &policy).await? {
+            return Err(IdpError::Rejected(format!("no client {client_id}")));
+        }
+        self.audit(
+            AuditEvent::new(self.now(), AuditKind::ClientPolicyChanged, "admin")
+                .client(client_id.as_str())
+                .details(json!({"policy": policy})),
+        )
+        .await;
+        Ok(())
     }
 
     // ---- browser login ----------------------------------------------------------------------
@@ -742,20 +779,14 @@ impl Idp {
         };
         match self.store.insert_session(session, limit).await? {
             SessionAdmission::Admitted { evicted } => {
-                if !evicted.is_empty() {
-                    self.revocations.notify_waiters();
-                }
-                for sid in &evicted {
-                    self.audit(
-                        AuditEvent::new(now, AuditKind::SessionEvicted, "system")
-                            .user(&user.id)
-                            .session(sid)
-                            .details(json!({"evicted_by": session.sid, "max_sessions_per_user": limit.max})),
-                    )
-                    .await;
-                    self.audit_session_ended(sid, Some(&user.id), EndReason::PolicyEviction, now)
-                        .await;
-                }
+                self.audit_evictions(
+                    &evicted,
+                    &session.sid,
+                    &user.id,
+                    now,
+                    json!({"max_sessions_per_user": limit.max}),
+                )
+                .await;
                 Ok(())
             }
             SessionAdmission::Refused => {
@@ -770,6 +801,95 @@ impl Idp {
                 .await;
                 Err(IdpError::SessionLimit(limit.max))
             }
+        }
+    }
+
+    /// Audits sessions ended by a policy limit to admit `by_sid`; `details` names the limit.
+    async fn audit_evictions(
+        &self,
+        evicted: &[String],
+        by_sid: &str,
+        user_id: &str,
+        now: UnixTime,
+        mut details: serde_json::Value,
+    ) {
+        if evicted.is_empty() {
+            return;
+        }
+        self.revocations.notify_waiters();
+        details["evicted_by"] = json!(by_sid);
+        for sid in evicted {
+            self.audit(
+                AuditEvent::new(now, AuditKind::SessionEvicted, "system")
+                    .user(user_id)
+                    .session(sid)
+                    .details(details.clone()),
+            )
+            .await;
+            self.audit_session_ended(sid, Some(user_id), EndReason::PolicyEviction, now)
+                .await;
+        }
+    }
+
+    /// Records that `client` obtains tokens in `session`, within the client's own limit on
+    /// sessions per user (see [`ClientPolicy`]), in one store transaction: the oldest other
+    /// sessions holding its tokens end, or this grant is refused.
+    async fn admit_client_session(
+        &self,
+        session: &Session,
+        user: &User,
+        client: &Client,
+        caller: &LoginContext,
+        now: UnixTime,
+    ) -> Result<(), IdpError> {
+        let global = &self.config.session;
+        let (max, action) = client.policy.session_limit(global);
+        let limit = SessionLimit {
+            max,
+            evict_oldest: action == SessionLimitAction::EndOldest,
+            idle_since: now - global.idle_timeout,
+            absolute_since: now - global.absolute_lifetime,
+        };
+        let admission = self
+            .store
+            .admit_client_session(&session.sid, &user.id, &client.id, now, limit)
+            .await?;
+        let details = json!({"client_id": client.id, "max_sessions_per_user": max});
+        match admission {
+            SessionAdmission::Admitted { evicted } => {
+                self.audit_evictions(&evicted, &session.sid, &user.id, now, details)
+                    .await;
+                Ok(())
+            }
+            SessionAdmission::Refused => {
+                self.audit(
+                    AuditEvent::new(now, AuditKind::LoginFailed, "user")
+                        .user(&user.id)
+                        .session(&session.sid)
+                        .client(client.id.as_str())
+                        .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
+                        .details(
+                            json!({"reason": "client_session_limit", "max_sessions_per_user": max}),
+                        ),
+                )
+                .await;
+                Err(IdpError::ClientSessionLimit(max))
+            }
+        }
+    }
+
+    /// The latest time tokens of `client` in `session` can be refreshed until: the session's
+    /// absolute lifetime, or the client's own for a family created at `family_created_at`.
+    fn grant_expires_at(
+        &self,
+        session: &Session,
+        client: &Client,
+        family_created_at: UnixTime,
+    ) -> UnixTime {
+        let session_end = session.created_at + self.config.session.absolute_lifetime;
+        match client.policy.absolute_lifetime {
+            Some(lifetime) => session_end.min(family_created_at.saturating_add(lifetime)),
+            None => session_end,
         }
     }
 
@@ -1012,6 +1132,8 @@ impl Idp {
         let Some((session, user)) = self.active_session_user(session).await? else {
             return Err(IdpError::InvalidGrant("session ended"));
         };
+        self.admit_client_session(&session, &user, client, caller, now)
+            .await?;
 
         let access_token =
             self.mint_access_token(&session, &user.id, client, &record.scope, &record.resource)?;
@@ -1058,7 +1180,7 @@ impl Idp {
             refresh_token,
             id_token,
             scope: record.scope,
-            session_expires_at: session.created_at + self.config.session.absolute_lifetime,
+            session_expires_at: self.grant_expires_at(&session, client, now),
         })
     }
 
@@ -1114,6 +1236,7 @@ impl Idp {
                 generation,
                 now,
                 &self.config.session,
+                &client.policy,
             ) {
                 RefreshDecision::Rotate => {
                     let successor = Credential::generate();
@@ -1206,6 +1329,25 @@ impl Idp {
                     self.end_session(&family.sid, reason).await?;
                     return Err(IdpError::InvalidGrant("session expired"));
                 }
+                RefreshDecision::FamilyExpired(reason) => {
+                    if self
+                        .store
+                        .end_refresh_family(&family.id, now, reason)
+                        .await?
+                    {
+                        self.audit(
+                            AuditEvent::new(now, AuditKind::RefreshFamilyExpired, "system")
+                                .user(&family.user_id)
+                                .session(&family.sid)
+                                .client(client.id.as_str())
+                                .details(json!({"reason": reason.as_str()})),
+                        )
+                        .await;
+                    }
+                    return Err(IdpError::InvalidGrant(
+                        "refresh token expired under the client's policy",
+                    ));
+                }
             };
             let Some((session, user)) = self.active_session_user(session).await? else {
                 return Err(IdpError::InvalidGrant("user disabled"));
@@ -1218,7 +1360,7 @@ impl Idp {
                 refresh_token: Some(successor),
                 id_token: None,
                 scope,
-                session_expires_at: session.created_at + self.config.session.absolute_lifetime,
+                session_expires_at: self.grant_expires_at(&session, client, family.created_at),
             });
         }
         Err(IdpError::InvalidGrant(

@@ -21,7 +21,7 @@ use crate::client::ClientId;
 use crate::clock::UnixTime;
 use crate::scope::Scope;
 use crate::secret::{Credential, CredentialHash};
-use crate::session::{EndReason, Session, SessionPolicy, SessionState};
+use crate::session::{ClientPolicy, EndReason, Session, SessionPolicy, SessionState};
 
 /// One client's chain of refresh tokens within one IdP session.
 #[derive(Debug, Clone)]
@@ -78,15 +78,19 @@ pub enum RefreshDecision {
     Ended,
     /// The session ran out of time; the reason says which limit.
     Expired(EndReason),
+    /// This client's own limits ([`ClientPolicy`]) ended the family; the session goes on.
+    FamilyExpired(EndReason),
 }
 
-/// Decides what a refresh token of generation `presented_generation` gets, at `now`.
+/// Decides what a refresh token of generation `presented_generation` gets, at `now`, under
+/// the global `policy` and the family's client's overrides `client`.
 pub fn decide(
     family: &RefreshFamily,
     session: &Session,
     presented_generation: i64,
     now: UnixTime,
     policy: &SessionPolicy,
+    client: &ClientPolicy,
 ) -> RefreshDecision {
     if family.ended_at.is_some() {
         return RefreshDecision::Ended;
@@ -96,11 +100,16 @@ pub fn decide(
         SessionState::Ended => return RefreshDecision::Ended,
         SessionState::Expired(reason) => return RefreshDecision::Expired(reason),
     }
+    if let Some((ends_at, reason)) = client.family_expiry(family.created_at, family.rotated_at)
+        && now >= ends_at
+    {
+        return RefreshDecision::FamilyExpired(reason);
+    }
     let since_rotation = now.saturating_sub(family.rotated_at);
     if presented_generation == family.generation {
         RefreshDecision::Rotate
     } else if presented_generation == family.generation - 1
-        && since_rotation <= policy.refresh_grace
+        && since_rotation <= client.refresh_grace(policy)
     {
         RefreshDecision::ReplayWithinGrace
     } else {
@@ -169,6 +178,14 @@ mod tests {
         on_session_limit: crate::session::SessionLimitAction::EndOldest,
     };
 
+    const NO_OVERRIDES: ClientPolicy = ClientPolicy {
+        idle_timeout: None,
+        absolute_lifetime: None,
+        refresh_grace: None,
+        max_sessions_per_user: None,
+        on_session_limit: None,
+    };
+
     fn fixture(clock: &ManualClock) -> (RefreshFamily, Session) {
         let now = clock.now();
         let session = Session {
@@ -215,7 +232,7 @@ mod tests {
         let clock = ManualClock::new(1_000_000);
         let (family, session) = fixture(&clock);
         assert_eq!(
-            decide(&family, &session, 0, clock.now(), &POLICY),
+            decide(&family, &session, 0, clock.now(), &POLICY, &NO_OVERRIDES),
             RefreshDecision::Rotate
         );
     }
@@ -228,7 +245,7 @@ mod tests {
         rotate(&mut family, &mut session, clock.now());
         clock.advance(POLICY.refresh_grace);
         assert_eq!(
-            decide(&family, &session, 0, clock.now(), &POLICY),
+            decide(&family, &session, 0, clock.now(), &POLICY, &NO_OVERRIDES),
             RefreshDecision::ReplayWithinGrace
         );
     }
@@ -240,7 +257,7 @@ mod tests {
         rotate(&mut family, &mut session, clock.now());
         clock.advance(POLICY.refresh_grace + 1);
         assert_eq!(
-            decide(&family, &session, 0, clock.now(), &POLICY),
+            decide(&family, &session, 0, clock.now(), &POLICY, &NO_OVERRIDES),
             RefreshDecision::Reuse {
                 presented_generation: 0,
                 current_generation: 1,
@@ -255,7 +272,7 @@ mod tests {
         let (mut family, mut session) = fixture(&clock);
         rotate(&mut family, &mut session, clock.now());
         rotate(&mut family, &mut session, clock.now());
-        let decision = decide(&family, &session, 0, clock.now(), &POLICY);
+        let decision = decide(&family, &session, 0, clock.now(), &POLICY, &NO_OVERRIDES);
         assert!(matches!(
             decision,
             RefreshDecision::Reuse {
@@ -271,7 +288,7 @@ mod tests {
         let clock = ManualClock::new(1_000_000);
         let (family, session) = fixture(&clock);
         assert!(matches!(
-            decide(&family, &session, 5, clock.now(), &POLICY),
+            decide(&family, &session, 5, clock.now(), &POLICY, &NO_OVERRIDES),
             RefreshDecision::Reuse { .. }
         ));
     }
@@ -282,7 +299,7 @@ mod tests {
         let (mut family, mut session) = fixture(&clock);
         clock.advance(POLICY.idle_timeout);
         assert_eq!(
-            decide(&family, &session, 0, clock.now(), &POLICY),
+            decide(&family, &session, 0, clock.now(), &POLICY, &NO_OVERRIDES),
             RefreshDecision::Expired(EndReason::IdleTimeout)
         );
 
@@ -293,15 +310,78 @@ mod tests {
         for generation in 0..47 {
             clock.advance(1800);
             assert_eq!(
-                decide(&family, &session, generation, clock.now(), &POLICY),
+                decide(
+                    &family,
+                    &session,
+                    generation,
+                    clock.now(),
+                    &POLICY,
+                    &NO_OVERRIDES
+                ),
                 RefreshDecision::Rotate
             );
             rotate(&mut family, &mut session, clock.now());
         }
         clock.advance(1800);
         assert_eq!(
-            decide(&family, &session, 47, clock.now(), &POLICY),
+            decide(&family, &session, 47, clock.now(), &POLICY, &NO_OVERRIDES),
             RefreshDecision::Expired(EndReason::AbsoluteLifetime)
+        );
+    }
+
+    #[test]
+    fn a_clients_own_limits_end_its_family_and_its_grace_replaces_the_global_one() {
+        let client = ClientPolicy {
+            idle_timeout: Some(600),
+            absolute_lifetime: Some(3000),
+            refresh_grace: Some(0),
+            ..NO_OVERRIDES
+        };
+        let clock = ManualClock::new(1_000_000);
+        let (mut family, mut session) = fixture(&clock);
+        clock.advance(599);
+        assert_eq!(
+            decide(&family, &session, 0, clock.now(), &POLICY, &client),
+            RefreshDecision::Rotate
+        );
+        rotate(&mut family, &mut session, clock.now());
+        // The global grace is 10 s; this client allows none.
+        clock.advance(1);
+        assert!(matches!(
+            decide(&family, &session, 0, clock.now(), &POLICY, &NO_OVERRIDES),
+            RefreshDecision::ReplayWithinGrace
+        ));
+        assert!(matches!(
+            decide(&family, &session, 0, clock.now(), &POLICY, &client),
+            RefreshDecision::Reuse { .. }
+        ));
+        // Not refreshed for the client's idle timeout (the session's is an hour).
+        clock.advance(599);
+        assert_eq!(
+            decide(&family, &session, 1, clock.now(), &POLICY, &client),
+            RefreshDecision::FamilyExpired(EndReason::IdleTimeout)
+        );
+        // Refreshed often, the family still ends at the client's absolute lifetime.
+        let clock = ManualClock::new(1_000_000);
+        let (mut family, mut session) = fixture(&clock);
+        for generation in 0..5 {
+            clock.advance(500);
+            assert_eq!(
+                decide(&family, &session, generation, clock.now(), &POLICY, &client),
+                RefreshDecision::Rotate
+            );
+            rotate(&mut family, &mut session, clock.now());
+        }
+        clock.advance(500);
+        assert_eq!(
+            decide(&family, &session, 5, clock.now(), &POLICY, &client),
+            RefreshDecision::FamilyExpired(EndReason::AbsoluteLifetime)
+        );
+        // The session's own limits still apply first.
+        session.ended_at = Some(clock.now());
+        assert_eq!(
+            decide(&family, &session, 5, clock.now(), &POLICY, &client),
+            RefreshDecision::Ended
         );
     }
 
@@ -311,13 +391,13 @@ mod tests {
         let (mut family, mut session) = fixture(&clock);
         session.ended_at = Some(clock.now());
         assert_eq!(
-            decide(&family, &session, 0, clock.now(), &POLICY),
+            decide(&family, &session, 0, clock.now(), &POLICY, &NO_OVERRIDES),
             RefreshDecision::Ended
         );
         session.ended_at = None;
         family.ended_at = Some(clock.now());
         assert_eq!(
-            decide(&family, &session, 0, clock.now(), &POLICY),
+            decide(&family, &session, 0, clock.now(), &POLICY, &NO_OVERRIDES),
             RefreshDecision::Ended
         );
     }

@@ -40,6 +40,98 @@ pub enum SessionLimitAction {
     RefuseNewLogin,
 }
 
+/// One client's overrides of the global [`SessionPolicy`]; every unset field follows the
+/// global value. Stored with the client, set by `ostiary client add|set-policy`. All durations
+/// in seconds.
+///
+/// The IdP session is shared by every client the user signs in to, so a client's own limits
+/// act on what belongs to that client alone: its *refresh family* in each session (see
+/// [`crate::refresh`]) and the sessions in which it obtained tokens.
+/// - `idle_timeout`, `absolute_lifetime`: the client's refresh token in a session stops
+///   working when it was not refreshed for this long, or this long after the code exchange.
+///   Only that family ends; the session and other clients continue. The session's global
+///   limits still apply, so these can shorten the client's life, never lengthen it.
+/// - `refresh_grace`: replaces the global grace window for this client's refresh tokens.
+/// - `max_sessions_per_user`, `on_session_limit`: how many of a user's active sessions may hold
+///   tokens of this client at once. Obtaining tokens in one more session either ends the
+///   oldest of those sessions (the whole session, since the session is what resource servers
+///   revoke: published, sent to back-channel logout and audited as an eviction) or is refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientPolicy {
+    /// Seconds without a refresh after which this client's refresh family ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<i64>,
+    /// Seconds after the code exchange after which this client's refresh family ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub absolute_lifetime: Option<i64>,
+    /// Grace window for this client's refresh tokens, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_grace: Option<i64>,
+    /// Most active sessions of one user holding tokens of this client; 0 means no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_sessions_per_user: Option<u32>,
+    /// What obtaining tokens beyond `max_sessions_per_user` does. Default: the global
+    /// `on_session_limit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_session_limit: Option<SessionLimitAction>,
+}
+
+impl ClientPolicy {
+    /// Whether no field is set (the client follows the global policy entirely).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Rejects negative durations.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        let durations = [
+            self.idle_timeout,
+            self.absolute_lifetime,
+            self.refresh_grace,
+        ];
+        if durations.into_iter().flatten().any(|d| d < 0) {
+            return Err("durations must be zero or more seconds");
+        }
+        if self.idle_timeout == Some(0) || self.absolute_lifetime == Some(0) {
+            return Err("idle_timeout and absolute_lifetime must be at least 1 second");
+        }
+        Ok(())
+    }
+
+    /// The grace window that applies to this client, in seconds.
+    pub fn refresh_grace(&self, global: &SessionPolicy) -> i64 {
+        self.refresh_grace.unwrap_or(global.refresh_grace)
+    }
+
+    /// The session limit that applies to this client: (max, action). A max of 0 is no limit.
+    pub fn session_limit(&self, global: &SessionPolicy) -> (u32, SessionLimitAction) {
+        (
+            self.max_sessions_per_user.unwrap_or(0),
+            self.on_session_limit.unwrap_or(global.on_session_limit),
+        )
+    }
+
+    /// When a refresh family created at `created_at` and last rotated at `rotated_at` ends
+    /// under this policy, and why: `None` if this client sets no family limits.
+    pub fn family_expiry(
+        &self,
+        created_at: UnixTime,
+        rotated_at: UnixTime,
+    ) -> Option<(UnixTime, EndReason)> {
+        let absolute = self
+            .absolute_lifetime
+            .map(|a| (created_at.saturating_add(a), EndReason::AbsoluteLifetime));
+        let idle = self
+            .idle_timeout
+            .map(|i| (rotated_at.saturating_add(i), EndReason::IdleTimeout));
+        match (absolute, idle) {
+            (Some(a), Some(i)) => Some(if a.0 <= i.0 { a } else { i }),
+            (a, i) => a.or(i),
+        }
+    }
+}
+
 impl Default for SessionPolicy {
     fn default() -> Self {
         Self {

@@ -10,7 +10,7 @@ use crate::code::{AuthorizationCode, CodeConsumption};
 use crate::keys::StoredKey;
 use crate::refresh::RefreshFamily;
 use crate::secret::CredentialHash;
-use crate::session::{EndReason, Session};
+use crate::session::{ClientPolicy, EndReason, Session};
 use crate::user::{PasswordHashString, User, Username};
 
 /// A storage failure.
@@ -161,6 +161,12 @@ pub trait Store: Send + Sync + 'static {
     async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
     /// All clients, by id.
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// Replaces a client's policy overrides; `false` if there is no such client.
+    async fn update_client_policy(
+        &self,
+        id: &ClientId,
+        policy: &ClientPolicy,
+    ) -> Result<bool, StoreError>;
 
     /// All signing keys.
     async fn list_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
@@ -174,6 +180,20 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_session(
         &self,
         session: &Session,
+        limit: SessionLimit,
+    ) -> Result<SessionAdmission, StoreError>;
+    /// Records that `client_id` obtained tokens in session `sid`, within the client's limit on
+    /// sessions per user, in one transaction: with `limit.max` other active sessions of the
+    /// user already holding tokens of this client (0: no limit), either the oldest of them are
+    /// ended ([`EndReason::PolicyEviction`], published like any ending) or nothing is recorded
+    /// and [`SessionAdmission::Refused`] is returned. A session already recorded for the client
+    /// is admitted again without counting.
+    async fn admit_client_session(
+        &self,
+        sid: &str,
+        user_id: &str,
+        client_id: &ClientId,
+        now: UnixTime,
         limit: SessionLimit,
     ) -> Result<SessionAdmission, StoreError>;
     /// The session with this `sid`, ended or not.
@@ -239,6 +259,15 @@ pub trait Store: Send + Sync + 'static {
     /// not ended, in one transaction with recording the new token and touching the session.
     /// `true` if this call won.
     async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError>;
+    /// Ends one refresh family (its client's own limits ran out), leaving the session and its
+    /// other families alone. Nothing is published: the session goes on, and the family's access
+    /// tokens expire on their own. `false` if it had already ended.
+    async fn end_refresh_family(
+        &self,
+        family_id: &str,
+        now: UnixTime,
+        reason: EndReason,
+    ) -> Result<bool, StoreError>;
     /// Ends the families issued from an authorization code; returns how many ended.
     async fn end_families_from_code(
         &self,

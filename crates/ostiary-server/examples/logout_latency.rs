@@ -63,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
         extra_scopes: vec![],
         web_origins: vec![],
         backchannel_logout_uri: None,
+        policy: Default::default(),
     })
     .await?;
     tokio::spawn(app.run());

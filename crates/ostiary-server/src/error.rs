@@ -27,6 +27,7 @@ pub fn oauth_error(e: &IdpError) -> (StatusCode, &'static str) {
         IdpError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "access_denied"),
         IdpError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable"),
         IdpError::SessionLimit(_) => (StatusCode::FORBIDDEN, "access_denied"),
+        IdpError::ClientSessionLimit(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),
         IdpError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
         IdpError::InsufficientScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
         IdpError::Rejected(_) => (StatusCode::BAD_REQUEST, "invalid_request"),

@@ -17,7 +17,7 @@ use ostiary_core::keys::{SigningAlgorithm, StoredKey};
 use ostiary_core::refresh::RefreshFamily;
 use ostiary_core::scope::Scope;
 use ostiary_core::secret::CredentialHash;
-use ostiary_core::session::{EndReason, Session};
+use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
     BackchannelDelivery, DeliveryOutcome, RevocationEntry, Rotation, SessionAdmission,
     SessionLimit, Store, StoreError,
@@ -37,6 +37,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "audit", include_str!("../migrations/sqlite/0003_audit.sql")),
     (4, "backchannel", include_str!("../migrations/sqlite/0004_backchannel.sql")),
     (5, "refresh_use_origin", include_str!("../migrations/sqlite/0005_refresh_use_origin.sql")),
+    (6, "client_policy", include_str!("../migrations/sqlite/0006_client_policy.sql")),
 ];
 
 /// Ostiary's storage on SQLite.
@@ -287,8 +288,14 @@ fn client_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Client, StoreError> 
             .map_err(corrupt)?
             .map(|u| RedirectUri::parse(&u).map_err(corrupt))
             .transpose()?,
+        policy: serde_json::from_str(&row.try_get::<String, _>("policy").map_err(corrupt)?)
+            .map_err(corrupt)?,
         created_at: row.try_get("created_at").map_err(corrupt)?,
     })
+}
+
+fn policy_json(policy: &ClientPolicy) -> Result<String, StoreError> {
+    serde_json::to_string(policy).map_err(corrupt)
 }
 
 fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Session, StoreError> {
@@ -435,7 +442,7 @@ impl Store for SqliteStore {
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO clients (id, kind, secret_hash, redirect_uris, post_logout_redirect_uris, allowed_resources, \
-             extra_scopes, web_origins, backchannel_logout_uri, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             extra_scopes, web_origins, backchannel_logout_uri, policy, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(client.id.as_str())
         .bind(client.kind.as_str())
@@ -446,6 +453,7 @@ impl Store for SqliteStore {
         .bind(json_list(&client.extra_scopes))
         .bind(json_list(&client.web_origins))
         .bind(client.backchannel_logout_uri.as_ref().map(|u| u.as_str().to_owned()))
+        .bind(policy_json(&client.policy)?)
         .bind(client.created_at)
         .execute(&self.pool)
         .await
@@ -470,6 +478,21 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         rows.iter().map(client_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    async fn update_client_policy(
+        &self,
+        id: &ClientId,
+        policy: &ClientPolicy,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE clients SET policy = ? WHERE id = ?")
+            .bind(policy_json(policy)?)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
     }
 
     #[tracing::instrument(skip_all)]
@@ -565,6 +588,66 @@ impl Store for SqliteStore {
         .bind(&session.end_reason)
         .bind(&session.user_agent)
         .bind(&session.ip)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(SessionAdmission::Admitted { evicted })
+    }
+
+    #[tracing::instrument(skip_all, fields(sid = %sid, client_id = %client_id))]
+    async fn admit_client_session(
+        &self,
+        sid: &str,
+        user_id: &str,
+        client_id: &ClientId,
+        now: UnixTime,
+        limit: SessionLimit,
+    ) -> Result<SessionAdmission, StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        let known = sqlx::query("SELECT 1 FROM session_clients WHERE sid = ? AND client_id = ?")
+            .bind(sid)
+            .bind(client_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let mut evicted = Vec::new();
+        if known.is_none() && limit.max > 0 {
+            let rows = sqlx::query(
+                "SELECT s.sid FROM session_clients sc JOIN sessions s ON s.sid = sc.sid \
+                 WHERE sc.user_id = ? AND sc.client_id = ? AND s.sid <> ? AND s.ended_at IS NULL \
+                 AND s.last_used_at > ? AND s.created_at > ? ORDER BY s.created_at DESC, s.sid",
+            )
+            .bind(user_id)
+            .bind(client_id.as_str())
+            .bind(sid)
+            .bind(limit.idle_since)
+            .bind(limit.absolute_since)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            let max = usize::try_from(limit.max).unwrap_or(usize::MAX);
+            if rows.len() >= max {
+                if !limit.evict_oldest {
+                    tx.rollback().await.map_err(unavailable)?;
+                    return Ok(SessionAdmission::Refused);
+                }
+                for row in &rows[max - 1..] {
+                    let old: String = row.try_get("sid").map_err(corrupt)?;
+                    if end_in(&mut tx, &old, now, EndReason::PolicyEviction).await? {
+                        evicted.push(old);
+                    }
+                }
+            }
+        }
+        sqlx::query(
+            "INSERT INTO session_clients (sid, client_id, user_id, first_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (sid, client_id) DO NOTHING",
+        )
+        .bind(sid)
+        .bind(client_id.as_str())
+        .bind(user_id)
+        .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
@@ -855,6 +938,40 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         Ok(done.rows_affected())
+    }
+
+    #[tracing::instrument(skip_all, fields(family = %family_id))]
+    async fn end_refresh_family(
+        &self,
+        family_id: &str,
+        now: UnixTime,
+        reason: EndReason,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        let ended = sqlx::query(
+            "UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL \
+             RETURNING sid, client_id",
+        )
+        .bind(now)
+        .bind(reason.as_str())
+        .bind(family_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if let Some(row) = &ended {
+            // The client no longer holds tokens in that session: it stops counting towards the
+            // client's session limit.
+            let sid: String = row.try_get("sid").map_err(corrupt)?;
+            let client_id: String = row.try_get("client_id").map_err(corrupt)?;
+            sqlx::query("DELETE FROM session_clients WHERE sid = ? AND client_id = ?")
+                .bind(sid)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(ended.is_some())
     }
 
     #[tracing::instrument(skip_all)]

@@ -3,6 +3,7 @@
 use clap::Subcommand;
 use ostiary_core::client::{Client, ClientId, ClientKind, RedirectUri, WebOrigin};
 use ostiary_core::idp::NewClient;
+use ostiary_core::session::{ClientPolicy, SessionLimitAction};
 use serde_json::json;
 
 use crate::settings::Settings;
@@ -50,9 +51,20 @@ pub enum ClientCommand {
         /// accepted, or given up after 8 attempts).
         #[arg(long, value_name = "URI")]
         backchannel_logout_uri: Option<String>,
+        #[command(flatten)]
+        policy: PolicyArgs,
         /// Print what was created as JSON (including the secret, once).
         #[arg(long)]
         json: bool,
+    },
+    /// Replace a client's overrides of the global session policy. Options left out follow
+    /// the global `[session]` settings (so `set-policy ID` alone clears every override). Takes
+    /// effect at the client's next request, for sessions that exist already too.
+    SetPolicy {
+        /// The client_id.
+        client_id: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
     /// List clients.
     List {
@@ -60,6 +72,51 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A client's overrides of the global session policy (see `ClientPolicy`). The session
+/// itself still ends at the global limits; these act on the client's own tokens.
+#[derive(Debug, clap::Args)]
+pub struct PolicyArgs {
+    /// Seconds without a refresh after which this client's refresh token in a session stops
+    /// working (the session and other clients go on). [default: only the session's idle timeout]
+    #[arg(long, value_name = "SECONDS")]
+    idle_timeout: Option<i64>,
+    /// Seconds after the code exchange after which this client's refresh token stops
+    /// working. [default: only the session's absolute lifetime]
+    #[arg(long, value_name = "SECONDS")]
+    absolute_lifetime: Option<i64>,
+    /// Refresh grace window for this client, in seconds. [default: session.refresh_grace]
+    #[arg(long, value_name = "SECONDS")]
+    refresh_grace: Option<i64>,
+    /// Most sessions of one user that may hold tokens of this client at once (1: one session
+    /// per user for this app; 0: no limit). [default: no limit]
+    #[arg(long, value_name = "N")]
+    max_sessions_per_user: Option<u32>,
+    /// What getting tokens in one more session does: end_oldest (the oldest of those
+    /// sessions ends) or refuse_new_login. [default: session.on_session_limit]
+    #[arg(long, value_name = "MODE", value_parser = parse_limit_action)]
+    on_session_limit: Option<SessionLimitAction>,
+}
+
+impl From<PolicyArgs> for ClientPolicy {
+    fn from(args: PolicyArgs) -> Self {
+        ClientPolicy {
+            idle_timeout: args.idle_timeout,
+            absolute_lifetime: args.absolute_lifetime,
+            refresh_grace: args.refresh_grace,
+            max_sessions_per_user: args.max_sessions_per_user,
+            on_session_limit: args.on_session_limit,
+        }
+    }
+}
+
+fn parse_limit_action(value: &str) -> Result<SessionLimitAction, String> {
+    match value {
+        "end_oldest" => Ok(SessionLimitAction::EndOldest),
+        "refuse_new_login" => Ok(SessionLimitAction::RefuseNewLogin),
+        _ => Err("end_oldest or refuse_new_login".into()),
+    }
 }
 
 fn describe(client: &Client) -> serde_json::Value {
@@ -74,6 +131,7 @@ fn describe(client: &Client) -> serde_json::Value {
         "extra_scopes": client.extra_scopes,
         "web_origins": client.web_origins,
         "backchannel_logout_uri": client.backchannel_logout_uri,
+        "policy": client.policy,
         "token_endpoint_auth_method": match client.kind {
             ClientKind::Confidential => "client_secret_basic",
             ClientKind::Public | ClientKind::Browser => "none",
@@ -102,6 +160,7 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> anyhow::Result<
             browser,
             web_origins,
             backchannel_logout_uri,
+            policy,
             json,
         } => {
             let new = NewClient {
@@ -123,6 +182,7 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> anyhow::Result<
                     .as_deref()
                     .map(|u| RedirectUri::parse(u).map_err(|e| anyhow::anyhow!("{u}: {e}")))
                     .transpose()?,
+                policy: policy.into(),
             };
             let (client, secret) = idp.add_client(new).await?;
             let mut created = describe(&client);
@@ -138,6 +198,12 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> anyhow::Result<
                     println!("(shown once: only its hash is stored)");
                 }
             }
+        }
+        ClientCommand::SetPolicy { client_id, policy } => {
+            let client_id = ClientId::parse(&client_id)?;
+            let policy = ClientPolicy::from(policy);
+            idp.set_client_policy(&client_id, policy).await?;
+            println!("client {client_id}: policy {}", json!(policy));
         }
         ClientCommand::List { json } => {
             for client in idp.store().list_clients().await? {

@@ -95,6 +95,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         extra_scopes: vec![],
         web_origins: vec![],
         backchannel_logout_uri: None,
+        policy: Default::default(),
     })
     .await?;
 

@@ -157,6 +157,7 @@ async fn a_loopback_redirect_uri_registered_without_a_port_may_use_any_port() {
             extra_scopes: vec![],
             web_origins: vec![],
             backchannel_logout_uri: None,
+            policy: Default::default(),
         })
         .await
         .unwrap();

@@ -86,6 +86,7 @@ impl Rp {
                 extra_scopes: vec![],
                 web_origins: vec![],
                 backchannel_logout_uri: Some(RedirectUri::parse(&uri).unwrap()),
+                policy: Default::default(),
             })
             .await
             .unwrap();

@@ -23,6 +23,7 @@ async fn with_browser_client(app: &TestApp) {
             extra_scopes: vec![],
             web_origins: vec![],
             backchannel_logout_uri: None,
+            policy: Default::default(),
         })
         .await
         .unwrap();

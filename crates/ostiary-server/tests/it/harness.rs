@@ -345,6 +345,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut IdpConfig)) -> TestApp {
         extra_scopes: vec![],
         web_origins: vec![],
         backchannel_logout_uri: None,
+        policy: Default::default(),
     })
     .await
     .expect("public client");
@@ -358,6 +359,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut IdpConfig)) -> TestApp {
             extra_scopes: vec!["todos:read".into()],
             web_origins: vec![],
             backchannel_logout_uri: None,
+            policy: Default::default(),
         })
         .await
         .expect("confidential client");

@@ -259,6 +259,7 @@ async fn introspection_answers_active_tokens_and_only_active_false_for_the_rest(
             extra_scopes: vec![],
             web_origins: vec![],
             backchannel_logout_uri: None,
+            policy: Default::default(),
         })
         .await
         .unwrap();

@@ -455,6 +455,7 @@ async fn a_client_without_resources_gets_tokens_for_the_userinfo_endpoint_only()
             extra_scopes: vec![],
             web_origins: vec![],
             backchannel_logout_uri: None,
+            policy: Default::default(),
         })
         .await
         .unwrap();
