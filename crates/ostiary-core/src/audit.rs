@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::clock::UnixTime;
+use crate::session::EndReason;
 
 /// What happened. The stored form is [`AuditKind::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -148,6 +149,31 @@ impl AuditEvent {
             user_agent: None,
             details: json!({}),
         }
+    }
+
+    /// `session_ended`: the session `sid` of `user_id` ended at `at` for `reason`. Written by
+    /// the store in the transaction that ends the session, whichever path ended it.
+    pub fn session_ended(at: UnixTime, sid: &str, user_id: &str, reason: EndReason) -> Self {
+        Self::new(at, AuditKind::SessionEnded, reason.actor())
+            .user(user_id)
+            .session(sid)
+            .details(json!({"reason": reason.as_str()}))
+    }
+
+    /// `session_evicted`: a session limit ended `sid` to admit the session `by_sid`. `details`
+    /// names the limit (`max_sessions_per_user`, and `client_id` for a client's own limit).
+    pub fn session_evicted(
+        at: UnixTime,
+        sid: &str,
+        user_id: &str,
+        by_sid: &str,
+        mut details: Value,
+    ) -> Self {
+        details["evicted_by"] = json!(by_sid);
+        Self::new(at, AuditKind::SessionEvicted, "system")
+            .user(user_id)
+            .session(sid)
+            .details(details)
     }
 
     /// The user concerned.

@@ -350,33 +350,6 @@ impl Idp {
         }
     }
 
-    async fn audit_session_ended(
-        &self,
-        sid: &str,
-        user_id: Option<&str>,
-        reason: EndReason,
-        now: UnixTime,
-    ) {
-        let actor = match reason {
-            EndReason::Logout => "user",
-            EndReason::Revoked | EndReason::AuthorizationCodeReplay => "client",
-            EndReason::UserDisabled | EndReason::AdminRevoked | EndReason::PasswordChanged => {
-                "admin"
-            }
-            EndReason::RefreshTokenReuse
-            | EndReason::IdleTimeout
-            | EndReason::AbsoluteLifetime
-            | EndReason::PolicyEviction => "system",
-        };
-        let mut event = AuditEvent::new(now, AuditKind::SessionEnded, actor)
-            .session(sid)
-            .details(json!({"reason": reason.as_str()}));
-        if let Some(user_id) = user_id {
-            event = event.user(user_id);
-        }
-        self.audit(event).await;
-    }
-
     /// The sessions that are active now, of one user or of everyone, newest first, with the
     /// clients holding refresh tokens in each. Sessions past their idle or absolute lifetime
     /// are left out (and ended).
@@ -516,10 +489,6 @@ impl Idp {
             .end_sessions_of_user(user_id, now, reason)
             .await?;
         self.revocations.notify_waiters();
-        for sid in &ended {
-            self.audit_session_ended(sid, Some(user_id), reason, now)
-                .await;
-        }
         Ok(ended)
     }
 
@@ -720,13 +689,6 @@ impl Idp {
             ip: context.ip,
         };
         self.admit_session(&session, &user, now).await?;
-        self.audit(
-            AuditEvent::new(now, AuditKind::LoginSucceeded, "user")
-                .user(&user.id)
-                .session(&session.sid)
-                .origin(session.ip.as_deref(), session.user_agent.as_deref()),
-        )
-        .await;
         tracing::info!(sid = %session.sid, user_id = %user.id, "login succeeded; session created");
         Ok((session, cookie))
     }
@@ -762,8 +724,8 @@ impl Idp {
     }
 
     /// Stores a new session within `max_sessions_per_user`, in one store transaction (so that
-    /// parallel logins cannot exceed it): the oldest sessions are ended to make room, or the
-    /// login is refused. Evictions and refusals are audited, naming the sessions involved.
+    /// parallel logins cannot exceed it) with its `login_succeeded` event and the audit of any
+    /// eviction: the oldest sessions are ended to make room, or the login is refused.
     async fn admit_session(
         &self,
         session: &Session,
@@ -777,16 +739,13 @@ impl Idp {
             idle_since: now - policy.idle_timeout,
             absolute_since: now - policy.absolute_lifetime,
         };
-        match self.store.insert_session(session, limit).await? {
+        let login = AuditEvent::new(now, AuditKind::LoginSucceeded, "user")
+            .user(&user.id)
+            .session(&session.sid)
+            .origin(session.ip.as_deref(), session.user_agent.as_deref());
+        match self.store.insert_session(session, limit, &login).await? {
             SessionAdmission::Admitted { evicted } => {
-                self.audit_evictions(
-                    &evicted,
-                    &session.sid,
-                    &user.id,
-                    now,
-                    json!({"max_sessions_per_user": limit.max}),
-                )
-                .await;
+                self.published_endings(evicted.len());
                 Ok(())
             }
             SessionAdmission::Refused => {
@@ -804,30 +763,10 @@ impl Idp {
         }
     }
 
-    /// Audits sessions ended by a policy limit to admit `by_sid`; `details` names the limit.
-    async fn audit_evictions(
-        &self,
-        evicted: &[String],
-        by_sid: &str,
-        user_id: &str,
-        now: UnixTime,
-        mut details: serde_json::Value,
-    ) {
-        if evicted.is_empty() {
-            return;
-        }
-        self.revocations.notify_waiters();
-        details["evicted_by"] = json!(by_sid);
-        for sid in evicted {
-            self.audit(
-                AuditEvent::new(now, AuditKind::SessionEvicted, "system")
-                    .user(user_id)
-                    .session(sid)
-                    .details(details.clone()),
-            )
-            .await;
-            self.audit_session_ended(sid, Some(user_id), EndReason::PolicyEviction, now)
-                .await;
+    /// Wakes the revocation stream and the back-channel worker after `count` sessions ended.
+    fn published_endings(&self, count: usize) {
+        if count > 0 {
+            self.revocations.notify_waiters();
         }
     }
 
@@ -854,11 +793,9 @@ impl Idp {
             .store
             .admit_client_session(&session.sid, &user.id, &client.id, now, limit)
             .await?;
-        let details = json!({"client_id": client.id, "max_sessions_per_user": max});
         match admission {
             SessionAdmission::Admitted { evicted } => {
-                self.audit_evictions(&evicted, &session.sid, &user.id, now, details)
-                    .await;
+                self.published_endings(evicted.len());
                 Ok(())
             }
             SessionAdmission::Refused => {
@@ -894,15 +831,26 @@ impl Idp {
     }
 
     /// Ends a session and all refresh families in it (logout). `false` if it had already ended.
-    #[tracing::instrument(skip_all, fields(sid = %sid))]
     pub async fn end_session(&self, sid: &str, reason: EndReason) -> Result<bool, IdpError> {
-        let ended = self.store.end_session(sid, self.now(), reason).await?;
+        self.end_session_because(sid, reason, None).await
+    }
+
+    /// Ends a session, with `cause` (the event that explains why, such as a detected reuse
+    /// with its evidence) audited in the same transaction as the ending.
+    #[tracing::instrument(skip_all, fields(sid = %sid))]
+    async fn end_session_because(
+        &self,
+        sid: &str,
+        reason: EndReason,
+        cause: Option<&AuditEvent>,
+    ) -> Result<bool, IdpError> {
+        let ended = self
+            .store
+            .end_session(sid, self.now(), reason, cause)
+            .await?;
         if ended {
-            self.revocations.notify_waiters();
+            self.published_endings(1);
             tracing::info!(reason = reason.as_str(), "session ended");
-            let user_id = self.store.find_session(sid).await?.map(|s| s.user_id);
-            self.audit_session_ended(sid, user_id.as_deref(), reason, self.now())
-                .await;
         }
         Ok(ended)
     }
@@ -1250,14 +1198,7 @@ impl Idp {
                         now,
                         ip: caller.ip.clone(),
                         user_agent: caller.user_agent.clone().map(|ua| truncate(ua, 256)),
-                    };
-                    if !self.store.rotate_refresh(&rotation).await? {
-                        // Another request rotated this generation first: look again.
-                        family = self.reload_family(&family.id).await?;
-                        continue;
-                    }
-                    self.audit(
-                        AuditEvent::new(
+                        audit: AuditEvent::new(
                             now,
                             AuditKind::RefreshRotated,
                             format!("client:{}", client.id),
@@ -1267,8 +1208,12 @@ impl Idp {
                         .session(&family.sid)
                         .client(client.id.as_str())
                         .details(json!({"generation": generation + 1})),
-                    )
-                    .await;
+                    };
+                    if !self.store.rotate_refresh(&rotation).await? {
+                        // Another request rotated this generation first: look again.
+                        family = self.reload_family(&family.id).await?;
+                        continue;
+                    }
                     tracing::info!(sid = %family.sid, family = %family.id, generation = generation + 1, "refresh token rotated");
                     successor
                 }
@@ -1295,23 +1240,31 @@ impl Idp {
                     current_generation,
                     seconds_since_rotation,
                 } => {
-                    self.audit(
+                    let evidence =
                         AuditEvent::new(now, AuditKind::RefreshTokenReuseDetected, "system")
                             .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
-.user(&family.user_id)
+                            .user(&family.user_id)
                             .session(&family.sid)
                             .client(family.client_id.as_str())
                             .details(json!({
                                 "presented_generation": presented_generation,
                                 "current_generation": current_generation,
                                 "seconds_since_rotation": seconds_since_rotation,
-                            "replayed_from": {"ip": caller.ip, "user_agent": caller.user_agent.as_deref().map(|ua| truncate(ua.to_owned(), 256))},
-                            "current_token_issued_to": {"ip": family.last_use_ip, "user_agent": family.last_use_user_agent},
-                        })),
+                                "replayed_from": {
+                                    "ip": caller.ip,
+                                    "user_agent": caller.user_agent.as_deref().map(|ua| truncate(ua.to_owned(), 256)),
+                                },
+                                "current_token_issued_to": {
+                                    "ip": family.last_use_ip,
+                                    "user_agent": family.last_use_user_agent,
+                                },
+                            }));
+                    self.end_session_because(
+                        &family.sid,
+                        EndReason::RefreshTokenReuse,
+                        Some(&evidence),
                     )
-                    .await;
-                    self.end_session(&family.sid, EndReason::RefreshTokenReuse)
-                        .await?;
+                    .await?;
                     tracing::warn!(
                         sid = %family.sid,
                         family = %family.id,

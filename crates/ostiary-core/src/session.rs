@@ -188,6 +188,22 @@ impl EndReason {
     }
 }
 
+impl EndReason {
+    /// Who ends a session for this reason, as the audit log's `actor`: `user`, `client`,
+    /// `admin` or `system`.
+    pub fn actor(self) -> &'static str {
+        match self {
+            Self::Logout => "user",
+            Self::Revoked | Self::AuthorizationCodeReplay => "client",
+            Self::UserDisabled | Self::AdminRevoked | Self::PasswordChanged => "admin",
+            Self::RefreshTokenReuse
+            | Self::IdleTimeout
+            | Self::AbsoluteLifetime
+            | Self::PolicyEviction => "system",
+        }
+    }
+}
+
 impl fmt::Display for EndReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -46,6 +46,8 @@ pub struct RevocationEntry {
 
 /// The session limit a new session is admitted under. A session counts as active when it has
 /// not ended, was used after `idle_since` and created after `absolute_since` (Unix seconds).
+/// Evicted sessions are audited (`session_evicted`, then `session_ended`) in the same
+/// transaction, with `max` in the details.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionLimit {
     /// Most active sessions per user; 0 means no limit.
@@ -129,6 +131,8 @@ pub struct Rotation {
     pub ip: Option<String>,
     /// `User-Agent` of the request that rotated (at most 256 characters).
     pub user_agent: Option<String>,
+    /// The `refresh_rotated` event, appended in the same transaction if the rotation applies.
+    pub audit: AuditEvent,
 }
 
 /// Everything the domain stores.
@@ -177,10 +181,13 @@ pub trait Store: Send + Sync + 'static {
     /// `limit.max` active sessions already (0: no limit), either the oldest are ended to make
     /// room (`evict_oldest`; ended with [`EndReason::PolicyEviction`] and published like any
     /// ending) or nothing is stored and [`SessionAdmission::Refused`] is returned.
+    ///
+    /// `audit` (the login's event) is appended in the same transaction when admitted.
     async fn insert_session(
         &self,
         session: &Session,
         limit: SessionLimit,
+        audit: &AuditEvent,
     ) -> Result<SessionAdmission, StoreError>;
     /// Records that `client_id` obtained tokens in session `sid`, within the client's limit on
     /// sessions per user, in one transaction: with `limit.max` other active sessions of the
@@ -205,17 +212,25 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Session>, StoreError>;
     /// Records use of the session at `now` (for the idle timeout).
     async fn touch_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError>;
-    /// Ends the session and every refresh family in it, and publishes the `sid` on the
-    /// revocation feed, in one transaction. `false` if it had already ended (the first reason
-    /// is kept, and nothing is published again).
+    /// Ends the session and every refresh family in it, publishes the `sid` on the revocation
+    /// feed, queues back-channel logouts and appends the `session_ended` audit event, in one
+    /// transaction. `cause`, the event that explains the ending (such as a detected reuse with
+    /// its evidence), is appended first in that transaction if given, even when the session had
+    /// already ended. `false` if it had already ended (the first reason is kept; nothing is
+    /// published again).
+    ///
+    /// Every way a session ends goes through this transaction (also within
+    /// [`Store::end_sessions_of_user`], [`Store::insert_session`] and
+    /// [`Store::admit_client_session`]), so no ending escapes the feed or the audit log.
     async fn end_session(
         &self,
         sid: &str,
         now: UnixTime,
         reason: EndReason,
+        cause: Option<&AuditEvent>,
     ) -> Result<bool, StoreError>;
-    /// Ends every active session of a user (and their families), publishing each `sid`;
-    /// returns them.
+    /// Ends every active session of a user (and their families), publishing and auditing each
+    /// as [`Store::end_session`] does; returns them.
     async fn end_sessions_of_user(
         &self,
         user_id: &str,

@@ -167,17 +167,23 @@ async fn end_in(
     reason: EndReason,
 ) -> Result<bool, StoreError> {
     let ended = sqlx::query(
-        "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL",
+        "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL RETURNING user_id",
     )
     .bind(now)
     .bind(reason.as_str())
     .bind(sid)
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await
     .map_err(unavailable)?;
-    if ended.rows_affected() == 0 {
+    let Some(row) = ended else {
         return Ok(false);
-    }
+    };
+    let user_id: String = row.try_get("user_id").map_err(corrupt)?;
+    append_audit(
+        &mut **tx,
+        &AuditEvent::session_ended(now, sid, &user_id, reason),
+    )
+    .await?;
     sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL")
         .bind(now)
         .bind(reason.as_str())
@@ -214,6 +220,52 @@ fn delivery_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<BackchannelDeliver
         failed_at: row.try_get("failed_at").map_err(corrupt)?,
         last_error: row.try_get("last_error").map_err(corrupt)?,
     })
+}
+
+/// Ends the sessions in `rows` (a `sid` column) to admit `by_sid` under a session limit, and
+/// audits each eviction; returns the ended `sid`s.
+async fn evict(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    rows: &[sqlx::sqlite::SqliteRow],
+    user_id: &str,
+    by_sid: &str,
+    now: UnixTime,
+    details: serde_json::Value,
+) -> Result<Vec<String>, StoreError> {
+    let mut evicted = Vec::new();
+    for row in rows {
+        let sid: String = row.try_get("sid").map_err(corrupt)?;
+        if end_in(tx, &sid, now, EndReason::PolicyEviction).await? {
+            let event = AuditEvent::session_evicted(now, &sid, user_id, by_sid, details.clone());
+            append_audit(&mut **tx, &event).await?;
+            evicted.push(sid);
+        }
+    }
+    Ok(evicted)
+}
+
+/// Appends an audit event, inside the caller's transaction or on its own.
+async fn append_audit<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_events (at, kind, actor, user_id, sid, client_id, ip, user_agent, details) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(event.at)
+    .bind(event.kind.as_str())
+    .bind(&event.actor)
+    .bind(&event.user_id)
+    .bind(&event.sid)
+    .bind(&event.client_id)
+    .bind(&event.ip)
+    .bind(&event.user_agent)
+    .bind(event.details.to_string())
+    .execute(executor)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
 }
 
 /// Appends an entry to the revocation feed, inside the caller's transaction.
@@ -546,6 +598,7 @@ impl Store for SqliteStore {
         &self,
         session: &Session,
         limit: SessionLimit,
+        audit: &AuditEvent,
     ) -> Result<SessionAdmission, StoreError> {
         let mut tx = self.begin_immediate().await?;
         let mut evicted = Vec::new();
@@ -566,12 +619,15 @@ impl Store for SqliteStore {
                     tx.rollback().await.map_err(unavailable)?;
                     return Ok(SessionAdmission::Refused);
                 }
-                for row in &rows[max - 1..] {
-                    let sid: String = row.try_get("sid").map_err(corrupt)?;
-                    if end_in(&mut tx, &sid, session.created_at, EndReason::PolicyEviction).await? {
-                        evicted.push(sid);
-                    }
-                }
+                evicted = evict(
+                    &mut tx,
+                    &rows[max - 1..],
+                    &session.user_id,
+                    &session.sid,
+                    session.created_at,
+                    serde_json::json!({"max_sessions_per_user": limit.max}),
+                )
+                .await?;
             }
         }
         sqlx::query(
@@ -591,6 +647,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
+        append_audit(&mut *tx, audit).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(SessionAdmission::Admitted { evicted })
     }
@@ -632,12 +689,15 @@ impl Store for SqliteStore {
                     tx.rollback().await.map_err(unavailable)?;
                     return Ok(SessionAdmission::Refused);
                 }
-                for row in &rows[max - 1..] {
-                    let old: String = row.try_get("sid").map_err(corrupt)?;
-                    if end_in(&mut tx, &old, now, EndReason::PolicyEviction).await? {
-                        evicted.push(old);
-                    }
-                }
+                evicted = evict(
+                    &mut tx,
+                    &rows[max - 1..],
+                    user_id,
+                    sid,
+                    now,
+                    serde_json::json!({"client_id": client_id, "max_sessions_per_user": limit.max}),
+                )
+                .await?;
             }
         }
         sqlx::query(
@@ -695,8 +755,12 @@ impl Store for SqliteStore {
         sid: &str,
         now: UnixTime,
         reason: EndReason,
+        cause: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_immediate().await?;
+        if let Some(cause) = cause {
+            append_audit(&mut *tx, cause).await?;
+        }
         let ended = end_in(&mut tx, sid, now, reason).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(ended)
@@ -919,6 +983,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
+        append_audit(&mut *tx, &rotation.audit).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(true)
     }
@@ -1115,23 +1180,7 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(kind = event.kind.as_str()))]
     async fn insert_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_events (at, kind, actor, user_id, sid, client_id, ip, user_agent, details) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(event.at)
-        .bind(event.kind.as_str())
-        .bind(&event.actor)
-        .bind(&event.user_id)
-        .bind(&event.sid)
-        .bind(&event.client_id)
-        .bind(&event.ip)
-        .bind(&event.user_agent)
-        .bind(event.details.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
+        append_audit(&self.pool, event).await
     }
 
     #[tracing::instrument(skip_all)]
