@@ -72,8 +72,8 @@ pub enum SessionAdmission {
     Refused,
 }
 
-/// A back-channel logout owed to a client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A back-channel logout owed to a client (serialized as the CLI and admin API show it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BackchannelDelivery {
     /// Identifier.
     pub id: i64,

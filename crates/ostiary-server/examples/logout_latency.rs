@@ -1,5 +1,5 @@
 //! Measures how long a logout takes to reach a resource server: from the end-session
-//! response to the demo API (following the revocation feed, polling every second) answering
+//! response to the demo API (following the revocation feed's event stream) answering
 //! 401 to the old access token. Everything runs in this process on 127.0.0.1.
 //!
 //! Run: `cargo run --release -p ostiary-server --example logout_latency [ROUNDS]`

@@ -146,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/sessions", get(admin::sessions))
         .route("/admin/sessions/revoke", post(admin::revoke))
         .route("/admin/audit", get(admin::audit))
+        .route("/admin/backchannel", get(admin::backchannel))
         .route("/healthz", get(health::healthz))
         .route("/", get(home::home))
         .fallback(home::not_found)

@@ -7,10 +7,13 @@
 //! `expires_at`: after that no token it could concern is valid anyway. Memory is therefore
 //! bounded by the revocations of one access-token lifetime, whatever the uptime.
 //!
-//! [`RevocationFeed::spawn`] polls in the background (default every second);
-//! [`RevocationFeed::poll_once`] reads once (tests, or a scheduler of your own). After an
-//! outage the next read resumes from the cursor, so nothing is missed that is still within
-//! the retention window.
+//! [`RevocationFeed::spawn`] follows the IdP's Server-Sent Events stream (`{feed}/stream`, or
+//! [`RevocationFeed::with_stream_url`]) in the background: it first reads the feed up to now,
+//! then applies each entry the moment the IdP pushes it. While the stream cannot be opened it
+//! polls instead, and tries the stream again. [`RevocationFeed::spawn_polling`] only polls
+//! (for networks that cut long-lived connections); [`RevocationFeed::poll_once`] reads once
+//! (tests, or a scheduler of your own). After an outage the next read resumes from the cursor,
+//! so nothing is missed that is still within the retention window.
 //!
 //! When the feed cannot be read for longer than the allowed staleness (default 60 s):
 //! - [`FailMode::Open`] (the default) keeps accepting tokens on the strength of their signature
@@ -45,6 +48,11 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(60);
 /// Timeout of one read.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// A stream silent for this long (the IdP sends a `keep-alive` event every 15 s) is dropped
+/// and opened again.
+const STREAM_SILENCE: Duration = Duration::from_secs(40);
+/// Largest accepted stream event, bytes.
+const MAX_EVENT_BYTES: usize = 64 * 1024;
 /// Largest accepted response, bytes.
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
@@ -69,6 +77,8 @@ struct Page {
 #[derive(Debug, Deserialize)]
 struct Entry {
     #[serde(default)]
+    seq: i64,
+    #[serde(default)]
     sid: Option<String>,
     #[serde(default)]
     jti: Option<String>,
@@ -84,6 +94,19 @@ struct Revoked {
 }
 
 impl Revoked {
+    /// Adds an entry unless it has already expired.
+    fn remember(&mut self, entry: Entry, now: i64, margin: i64) {
+        if entry.expires_at.saturating_add(margin) <= now {
+            return;
+        }
+        if let Some(sid) = entry.sid {
+            self.sids.insert(sid, entry.expires_at);
+        }
+        if let Some(jti) = entry.jti {
+            self.jtis.insert(jti, entry.expires_at);
+        }
+    }
+
     /// Forgets entries that no token can need any more: past `expires_at` plus the validators'
     /// leeway (a validator accepts a token until `exp + leeway`, so a revocation must outlive
     /// that too).
@@ -97,6 +120,9 @@ impl Revoked {
 
 struct Inner {
     url: reqwest::Url,
+    stream_url: reqwest::Url,
+    /// The client for the stream: no overall timeout (the connection is meant to stay open).
+    stream_http: reqwest::Client,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
     fail_mode: FailMode,
@@ -107,6 +133,8 @@ struct Inner {
     revoked: RwLock<Revoked>,
     /// One read at a time.
     reading: Mutex<()>,
+    /// The cursor, announced after every successful read and every pushed entry.
+    progress: tokio::sync::watch::Sender<i64>,
 }
 
 /// The revocations this resource server knows of, kept current from the IdP's feed. Cheap to
@@ -144,15 +172,27 @@ impl RevocationFeed {
             builder = builder.no_proxy();
         }
         let http = builder.build().map_err(ConfigError::HttpClient)?;
+        let mut stream_builder = reqwest::Client::builder()
+            .connect_timeout(FETCH_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none());
+        if loopback {
+            stream_builder = stream_builder.no_proxy();
+        }
+        let stream_http = stream_builder.build().map_err(ConfigError::HttpClient)?;
+        let mut stream_url = url.clone();
+        stream_url.set_path(&format!("{}/stream", url.path().trim_end_matches('/')));
         Ok(Self {
             inner: Arc::new(Inner {
                 url,
+                stream_url,
+                stream_http,
                 http,
                 clock: Arc::new(SystemClock),
                 fail_mode: FailMode::Open,
                 max_staleness: DEFAULT_MAX_STALENESS.as_secs() as i64,
                 revoked: RwLock::default(),
                 reading: Mutex::new(()),
+                progress: tokio::sync::watch::Sender::new(0),
                 margin: std::sync::atomic::AtomicI64::new(0),
             }),
         })
@@ -166,6 +206,22 @@ impl RevocationFeed {
             }
         }
         self
+    }
+
+    /// Where [`spawn`](Self::spawn) opens the Server-Sent Events stream (default: the feed URL
+    /// with `/stream` appended, as Ostiary serves it; the discovery document names it
+    /// `ostiary_revocation_stream_endpoint`). Same rules as the feed URL.
+    pub fn with_stream_url(self, url: &str) -> Result<Self, ConfigError> {
+        let url = reqwest::Url::parse(url).map_err(|_| ConfigError::InvalidFeedUrl)?;
+        let allowed = match url.scheme() {
+            "https" => true,
+            "http" => crate::cache::is_loopback(&url),
+            _ => false,
+        };
+        if !allowed {
+            return Err(ConfigError::InvalidFeedUrl);
+        }
+        Ok(self.configure(|inner| inner.stream_url = url))
     }
 
     /// Fail-open (default) or fail-closed when the feed is stale.
@@ -200,21 +256,14 @@ impl RevocationFeed {
             read += page.entries.len();
             let margin = self.margin();
             for entry in page.entries {
-                if entry.expires_at.saturating_add(margin) <= now {
-                    continue;
-                }
-                if let Some(sid) = entry.sid {
-                    revoked.sids.insert(sid, entry.expires_at);
-                }
-                if let Some(jti) = entry.jti {
-                    revoked.jtis.insert(jti, entry.expires_at);
-                }
+                revoked.remember(entry, now, margin);
             }
             // The IdP's cursor is authoritative, even when it goes back: after a reset of its
             // database it sends readers back to the start.
             revoked.cursor = page.cursor;
             revoked.last_success = Some(now);
             revoked.prune(now, margin);
+            self.inner.progress.send_replace(revoked.cursor);
             if !more {
                 return Ok(read);
             }
@@ -251,10 +300,80 @@ impl RevocationFeed {
         serde_json::from_slice(&body).map_err(|e| FeedError::Invalid(e.to_string()))
     }
 
-    /// Reads the feed every `interval` in a background task (on the current tokio runtime)
-    /// until every clone of this feed is dropped. Read errors are logged and retried at the
-    /// next tick.
+    /// Follows the feed in a background task (on the current tokio runtime) until every clone
+    /// of this feed is dropped: reads it up to now, then keeps the IdP's event stream open and
+    /// applies each revocation as it is pushed (typically within milliseconds of the logout).
+    /// When the stream cannot be opened or breaks, the feed is polled every `interval` and the
+    /// stream tried again after each poll. Errors are logged, never fatal.
     pub fn spawn(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                let feed = RevocationFeed { inner };
+                match feed.poll_once().await {
+                    Ok(_) => match feed.open_stream().await {
+                        Ok(response) => {
+                            drop(feed);
+                            if let Err(error) = follow(&weak, response).await {
+                                tracing::info!(%error, "revocation stream ended; reconnecting");
+                            }
+                            continue;
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "could not open the revocation stream; polling")
+                        }
+                    },
+                    Err(error) => {
+                        tracing::warn!(%error, "could not read the revocation feed; will retry")
+                    }
+                }
+                tokio::time::sleep(interval).await;
+            }
+        })
+    }
+
+    async fn open_stream(&self) -> Result<reqwest::Response, FeedError> {
+        let cursor = self.cursor().await;
+        let mut url = self.inner.stream_url.clone();
+        url.query_pairs_mut()
+            .append_pair("after", &cursor.to_string());
+        let response = self
+            .inner
+            .stream_http
+            .get(url)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .send()
+            .await
+            .map_err(|e| FeedError::Http(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(FeedError::Http(format!("status {}", response.status())));
+        }
+        Ok(response)
+    }
+
+    /// Applies one pushed entry (a `revocation` event), or notes that the stream is alive (a
+    /// `keep-alive` event).
+    async fn apply_event(&self, event: &eventsource_stream::Event) -> Result<(), FeedError> {
+        let now = self.inner.clock.now_unix();
+        let mut revoked = self.inner.revoked.write().await;
+        if event.event == "revocation" {
+            let entry: Entry =
+                serde_json::from_str(&event.data).map_err(|e| FeedError::Invalid(e.to_string()))?;
+            let seq = entry.seq;
+            let margin = self.margin();
+            revoked.remember(entry, now, margin);
+            revoked.cursor = revoked.cursor.max(seq);
+            self.inner.progress.send_replace(revoked.cursor);
+        }
+        revoked.last_success = Some(now);
+        Ok(())
+    }
+
+    /// Reads the feed every `interval` in a background task (on the current tokio runtime)
+    /// until every clone of this feed is dropped, without ever opening the event stream. Read
+    /// errors are logged and retried at the next tick.
+    pub fn spawn_polling(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
@@ -329,8 +448,41 @@ impl RevocationFeed {
         self.len().await == 0
     }
 
+    /// A receiver that is notified, with the cursor, after every successful read of the feed
+    /// and every entry pushed by the stream: to react to revocations (metrics, caches of your
+    /// own) or to wait for one in a test.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.inner.progress.subscribe()
+    }
+
     /// The cursor the next read continues from.
     pub async fn cursor(&self) -> i64 {
         self.inner.revoked.read().await.cursor
+    }
+}
+
+/// Applies the events of an open stream until it ends, errs, or stays silent too long, or the
+/// feed is dropped.
+async fn follow(weak: &Weak<Inner>, response: reqwest::Response) -> Result<(), FeedError> {
+    use eventsource_stream::Eventsource;
+    use futures_util::StreamExt;
+
+    let mut events = response.bytes_stream().eventsource();
+    loop {
+        let next = tokio::time::timeout(STREAM_SILENCE, events.next())
+            .await
+            .map_err(|_| FeedError::Http("the stream went silent".into()))?;
+        let event = match next {
+            None => return Err(FeedError::Http("the IdP closed the stream".into())),
+            Some(Err(e)) => return Err(FeedError::Http(e.to_string())),
+            Some(Ok(event)) => event,
+        };
+        if event.data.len() > MAX_EVENT_BYTES {
+            return Err(FeedError::Invalid("stream event too large".into()));
+        }
+        let Some(inner) = weak.upgrade() else {
+            return Ok(());
+        };
+        RevocationFeed { inner }.apply_event(&event).await?;
     }
 }

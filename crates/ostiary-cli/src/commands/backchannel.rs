@@ -1,22 +1,14 @@
 //! `ostiary backchannel list`: back-channel logouts not yet delivered.
 
-use serde_json::json;
-
 use crate::settings::Settings;
 
 /// Prints the pending and given-up back-channel logout deliveries, one JSON object per line:
-/// client, session, endpoint, attempts, next attempt (Unix seconds), given up at, last error.
+/// `id`, `client_id`, `sid`, `uri`, `attempts`, `next_attempt_at`, `delivered_at` (always
+/// null here), `failed_at` (set once given up) and `last_error`; times in Unix seconds.
 pub async fn list(settings: &Settings) -> anyhow::Result<()> {
     let idp = super::open_idp(settings).await?;
     for delivery in idp.undelivered_backchannel_logouts().await? {
-        println!(
-            "{}",
-            json!({
-                "client_id": delivery.client_id, "sid": delivery.sid, "uri": delivery.uri,
-                "attempts": delivery.attempts, "next_attempt_at": delivery.next_attempt_at,
-                "failed_at": delivery.failed_at, "last_error": delivery.last_error,
-            })
-        );
+        println!("{}", serde_json::to_string(&delivery)?);
     }
     Ok(())
 }

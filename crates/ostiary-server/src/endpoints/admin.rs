@@ -7,6 +7,8 @@
 //!   revocation feed, audited as `admin_revoked`).
 //! - `GET /admin/audit[?user=USERNAME&session=SID&kind=KIND&since=UNIX&until=UNIX&limit=N]`:
 //!   audit events (JSON), oldest first.
+//! - `GET /admin/backchannel`: back-channel logouts not delivered yet, pending or given up
+//!   (JSON `{"deliveries": [...]}`, oldest first; the fields of `ostiary backchannel list`).
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -183,4 +185,15 @@ pub async fn audit(
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /admin/backchannel`.
+pub async fn backchannel(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = refusal(&state, &headers) {
+        return refusal;
+    }
+    match state.idp.undelivered_backchannel_logouts().await {
+        Ok(deliveries) => Json(json!({"deliveries": deliveries})).into_response(),
+        Err(e) => TokenEndpointError::from(e).into_response(),
+    }
 }

@@ -8,8 +8,9 @@
 //!
 //! - `GET /revocations?after=SEQ[&limit=N]`: a page of entries as JSON (polling).
 //! - `GET /revocations/stream?after=SEQ`: Server-Sent Events, one `revocation` event per entry
-//!   with `id: SEQ` (so `Last-Event-ID` resumes after a reconnect), and a keep-alive comment
-//!   every 15 s.
+//!   with `id: SEQ` (so `Last-Event-ID` resumes after a reconnect), and a `keep-alive` event
+//!   (data `{}`, no id) after 15 s without one, so that a reader can tell a quiet feed from a
+//!   dead connection (SSE comments are invisible to most client libraries).
 //!
 //! The feed is public and unsigned. It carries only random session and token identifiers (no
 //! user, client or reason beyond a category), which reveal nothing but that *some* session
@@ -36,6 +37,8 @@ use crate::params::Params;
 
 /// Most entries in one page or one stream read.
 const PAGE_LIMIT: u32 = 1000;
+/// Silence after which the stream sends a `keep-alive` event.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How often a stream re-reads the feed even without a local notification, so that entries
 /// written by another process (the CLI, another instance) arrive too.
 const STREAM_REREAD: Duration = Duration::from_secs(2);
@@ -107,7 +110,11 @@ pub async fn stream(
     let after = cursor_from(&params, &headers)?;
     let events = revocation_events(state, after);
     Ok(Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .keep_alive(
+            KeepAlive::new()
+                .interval(KEEP_ALIVE)
+                .event(Event::default().event("keep-alive").data("{}")),
+        )
         .into_response())
 }
 

@@ -190,6 +190,25 @@ async fn a_failed_delivery_is_retried_with_backoff_and_survives_a_restart() {
     .expect("the failed attempt is recorded");
     assert_eq!(pending[0].next_attempt_at, T0 + 10);
     assert!(pending[0].last_error.as_deref().unwrap().contains("503"));
+    // Operators see it through the admin API too (and nothing without its token).
+    let listed: serde_json::Value = http()
+        .get(app.url("/admin/backchannel"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["deliveries"][0]["sid"], sid.as_str());
+    assert_eq!(listed["deliveries"][0]["client_id"], "rp-bc");
+    assert_eq!(listed["deliveries"][0]["attempts"], 1);
+    let anonymous = http()
+        .get(app.url("/admin/backchannel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
 
     // The IdP restarts with the delivery still owed; the client's endpoint comes back.
     app.restart().await;

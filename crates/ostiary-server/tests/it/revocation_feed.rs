@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use ostiary_core::clock::Clock as _;
 use ostiary_verify::{RevocationFeed, Validator};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -189,6 +190,64 @@ async fn the_stream_pushes_a_revocation_as_it_happens() {
     assert!(received.contains("event: revocation"), "{received}");
     assert!(received.contains(&sid), "{received}");
     assert!(received.contains("id: 1"), "{received}");
+}
+
+#[tokio::test]
+async fn a_following_verifier_gets_revocations_pushed_by_the_stream() {
+    let app = spawn_app().await;
+    let (validator, feed) = following(&app);
+    let mut progress = feed.subscribe();
+    // Polling once an hour: after the first read, only the stream can deliver anything.
+    let follower = feed.spawn(std::time::Duration::from_secs(3600));
+    progress.changed().await.unwrap();
+    let tokens = signed_in(&app).await;
+    assert!(validator.validate(at(&tokens)).await.is_ok());
+
+    let logout = http()
+        .get(app.url("/logout"))
+        .query(&[("id_token_hint", tokens["id_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::OK);
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        progress.wait_for(|cursor| *cursor >= 1),
+    )
+    .await
+    .expect("the stream delivers the logout")
+    .unwrap();
+    assert_eq!(
+        validator.validate(at(&tokens)).await.unwrap_err().reason(),
+        "revoked"
+    );
+
+    // A revocation written by another process (here: straight into the store, as the CLI
+    // does) is pushed too, at the stream's next re-read.
+    let other = signed_in(&app).await;
+    let sid = claims(at(&other))["sid"].as_str().unwrap().to_owned();
+    app.idp
+        .store()
+        .end_session(
+            &sid,
+            app.clock.now(),
+            ostiary_core::session::EndReason::AdminRevoked,
+            None,
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        progress.wait_for(|cursor| *cursor >= 2),
+    )
+    .await
+    .expect("the stream delivers what another process published")
+    .unwrap();
+    assert_eq!(
+        validator.validate(at(&other)).await.unwrap_err().reason(),
+        "revoked"
+    );
+    follower.abort();
 }
 
 async fn introspect(app: &TestApp, token: &str) -> reqwest::Response {
