@@ -97,6 +97,12 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Apply pending database migrations (also done on start unless migrate_on_start =
+    /// false).
+    Migrate {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
     /// Work with tokens.
     Token {
         #[command(subcommand)]
@@ -119,6 +125,8 @@ Settings without a flag (config file key / environment variable, default):
   login_throttle.window       OSTIARY_LOGIN_THROTTLE__WINDOW       900 seconds
   login_throttle.max_failures_per_user  OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_USER  10 per window
   login_throttle.max_failures_per_ip    OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_IP    50 per window
+  migrate_on_start            OSTIARY_MIGRATE_ON_START             true (false: refuse an outdated
+                              schema; apply it with `ostiary migrate`)
   log_format                  OSTIARY_LOG_FORMAT                   text (or json)
   admin_token                 OSTIARY_ADMIN_TOKEN                  unset: admin API (/admin/...) off;
                               else its bearer token, at least 32 characters
@@ -197,6 +205,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit { filter, db } => {
             let settings = load(&db, FlagOverrides::default())?;
             commands::audit::run(filter, &settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { db } => {
+            let settings = load(&db, FlagOverrides::default())?;
+            commands::migrate(&settings).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { command } => commands::token::run(command).await,

@@ -26,6 +26,10 @@ pub struct Settings {
     /// Database URL. Default `sqlite://ostiary.db` (a file in the working directory, created
     /// with its schema on first start).
     pub database_url: String,
+    /// Apply pending database migrations whenever a command opens the database. Default
+    /// `true`; with `false`, commands refuse a database whose schema is behind this build, and
+    /// `ostiary migrate` applies them (for deployments that migrate as a separate step).
+    pub migrate_on_start: bool,
     /// Log format: `text` (default) or `json`.
     pub log_format: LogFormat,
     /// Access-token lifetime, seconds. Default 300.
@@ -90,6 +94,7 @@ impl Default for Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             issuer: None,
             database_url: "sqlite://ostiary.db".into(),
+            migrate_on_start: true,
             log_format: LogFormat::Text,
             access_token_ttl: idp.access_token_ttl,
             id_token_ttl: idp.id_token_ttl,
@@ -123,6 +128,7 @@ const ENV_KEYS: &[&str] = &[
     "listen",
     "issuer",
     "database_url",
+    "migrate_on_start",
     "log_format",
     "access_token_ttl",
     "id_token_ttl",

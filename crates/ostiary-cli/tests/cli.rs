@@ -324,3 +324,28 @@ fn a_clients_policy_is_set_at_registration_shown_and_replaced() {
     let audit = ostiary(&db, &["audit", "--kind", "client_policy_changed"], None);
     assert_eq!(stdout(&audit).lines().count(), 1);
 }
+
+#[test]
+fn with_migrate_on_start_off_an_unmigrated_database_is_refused_until_ostiary_migrate() {
+    let (_dir, db) = database();
+    let without_migrations = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ostiary"))
+            .args(args)
+            .env("OSTIARY_DATABASE_URL", &db)
+            .env("OSTIARY_MIGRATE_ON_START", "false")
+            .output()
+            .expect("ostiary runs")
+    };
+    let refused = without_migrations(&["user", "list"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("ostiary migrate"),
+        "{refused:?}"
+    );
+
+    let migrated = without_migrations(&["migrate"]);
+    assert!(migrated.status.success(), "{migrated:?}");
+    assert!(stdout(&migrated).contains("up to date"));
+    let listed = without_migrations(&["user", "list"]);
+    assert!(listed.status.success(), "{listed:?}");
+}

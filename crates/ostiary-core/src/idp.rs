@@ -285,7 +285,7 @@ pub struct Idp {
     keys: KeyRing,
     config: Arc<IdpConfig>,
     hasher: PasswordHasher,
-    throttle: Arc<LoginThrottle>,
+    throttle: LoginThrottle,
     /// Woken whenever this process publishes a revocation (for the streaming feed).
     revocations: Arc<tokio::sync::Notify>,
     /// When the feed was last pruned (Unix seconds).
@@ -329,7 +329,13 @@ impl Idp {
         let permits = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        let throttle = Arc::new(LoginThrottle::new(config.login_throttle));
+        let throttle = LoginThrottle::new(config.login_throttle);
+        // Other instances sharing the database wake this one's revocation streams and
+        // back-channel worker too (where the backend can tell).
+        let revocations = Arc::new(tokio::sync::Notify::new());
+        if !store.listen_for_revocations(revocations.clone()).await? {
+            tracing::debug!("store has no cross-process notifications; streams re-read instead");
+        }
         Ok(Self {
             store,
             clock,
@@ -337,7 +343,7 @@ impl Idp {
             config: Arc::new(config),
             hasher: PasswordHasher::new(permits)?,
             throttle,
-            revocations: Arc::default(),
+            revocations,
             last_prune: Arc::default(),
         })
     }
@@ -636,7 +642,8 @@ impl Idp {
         let now = self.now();
         if let Err(retry_after) = self
             .throttle
-            .begin_attempt(username, context.ip.as_deref(), now)
+            .begin_attempt(self.store.as_ref(), username, context.ip.as_deref(), now)
+            .await?
         {
             tracing::warn!("login refused: too many failed attempts");
             self.audit(
@@ -673,7 +680,8 @@ impl Idp {
             return Err(IdpError::InvalidCredentials);
         };
         self.throttle
-            .record_success(username, context.ip.as_deref());
+            .record_success(self.store.as_ref(), username, context.ip.as_deref())
+            .await?;
         let sid = random_id();
         let cookie = Credential::generate();
         let session = Session {

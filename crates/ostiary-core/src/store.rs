@@ -114,6 +114,27 @@ pub enum DeliveryOutcome {
     },
 }
 
+/// One failed-login counter (see [`crate::throttle`]) and its limit per window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleKey {
+    /// `user:NAME` (lower-cased) or `ip:ADDRESS`, at most 70 characters.
+    pub key: String,
+    /// Failures allowed per window.
+    pub max_failures: u32,
+}
+
+/// Whether a login attempt may go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// Go ahead; the attempt has been counted as a failure until it succeeds.
+    Allowed,
+    /// A counter is at its limit; nothing was counted.
+    Blocked {
+        /// Seconds until the blocking window ends.
+        retry_after: i64,
+    },
+}
+
 /// A rotation to apply only if the family is still at `expected_generation` (compare-and-swap).
 #[derive(Debug, Clone)]
 pub struct Rotation {
@@ -336,4 +357,39 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether an access token was revoked.
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+
+    /// Starts a login attempt under the failed-login counters `keys`, in one transaction, so
+    /// that parallel attempts on any instance sharing the database cannot all slip under a
+    /// limit. A counter's window lasts `window` seconds from its first failure. If any key has
+    /// `max_failures` in a window still open at `now`, nothing changes and the attempt is
+    /// [`LoginAttempt::Blocked`] until that window ends; otherwise each key's count goes up by
+    /// one (a key whose window ended starts a new one at `now`). Counters whose window ended
+    /// are deleted.
+    async fn begin_login_attempt(
+        &self,
+        keys: &[ThrottleKey],
+        now: UnixTime,
+        window: i64,
+    ) -> Result<LoginAttempt, StoreError>;
+    /// After a successful login: deletes the counter `forget` and takes one failure back from
+    /// the counter `take_back` (if it exists).
+    async fn record_login_success(
+        &self,
+        forget: &str,
+        take_back: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// Calls `wake.notify_waiters()` whenever any process sharing this database publishes on
+    /// the revocation feed (which is also when back-channel logouts are queued), until the
+    /// store is dropped; the publishing process itself is woken too. Returns `false` when the
+    /// backend has no way to hear other processes (SQLite): readers then rely on their
+    /// periodic re-reads.
+    async fn listen_for_revocations(
+        &self,
+        wake: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Result<bool, StoreError>;
+
+    /// Whether the database answers and its schema is the one this build expects (for
+    /// readiness probes). The error says which.
+    async fn check_ready(&self) -> Result<(), StoreError>;
 }

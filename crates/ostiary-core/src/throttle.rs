@@ -3,24 +3,28 @@
 //! Failed logins are counted per username and per client IP in a fixed window. Past the limit,
 //! further attempts for that key are refused without checking the password until the window
 //! ends, so an attacker can try at most [`ThrottlePolicy::max_failures_per_user`] passwords per
-//! window against one account, whatever their IP. Counters live in this process's memory: with
-//! several IdP instances each keeps its own (a shared counter is a later step).
+//! window against one account, whatever their IP.
 //!
-//! Memory is bounded: at most [`MAX_TRACKED_KEYS`] keys are tracked; when full, expired
-//! windows are dropped first and, if that is not enough, the table is reset.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! The counters live in the database ([`Store::begin_login_attempt`]), so that several IdP
+//! instances sharing it enforce one limit together. An attempt is counted as failed *before*
+//! the password is checked, in the same transaction as the limit check, so parallel attempts
+//! cannot all slip under it; a successful login takes its count back. Counters whose window
+//! ended are deleted as attempts come in, so the table holds at most the keys seen within one
+//! window.
 
 use crate::clock::UnixTime;
-
-/// Most keys (usernames plus IPs) tracked at once.
-pub const MAX_TRACKED_KEYS: usize = 100_000;
+use crate::store::{LoginAttempt, Store, StoreError, ThrottleKey};
 
 /// The counter key of a username: usernames are case-insensitive, and at most 64 characters
 /// (anything longer is cut, so that junk input cannot make keys large).
-fn normalize(username: &str) -> String {
-    username.chars().take(64).collect::<String>().to_lowercase()
+fn user_key(username: &str) -> String {
+    let username: String = username.chars().take(64).collect::<String>().to_lowercase();
+    format!("user:{username}")
+}
+
+/// The counter key of a client IP (at most 64 characters).
+fn ip_key(ip: &str) -> String {
+    format!("ip:{}", ip.chars().take(64).collect::<String>())
 }
 
 /// Limits for failed logins.
@@ -45,112 +49,67 @@ impl Default for ThrottlePolicy {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    started_at: UnixTime,
-    failures: u32,
-}
-
-/// The failure counters.
-#[derive(Debug, Default)]
+/// The failed-login limits, applied through the store's shared counters.
+#[derive(Debug, Default, Clone, Copy)]
 pub struct LoginThrottle {
     policy: ThrottlePolicy,
-    windows: Mutex<HashMap<String, Window>>,
 }
 
 impl LoginThrottle {
     /// Counters under `policy`.
     pub fn new(policy: ThrottlePolicy) -> Self {
-        Self {
-            policy,
-            windows: Mutex::default(),
-        }
+        Self { policy }
     }
 
-    fn keys(username: &str, ip: Option<&str>) -> Vec<(String, bool)> {
-        let username = normalize(username);
-        let mut keys = vec![(format!("user:{username}"), true)];
+    /// The counters an attempt for `username` from `ip` is checked against.
+    pub fn keys(&self, username: &str, ip: Option<&str>) -> Vec<ThrottleKey> {
+        let mut keys = vec![ThrottleKey {
+            key: user_key(username),
+            max_failures: self.policy.max_failures_per_user,
+        }];
         if let Some(ip) = ip {
-            keys.push((format!("ip:{ip}"), false));
+            keys.push(ThrottleKey {
+                key: ip_key(ip),
+                max_failures: self.policy.max_failures_per_ip,
+            });
         }
         keys
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
-        self.windows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn blocked(
+    /// Starts a login attempt: `Ok(Err(seconds to wait))` if this username or IP is blocked
+    /// at `now`; otherwise the attempt is counted as a failure before the password is checked
+    /// (see the module documentation), and [`record_success`](Self::record_success) takes it
+    /// back.
+    pub async fn begin_attempt(
         &self,
-        windows: &HashMap<String, Window>,
+        store: &dyn Store,
         username: &str,
         ip: Option<&str>,
         now: UnixTime,
-    ) -> Option<i64> {
-        Self::keys(username, ip)
-            .into_iter()
-            .filter_map(|(key, is_user)| {
-                let window = windows.get(&key)?;
-                let limit = if is_user {
-                    self.policy.max_failures_per_user
-                } else {
-                    self.policy.max_failures_per_ip
-                };
-                let ends = window.started_at + self.policy.window;
-                (window.failures >= limit && now < ends).then_some(ends - now)
-            })
-            .max()
-    }
-
-    /// Starts a login attempt: `Err(seconds to wait)` if this username or IP is blocked at
-    /// `now`; otherwise the attempt is counted as a failure *before* the password is checked,
-    /// in the same critical section as the check, so that parallel attempts cannot all slip
-    /// under the limit. A successful login takes its count back ([`record_success`]).
-    ///
-    /// [`record_success`]: Self::record_success
-    pub fn begin_attempt(
-        &self,
-        username: &str,
-        ip: Option<&str>,
-        now: UnixTime,
-    ) -> Result<(), i64> {
-        let mut windows = self.lock();
-        if let Some(wait) = self.blocked(&windows, username, ip, now) {
-            return Err(wait);
-        }
-        if windows.len() >= MAX_TRACKED_KEYS {
-            let window = self.policy.window;
-            windows.retain(|_, w| now < w.started_at + window);
-            if windows.len() >= MAX_TRACKED_KEYS {
-                windows.clear();
-            }
-        }
-        for (key, _) in Self::keys(username, ip) {
-            let entry = windows.entry(key).or_insert(Window {
-                started_at: now,
-                failures: 0,
-            });
-            if now >= entry.started_at + self.policy.window {
-                *entry = Window {
-                    started_at: now,
-                    failures: 0,
-                };
-            }
-            entry.failures = entry.failures.saturating_add(1);
-        }
-        Ok(())
+    ) -> Result<Result<(), i64>, StoreError> {
+        let keys = self.keys(username, ip);
+        Ok(
+            match store
+                .begin_login_attempt(&keys, now, self.policy.window)
+                .await?
+            {
+                LoginAttempt::Allowed => Ok(()),
+                LoginAttempt::Blocked { retry_after } => Err(retry_after),
+            },
+        )
     }
 
     /// After a successful login: forgets the username's failures and takes back this
     /// attempt's count from the IP (many users behind one address keep signing in).
-    pub fn record_success(&self, username: &str, ip: Option<&str>) {
-        let mut windows = self.lock();
-        windows.remove(&format!("user:{}", normalize(username)));
-        if let Some(window) = ip.and_then(|ip| windows.get_mut(&format!("ip:{ip}"))) {
-            window.failures = window.failures.saturating_sub(1);
-        }
+    pub async fn record_success(
+        &self,
+        store: &dyn Store,
+        username: &str,
+        ip: Option<&str>,
+    ) -> Result<(), StoreError> {
+        store
+            .record_login_success(&user_key(username), ip.map(ip_key).as_deref())
+            .await
     }
 }
 
@@ -158,85 +117,16 @@ impl LoginThrottle {
 mod tests {
     use super::*;
 
-    const POLICY: ThrottlePolicy = ThrottlePolicy {
-        window: 900,
-        max_failures_per_user: 3,
-        max_failures_per_ip: 5,
-    };
-
     #[test]
-    fn a_username_is_blocked_after_its_limit_until_the_window_ends() {
-        let throttle = LoginThrottle::new(POLICY);
-        for _ in 0..3 {
-            assert_eq!(
-                throttle.begin_attempt("alice", Some("10.0.0.1"), 100),
-                Ok(())
-            );
-        }
-        assert_eq!(
-            throttle.begin_attempt("alice", Some("10.0.0.9"), 100),
-            Err(900),
-            "another IP does not help"
-        );
-        assert_eq!(throttle.begin_attempt("bob", Some("10.0.0.9"), 100), Ok(()));
-        assert_eq!(
-            throttle.begin_attempt("alice", None, 1000),
-            Ok(()),
-            "the window ended"
-        );
-    }
-
-    #[test]
-    fn attempts_count_before_the_password_is_checked() {
-        // Parallel attempts each pass begin_attempt in turn: the limit holds however many are
-        // in flight, since none of them has to finish first.
-        let throttle = LoginThrottle::new(POLICY);
-        let admitted = (0..20)
-            .filter(|_| throttle.begin_attempt("alice", None, 0).is_ok())
-            .count();
-        assert_eq!(admitted, 3);
-    }
-
-    #[test]
-    fn an_ip_is_blocked_after_its_limit_across_usernames() {
-        let throttle = LoginThrottle::new(POLICY);
-        for i in 0..5 {
-            assert!(
-                throttle
-                    .begin_attempt(&format!("user{i}"), Some("10.0.0.1"), 0)
-                    .is_ok()
-            );
-        }
-        assert!(
-            throttle
-                .begin_attempt("someone-else", Some("10.0.0.1"), 10)
-                .is_err()
-        );
-        assert!(
-            throttle
-                .begin_attempt("someone-else", Some("10.0.0.2"), 10)
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn usernames_are_counted_without_regard_to_case() {
-        let throttle = LoginThrottle::new(POLICY);
-        for name in ["Alice", "ALICE", "alice"] {
-            assert!(throttle.begin_attempt(name, None, 0).is_ok());
-        }
-        assert!(throttle.begin_attempt("aLiCe", None, 1).is_err());
-    }
-
-    #[test]
-    fn success_takes_the_attempt_back() {
-        let throttle = LoginThrottle::new(POLICY);
-        for _ in 0..4 {
-            assert!(throttle.begin_attempt("alice", Some("10.0.0.1"), 0).is_ok());
-            throttle.record_success("alice", Some("10.0.0.1"));
-        }
-        // Four successful logins from one address leave both counters low.
-        assert!(throttle.begin_attempt("alice", Some("10.0.0.1"), 0).is_ok());
-        assert!(throttle.begin_attempt("bob", Some("10.0.0.1"), 0).is_ok());
+    fn usernames_are_counted_without_regard_to_case_and_keys_are_bounded() {
+        let throttle = LoginThrottle::new(ThrottlePolicy::default());
+        let keys = throttle.keys("ALICE", Some("10.0.0.1"));
+        assert_eq!(keys[0].key, "user:alice");
+        assert_eq!(keys[0].max_failures, 10);
+        assert_eq!(keys[1].key, "ip:10.0.0.1");
+        assert_eq!(keys[1].max_failures, 50);
+        let long = throttle.keys(&"x".repeat(10_000), Some(&"1".repeat(10_000)));
+        assert!(long.iter().all(|k| k.key.len() <= 70));
+        assert_eq!(throttle.keys("bob", None).len(), 1);
     }
 }

@@ -54,6 +54,9 @@ pub struct AppState {
     pub origin: Arc<str>,
     /// SHA-256 of the admin API's token; `None`: the admin API is off.
     pub admin_token: Option<CredentialHash>,
+    /// Becomes `true` when the server starts shutting down: long-lived responses (the
+    /// revocation stream) end, so that the graceful shutdown does not wait for them.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -148,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit", get(admin::audit))
         .route("/admin/backchannel", get(admin::backchannel))
         .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/", get(home::home))
         .fallback(home::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -177,6 +181,7 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
     idp: Idp,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -206,16 +211,19 @@ impl Application {
             CookiePolicy::secure()
         };
         let idp = Idp::new(store, clock, config.idp).await?;
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let state = AppState {
             idp: idp.clone(),
             cookies,
             origin: origin.into(),
             admin_token: config.admin_token.as_ref().map(Credential::hash),
+            stopping,
         };
         Ok(Self {
             listener,
             router: router(state),
             idp,
+            stop,
         })
     }
 
@@ -242,13 +250,13 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         // Back-channel logout deliveries run beside the server and stop with it.
-        let (stop_worker, worker_stops) = tokio::sync::watch::channel(false);
+        let stop = self.stop;
         match backchannel::HttpLogoutSender::new() {
             Ok(sender) => {
                 tokio::spawn(backchannel::run_worker(
                     self.idp.clone(),
                     sender,
-                    worker_stops,
+                    stop.subscribe(),
                 ));
             }
             Err(error) => tracing::error!(%error, "back-channel logout is off: no HTTP client"),
@@ -259,7 +267,7 @@ impl Application {
             .into_make_service_with_connect_info::<SocketAddr>();
         let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
             shutdown.await;
-            let _ = stop_worker.send(true);
+            stop.send_replace(true);
             let _ = tx.send(());
         });
         let mut server = std::pin::pin!(server.into_future());

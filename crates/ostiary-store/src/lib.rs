@@ -33,9 +33,27 @@ pub enum OpenError {
 ///
 /// - `sqlite://PATH` (relative or absolute; `sqlite:///abs/path`), `sqlite::memory:`.
 pub async fn open(database_url: &str) -> Result<Arc<dyn ostiary_core::Store>, OpenError> {
+    open_with(database_url, true).await
+}
+
+/// Opens the store a database URL names. With `migrate`, pending migrations are applied
+/// first; without, a database whose schema is not the one this build expects is refused
+/// ([`OpenError::Database`], saying to run `ostiary migrate`), for deployments that migrate
+/// as a separate step.
+pub async fn open_with(
+    database_url: &str,
+    migrate: bool,
+) -> Result<Arc<dyn ostiary_core::Store>, OpenError> {
     let scheme = database_url.split(':').next().unwrap_or_default();
-    match scheme {
-        "sqlite" => Ok(Arc::new(SqliteStore::connect(database_url).await?)),
-        other => Err(OpenError::UnsupportedScheme(other.to_owned())),
+    let store: Arc<dyn ostiary_core::Store> = match scheme {
+        "sqlite" => Arc::new(SqliteStore::connect_with(database_url, migrate).await?),
+        other => return Err(OpenError::UnsupportedScheme(other.to_owned())),
+    };
+    if !migrate {
+        store
+            .check_ready()
+            .await
+            .map_err(|e| OpenError::Database(e.to_string()))?;
     }
+    Ok(store)
 }

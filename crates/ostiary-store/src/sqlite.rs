@@ -19,8 +19,8 @@ use ostiary_core::scope::Scope;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
-    BackchannelDelivery, DeliveryOutcome, RevocationEntry, Rotation, SessionAdmission,
-    SessionLimit, Store, StoreError,
+    BackchannelDelivery, DeliveryOutcome, LoginAttempt, RevocationEntry, Rotation,
+    SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
 };
 use ostiary_core::user::{PasswordHashString, User, Username};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -38,6 +38,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "backchannel", include_str!("../migrations/sqlite/0004_backchannel.sql")),
     (5, "refresh_use_origin", include_str!("../migrations/sqlite/0005_refresh_use_origin.sql")),
     (6, "client_policy", include_str!("../migrations/sqlite/0006_client_policy.sql")),
+    (7, "login_failures", include_str!("../migrations/sqlite/0007_login_failures.sql")),
 ];
 
 /// Ostiary's storage on SQLite.
@@ -61,6 +62,12 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 impl SqliteStore {
     /// Opens (creating if missing) the database at a `sqlite:` URL and applies migrations.
     pub async fn connect(url: &str) -> Result<Self, OpenError> {
+        Self::connect_with(url, true).await
+    }
+
+    /// Opens (creating if missing) the database at a `sqlite:` URL, applying migrations if
+    /// `migrate`.
+    pub async fn connect_with(url: &str, migrate: bool) -> Result<Self, OpenError> {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| OpenError::Database(e.to_string()))?
@@ -95,7 +102,9 @@ impl SqliteStore {
             .await
             .map_err(|e| OpenError::Database(e.to_string()))?;
         let store = Self { pool };
-        store.migrate().await?;
+        if migrate {
+            store.migrate().await?;
+        }
         Ok(store)
     }
 
@@ -1229,6 +1238,113 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         Ok(row.is_some())
+    }
+    #[tracing::instrument(skip_all)]
+    async fn begin_login_attempt(
+        &self,
+        keys: &[ThrottleKey],
+        now: UnixTime,
+        window: i64,
+    ) -> Result<LoginAttempt, StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        let window_open_since = now - window;
+        sqlx::query("DELETE FROM login_failures WHERE window_start <= ?")
+            .bind(window_open_since)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let mut retry_after = None;
+        for key in keys {
+            let row =
+                sqlx::query("SELECT window_start, failures FROM login_failures WHERE key = ?")
+                    .bind(&key.key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+            if let Some(row) = row {
+                let started: i64 = row.try_get("window_start").map_err(corrupt)?;
+                let failures: i64 = row.try_get("failures").map_err(corrupt)?;
+                if failures >= i64::from(key.max_failures) {
+                    let wait = started + window - now;
+                    retry_after = Some(retry_after.map_or(wait, |w: i64| w.max(wait)));
+                }
+            }
+        }
+        if let Some(retry_after) = retry_after {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(LoginAttempt::Blocked { retry_after });
+        }
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO login_failures (key, window_start, failures) VALUES (?, ?, 1) \
+                 ON CONFLICT (key) DO UPDATE SET failures = failures + 1",
+            )
+            .bind(&key.key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(LoginAttempt::Allowed)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn record_login_success(
+        &self,
+        forget: &str,
+        take_back: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        sqlx::query("DELETE FROM login_failures WHERE key = ?")
+            .bind(forget)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if let Some(key) = take_back {
+            sqlx::query("UPDATE login_failures SET failures = MAX(failures - 1, 0) WHERE key = ?")
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn listen_for_revocations(
+        &self,
+        _wake: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Result<bool, StoreError> {
+        // One machine, no notification channel between processes: the IdP's own publications
+        // wake its readers in-process, and readers re-read for what the CLI writes.
+        Ok(false)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        let tracked: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let applied: Option<i64> = match tracked {
+            Some(_) => {
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(unavailable)?
+            }
+            None => None,
+        };
+        let expected = MIGRATIONS.last().map(|(version, _, _)| *version);
+        if applied == expected {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "database schema is at migration {applied:?}, this build needs {expected:?}: run `ostiary migrate`"
+            )))
+        }
     }
 }
 

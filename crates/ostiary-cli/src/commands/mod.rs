@@ -16,9 +16,18 @@ use ostiary_core::{Idp, Store};
 
 use crate::settings::Settings;
 
-/// Opens the configured database (creating it if needed).
+/// Opens the configured database (creating and migrating it if needed, unless
+/// `migrate_on_start` is off).
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(ostiary_store::open(&settings.database_url).await?)
+    Ok(ostiary_store::open_with(&settings.database_url, settings.migrate_on_start).await?)
+}
+
+/// `ostiary migrate`: applies pending migrations to the configured database.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let store = ostiary_store::open_with(&settings.database_url, true).await?;
+    store.check_ready().await?;
+    println!("database schema is up to date");
+    Ok(())
 }
 
 /// The IdP on the configured database, for administrative commands.

@@ -156,9 +156,12 @@ fn revocation_events(state: AppState, after: i64) -> impl Stream<Item = Result<E
                         tracing::warn!(error = %e, "revocation stream could not read the feed")
                     }
                 }
+                let mut stopping = state.stopping.clone();
                 tokio::select! {
                     () = &mut notified => {}
                     () = tokio::time::sleep(STREAM_REREAD) => {}
+                    // The server is shutting down: end the stream (readers reconnect elsewhere).
+                    _ = stopping.wait_for(|stopping| *stopping) => return None,
                 }
             }
         },

@@ -216,6 +216,8 @@ async fn health_discovery_and_unknown_paths() {
     let app = spawn_app().await;
     let health = http().get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
+    let ready = http().get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
     let rfc8414 = http()
         .get(app.url("/.well-known/oauth-authorization-server"))
         .send()

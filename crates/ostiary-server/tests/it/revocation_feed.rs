@@ -190,6 +190,14 @@ async fn the_stream_pushes_a_revocation_as_it_happens() {
     assert!(received.contains("event: revocation"), "{received}");
     assert!(received.contains(&sid), "{received}");
     assert!(received.contains("id: 1"), "{received}");
+
+    // A shutting-down server ends the stream cleanly instead of waiting on it.
+    let mut app = app;
+    app.restart().await;
+    assert!(
+        stream.chunk().await.expect("a clean end").is_none(),
+        "the stream ends with the server"
+    );
 }
 
 #[tokio::test]
