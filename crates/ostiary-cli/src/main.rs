@@ -97,6 +97,13 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Signing keys: list, rotate, generate a key-encryption key.
+    Keys {
+        #[command(subcommand)]
+        command: commands::keys::KeyCommand,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
     /// Apply pending database migrations (also done on start unless migrate_on_start =
     /// false).
     Migrate {
@@ -127,13 +134,22 @@ Settings without a flag (config file key / environment variable, default):
   login_throttle.max_failures_per_ip    OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_IP    50 per window
   migrate_on_start            OSTIARY_MIGRATE_ON_START             true (false: refuse an outdated
                               schema; apply it with `ostiary migrate`)
+  keys.rotation_interval      OSTIARY_KEYS__ROTATION_INTERVAL      2592000 seconds (30 days; 0: only
+                              `ostiary keys rotate`)
+  keys.publish_ahead          OSTIARY_KEYS__PUBLISH_AHEAD          3600 seconds a new key is published
+                              before it signs (at least 360)
+  key_encryption_key          OSTIARY_KEY_ENCRYPTION_KEY           unset; base64 of 32 bytes sealing the
+                              signing keys at rest (`ostiary keys generate-kek`); required
+                              with PostgreSQL
+  key_encryption_key_file     OSTIARY_KEY_ENCRYPTION_KEY_FILE      unset; a file holding it instead
   log_format                  OSTIARY_LOG_FORMAT                   text (or json)
   admin_token                 OSTIARY_ADMIN_TOKEN                  unset: admin API (/admin/...) off;
                               else its bearer token, at least 32 characters
   dangerous_insecure_cookies  OSTIARY_DANGEROUS_INSECURE_COOKIES   false (development only:
                               cookies without Secure and __Host-, for plain-HTTP non-browser clients)
 Log filter: OSTIARY_LOG (tracing EnvFilter syntax, default info).
-In a TOML file, session.* and login_throttle.* go in [session] and [login_throttle] tables.";
+In a TOML file, session.*, login_throttle.* and keys.* go in [session], [login_throttle] and
+[keys] tables.";
 
 #[derive(Debug, Subcommand)]
 enum BackchannelCommand {
@@ -205,6 +221,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit { filter, db } => {
             let settings = load(&db, FlagOverrides::default())?;
             commands::audit::run(filter, &settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys { command, db } => {
+            let settings = load(&db, FlagOverrides::default())?;
+            commands::keys::run(command, &settings).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { db } => {

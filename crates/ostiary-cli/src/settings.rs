@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ostiary_core::IdpConfig;
-use ostiary_core::keys::SigningAlgorithm;
+use ostiary_core::keys::{KeyEncryptionKey, KeyPolicy, SigningAlgorithm};
 use ostiary_core::session::SessionPolicy;
 use ostiary_core::throttle::ThrottlePolicy;
 use serde::{Deserialize, Serialize};
@@ -51,6 +51,15 @@ pub struct Settings {
     /// Failed-login limits (`[login_throttle]`: window, max_failures_per_user,
     /// max_failures_per_ip).
     pub login_throttle: ThrottlePolicy,
+    /// Signing-key rotation (`[keys]`: rotation_interval, publish_ahead; seconds).
+    pub keys: KeyPolicy,
+    /// Key-encryption key sealing the signing keys at rest: base64 of 32 random bytes
+    /// (`ostiary keys generate-kek`). Prefer the environment (`OSTIARY_KEY_ENCRYPTION_KEY`) or
+    /// `key_encryption_key_file`. Required with PostgreSQL, and whenever the stored keys are
+    /// sealed; optional with SQLite (keys are then stored in the clear, in a 0600 file).
+    pub key_encryption_key: Option<SecretSetting>,
+    /// A file holding the key-encryption key (for example a mounted secret).
+    pub key_encryption_key_file: Option<PathBuf>,
 }
 
 /// A secret setting: `Debug` and serialization never show it.
@@ -104,6 +113,9 @@ impl Default for Settings {
             login_throttle: idp.login_throttle,
             dangerous_insecure_cookies: false,
             admin_token: None,
+            keys: idp.keys,
+            key_encryption_key: None,
+            key_encryption_key_file: None,
         }
     }
 }
@@ -138,6 +150,9 @@ const ENV_KEYS: &[&str] = &[
     "login_throttle",
     "dangerous_insecure_cookies",
     "admin_token",
+    "keys",
+    "key_encryption_key",
+    "key_encryption_key_file",
 ];
 
 impl Settings {
@@ -191,6 +206,25 @@ impl Settings {
         {
             anyhow::bail!("admin_token must be at least 32 characters (use a random value)");
         }
+        self.keys.validate().map_err(|e| anyhow::anyhow!(e))?;
+        if self.key_encryption_key.is_some() && self.key_encryption_key_file.is_some() {
+            anyhow::bail!("set key_encryption_key or key_encryption_key_file, not both");
+        }
+        let shared_database = !self.database_url.starts_with("sqlite:");
+        if shared_database
+            && self.key_encryption_key.is_none()
+            && self.key_encryption_key_file.is_none()
+        {
+            anyhow::bail!(
+                "a key-encryption key is required with {}: set OSTIARY_KEY_ENCRYPTION_KEY (or \
+                 key_encryption_key_file) to base64 of 32 random bytes, for example the output of \
+                 `ostiary keys generate-kek`; it seals the signing keys in the database",
+                self.database_url
+                    .split(':')
+                    .next()
+                    .unwrap_or("this database")
+            );
+        }
         if let Some(issuer) = &self.issuer {
             let url = url::Url::parse(issuer)
                 .map_err(|_| anyhow::anyhow!("issuer {issuer:?} is not a URL"))?;
@@ -211,10 +245,26 @@ impl Settings {
             .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
+    /// The key-encryption key, read from the setting or its file.
+    fn key_encryption_key(&self) -> anyhow::Result<Option<KeyEncryptionKey>> {
+        let text = match (&self.key_encryption_key, &self.key_encryption_key_file) {
+            (Some(value), _) => value.expose().to_owned(),
+            (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read key_encryption_key_file {}: {e}",
+                    path.display()
+                )
+            })?,
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(KeyEncryptionKey::parse(&text)?))
+    }
+
     /// The IdP part of the settings. An unset issuer stays empty here, so that the server
-    /// derives it from the address it actually bound (which matters with port 0).
-    pub fn idp_config(&self) -> IdpConfig {
-        IdpConfig {
+    /// derives it from the address it actually bound (which matters with port 0). Fails if
+    /// the key-encryption key cannot be read.
+    pub fn idp_config(&self) -> anyhow::Result<IdpConfig> {
+        Ok(IdpConfig {
             issuer: self.issuer.clone().unwrap_or_default(),
             access_token_ttl: self.access_token_ttl,
             id_token_ttl: self.id_token_ttl,
@@ -222,7 +272,9 @@ impl Settings {
             access_token_alg: self.access_token_alg,
             session: self.session,
             login_throttle: self.login_throttle,
-        }
+            keys: self.keys,
+            key_encryption_key: self.key_encryption_key()?,
+        })
     }
 }
 

@@ -349,3 +349,85 @@ fn with_migrate_on_start_off_an_unmigrated_database_is_refused_until_ostiary_mig
     let listed = without_migrations(&["user", "list"]);
     assert!(listed.status.success(), "{listed:?}");
 }
+
+#[test]
+fn signing_keys_are_sealed_listed_rotated_and_need_their_kek() {
+    let (_dir, db) = database();
+    let kek = stdout(&ostiary(&db, &["keys", "generate-kek"], None))
+        .trim()
+        .to_owned();
+    assert_eq!(kek.len(), 43, "base64 of 32 bytes: {kek}");
+    let with_kek = |args: &[&str], kek: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ostiary"))
+            .args(args)
+            .env("OSTIARY_DATABASE_URL", &db)
+            .env("OSTIARY_KEY_ENCRYPTION_KEY", kek)
+            .output()
+            .expect("ostiary runs")
+    };
+    let listed = with_kek(&["keys", "list"], &kek);
+    assert!(listed.status.success(), "{listed:?}");
+    let keys: Vec<serde_json::Value> = stdout(&listed)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        keys.len(),
+        2,
+        "ES256 for access tokens, RS256 for ID tokens"
+    );
+    assert!(
+        keys.iter()
+            .all(|k| k["state"] == "current" && k["encrypted"] == true)
+    );
+
+    let rotated = with_kek(&["keys", "rotate"], &kek);
+    assert!(rotated.status.success(), "{rotated:?}");
+    assert!(
+        stdout(&rotated)
+            .lines()
+            .all(|l| l.contains("\"state\":\"next\""))
+    );
+    let again = with_kek(&["keys", "rotate"], &kek);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already published"));
+    let now = with_kek(&["keys", "rotate", "--immediately"], &kek);
+    assert!(
+        stdout(&now)
+            .lines()
+            .all(|l| l.contains("\"state\":\"current\"")),
+        "{now:?}"
+    );
+
+    // Sealed keys need their key-encryption key: missing or wrong, the IdP does not start.
+    let missing = ostiary(&db, &["keys", "list"], None);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("key_encryption_key"));
+    let other = stdout(&ostiary(&db, &["keys", "generate-kek"], None));
+    let wrong = with_kek(&["keys", "list"], other.trim());
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("does not open"));
+
+    let audit = with_kek(&["audit", "--kind", "signing_key_generated"], &kek);
+    assert_eq!(stdout(&audit).lines().count(), 6);
+}
+
+#[test]
+fn a_shared_database_without_a_key_encryption_key_is_refused_at_start() {
+    let refused = Command::new(env!("CARGO_BIN_EXE_ostiary"))
+        .args(["serve"])
+        .env(
+            "OSTIARY_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:1/none",
+        )
+        .env_remove("OSTIARY_KEY_ENCRYPTION_KEY")
+        .output()
+        .expect("ostiary runs");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("key-encryption key is required"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ostiary keys generate-kek"), "{stderr}");
+}

@@ -52,13 +52,16 @@ pub enum AuditKind {
     ClientCreated,
     /// An administrator changed a client's policy overrides (`details.policy`).
     ClientPolicyChanged,
-    /// A signing key was generated.
+    /// A signing key was generated (`details`: kid, alg, activates_at, reason: first,
+    /// scheduled, manual or immediate).
     SigningKeyGenerated,
+    /// A retired signing key passed its retention and was deleted (`details`: kid, alg).
+    SigningKeyRemoved,
 }
 
 impl AuditKind {
     /// Every kind, for validating filters.
-    pub const ALL: [AuditKind; 18] = [
+    pub const ALL: [AuditKind; 19] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::RefreshRotated,
@@ -77,6 +80,7 @@ impl AuditKind {
         Self::ClientCreated,
         Self::ClientPolicyChanged,
         Self::SigningKeyGenerated,
+        Self::SigningKeyRemoved,
     ];
 
     /// Stable snake_case name.
@@ -100,6 +104,7 @@ impl AuditKind {
             Self::ClientCreated => "client_created",
             Self::ClientPolicyChanged => "client_policy_changed",
             Self::SigningKeyGenerated => "signing_key_generated",
+            Self::SigningKeyRemoved => "signing_key_removed",
         }
     }
 

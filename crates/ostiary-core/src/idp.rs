@@ -9,7 +9,10 @@ use crate::audit::{AuditEvent, AuditFilter, AuditKind};
 use crate::client::{Client, ClientId, ClientKind, RedirectUri, WebOrigin};
 use crate::clock::{Clock, UnixTime};
 use crate::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
-use crate::keys::{KeyError, KeyRing, LoadedKey, SigningAlgorithm};
+use crate::keys::{
+    KeyEncryptionKey, KeyError, KeyPolicy, KeyRing, KeyState, KeyStatus, LoadedKey,
+    SigningAlgorithm, StoredKey,
+};
 use crate::refresh::{self, RefreshDecision, RefreshFamily};
 use crate::scope::{self, Scope};
 use crate::secret::{Credential, Password, random_id};
@@ -45,6 +48,11 @@ pub struct IdpConfig {
     pub session: SessionPolicy,
     /// Limits on failed logins.
     pub login_throttle: ThrottlePolicy,
+    /// When signing keys rotate.
+    pub keys: KeyPolicy,
+    /// Seals signing keys at rest; required to open keys sealed with it. Never serialized.
+    #[serde(skip)]
+    pub key_encryption_key: Option<KeyEncryptionKey>,
 }
 
 impl Default for IdpConfig {
@@ -57,6 +65,8 @@ impl Default for IdpConfig {
             access_token_alg: SigningAlgorithm::ES256,
             session: SessionPolicy::default(),
             login_throttle: ThrottlePolicy::default(),
+            keys: KeyPolicy::default(),
+            key_encryption_key: None,
         }
     }
 }
@@ -134,6 +144,13 @@ pub enum EndWhich<'a> {
     /// All of them.
     All,
 }
+
+/// Lifetime of a back-channel logout token, seconds.
+pub const LOGOUT_TOKEN_TTL: i64 = 120;
+
+/// Seconds a retired signing key stays published beyond the longest token lifetime (clock
+/// skew and verifiers' leeway).
+const KEY_RETENTION_MARGIN: i64 = 300;
 
 /// Attempts before a back-channel logout is given up.
 pub const BACKCHANNEL_MAX_ATTEMPTS: i64 = 8;
@@ -282,7 +299,7 @@ const ROTATION_ATTEMPTS: usize = 3;
 pub struct Idp {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    keys: KeyRing,
+    keys: Arc<std::sync::RwLock<Arc<KeyRing>>>,
     config: Arc<IdpConfig>,
     hasher: PasswordHasher,
     throttle: LoginThrottle,
@@ -302,30 +319,14 @@ impl std::fmt::Debug for Idp {
 
 impl Idp {
     /// Starts the IdP on a store: loads the signing keys, generating (and storing) one for
-    /// each algorithm in use on first start. Keys are never regenerated once stored.
+    /// each algorithm in use when there is none, and rotating them when due (see
+    /// [`Idp::maintain_keys`]).
     pub async fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         config: IdpConfig,
     ) -> Result<Self, IdpError> {
-        let mut stored = store.list_signing_keys().await?;
-        for alg in [config.access_token_alg, ID_TOKEN_ALG] {
-            if !stored.iter().any(|k| k.alg == alg) {
-                let key = tokio::task::spawn_blocking({
-                    let now = clock.now();
-                    move || LoadedKey::generate(alg, now)
-                })
-                .await
-                .map_err(|e| KeyError::from_message(e.to_string()))??;
-                store.insert_signing_key(&key).await?;
-                let event = AuditEvent::new(clock.now(), AuditKind::SigningKeyGenerated, "system")
-                    .details(json!({"kid": key.kid, "alg": alg.as_str()}));
-                store.insert_audit_event(&event).await?;
-                tracing::info!(kid = %key.kid, alg = alg.as_str(), "generated signing key");
-                stored.push(key);
-            }
-        }
-        let keys = KeyRing::new(&stored)?;
+        config.keys.validate().map_err(IdpError::Rejected)?;
         let permits = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -336,16 +337,176 @@ impl Idp {
         if !store.listen_for_revocations(revocations.clone()).await? {
             tracing::debug!("store has no cross-process notifications; streams re-read instead");
         }
-        Ok(Self {
+        let idp = Self {
             store,
             clock,
-            keys,
+            keys: Arc::default(),
             config: Arc::new(config),
             hasher: PasswordHasher::new(permits)?,
             throttle,
             revocations,
             last_prune: Arc::default(),
+        };
+        idp.maintain_keys().await?;
+        Ok(idp)
+    }
+
+    // ---- signing keys -------------------------------------------------------------------------
+
+    /// How long a retired key stays published, seconds: the longest lifetime of anything it
+    /// signed (access, ID and logout tokens), plus a margin for clock skew and leeway.
+    pub fn key_retention(&self) -> i64 {
+        self.config
+            .access_token_ttl
+            .max(self.config.id_token_ttl)
+            .max(LOGOUT_TOKEN_TTL)
+            .saturating_add(KEY_RETENTION_MARGIN)
+    }
+
+    fn algorithms_in_use(&self) -> [SigningAlgorithm; 2] {
+        [self.config.access_token_alg, ID_TOKEN_ALG]
+    }
+
+    /// A new key for `alg`, sealed under the key-encryption key if there is one.
+    async fn new_key(
+        &self,
+        alg: SigningAlgorithm,
+        activates_at: UnixTime,
+    ) -> Result<StoredKey, IdpError> {
+        let now = self.now();
+        let key = tokio::task::spawn_blocking(move || LoadedKey::generate(alg, now, activates_at))
+            .await
+            .map_err(|e| KeyError::from_message(e.to_string()))??;
+        Ok(match &self.config.key_encryption_key {
+            Some(kek) => kek.seal(&key)?,
+            None => key,
         })
+    }
+
+    fn audit_key_generated(&self, key: &StoredKey, reason: &str) -> AuditEvent {
+        AuditEvent::new(self.now(), AuditKind::SigningKeyGenerated, "system").details(json!({
+            "kid": key.kid, "alg": key.alg.as_str(), "activates_at": key.activates_at,
+            "reason": reason,
+        }))
+    }
+
+    /// Brings the signing keys up to date, as every instance does at start and every
+    /// [`crate::keys::KEY_RELOAD_INTERVAL`] seconds: generates a first key for an algorithm
+    /// in use that has none; publishes the next key when the current one is due to rotate
+    /// (`keys.rotation_interval`), [`KeyPolicy::publish_ahead`] seconds before it signs (one
+    /// store transaction decides, so that instances racing here publish one key); deletes keys
+    /// past their retention; and reloads the ring, so that keys published by other instances
+    /// or by `ostiary keys rotate` are picked up. Generation and removal are audited.
+    pub async fn maintain_keys(&self) -> Result<(), IdpError> {
+        let now = self.now();
+        let policy = self.config.keys;
+        let mut stored = self.store.list_signing_keys().await?;
+        let mut changed = false;
+        for alg in self.algorithms_in_use() {
+            let statuses = crate::keys::lifecycle(&stored, now, self.key_retention());
+            let of_alg = || statuses.iter().filter(move |s| s.alg == alg);
+            let Some(current) = of_alg().find(|s| s.state == KeyState::Current) else {
+                let key = self.new_key(alg, now).await?;
+                self.store.insert_signing_key(&key).await?;
+                self.audit(self.audit_key_generated(&key, "first")).await;
+                tracing::info!(kid = %key.kid, alg = alg.as_str(), "generated signing key");
+                changed = true;
+                continue;
+            };
+            let pending = of_alg().any(|s| s.state == KeyState::Next);
+            let due = policy.rotation_interval > 0
+                && now
+                    >= current
+                        .activates_at
+                        .saturating_add(policy.rotation_interval)
+                        .saturating_sub(policy.publish_ahead);
+            if due && !pending {
+                let activates_at = now.saturating_add(policy.publish_ahead).max(
+                    current
+                        .activates_at
+                        .saturating_add(policy.rotation_interval),
+                );
+                let key = self.new_key(alg, activates_at).await?;
+                if self.store.insert_next_signing_key(&key, now).await? {
+                    self.audit(self.audit_key_generated(&key, "scheduled"))
+                        .await;
+                    tracing::info!(kid = %key.kid, alg = alg.as_str(), activates_at, "published the next signing key");
+                }
+                changed = true;
+            }
+        }
+        if changed {
+            stored = self.store.list_signing_keys().await?;
+        }
+        for status in crate::keys::lifecycle(&stored, now, self.key_retention()) {
+            if status.state == KeyState::Removed
+                && self.store.delete_signing_key(&status.kid).await?
+            {
+                self.audit(
+                    AuditEvent::new(now, AuditKind::SigningKeyRemoved, "system")
+                        .details(json!({"kid": status.kid, "alg": status.alg.as_str()})),
+                )
+                .await;
+                tracing::info!(kid = %status.kid, "removed a retired signing key");
+            }
+        }
+        let ring = KeyRing::new(
+            &stored,
+            now,
+            self.key_retention(),
+            self.config.key_encryption_key.as_ref(),
+        )?;
+        *self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ring);
+        Ok(())
+    }
+
+    /// Publishes a new signing key for each algorithm in use (`ostiary keys rotate`). Normally
+    /// it signs [`KeyPolicy::publish_ahead`] seconds from now, and a key already waiting to
+    /// sign is an error. `immediately` (a compromised key) makes it sign at once; verifiers
+    /// that cached the JWKS fetch the new key when they first see its `kid`, and the old key
+    /// is retired. Audited. Returns the new keys' states.
+    pub async fn rotate_keys(&self, immediately: bool) -> Result<Vec<KeyStatus>, IdpError> {
+        let now = self.now();
+        let mut created = Vec::new();
+        for alg in self.algorithms_in_use() {
+            let activates_at = if immediately {
+                now
+            } else {
+                now.saturating_add(self.config.keys.publish_ahead)
+            };
+            let key = self.new_key(alg, activates_at).await?;
+            if immediately {
+                self.store.insert_signing_key(&key).await?;
+            } else if !self.store.insert_next_signing_key(&key, now).await? {
+                return Err(IdpError::Rejected(format!(
+                    "a next {} key is already published and waiting to sign; see `ostiary keys list`",
+                    alg.as_str()
+                )));
+            }
+            let reason = if immediately { "immediate" } else { "manual" };
+            self.audit(self.audit_key_generated(&key, reason)).await;
+            created.push(key.kid);
+        }
+        self.maintain_keys().await?;
+        Ok(self
+            .key_statuses()
+            .await?
+            .into_iter()
+            .filter(|s| created.contains(&s.kid))
+            .collect())
+    }
+
+    /// Every stored signing key with its state now (`ostiary keys list`).
+    pub async fn key_statuses(&self) -> Result<Vec<KeyStatus>, IdpError> {
+        let stored = self.store.list_signing_keys().await?;
+        Ok(crate::keys::lifecycle(
+            &stored,
+            self.now(),
+            self.key_retention(),
+        ))
     }
 
     /// Appends to the audit log. A failed write is logged at error level; it does not undo
@@ -410,9 +571,12 @@ impl Idp {
         &self.config
     }
 
-    /// The signing keys (for the JWKS endpoint).
-    pub fn keys(&self) -> &KeyRing {
-        &self.keys
+    /// The signing keys as last loaded (for the JWKS endpoint).
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The userinfo endpoint's URL: a resource every client may ask for, and an audience of
@@ -1374,7 +1538,7 @@ impl Idp {
             return Ok(());
         }
         if let Ok(claims) = token::verify_own::<AccessTokenClaims>(
-            &self.keys,
+            &self.keys(),
             &self.config.issuer,
             token::ACCESS_TOKEN_TYP,
             token,
@@ -1476,13 +1640,13 @@ impl Idp {
             "iss": self.config.issuer,
             "aud": client_id,
             "iat": now,
-            "exp": now + 120,
+            "exp": now + LOGOUT_TOKEN_TTL,
             "jti": random_id(),
             "sid": sid,
             "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
         });
-        let key = self
-            .keys
+        let keys = self.keys();
+        let key = keys
             .signer(ID_TOKEN_ALG)
             .ok_or_else(|| KeyError::from_message("no ID-token signing key".into()))?;
         Ok(token::sign(key, token::LOGOUT_TOKEN_TYP, &claims)?)
@@ -1578,7 +1742,7 @@ impl Idp {
     ) -> Result<(AccessTokenClaims, User), IdpError> {
         let now = self.now();
         let claims: AccessTokenClaims = token::verify_own(
-            &self.keys,
+            &self.keys(),
             &self.config.issuer,
             token::ACCESS_TOKEN_TYP,
             access_token,
@@ -1632,7 +1796,7 @@ impl Idp {
     /// client; expiry is not checked, since an RP may log out long after the ID token expired.
     pub fn verify_id_token_hint(&self, id_token: &str) -> Result<IdTokenClaims, IdpError> {
         token::verify_own(
-            &self.keys,
+            &self.keys(),
             &self.config.issuer,
             token::ID_TOKEN_TYP,
             id_token,
@@ -1689,8 +1853,8 @@ impl Idp {
             sid: session.sid.clone(),
             auth_time: session.auth_time,
         };
-        let key = self
-            .keys
+        let keys = self.keys();
+        let key = keys
             .signer(self.config.access_token_alg)
             .ok_or_else(|| KeyError::from_message("no access-token signing key".into()))?;
         Ok(token::sign(key, token::ACCESS_TOKEN_TYP, &claims)?)
@@ -1718,8 +1882,8 @@ impl Idp {
                 .contains(scope::PROFILE)
                 .then(|| user.username.to_string()),
         };
-        let key = self
-            .keys
+        let keys = self.keys();
+        let key = keys
             .signer(ID_TOKEN_ALG)
             .ok_or_else(|| KeyError::from_message("no ID-token signing key".into()))?;
         Ok(token::sign(key, token::ID_TOKEN_TYP, &claims)?)

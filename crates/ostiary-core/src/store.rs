@@ -197,6 +197,16 @@ pub trait Store: Send + Sync + 'static {
     async fn list_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
     /// Stores a new signing key.
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    /// Stores `key` as the next key of its algorithm only if no key of that algorithm is
+    /// waiting to sign (`activates_at > now`), in one transaction, so that instances rotating
+    /// at the same moment publish one key. `true` if stored.
+    async fn insert_next_signing_key(
+        &self,
+        key: &StoredKey,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Deletes a signing key (past its retention); `false` if it was already gone.
+    async fn delete_signing_key(&self, kid: &str) -> Result<bool, StoreError>;
 
     /// Stores a new session, within the user's session limit, in one transaction: with
     /// `limit.max` active sessions already (0: no limit), either the oldest are ended to make

@@ -261,6 +261,8 @@ impl Application {
             }
             Err(error) => tracing::error!(%error, "back-channel logout is off: no HTTP client"),
         }
+        // Every instance reloads the signing keys (and rotates them when due) on a schedule.
+        tokio::spawn(maintain_keys(self.idp.clone(), stop.subscribe()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let service = self
             .router
@@ -286,5 +288,20 @@ impl Application {
     /// Serves until the process is stopped.
     pub async fn run(self) -> std::io::Result<()> {
         self.run_until(std::future::pending()).await
+    }
+}
+
+/// Runs [`Idp::maintain_keys`] every [`ostiary_core::keys::KEY_RELOAD_INTERVAL`] seconds until
+/// the server stops.
+async fn maintain_keys(idp: Idp, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let interval = Duration::from_secs(ostiary_core::keys::KEY_RELOAD_INTERVAL.unsigned_abs());
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(error) = idp.maintain_keys().await {
+            tracing::error!(%error, "could not reload or rotate the signing keys; will retry");
+        }
     }
 }

@@ -39,6 +39,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "refresh_use_origin", include_str!("../migrations/sqlite/0005_refresh_use_origin.sql")),
     (6, "client_policy", include_str!("../migrations/sqlite/0006_client_policy.sql")),
     (7, "login_failures", include_str!("../migrations/sqlite/0007_login_failures.sql")),
+    (8, "key_lifecycle", include_str!("../migrations/sqlite/0008_key_lifecycle.sql")),
 ];
 
 /// Ostiary's storage on SQLite.
@@ -251,6 +252,32 @@ async fn evict(
         }
     }
     Ok(evicted)
+}
+
+/// Stores a signing key, inside the caller's transaction or on its own.
+async fn insert_key<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    key: &StoredKey,
+) -> Result<(), StoreError> {
+    use secrecy::ExposeSecret as _;
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, activates_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&key.kid)
+    .bind(key.alg.as_str())
+    .bind(key.private_pkcs8.expose_secret().to_vec())
+    .bind(key.created_at)
+    .bind(key.activates_at)
+    .execute(executor)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict("key id")
+        } else {
+            unavailable(e)
+        }
+    })?;
+    Ok(())
 }
 
 /// Appends an audit event, inside the caller's transaction or on its own.
@@ -559,7 +586,7 @@ impl Store for SqliteStore {
     #[tracing::instrument(skip_all)]
     async fn list_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kid, alg, private_pkcs8, created_at FROM signing_keys ORDER BY created_at",
+            "SELECT kid, alg, private_pkcs8, created_at, activates_at FROM signing_keys ORDER BY activates_at, created_at",
         )
         .fetch_all(&self.pool)
         .await
@@ -575,6 +602,7 @@ impl Store for SqliteStore {
                         .map_err(corrupt)?
                         .into(),
                     created_at: row.try_get("created_at").map_err(corrupt)?,
+                    activates_at: row.try_get("activates_at").map_err(corrupt)?,
                 })
             })
             .collect()
@@ -582,24 +610,39 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        use secrecy::ExposeSecret as _;
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(&key.kid)
-        .bind(key.alg.as_str())
-        .bind(key.private_pkcs8.expose_secret().to_vec())
-        .bind(key.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict("key id")
-            } else {
-                unavailable(e)
-            }
-        })?;
-        Ok(())
+        insert_key(&self.pool, key).await
+    }
+
+    #[tracing::instrument(skip_all, fields(kid = %key.kid))]
+    async fn insert_next_signing_key(
+        &self,
+        key: &StoredKey,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        let pending = sqlx::query("SELECT 1 FROM signing_keys WHERE alg = ? AND activates_at > ?")
+            .bind(key.alg.as_str())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if pending.is_some() {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(false);
+        }
+        insert_key(&mut *tx, key).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(skip_all, fields(kid = %kid))]
+    async fn delete_signing_key(&self, kid: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM signing_keys WHERE kid = ?")
+            .bind(kid)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
     }
 
     #[tracing::instrument(skip_all, fields(sid = %session.sid))]

@@ -71,7 +71,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let store = ostiary_store::open(&settings.database_url).await?;
     let config = ServerConfig {
         listen: settings.listen,
-        idp: settings.idp_config(),
+        idp: settings.idp_config()?,
         dangerous_insecure_cookies: false,
         admin_token: None,
     };

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod backchannel;
 pub mod clients;
 pub mod demo;
+pub mod keys;
 pub mod serve;
 pub mod sessions;
 pub mod token;
@@ -35,7 +36,7 @@ pub async fn open_idp(settings: &Settings) -> anyhow::Result<Idp> {
     let store = open_store(settings).await?;
     let config = ostiary_core::IdpConfig {
         issuer: settings.issuer(),
-        ..settings.idp_config()
+        ..settings.idp_config()?
     };
     Ok(Idp::new(store, Arc::new(SystemClock), config).await?)
 }

@@ -12,7 +12,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let store = super::open_store(&settings).await?;
     let config = ServerConfig {
         listen: settings.listen,
-        idp: settings.idp_config(),
+        idp: settings.idp_config()?,
         dangerous_insecure_cookies: settings.dangerous_insecure_cookies,
         admin_token: settings
             .admin_token

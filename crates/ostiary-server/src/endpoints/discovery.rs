@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use crate::AppState;
 
 /// How long clients and resource servers may cache the JWKS and metadata, seconds. A new
-/// signing key must be published at least this long before it signs.
-pub const JWKS_MAX_AGE: u32 = 300;
+/// signing key is published longer than this before it signs (see `ostiary_core::keys`).
+pub const JWKS_MAX_AGE: i64 = ostiary_core::keys::JWKS_MAX_AGE;
 
 fn metadata(state: &AppState) -> Value {
     let config = state.idp.config();

@@ -11,6 +11,7 @@ mod browser;
 mod browser_client;
 mod client_policy;
 mod flow;
+mod keys;
 mod policy;
 mod refresh;
 mod revocation_feed;
