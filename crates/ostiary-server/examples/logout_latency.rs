@@ -10,23 +10,18 @@ use std::time::{Duration, Instant};
 use ostiary_core::client::{ClientId, ClientKind, RedirectUri};
 use ostiary_core::clock::SystemClock;
 use ostiary_core::idp::{IdpConfig, NewClient};
-use ostiary_core::secret::{Credential, Password};
+use ostiary_core::secret::Password;
 use ostiary_core::user::Username;
 use ostiary_server::{Application, ServerConfig};
 use ostiary_verify::revocation::DEFAULT_POLL_INTERVAL;
 use ostiary_verify::{Algorithm, JwksSource, RevocationFeed, Validator};
 
+#[path = "support/sign_in.rs"]
+mod support;
+use support::{SignIn, sign_in};
+
 const API: &str = "https://api.latency.test";
 const REDIRECT: &str = "http://127.0.0.1/cb";
-
-fn field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).map(|i| i + marker.len()).unwrap_or(0);
-    let end = start + html[start..].find('"').unwrap_or(0);
-    html[start..end]
-        .replace("&amp;", "&")
-        .replace("&#x2F;", "/")
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -87,56 +82,15 @@ async fn main() -> anyhow::Result<()> {
     let mut samples = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         // Sign in through the login form and the authorization endpoint, then redeem the code.
-        let browser = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        let verifier = Credential::generate().expose().to_owned();
-        let challenge = {
-            use base64::Engine as _;
-            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
-        };
-        let authorize = format!(
-            "{base}/authorize?response_type=code&client_id=bench&redirect_uri={}&scope=openid&code_challenge={challenge}&code_challenge_method=S256",
-            "http%3A%2F%2F127.0.0.1%2Fcb"
-        );
-        let login = browser.get(&authorize).send().await?;
-        let login_page = format!("{base}{}", login.headers()["location"].to_str()?);
-        let html = browser.get(&login_page).send().await?.text().await?;
-        let back = browser
-            .post(format!("{base}/login"))
-            .form(&[
-                ("username", "bench"),
-                ("password", "bench-passw0rd"),
-                ("csrf_token", &field(&html, "csrf_token")),
-                ("return_to", &field(&html, "return_to")),
-            ])
-            .send()
-            .await?;
-        let again = browser
-            .get(format!("{base}{}", back.headers()["location"].to_str()?))
-            .send()
-            .await?;
-        let redirect = reqwest::Url::parse(again.headers()["location"].to_str()?)?;
-        let code = redirect
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
-        let tokens: serde_json::Value = http
-            .post(format!("{base}/token"))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", &verifier),
-                ("client_id", "bench"),
-            ])
-            .send()
-            .await?
-            .json()
-            .await?;
+        let tokens = sign_in(&SignIn {
+            base: &base,
+            client_id: "bench",
+            redirect_uri: REDIRECT,
+            scope: "openid",
+            username: "bench",
+            password: "bench-passw0rd",
+        })
+        .await?;
         let access_token = tokens["access_token"]
             .as_str()
             .unwrap_or_default()
