@@ -20,7 +20,8 @@ admin_url="${OSTIARY_LOADTEST_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/post
 
 say() { echo "loadtest: $*" >&2; }
 
-cargo build --release -q -p ostiary-cli -p ostiary-server --example refresh_load
+cargo build --release -q -p ostiary-cli
+cargo build --release -q -p ostiary-server --example refresh_load
 ostiary="$root/target/release/ostiary"
 loader="$root/target/release/examples/refresh_load"
 work="$(mktemp -d)"
@@ -65,7 +66,9 @@ pg_database() { # name -> URL
 run() { # label, URLs...
     local label="$1"; shift
     say "$label: $workers workers, $seconds s"
-    echo "$label: $("$loader" --workers "$workers" --seconds "$seconds" "$@")"
+    local result
+    result="$("$loader" --workers "$workers" --seconds "$seconds" "$@")"
+    echo "$label: $result"
 }
 
 if [[ "$scenario" == sqlite || "$scenario" == all ]]; then

@@ -10,6 +10,7 @@
 //! Run: `cargo run --release -p ostiary-server --example refresh_load -- \
 //!        --workers 32 --seconds 20 http://127.0.0.1:8080 [http://127.0.0.1:8081 …]`
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[path = "support/sign_in.rs"]
@@ -50,10 +51,13 @@ struct Outcome {
 async fn worker(
     index: usize,
     instances: Vec<String>,
-    start: Instant,
-    until: Instant,
+    signing_in: Arc<tokio::sync::Mutex<()>>,
+    (start, until): (Instant, Instant),
 ) -> anyhow::Result<Outcome> {
     let first = &instances[index % instances.len()];
+    // One sign-in at a time: parallel attempts for one user count against its failed-login
+    // limit until each succeeds (that is the brute-force protection working).
+    let one_at_a_time = signing_in.lock().await;
     let tokens = sign_in(&SignIn {
         base: first,
         client_id: "load",
@@ -63,6 +67,7 @@ async fn worker(
         password: "load-passw0rd",
     })
     .await?;
+    drop(one_at_a_time);
     let mut refresh_token = tokens["refresh_token"]
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("no refresh token"))?
@@ -125,11 +130,13 @@ async fn main() -> anyhow::Result<()> {
     let start =
         Instant::now() + Duration::from_secs(5) + Duration::from_millis(50 * args.workers as u64);
     let until = start + Duration::from_secs(args.seconds);
+    let signing_in = Arc::new(tokio::sync::Mutex::new(()));
     let handles: Vec<_> = (0..args.workers)
         .map(|i| {
             let instances = args.instances.clone();
+            let signing_in = signing_in.clone();
             tokio::spawn(async move {
-                let outcome = worker(i, instances, start, until);
+                let outcome = worker(i, instances, signing_in, (start, until));
                 outcome.await
             })
         })
