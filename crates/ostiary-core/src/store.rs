@@ -46,8 +46,8 @@ pub struct RevocationEntry {
 
 /// The session limit a new session is admitted under. A session counts as active when it has
 /// not ended, was used after `idle_since` and created after `absolute_since` (Unix seconds).
-/// Evicted sessions are audited (`session_evicted`, then `session_ended`) in the same
-/// transaction, with `max` in the details.
+/// Evicted sessions are audited (`session_ended`, then `session_evicted` naming the session
+/// admitted) in the same transaction, with `max` in the details.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionLimit {
     /// Most active sessions per user; 0 means no limit.
@@ -307,7 +307,9 @@ pub trait Store: Send + Sync + 'static {
     async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError>;
     /// Ends one refresh family (its client's own limits ran out), leaving the session and its
     /// other families alone. Nothing is published: the session goes on, and the family's access
-    /// tokens expire on their own. `false` if it had already ended.
+    /// tokens expire on their own. Unless the client holds another live family in the session,
+    /// the session stops counting towards the client's session limit. `false` if it had
+    /// already ended.
     async fn end_refresh_family(
         &self,
         family_id: &str,

@@ -1076,11 +1076,14 @@ impl Store for SqliteStore {
         .await
         .map_err(unavailable)?;
         if let Some(row) = &ended {
-            // The client no longer holds tokens in that session: it stops counting towards the
-            // client's session limit.
+            // Unless the client holds another live family there, it no longer holds tokens in
+            // that session: it stops counting towards the client's session limit.
             let sid: String = row.try_get("sid").map_err(corrupt)?;
             let client_id: String = row.try_get("client_id").map_err(corrupt)?;
-            sqlx::query("DELETE FROM session_clients WHERE sid = ? AND client_id = ?")
+            sqlx::query(
+                "DELETE FROM session_clients WHERE sid = ?1 AND client_id = ?2 AND NOT EXISTS \
+                 (SELECT 1 FROM refresh_families WHERE sid = ?1 AND client_id = ?2 AND ended_at IS NULL)",
+            )
                 .bind(sid)
                 .bind(client_id)
                 .execute(&mut *tx)

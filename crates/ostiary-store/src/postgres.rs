@@ -1,0 +1,1501 @@
+//! The PostgreSQL implementation of [`Store`], for several IdP instances sharing one database.
+//!
+//! Transactions run at PostgreSQL's default isolation, READ COMMITTED, so what must be atomic
+//! across processes is built from row locks and single conditional statements:
+//!
+//! - **Compare-and-swap** (`rotate_refresh`, `consume_authorization_code`, every ending) is one
+//!   `UPDATE … WHERE generation = $n AND ended_at IS NULL` (or `WHERE used_at IS NULL`,
+//!   `WHERE ended_at IS NULL`): a concurrent writer waits for the row, then re-checks the
+//!   condition on the committed version, so exactly one caller changes it.
+//! - **Session limits** (`insert_session`, `admit_client_session`) count, evict and insert with
+//!   the user's row locked (`SELECT … FROM users … FOR UPDATE`), so two logins of one user are
+//!   admitted one after the other, each counting what the other stored.
+//! - **The revocation feed** must never show an entry with a lower `seq` than one a reader has
+//!   already seen. A sequence alone hands out numbers in allocation order but transactions commit
+//!   in any order, so [`Tx::commit`] takes a transaction-scoped advisory lock right before
+//!   allocating seqs and holds it until commit: seq order is commit order. It also sends
+//!   `NOTIFY ostiary_revocations` (delivered at commit) for instances that listen.
+//! - **Back-channel claims** select with `FOR UPDATE SKIP LOCKED`, so two instances never claim
+//!   the same delivery.
+//!
+//! Lock order, to wait rather than deadlock: the user's row, then sessions, then their refresh
+//! families, and the feed's advisory lock last of all (feed entries are appended when the
+//! transaction's rows are all changed, just before commit). A rotation therefore touches the
+//! session before it swaps the family, in the order a logout locks them.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ostiary_core::audit::{AuditEvent, AuditFilter, AuditKind};
+use ostiary_core::client::{Client, ClientId, ClientKind, RedirectUri, WebOrigin};
+use ostiary_core::clock::UnixTime;
+use ostiary_core::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
+use ostiary_core::keys::{SigningAlgorithm, StoredKey};
+use ostiary_core::refresh::RefreshFamily;
+use ostiary_core::scope::Scope;
+use ostiary_core::secret::CredentialHash;
+use ostiary_core::session::{ClientPolicy, EndReason, Session};
+use ostiary_core::store::{
+    BackchannelDelivery, DeliveryOutcome, LoginAttempt, RevocationEntry, Rotation,
+    SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
+};
+use ostiary_core::user::{PasswordHashString, User, Username};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Postgres, Row, SqlSafeStr};
+
+use crate::OpenError;
+
+/// The embedded migrations, in order.
+#[rustfmt::skip]
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
+    (2, "login_failures_key_lifecycle", include_str!("../migrations/postgres/0002_login_failures_key_lifecycle.sql")),
+];
+
+/// The key of the transaction-scoped advisory lock that orders the revocation feed (the bytes
+/// of `ostiaryf`). sqlx's migrator locks other keys of the same one-`bigint` key space.
+const FEED_LOCK: i64 = i64::from_be_bytes(*b"ostiaryf");
+
+/// The key of the transaction-scoped advisory lock under which a next signing key is stored.
+const KEYS_LOCK: i64 = i64::from_be_bytes(*b"ostiaryk");
+
+/// Stores a signing key, inside a transaction or on its own.
+async fn insert_key<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    key: &StoredKey,
+) -> Result<(), StoreError> {
+    use secrecy::ExposeSecret as _;
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, activates_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&key.kid)
+    .bind(key.alg.as_str())
+    .bind(key.private_pkcs8.expose_secret().to_vec())
+    .bind(key.created_at)
+    .bind(key.activates_at)
+    .execute(executor)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict("key id")
+        } else {
+            unavailable(e)
+        }
+    })?;
+    Ok(())
+}
+
+/// The channel notified, at commit, whenever a transaction appends to the revocation feed.
+pub const REVOCATIONS_CHANNEL: &str = "ostiary_revocations";
+
+/// Ostiary's storage on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+impl PostgresStore {
+    /// Connects to the database at a `postgres://` (or `postgresql://`) URL and applies
+    /// migrations. The database must exist; the schema is created in it on first start.
+    pub async fn connect(url: &str) -> Result<Self, OpenError> {
+        Self::connect_with(url, true).await
+    }
+
+    /// Connects, applying migrations if `migrate`.
+    pub async fn connect_with(url: &str, migrate: bool) -> Result<Self, OpenError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| OpenError::Database(e.to_string()))?
+            .application_name("ostiary");
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .max_lifetime(Some(Duration::from_secs(3600)))
+            .connect_with(options)
+            .await
+            .map_err(|e| OpenError::Database(e.to_string()))?;
+        let store = Self { pool };
+        if migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies the migrations not yet applied. Instances starting together take turns (sqlx's
+    /// migrator holds an advisory lock while it runs), so this is safe to call from each.
+    pub async fn migrate(&self) -> Result<(), OpenError> {
+        let migrations = MIGRATIONS
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    (*description).into(),
+                    MigrationType::Simple,
+                    AssertSqlSafe(*sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        Migrator::with_migrations(migrations)
+            .run(&self.pool)
+            .await
+            .map_err(|e| OpenError::Database(format!("migration failed: {e}")))
+    }
+
+    async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(Tx {
+            tx: self.pool.begin().await.map_err(unavailable)?,
+            feed: Vec::new(),
+        })
+    }
+}
+
+/// An entry a transaction will append to the revocation feed when it commits.
+struct FeedEntry {
+    sid: Option<String>,
+    jti: Option<String>,
+    revoked_at: UnixTime,
+    reason: &'static str,
+}
+
+/// A write transaction and the feed entries it publishes when it commits.
+struct Tx {
+    tx: sqlx::Transaction<'static, Postgres>,
+    feed: Vec<FeedEntry>,
+}
+
+impl Tx {
+    /// The connection, for running statements in the transaction.
+    fn conn(&mut self) -> &mut sqlx::PgConnection {
+        &mut self.tx
+    }
+
+    /// Appends the feed entries (if any) and commits.
+    async fn commit(mut self) -> Result<(), StoreError> {
+        if !self.feed.is_empty() {
+            publish(&mut self.tx, &self.feed).await?;
+        }
+        self.tx.commit().await.map_err(unavailable)
+    }
+
+    /// Undoes everything, feed entries included.
+    async fn rollback(self) -> Result<(), StoreError> {
+        self.tx.rollback().await.map_err(unavailable)
+    }
+}
+
+/// Appends entries to the revocation feed, in order, as the last writes of a transaction.
+///
+/// The advisory lock is taken right before the seqs are allocated and held until commit, so a
+/// transaction that allocates a higher seq commits after every lower one is visible: a reader
+/// paging with `after = seq` never misses an entry. Taking it last means that a transaction
+/// holding it waits for no row lock, which keeps the lock from closing a deadlock cycle.
+async fn publish(
+    tx: &mut sqlx::Transaction<'static, Postgres>,
+    entries: &[FeedEntry],
+) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(FEED_LOCK)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    for entry in entries {
+        sqlx::query(
+            "INSERT INTO revocations (sid, jti, revoked_at, reason) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&entry.sid)
+        .bind(&entry.jti)
+        .bind(entry.revoked_at)
+        .bind(entry.reason)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    }
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(REVOCATIONS_CHANNEL)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Ends one session and every refresh family in it, queues its back-channel logouts and audits
+/// the ending, inside the caller's transaction; its `sid` is published when that commits.
+/// `false` (and nothing published) if it had already ended.
+async fn end_in(
+    tx: &mut Tx,
+    sid: &str,
+    now: UnixTime,
+    reason: EndReason,
+) -> Result<bool, StoreError> {
+    let ended = sqlx::query(
+        "UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE sid = $3 AND ended_at IS NULL RETURNING user_id",
+    )
+    .bind(now)
+    .bind(reason.as_str())
+    .bind(sid)
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(unavailable)?;
+    let Some(row) = ended else {
+        return Ok(false);
+    };
+    let user_id: String = row.try_get("user_id").map_err(corrupt)?;
+    append_audit(
+        tx.conn(),
+        &AuditEvent::session_ended(now, sid, &user_id, reason),
+    )
+    .await?;
+    sqlx::query("UPDATE refresh_families SET ended_at = $1, end_reason = $2 WHERE sid = $3 AND ended_at IS NULL")
+        .bind(now)
+        .bind(reason.as_str())
+        .bind(sid)
+        .execute(tx.conn())
+        .await
+        .map_err(unavailable)?;
+    tx.feed.push(FeedEntry {
+        sid: Some(sid.to_owned()),
+        jti: None,
+        revoked_at: now,
+        reason: reason.as_str(),
+    });
+    // Back-channel logout is owed to every client with a logout endpoint that had tokens in
+    // the session (it redeemed a code of it); queued here, so it survives a restart.
+    sqlx::query(
+        "INSERT INTO backchannel_deliveries (client_id, sid, uri, next_attempt_at, created_at) \
+         SELECT c.id, $1, c.backchannel_logout_uri, $2, $2 FROM clients c \
+         WHERE c.backchannel_logout_uri IS NOT NULL \
+         AND c.id IN (SELECT client_id FROM authorization_codes WHERE sid = $1 AND used_at IS NOT NULL)",
+    )
+    .bind(sid)
+    .bind(now)
+    .execute(tx.conn())
+    .await
+    .map_err(unavailable)?;
+    Ok(true)
+}
+
+/// Ends the sessions in `rows` (a `sid` column) to admit `by_sid` under a session limit, and
+/// audits each eviction; returns the ended `sid`s.
+async fn evict(
+    tx: &mut Tx,
+    rows: &[PgRow],
+    user_id: &str,
+    by_sid: &str,
+    now: UnixTime,
+    details: serde_json::Value,
+) -> Result<Vec<String>, StoreError> {
+    let mut evicted = Vec::new();
+    for row in rows {
+        let sid: String = row.try_get("sid").map_err(corrupt)?;
+        if end_in(tx, &sid, now, EndReason::PolicyEviction).await? {
+            let event = AuditEvent::session_evicted(now, &sid, user_id, by_sid, details.clone());
+            append_audit(tx.conn(), &event).await?;
+            evicted.push(sid);
+        }
+    }
+    Ok(evicted)
+}
+
+/// Locks the user's row until the transaction ends, so that the session-limit decisions of
+/// one user (count, evict, insert) run one at a time across every instance.
+async fn lock_user(tx: &mut Tx, user_id: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+        .bind(user_id)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Appends an audit event, inside the caller's transaction or on its own.
+async fn append_audit<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_events (at, kind, actor, user_id, sid, client_id, ip, user_agent, details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(event.at)
+    .bind(event.kind.as_str())
+    .bind(&event.actor)
+    .bind(&event.user_id)
+    .bind(&event.sid)
+    .bind(&event.client_id)
+    .bind(&event.ip)
+    .bind(&event.user_agent)
+    .bind(event.details.to_string())
+    .execute(executor)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn json_list<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+fn parse_list(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(corrupt)
+}
+
+fn policy_json(policy: &ClientPolicy) -> Result<String, StoreError> {
+    serde_json::to_string(policy).map_err(corrupt)
+}
+
+fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
+    Ok(User {
+        id: row.try_get("id").map_err(corrupt)?,
+        username: Username::parse(&row.try_get::<String, _>("username").map_err(corrupt)?)
+            .map_err(corrupt)?,
+        password_hash: PasswordHashString::from_stored(
+            row.try_get("password_hash").map_err(corrupt)?,
+        ),
+        disabled: row.try_get("disabled").map_err(corrupt)?,
+        created_at: row.try_get("created_at").map_err(corrupt)?,
+    })
+}
+
+fn client_from_row(row: &PgRow) -> Result<Client, StoreError> {
+    let text =
+        |column: &str| -> Result<String, StoreError> { row.try_get(column).map_err(corrupt) };
+    let uris = |column: &str| -> Result<Vec<RedirectUri>, StoreError> {
+        parse_list(&text(column)?)?
+            .iter()
+            .map(|u| RedirectUri::parse(u).map_err(corrupt))
+            .collect()
+    };
+    let kind = text("kind")?;
+    Ok(Client {
+        id: ClientId::parse(&text("id")?).map_err(corrupt)?,
+        kind: ClientKind::from_stored(&kind)
+            .ok_or_else(|| corrupt(format!("client kind {kind}")))?,
+        secret_hash: row
+            .try_get::<Option<String>, _>("secret_hash")
+            .map_err(corrupt)?
+            .map(CredentialHash::from_stored),
+        redirect_uris: uris("redirect_uris")?,
+        post_logout_redirect_uris: uris("post_logout_redirect_uris")?,
+        allowed_resources: parse_list(&text("allowed_resources")?)?,
+        extra_scopes: parse_list(&text("extra_scopes")?)?,
+        web_origins: parse_list(&text("web_origins")?)?
+            .iter()
+            .map(|o| WebOrigin::parse(o).map_err(corrupt))
+            .collect::<Result<_, _>>()?,
+        backchannel_logout_uri: row
+            .try_get::<Option<String>, _>("backchannel_logout_uri")
+            .map_err(corrupt)?
+            .map(|u| RedirectUri::parse(&u).map_err(corrupt))
+            .transpose()?,
+        policy: serde_json::from_str(&text("policy")?).map_err(corrupt)?,
+        created_at: row.try_get("created_at").map_err(corrupt)?,
+    })
+}
+
+fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
+    Ok(Session {
+        sid: row.try_get("sid").map_err(corrupt)?,
+        user_id: row.try_get("user_id").map_err(corrupt)?,
+        cookie_hash: row
+            .try_get::<Option<String>, _>("cookie_hash")
+            .map_err(corrupt)?
+            .map(CredentialHash::from_stored),
+        auth_time: row.try_get("auth_time").map_err(corrupt)?,
+        created_at: row.try_get("created_at").map_err(corrupt)?,
+        last_used_at: row.try_get("last_used_at").map_err(corrupt)?,
+        ended_at: row.try_get("ended_at").map_err(corrupt)?,
+        end_reason: row.try_get("end_reason").map_err(corrupt)?,
+        user_agent: row.try_get("user_agent").map_err(corrupt)?,
+        ip: row.try_get("ip").map_err(corrupt)?,
+    })
+}
+
+fn code_from_row(row: &PgRow) -> Result<AuthorizationCode, StoreError> {
+    Ok(AuthorizationCode {
+        code_hash: CredentialHash::from_stored(row.try_get("code_hash").map_err(corrupt)?),
+        client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(corrupt)?)
+            .map_err(corrupt)?,
+        redirect_uri: row.try_get("redirect_uri").map_err(corrupt)?,
+        sid: row.try_get("sid").map_err(corrupt)?,
+        user_id: row.try_get("user_id").map_err(corrupt)?,
+        scope: Scope::parse(&row.try_get::<String, _>("scope").map_err(corrupt)?)
+            .map_err(corrupt)?,
+        resource: row.try_get("resource").map_err(corrupt)?,
+        code_challenge: CodeChallenge::from_stored(row.try_get("code_challenge").map_err(corrupt)?),
+        nonce: row.try_get("nonce").map_err(corrupt)?,
+        auth_time: row.try_get("auth_time").map_err(corrupt)?,
+        created_at: row.try_get("created_at").map_err(corrupt)?,
+        expires_at: row.try_get("expires_at").map_err(corrupt)?,
+    })
+}
+
+fn family_from_row(row: &PgRow) -> Result<RefreshFamily, StoreError> {
+    Ok(RefreshFamily {
+        id: row.try_get("id").map_err(corrupt)?,
+        sid: row.try_get("sid").map_err(corrupt)?,
+        client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(corrupt)?)
+            .map_err(corrupt)?,
+        user_id: row.try_get("user_id").map_err(corrupt)?,
+        scope: Scope::parse(&row.try_get::<String, _>("scope").map_err(corrupt)?)
+            .map_err(corrupt)?,
+        resource: row.try_get("resource").map_err(corrupt)?,
+        generation: row.try_get("generation").map_err(corrupt)?,
+        rotated_at: row.try_get("rotated_at").map_err(corrupt)?,
+        sealed_successor: row.try_get("sealed_successor").map_err(corrupt)?,
+        created_at: row.try_get("created_at").map_err(corrupt)?,
+        ended_at: row.try_get("ended_at").map_err(corrupt)?,
+        end_reason: row.try_get("end_reason").map_err(corrupt)?,
+        code_hash: row
+            .try_get::<Option<String>, _>("code_hash")
+            .map_err(corrupt)?
+            .map(CredentialHash::from_stored),
+        last_use_ip: row.try_get("last_use_ip").map_err(corrupt)?,
+        last_use_user_agent: row.try_get("last_use_user_agent").map_err(corrupt)?,
+    })
+}
+
+fn delivery_from_row(row: &PgRow) -> Result<BackchannelDelivery, StoreError> {
+    Ok(BackchannelDelivery {
+        id: row.try_get("id").map_err(corrupt)?,
+        client_id: row.try_get("client_id").map_err(corrupt)?,
+        sid: row.try_get("sid").map_err(corrupt)?,
+        uri: row.try_get("uri").map_err(corrupt)?,
+        attempts: row.try_get("attempts").map_err(corrupt)?,
+        next_attempt_at: row.try_get("next_attempt_at").map_err(corrupt)?,
+        delivered_at: row.try_get("delivered_at").map_err(corrupt)?,
+        failed_at: row.try_get("failed_at").map_err(corrupt)?,
+        last_error: row.try_get("last_error").map_err(corrupt)?,
+    })
+}
+
+fn audit_from_row(row: &PgRow) -> Result<AuditEvent, StoreError> {
+    let kind: String = row.try_get("kind").map_err(corrupt)?;
+    let details: String = row.try_get("details").map_err(corrupt)?;
+    Ok(AuditEvent {
+        id: row.try_get("id").map_err(corrupt)?,
+        at: row.try_get("at").map_err(corrupt)?,
+        kind: AuditKind::parse(&kind).ok_or_else(|| corrupt(format!("audit kind {kind}")))?,
+        actor: row.try_get("actor").map_err(corrupt)?,
+        user_id: row.try_get("user_id").map_err(corrupt)?,
+        sid: row.try_get("sid").map_err(corrupt)?,
+        client_id: row.try_get("client_id").map_err(corrupt)?,
+        ip: row.try_get("ip").map_err(corrupt)?,
+        user_agent: row.try_get("user_agent").map_err(corrupt)?,
+        details: serde_json::from_str(&details).map_err(corrupt)?,
+    })
+}
+
+const FAMILY_COLUMNS: &str = "f.id, f.sid, f.client_id, f.user_id, f.scope, f.resource, f.generation, f.rotated_at, \
+     f.sealed_successor, f.created_at, f.ended_at, f.end_reason, f.code_hash, f.last_use_ip, f.last_use_user_agent";
+
+// Text is ordered with `COLLATE "C"` (bytewise), as SQLite orders it, whatever the database's
+// locale; usernames by `lower()`, as SQLite's NOCASE orders them.
+#[async_trait]
+impl Store for PostgresStore {
+    #[tracing::instrument(skip_all)]
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO users (id, username, password_hash, disabled, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&user.id)
+            .bind(user.username.as_str())
+            .bind(user.password_hash.as_str())
+            .bind(user.disabled)
+            .bind(user.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("username") } else { unavailable(e) })?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query("SELECT * FROM users WHERE lower(username) = lower($1)")
+            .bind(username.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY lower(username) COLLATE \"C\"")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_user_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET disabled = $1 WHERE lower(username) = lower($2)")
+            .bind(disabled)
+            .bind(username.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_user_password(
+        &self,
+        user_id: &str,
+        hash: &PasswordHashString,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash.as_str())
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO clients (id, kind, secret_hash, redirect_uris, post_logout_redirect_uris, allowed_resources, \
+             extra_scopes, web_origins, backchannel_logout_uri, policy, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(client.id.as_str())
+        .bind(client.kind.as_str())
+        .bind(client.secret_hash.as_ref().map(|h| h.as_str().to_owned()))
+        .bind(json_list(&client.redirect_uris))
+        .bind(json_list(&client.post_logout_redirect_uris))
+        .bind(json_list(&client.allowed_resources))
+        .bind(json_list(&client.extra_scopes))
+        .bind(json_list(&client.web_origins))
+        .bind(client.backchannel_logout_uri.as_ref().map(|u| u.as_str().to_owned()))
+        .bind(policy_json(&client.policy)?)
+        .bind(client.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("client id") } else { unavailable(e) })?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        let row = sqlx::query("SELECT * FROM clients WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(client_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY id COLLATE \"C\"")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(client_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    async fn update_client_policy(
+        &self,
+        id: &ClientId,
+        policy: &ClientPolicy,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE clients SET policy = $1 WHERE id = $2")
+            .bind(policy_json(policy)?)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, alg, private_pkcs8, created_at, activates_at FROM signing_keys \
+             ORDER BY activates_at, created_at",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let alg: String = row.try_get("alg").map_err(corrupt)?;
+                Ok(StoredKey {
+                    kid: row.try_get("kid").map_err(corrupt)?,
+                    alg: SigningAlgorithm::parse(&alg).map_err(corrupt)?,
+                    private_pkcs8: row
+                        .try_get::<Vec<u8>, _>("private_pkcs8")
+                        .map_err(corrupt)?
+                        .into(),
+                    created_at: row.try_get("created_at").map_err(corrupt)?,
+                    activates_at: row.try_get("activates_at").map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        insert_key(&self.pool, key).await
+    }
+
+    #[tracing::instrument(skip_all, fields(kid = %key.kid))]
+    async fn insert_next_signing_key(
+        &self,
+        key: &StoredKey,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        // Instances rotating at the same moment take turns here, so one next key is stored.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(KEYS_LOCK)
+            .execute(tx.conn())
+            .await
+            .map_err(unavailable)?;
+        let pending =
+            sqlx::query("SELECT 1 FROM signing_keys WHERE alg = $1 AND activates_at > $2")
+                .bind(key.alg.as_str())
+                .bind(now)
+                .fetch_optional(tx.conn())
+                .await
+                .map_err(unavailable)?;
+        if pending.is_some() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_key(tx.conn(), key).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(skip_all, fields(kid = %kid))]
+    async fn delete_signing_key(&self, kid: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+            .bind(kid)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(skip_all, fields(sid = %session.sid))]
+    async fn insert_session(
+        &self,
+        session: &Session,
+        limit: SessionLimit,
+        audit: &AuditEvent,
+    ) -> Result<SessionAdmission, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut evicted = Vec::new();
+        if limit.max > 0 {
+            lock_user(&mut tx, &session.user_id).await?;
+            // A statement after the lock: under READ COMMITTED it sees every session that the
+            // previous holder of the lock committed.
+            let rows = sqlx::query(
+                "SELECT sid FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND last_used_at > $2 AND created_at > $3 \
+                 ORDER BY created_at DESC, sid COLLATE \"C\"",
+            )
+            .bind(&session.user_id)
+            .bind(limit.idle_since)
+            .bind(limit.absolute_since)
+            .fetch_all(tx.conn())
+            .await
+            .map_err(unavailable)?;
+            let max = usize::try_from(limit.max).unwrap_or(usize::MAX);
+            if rows.len() >= max {
+                if !limit.evict_oldest {
+                    tx.rollback().await?;
+                    return Ok(SessionAdmission::Refused);
+                }
+                evicted = evict(
+                    &mut tx,
+                    &rows[max - 1..],
+                    &session.user_id,
+                    &session.sid,
+                    session.created_at,
+                    serde_json::json!({"max_sessions_per_user": limit.max}),
+                )
+                .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO sessions (sid, user_id, cookie_hash, auth_time, created_at, last_used_at, ended_at, end_reason, \
+             user_agent, ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&session.sid)
+        .bind(&session.user_id)
+        .bind(session.cookie_hash.as_ref().map(|h| h.as_str().to_owned()))
+        .bind(session.auth_time)
+        .bind(session.created_at)
+        .bind(session.last_used_at)
+        .bind(session.ended_at)
+        .bind(&session.end_reason)
+        .bind(&session.user_agent)
+        .bind(&session.ip)
+        .execute(tx.conn())
+        .await
+        .map_err(unavailable)?;
+        append_audit(tx.conn(), audit).await?;
+        tx.commit().await?;
+        Ok(SessionAdmission::Admitted { evicted })
+    }
+
+    #[tracing::instrument(skip_all, fields(sid = %sid, client_id = %client_id))]
+    async fn admit_client_session(
+        &self,
+        sid: &str,
+        user_id: &str,
+        client_id: &ClientId,
+        now: UnixTime,
+        limit: SessionLimit,
+    ) -> Result<SessionAdmission, StoreError> {
+        let mut tx = self.begin().await?;
+        if limit.max > 0 {
+            lock_user(&mut tx, user_id).await?;
+        }
+        let known = sqlx::query("SELECT 1 FROM session_clients WHERE sid = $1 AND client_id = $2")
+            .bind(sid)
+            .bind(client_id.as_str())
+            .fetch_optional(tx.conn())
+            .await
+            .map_err(unavailable)?;
+        let mut evicted = Vec::new();
+        if known.is_none() && limit.max > 0 {
+            let rows = sqlx::query(
+                "SELECT s.sid FROM session_clients sc JOIN sessions s ON s.sid = sc.sid \
+                 WHERE sc.user_id = $1 AND sc.client_id = $2 AND s.sid <> $3 AND s.ended_at IS NULL \
+                 AND s.last_used_at > $4 AND s.created_at > $5 ORDER BY s.created_at DESC, s.sid COLLATE \"C\"",
+            )
+            .bind(user_id)
+            .bind(client_id.as_str())
+            .bind(sid)
+            .bind(limit.idle_since)
+            .bind(limit.absolute_since)
+            .fetch_all(tx.conn())
+            .await
+            .map_err(unavailable)?;
+            let max = usize::try_from(limit.max).unwrap_or(usize::MAX);
+            if rows.len() >= max {
+                if !limit.evict_oldest {
+                    tx.rollback().await?;
+                    return Ok(SessionAdmission::Refused);
+                }
+                evicted = evict(
+                    &mut tx,
+                    &rows[max - 1..],
+                    user_id,
+                    sid,
+                    now,
+                    serde_json::json!({"client_id": client_id, "max_sessions_per_user": limit.max}),
+                )
+                .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO session_clients (sid, client_id, user_id, first_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (sid, client_id) DO NOTHING",
+        )
+        .bind(sid)
+        .bind(client_id.as_str())
+        .bind(user_id)
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await?;
+        Ok(SessionAdmission::Admitted { evicted })
+    }
+
+    #[tracing::instrument(skip_all, fields(sid = %sid))]
+    async fn find_session(&self, sid: &str) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE sid = $1")
+            .bind(sid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_session_by_cookie(
+        &self,
+        cookie_hash: &CredentialHash,
+    ) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE cookie_hash = $1")
+            .bind(cookie_hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(sid = %sid))]
+    async fn touch_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET last_used_at = GREATEST(last_used_at, $1) WHERE sid = $2 AND ended_at IS NULL")
+            .bind(now)
+            .bind(sid)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(sid = %sid, reason = reason.as_str()))]
+    async fn end_session(
+        &self,
+        sid: &str,
+        now: UnixTime,
+        reason: EndReason,
+        cause: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        if let Some(cause) = cause {
+            append_audit(tx.conn(), cause).await?;
+        }
+        let ended = end_in(&mut tx, sid, now, reason).await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user_id, reason = reason.as_str()))]
+    async fn end_sessions_of_user(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+        reason: EndReason,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.begin().await?;
+        // Locks sessions in the order a session limit does (user first), and after the lock
+        // sees every session a concurrent login stored.
+        lock_user(&mut tx, user_id).await?;
+        let rows = sqlx::query(
+            "SELECT sid FROM sessions WHERE user_id = $1 AND ended_at IS NULL ORDER BY created_at, sid COLLATE \"C\"",
+        )
+        .bind(user_id)
+        .fetch_all(tx.conn())
+        .await
+        .map_err(unavailable)?;
+        let mut ended = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let sid: String = row.try_get("sid").map_err(corrupt)?;
+            if end_in(&mut tx, &sid, now, reason).await? {
+                ended.push(sid);
+            }
+        }
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_active_sessions(
+        &self,
+        user_id: Option<&str>,
+    ) -> Result<Vec<(Session, Vec<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.*, ARRAY(SELECT DISTINCT f.client_id FROM refresh_families f \
+             WHERE f.sid = s.sid AND f.ended_at IS NULL ORDER BY f.client_id) AS clients \
+             FROM sessions s WHERE s.ended_at IS NULL AND ($1::TEXT IS NULL OR s.user_id = $1) \
+             ORDER BY s.created_at DESC, s.sid COLLATE \"C\"",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let clients: Vec<String> = row.try_get("clients").map_err(corrupt)?;
+                Ok((session_from_row(row)?, clients))
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn insert_authorization_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, sid, user_id, scope, resource, \
+             code_challenge, nonce, auth_time, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(code.code_hash.as_str())
+        .bind(code.client_id.as_str())
+        .bind(&code.redirect_uri)
+        .bind(&code.sid)
+        .bind(&code.user_id)
+        .bind(code.scope.to_string())
+        .bind(&code.resource)
+        .bind(code.code_challenge.as_str())
+        .bind(&code.nonce)
+        .bind(code.auth_time)
+        .bind(code.created_at)
+        .bind(code.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn consume_authorization_code(
+        &self,
+        code_hash: &CredentialHash,
+        now: UnixTime,
+    ) -> Result<CodeConsumption, StoreError> {
+        let won = sqlx::query("UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL RETURNING *")
+            .bind(now)
+            .bind(code_hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        if let Some(row) = won {
+            return Ok(CodeConsumption::First(code_from_row(&row)?));
+        }
+        let seen = sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = $1")
+            .bind(code_hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(match seen {
+            Some(row) => CodeConsumption::Replayed(code_from_row(&row)?),
+            None => CodeConsumption::Unknown,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(family = %family.id))]
+    async fn insert_refresh_family(
+        &self,
+        family: &RefreshFamily,
+        first_token: &CredentialHash,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO refresh_families (id, sid, client_id, user_id, scope, resource, generation, rotated_at, \
+             sealed_successor, created_at, ended_at, end_reason, code_hash, last_use_ip, last_use_user_agent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&family.id)
+        .bind(&family.sid)
+        .bind(family.client_id.as_str())
+        .bind(&family.user_id)
+        .bind(family.scope.to_string())
+        .bind(&family.resource)
+        .bind(family.generation)
+        .bind(family.rotated_at)
+        .bind(&family.sealed_successor)
+        .bind(family.created_at)
+        .bind(family.ended_at)
+        .bind(&family.end_reason)
+        .bind(family.code_hash.as_ref().map(|h| h.as_str().to_owned()))
+        .bind(&family.last_use_ip)
+        .bind(&family.last_use_user_agent)
+        .execute(tx.conn())
+        .await
+        .map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, generation) VALUES ($1, $2, $3)",
+        )
+        .bind(first_token.as_str())
+        .bind(&family.id)
+        .bind(family.generation)
+        .execute(tx.conn())
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_refresh_token(
+        &self,
+        token_hash: &CredentialHash,
+    ) -> Result<Option<(RefreshFamily, i64)>, StoreError> {
+        let sql = format!(
+            "SELECT {FAMILY_COLUMNS}, t.generation AS token_generation FROM refresh_tokens t \
+             JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = $1"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(token_hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(|row| {
+            Ok((
+                family_from_row(&row)?,
+                row.try_get("token_generation").map_err(corrupt)?,
+            ))
+        })
+        .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(family = %family_id))]
+    async fn find_refresh_family(
+        &self,
+        family_id: &str,
+    ) -> Result<Option<RefreshFamily>, StoreError> {
+        let sql = format!("SELECT {FAMILY_COLUMNS} FROM refresh_families f WHERE f.id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(family_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(family_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(family = %rotation.family_id, generation = rotation.expected_generation))]
+    async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        // The session first, then the family: the order in which an ending locks them, so that
+        // a rotation racing a logout waits for it instead of deadlocking. Undone below if the
+        // swap loses.
+        sqlx::query(
+            "UPDATE sessions SET last_used_at = GREATEST(last_used_at, $1) \
+             WHERE sid = (SELECT sid FROM refresh_families WHERE id = $2)",
+        )
+        .bind(rotation.now)
+        .bind(&rotation.family_id)
+        .execute(tx.conn())
+        .await
+        .map_err(unavailable)?;
+        let swapped = sqlx::query(
+            "UPDATE refresh_families SET generation = generation + 1, rotated_at = $1, sealed_successor = $2, \
+             last_use_ip = $3, last_use_user_agent = $4 WHERE id = $5 AND generation = $6 AND ended_at IS NULL",
+        )
+        .bind(rotation.now)
+        .bind(&rotation.sealed_successor)
+        .bind(&rotation.ip)
+        .bind(&rotation.user_agent)
+        .bind(&rotation.family_id)
+        .bind(rotation.expected_generation)
+        .execute(tx.conn())
+        .await
+        .map_err(unavailable)?;
+        if swapped.rows_affected() != 1 {
+            // Lost the race (or the family ended): change nothing.
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, generation) VALUES ($1, $2, $3)",
+        )
+        .bind(rotation.new_token_hash.as_str())
+        .bind(&rotation.family_id)
+        .bind(rotation.expected_generation + 1)
+        .execute(tx.conn())
+        .await
+        .map_err(unavailable)?;
+        append_audit(tx.conn(), &rotation.audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(skip_all, fields(reason = reason.as_str()))]
+    async fn end_families_from_code(
+        &self,
+        code_hash: &CredentialHash,
+        now: UnixTime,
+        reason: EndReason,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query("UPDATE refresh_families SET ended_at = $1, end_reason = $2 WHERE code_hash = $3 AND ended_at IS NULL")
+            .bind(now)
+            .bind(reason.as_str())
+            .bind(code_hash.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
+    #[tracing::instrument(skip_all, fields(family = %family_id))]
+    async fn end_refresh_family(
+        &self,
+        family_id: &str,
+        now: UnixTime,
+        reason: EndReason,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let ended = sqlx::query(
+            "UPDATE refresh_families SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL \
+             RETURNING sid, client_id",
+        )
+        .bind(now)
+        .bind(reason.as_str())
+        .bind(family_id)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(unavailable)?;
+        if let Some(row) = &ended {
+            // Unless the client holds another live family there, it no longer holds tokens in
+            // that session: it stops counting towards the client's session limit.
+            let sid: String = row.try_get("sid").map_err(corrupt)?;
+            let client_id: String = row.try_get("client_id").map_err(corrupt)?;
+            sqlx::query(
+                "DELETE FROM session_clients WHERE sid = $1 AND client_id = $2 AND NOT EXISTS \
+                 (SELECT 1 FROM refresh_families WHERE sid = $1 AND client_id = $2 AND ended_at IS NULL)",
+            )
+                .bind(sid)
+                .bind(client_id)
+                .execute(tx.conn())
+                .await
+                .map_err(unavailable)?;
+        }
+        tx.commit().await?;
+        Ok(ended.is_some())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn insert_revoked_access_token(
+        &self,
+        jti: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let inserted = sqlx::query("INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+            .bind(jti)
+            .bind(expires_at)
+            .execute(tx.conn())
+            .await
+            .map_err(unavailable)?;
+        if inserted.rows_affected() == 1 {
+            tx.feed.push(FeedEntry {
+                sid: None,
+                jti: Some(jti.to_owned()),
+                revoked_at: now,
+                reason: "access_token_revoked",
+            });
+        }
+        tx.commit().await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_revocations(
+        &self,
+        after_seq: i64,
+        since: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<RevocationEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, sid, jti, revoked_at, reason FROM revocations WHERE seq > $1 AND revoked_at >= $2 \
+             ORDER BY seq LIMIT $3",
+        )
+        .bind(after_seq)
+        .bind(since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(RevocationEntry {
+                    seq: row.try_get("seq").map_err(corrupt)?,
+                    sid: row.try_get("sid").map_err(corrupt)?,
+                    jti: row.try_get("jti").map_err(corrupt)?,
+                    revoked_at: row.try_get("revoked_at").map_err(corrupt)?,
+                    reason: row.try_get("reason").map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn latest_revocation_seq(&self) -> Result<i64, StoreError> {
+        // The sequence keeps the highest seq ever issued, even after pruning. It may count a
+        // seq whose transaction rolled back or has not committed yet: a little high is safe
+        // (the IdP only resets readers whose cursor is beyond it).
+        let row = sqlx::query(
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS seq FROM revocations_seq",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.try_get::<i64, _>("seq").map_err(corrupt)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn prune_revocations(&self, before: UnixTime) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM revocations WHERE revoked_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn claim_backchannel_deliveries(
+        &self,
+        now: UnixTime,
+        lease: i64,
+        limit: u32,
+    ) -> Result<Vec<BackchannelDelivery>, StoreError> {
+        // Claiming pushes next_attempt_at past the lease. Rows another instance is claiming
+        // are skipped (SKIP LOCKED); rows it has just claimed fail the re-checked
+        // `next_attempt_at <= now`: two instances never take the same delivery.
+        let rows = sqlx::query(
+            "WITH claimed AS (UPDATE backchannel_deliveries SET next_attempt_at = $1 + $2 \
+             WHERE id IN (SELECT id FROM backchannel_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL \
+             AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING *) \
+             SELECT * FROM claimed ORDER BY id",
+        )
+        .bind(now)
+        .bind(lease)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(id))]
+    async fn record_backchannel_attempt(
+        &self,
+        id: i64,
+        now: UnixTime,
+        outcome: &DeliveryOutcome,
+    ) -> Result<(), StoreError> {
+        let query = match outcome {
+            DeliveryOutcome::Delivered => sqlx::query(
+                "UPDATE backchannel_deliveries SET attempts = attempts + 1, delivered_at = $1, last_error = NULL WHERE id = $2",
+            )
+            .bind(now)
+            .bind(id),
+            DeliveryOutcome::Retry { retry_at, error } => sqlx::query(
+                "UPDATE backchannel_deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3",
+            )
+            .bind(*retry_at)
+            .bind(error.clone())
+            .bind(id),
+            DeliveryOutcome::GaveUp { error } => sqlx::query(
+                "UPDATE backchannel_deliveries SET attempts = attempts + 1, failed_at = $1, last_error = $2 WHERE id = $3",
+            )
+            .bind(now)
+            .bind(error.clone())
+            .bind(id),
+        };
+        query.execute(&self.pool).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_undelivered_backchannel(&self) -> Result<Vec<BackchannelDelivery>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM backchannel_deliveries WHERE delivered_at IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(kind = event.kind.as_str()))]
+    async fn insert_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        append_audit(&self.pool, event).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+        // Each condition is skipped when its parameter is NULL: one static statement.
+        let rows = sqlx::query(
+            "SELECT * FROM (SELECT * FROM audit_events \
+             WHERE ($1::TEXT IS NULL OR user_id = $1) AND ($2::TEXT IS NULL OR sid = $2) \
+             AND ($3::TEXT IS NULL OR kind = $3) AND ($4::BIGINT IS NULL OR at >= $4) \
+             AND ($5::BIGINT IS NULL OR at < $5) ORDER BY id DESC LIMIT $6) AS newest ORDER BY id",
+        )
+        .bind(&filter.user_id)
+        .bind(&filter.sid)
+        .bind(filter.kind.map(AuditKind::as_str))
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(i64::from(filter.limit.unwrap_or(1000)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM revoked_access_tokens WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.is_some())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn begin_login_attempt(
+        &self,
+        keys: &[ThrottleKey],
+        now: UnixTime,
+        window: i64,
+    ) -> Result<LoginAttempt, StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM login_failures WHERE window_start <= $1")
+            .bind(now - window)
+            .execute(tx.conn())
+            .await
+            .map_err(unavailable)?;
+        // Lock (creating at zero) every counter of this attempt, in key order so that two
+        // attempts sharing counters wait for each other instead of deadlocking.
+        let mut sorted: Vec<&ThrottleKey> = keys.iter().collect();
+        sorted.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut retry_after: Option<i64> = None;
+        for key in &sorted {
+            sqlx::query(
+                "INSERT INTO login_failures (key, window_start, failures) VALUES ($1, $2, 0) \
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(&key.key)
+            .bind(now)
+            .execute(tx.conn())
+            .await
+            .map_err(unavailable)?;
+            let row = sqlx::query(
+                "SELECT window_start, failures FROM login_failures WHERE key = $1 FOR UPDATE",
+            )
+            .bind(&key.key)
+            .fetch_one(tx.conn())
+            .await
+            .map_err(unavailable)?;
+            let started: i64 = row.try_get("window_start").map_err(corrupt)?;
+            let failures: i64 = row.try_get("failures").map_err(corrupt)?;
+            if failures >= i64::from(key.max_failures) && now < started + window {
+                let wait = started + window - now;
+                retry_after = Some(retry_after.map_or(wait, |w| w.max(wait)));
+            }
+        }
+        if let Some(retry_after) = retry_after {
+            tx.rollback().await?;
+            return Ok(LoginAttempt::Blocked { retry_after });
+        }
+        for key in &sorted {
+            sqlx::query("UPDATE login_failures SET failures = failures + 1 WHERE key = $1")
+                .bind(&key.key)
+                .execute(tx.conn())
+                .await
+                .map_err(unavailable)?;
+        }
+        tx.commit().await?;
+        Ok(LoginAttempt::Allowed)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn record_login_success(
+        &self,
+        forget: &str,
+        take_back: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM login_failures WHERE key = $1")
+            .bind(forget)
+            .execute(tx.conn())
+            .await
+            .map_err(unavailable)?;
+        if let Some(key) = take_back {
+            sqlx::query(
+                "UPDATE login_failures SET failures = GREATEST(failures - 1, 0) WHERE key = $1",
+            )
+            .bind(key)
+            .execute(tx.conn())
+            .await
+            .map_err(unavailable)?;
+        }
+        tx.commit().await
+    }
+
+    async fn listen_for_revocations(
+        &self,
+        wake: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Result<bool, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        listener
+            .listen(REVOCATIONS_CHANNEL)
+            .await
+            .map_err(unavailable)?;
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            // `recv` reconnects by itself after a lost connection (and wakes the readers then,
+            // since notifications sent meanwhile are lost: they re-read from their cursors).
+            loop {
+                if pool.is_closed() {
+                    return;
+                }
+                match listener.try_recv().await {
+                    Ok(Some(_)) => wake.notify_waiters(),
+                    Ok(None) => {
+                        tracing::warn!("revocation notifications: connection lost; reconnecting");
+                        wake.notify_waiters();
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "revocation notifications failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(true)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        let tracked: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        let applied: Option<i64> = match tracked {
+            Some(_) => {
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(unavailable)?
+            }
+            None => None,
+        };
+        let expected = MIGRATIONS.last().map(|(version, _, _)| *version);
+        if applied == expected {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "database schema is at migration {applied:?}, this build needs {expected:?}: run `ostiary migrate`"
+            )))
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The behavioural contract of [`ostiary_core::Store`], run against every implementation.
+//!
+//! Each test is written once, against `Arc<dyn Store>`, and [`contract!`] instantiates it for
+//! SQLite (a fresh database file per test) and PostgreSQL (a fresh database per test, created
+//! through `OSTIARY_TEST_DATABASE_URL` and dropped afterwards; skipped when that variable is
+//! not set). Run one backend with a filter: `cargo test -p ostiary-store postgres::`.
+//!
+//! # Layout
+//! - `backend`: opening a fresh store of each kind, and running a test body on it.
+//! - `fixtures`: test data built from the domain types.
+//! - `registry`: users, clients, signing keys.
+//! - `sessions`: sessions, session limits, endings, the active-session list.
+//! - `tokens`: authorization codes, refresh families and rotation, revoked access tokens.
+//! - `feed`: the revocation feed (cursor, since, limit, prune, latest seq).
+//! - `backchannel`: back-channel logout deliveries (claim, lease, outcomes).
+//! - `audit`: the audit log and its filters.
+//! - `concurrency`: many tasks at once against one store.
+//! - `operations`: failed-login counters, the next signing key, revocation notifications,
+//!   readiness.
+
+/// Instantiates each named `async fn(Arc<dyn Store>)` of the calling module as one test per
+/// backend: `<module>::sqlite::<name>` and `<module>::postgres::<name>`.
+macro_rules! contract {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    crate::backend::on_sqlite(super::$name).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    crate::backend::on_postgres(super::$name).await;
+                }
+            )+
+        }
+    };
+}
+
+mod audit;
+mod backchannel;
+mod backend;
+mod concurrency;
+mod feed;
+mod fixtures;
+mod operations;
+mod registry;
+mod sessions;
+mod tokens;

@@ -1,0 +1,371 @@
+//! Authorization codes, refresh families and their rotation, revoked access tokens.
+
+use std::sync::Arc;
+
+use ostiary_core::Store;
+use ostiary_core::audit::{AuditEvent, AuditKind};
+use ostiary_core::code::CodeConsumption;
+use ostiary_core::secret::Credential;
+use ostiary_core::session::EndReason;
+use ostiary_core::store::SessionAdmission;
+
+use crate::fixtures::*;
+
+contract!(
+    an_authorization_code_is_consumed_once_then_reported_as_replayed,
+    a_refresh_family_is_found_by_each_of_its_tokens,
+    a_rotation_applies_only_at_the_expected_generation_of_a_live_family,
+    a_rotation_never_moves_the_session_back_in_time,
+    ending_a_refresh_family_leaves_the_session_and_other_families_alone,
+    a_client_with_another_live_family_in_the_session_still_counts,
+    ending_the_families_of_a_code_ends_only_those,
+    a_revoked_access_token_is_recorded_and_published_once,
+);
+
+async fn an_authorization_code_is_consumed_once_then_reported_as_replayed(store: Arc<dyn Store>) {
+    let alice = stored_user(&store, "alice").await;
+    let web = stored_client(&store, client("web")).await.id;
+    let session = stored_session(&store, &alice, T0).await;
+    let code = code(&session, &web, T0);
+    let without_nonce = ostiary_core::code::AuthorizationCode {
+        nonce: None,
+        code_hash: Credential::generate().hash(),
+        ..code.clone()
+    };
+    store.insert_authorization_code(&code).await.unwrap();
+    store
+        .insert_authorization_code(&without_nonce)
+        .await
+        .unwrap();
+
+    let first = store
+        .consume_authorization_code(&code.code_hash, T0 + 5)
+        .await
+        .unwrap();
+    let replayed = store
+        .consume_authorization_code(&code.code_hash, T0 + 6)
+        .await
+        .unwrap();
+    let unknown = store
+        .consume_authorization_code(&Credential::generate().hash(), T0 + 6)
+        .await
+        .unwrap();
+    let other = store
+        .consume_authorization_code(&without_nonce.code_hash, T0 + 7)
+        .await
+        .unwrap();
+
+    let CodeConsumption::First(first) = first else {
+        panic!("expected First, got {first:?}");
+    };
+    assert_eq!(code_view(&first), code_view(&code));
+    let CodeConsumption::Replayed(replayed) = replayed else {
+        panic!("expected Replayed, got {replayed:?}");
+    };
+    assert_eq!(code_view(&replayed), code_view(&code));
+    assert!(matches!(unknown, CodeConsumption::Unknown), "{unknown:?}");
+    let CodeConsumption::First(other) = other else {
+        panic!("expected First, got {other:?}");
+    };
+    assert_eq!(code_view(&other), code_view(&without_nonce));
+}
+
+async fn a_refresh_family_is_found_by_each_of_its_tokens(store: Arc<dyn Store>) {
+    let alice = stored_user(&store, "alice").await;
+    let web = stored_client(&store, client("web")).await.id;
+    let session = stored_session(&store, &alice, T0).await;
+    let code = redeemed_code(&store, &session, &web, T0).await;
+    let (family, first) = stored_family(&store, &session, &web, Some(&code.code_hash), T0).await;
+
+    let (found, generation) = store.find_refresh_token(&first).await.unwrap().unwrap();
+    assert_eq!(family_view(&found), family_view(&family));
+    assert_eq!(generation, 0);
+    assert_eq!(
+        family_view(&get_family(&store, &family.id).await),
+        family_view(&family)
+    );
+
+    let rotation = rotation(&family, 0, T0 + 10);
+    assert!(store.rotate_refresh(&rotation).await.unwrap());
+
+    let (by_first, first_generation) = store.find_refresh_token(&first).await.unwrap().unwrap();
+    let (by_second, second_generation) = store
+        .find_refresh_token(&rotation.new_token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first_generation, 0,
+        "an old token is remembered, for reuse detection"
+    );
+    assert_eq!(second_generation, 1);
+    assert_eq!(by_first.generation, 1, "with the family as it is now");
+    assert_eq!(family_view(&by_first), family_view(&by_second));
+    let unknown = Credential::generate().hash();
+    assert!(store.find_refresh_token(&unknown).await.unwrap().is_none());
+    assert!(store.find_refresh_family("nope").await.unwrap().is_none());
+}
+
+async fn a_rotation_applies_only_at_the_expected_generation_of_a_live_family(
+    store: Arc<dyn Store>,
+) {
+    let alice = stored_user(&store, "alice").await;
+    let web = stored_client(&store, client("web")).await.id;
+    let session = stored_session(&store, &alice, T0).await;
+    let (family, _) = stored_family(&store, &session, &web, None, T0).await;
+    let first = rotation(&family, 0, T0 + 10);
+
+    let won = store.rotate_refresh(&first).await.unwrap();
+    let stale = rotation(&family, 0, T0 + 11);
+    let lost = store.rotate_refresh(&stale).await.unwrap();
+
+    assert!(won);
+    assert!(!lost);
+    let rotated = get_family(&store, &family.id).await;
+    assert_eq!(rotated.generation, 1);
+    assert_eq!(rotated.rotated_at, T0 + 10);
+    assert_eq!(
+        rotated.sealed_successor,
+        Some(first.sealed_successor.clone())
+    );
+    assert_eq!(rotated.last_use_ip.as_deref(), Some("198.51.100.7"));
+    assert_eq!(
+        rotated.last_use_user_agent.as_deref(),
+        Some("curl/8 (rotation)")
+    );
+    assert_eq!(
+        get_session(&store, &session.sid).await.last_used_at,
+        T0 + 10
+    );
+    assert!(
+        store
+            .find_refresh_token(&stale.new_token_hash)
+            .await
+            .unwrap()
+            .is_none(),
+        "the losing rotation stored nothing"
+    );
+    let rotated_events = events(&store, AuditKind::RefreshRotated).await;
+    assert_eq!(rotated_events.len(), 1);
+    assert_eq!(
+        AuditEvent {
+            id: 0,
+            ..rotated_events[0].clone()
+        },
+        first.audit
+    );
+
+    assert!(
+        store
+            .rotate_refresh(&rotation(&family, 1, T0 + 20))
+            .await
+            .unwrap()
+    );
+    assert_eq!(get_family(&store, &family.id).await.generation, 2);
+
+    store
+        .end_session(&session.sid, T0 + 30, EndReason::Logout, None)
+        .await
+        .unwrap();
+    let after_end = rotation(&family, 2, T0 + 40);
+    assert!(
+        !store.rotate_refresh(&after_end).await.unwrap(),
+        "an ended family never rotates"
+    );
+    assert_eq!(get_family(&store, &family.id).await.generation, 2);
+    assert_eq!(
+        get_session(&store, &session.sid).await.last_used_at,
+        T0 + 20
+    );
+    assert!(
+        !store
+            .rotate_refresh(&rotation(&family_of("nope", &family), 0, T0))
+            .await
+            .unwrap()
+    );
+}
+
+/// `family` under another id (for a rotation of a family that does not exist).
+fn family_of(
+    id: &str,
+    family: &ostiary_core::refresh::RefreshFamily,
+) -> ostiary_core::refresh::RefreshFamily {
+    ostiary_core::refresh::RefreshFamily {
+        id: id.to_owned(),
+        ..family.clone()
+    }
+}
+
+async fn a_rotation_never_moves_the_session_back_in_time(store: Arc<dyn Store>) {
+    let alice = stored_user(&store, "alice").await;
+    let web = stored_client(&store, client("web")).await.id;
+    let session = stored_session(&store, &alice, T0).await;
+    let (family, _) = stored_family(&store, &session, &web, None, T0).await;
+    store.touch_session(&session.sid, T0 + 100).await.unwrap();
+
+    assert!(
+        store
+            .rotate_refresh(&rotation(&family, 0, T0 + 50))
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(
+        get_session(&store, &session.sid).await.last_used_at,
+        T0 + 100
+    );
+}
+
+async fn ending_a_refresh_family_leaves_the_session_and_other_families_alone(
+    store: Arc<dyn Store>,
+) {
+    let alice = stored_user(&store, "alice").await;
+    let web = stored_client(&store, client("web")).await.id;
+    let spa = stored_client(&store, client("spa")).await.id;
+    let s1 = stored_session(&store, &alice, T0).await;
+    let s2 = stored_session(&store, &alice, T0 + 1).await;
+    let (web_family, _) = stored_family(&store, &s1, &web, None, T0 + 2).await;
+    let (spa_family, _) = stored_family(&store, &s1, &spa, None, T0 + 2).await;
+    for client in [&web, &spa] {
+        store
+            .admit_client_session(&s1.sid, &alice.id, client, T0 + 2, unlimited())
+            .await
+            .unwrap();
+    }
+
+    let ended = store
+        .end_refresh_family(&web_family.id, T0 + 10, EndReason::IdleTimeout)
+        .await
+        .unwrap();
+    let again = store
+        .end_refresh_family(&web_family.id, T0 + 20, EndReason::AbsoluteLifetime)
+        .await
+        .unwrap();
+
+    assert!(ended);
+    assert!(!again);
+    let family = get_family(&store, &web_family.id).await;
+    assert_eq!(family.ended_at, Some(T0 + 10));
+    assert_eq!(family.end_reason.as_deref(), Some("idle_timeout"));
+    assert_eq!(get_family(&store, &spa_family.id).await.ended_at, None);
+    assert_eq!(get_session(&store, &s1.sid).await.ended_at, None);
+    assert!(feed(&store).await.is_empty(), "nothing is published");
+    assert!(events(&store, AuditKind::SessionEnded).await.is_empty());
+    // web no longer holds tokens in s1, so it does not count towards web's limit; spa does.
+    let web_in_s2 = store
+        .admit_client_session(&s2.sid, &alice.id, &web, T0 + 30, limit(1, false))
+        .await
+        .unwrap();
+    let spa_in_s2 = store
+        .admit_client_session(&s2.sid, &alice.id, &spa, T0 + 30, limit(1, false))
+        .await
+        .unwrap();
+    assert_eq!(web_in_s2, SessionAdmission::Admitted { evicted: vec![] });
+    assert_eq!(spa_in_s2, SessionAdmission::Refused);
+    assert!(
+        !store
+            .end_refresh_family("nope", T0, EndReason::IdleTimeout)
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_client_with_another_live_family_in_the_session_still_counts(store: Arc<dyn Store>) {
+    let alice = stored_user(&store, "alice").await;
+    let web = stored_client(&store, client("web")).await.id;
+    let s1 = stored_session(&store, &alice, T0).await;
+    let s2 = stored_session(&store, &alice, T0 + 1).await;
+    let (first, _) = stored_family(&store, &s1, &web, None, T0 + 2).await;
+    let (_second, _) = stored_family(&store, &s1, &web, None, T0 + 3).await;
+    store
+        .admit_client_session(&s1.sid, &alice.id, &web, T0 + 2, unlimited())
+        .await
+        .unwrap();
+
+    assert!(
+        store
+            .end_refresh_family(&first.id, T0 + 10, EndReason::IdleTimeout)
+            .await
+            .unwrap()
+    );
+
+    let web_in_s2 = store
+        .admit_client_session(&s2.sid, &alice.id, &web, T0 + 30, limit(1, false))
+        .await
+        .unwrap();
+    assert_eq!(
+        web_in_s2,
+        SessionAdmission::Refused,
+        "web still holds tokens in s1"
+    );
+}
+
+async fn ending_the_families_of_a_code_ends_only_those(store: Arc<dyn Store>) {
+    let alice = stored_user(&store, "alice").await;
+    let web = stored_client(&store, client("web")).await.id;
+    let session = stored_session(&store, &alice, T0).await;
+    let replayed = redeemed_code(&store, &session, &web, T0).await;
+    let other = redeemed_code(&store, &session, &web, T0).await;
+    let (from_replayed, _) =
+        stored_family(&store, &session, &web, Some(&replayed.code_hash), T0).await;
+    let (from_other, _) = stored_family(&store, &session, &web, Some(&other.code_hash), T0).await;
+
+    let ended = store
+        .end_families_from_code(
+            &replayed.code_hash,
+            T0 + 10,
+            EndReason::AuthorizationCodeReplay,
+        )
+        .await
+        .unwrap();
+    let again = store
+        .end_families_from_code(
+            &replayed.code_hash,
+            T0 + 20,
+            EndReason::AuthorizationCodeReplay,
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(ended, 1);
+    assert_eq!(again, 0);
+    let family = get_family(&store, &from_replayed.id).await;
+    assert_eq!(family.ended_at, Some(T0 + 10));
+    assert_eq!(
+        family.end_reason.as_deref(),
+        Some("authorization_code_replay")
+    );
+    assert_eq!(get_family(&store, &from_other.id).await.ended_at, None);
+    assert_eq!(get_session(&store, &session.sid).await.ended_at, None);
+    assert!(feed(&store).await.is_empty());
+    let unknown = Credential::generate().hash();
+    assert_eq!(
+        store
+            .end_families_from_code(&unknown, T0, EndReason::AuthorizationCodeReplay)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn a_revoked_access_token_is_recorded_and_published_once(store: Arc<dyn Store>) {
+    assert!(!store.is_access_token_revoked("jti-1").await.unwrap());
+
+    store
+        .insert_revoked_access_token("jti-1", T0 + 300, T0)
+        .await
+        .unwrap();
+    store
+        .insert_revoked_access_token("jti-1", T0 + 300, T0 + 5)
+        .await
+        .unwrap();
+
+    assert!(store.is_access_token_revoked("jti-1").await.unwrap());
+    assert!(!store.is_access_token_revoked("jti-2").await.unwrap());
+    let published = feed(&store).await;
+    assert_eq!(published.len(), 1, "revoking again publishes nothing");
+    assert_eq!(published[0].jti.as_deref(), Some("jti-1"));
+    assert_eq!(published[0].sid, None);
+    assert_eq!(published[0].revoked_at, T0);
+    assert_eq!(published[0].reason, "access_token_revoked");
+}
