@@ -5,11 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use ostiary_core::Store;
-use ostiary_core::secret::random_bytes;
-use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
-
-/// The variable naming a PostgreSQL server (any existing database on it) for the tests.
-const DATABASE_URL_VAR: &str = "OSTIARY_TEST_DATABASE_URL";
+use ostiary_store::testing::ScratchDatabase;
 
 /// Runs `test` on a fresh SQLite database file in a temporary directory.
 pub async fn on_sqlite<F, Fut>(test: F)
@@ -31,36 +27,15 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Ok(server) = std::env::var(DATABASE_URL_VAR) else {
-        eprintln!("skipped: {DATABASE_URL_VAR} is not set (PostgreSQL contract tests)");
+    let Some(database) = ScratchDatabase::create("PostgreSQL contract tests").await else {
         return;
     };
-    let name = format!(
-        "ostiary_t_{}",
-        random_bytes::<8>()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
-    let mut admin = PgConnection::connect(&server)
-        .await
-        .unwrap_or_else(|e| panic!("connect to {DATABASE_URL_VAR}: {e}"));
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create the test database");
-    let mut url = url::Url::parse(&server).expect("a URL");
-    url.set_path(&name);
-    let store = ostiary_store::open(url.as_str())
+    let store = ostiary_store::open(database.url())
         .await
         .expect("open PostgreSQL");
     // On a task of its own, so that a failing test still drops its database.
     let outcome = tokio::spawn(test(store)).await;
-    let dropped = sqlx::raw_sql(AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await;
+    let dropped = database.drop_now().await;
     match outcome {
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => panic!("the test did not finish: {e}"),

@@ -1,0 +1,294 @@
+//! Two `ostiary serve` processes on one PostgreSQL database behave as one identity provider:
+//! a session created on one is refreshed on the other, concurrent refreshes of one token sent
+//! to both get one successor, reuse is detected across them, a logout at one reaches the
+//! revocation stream of the other, and a back-channel logout is sent once.
+//!
+//! Runs when `OSTIARY_TEST_DATABASE_URL` names a PostgreSQL server (each test creates its own
+//! database there); says it was skipped otherwise.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ostiary_store::testing::ScratchDatabase;
+
+#[path = "../../ostiary-server/examples/support/sign_in.rs"]
+mod support;
+use support::{SignIn, sign_in};
+
+/// Every instance announces this issuer: they are one IdP.
+const ISSUER: &str = "http://127.0.0.1:9";
+const REDIRECT: &str = "http://127.0.0.1/cb";
+
+struct Env {
+    database: String,
+    kek: String,
+}
+
+impl Env {
+    fn ostiary(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ostiary"))
+            .args(args)
+            .env("OSTIARY_DATABASE_URL", &self.database)
+            .env("OSTIARY_KEY_ENCRYPTION_KEY", &self.kek)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ostiary runs");
+        if let Some(text) = stdin {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(text.as_bytes())
+                .expect("write stdin");
+        }
+        let output = child.wait_with_output().expect("ostiary exits");
+        assert!(output.status.success(), "ostiary {args:?}: {output:?}");
+        output
+    }
+
+    /// Starts `ostiary serve` on a free port and returns it with its base URL.
+    fn serve(&self) -> Instance {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ostiary"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--issuer", ISSUER])
+            .env("OSTIARY_DATABASE_URL", &self.database)
+            .env("OSTIARY_KEY_ENCRYPTION_KEY", &self.kek)
+            .env("OSTIARY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("ostiary serve runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the listening line");
+        let address = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        Instance {
+            child,
+            base: address,
+        }
+    }
+}
+
+struct Instance {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn setup(what: &str) -> Option<(ScratchDatabase, Env)> {
+    let database = ScratchDatabase::create(what).await?;
+    let kek = ostiary_core::keys::KeyEncryptionKey::generate_encoded();
+    let env = Env {
+        database: database.url().to_owned(),
+        kek,
+    };
+    env.ostiary(
+        &["user", "add", "alice", "--password-stdin"],
+        Some("a-long-passw0rd\n"),
+    );
+    Some((database, env))
+}
+
+fn signing_in<'a>(base: &'a str, client_id: &'a str) -> SignIn<'a> {
+    SignIn {
+        base,
+        client_id,
+        redirect_uri: REDIRECT,
+        scope: "openid offline_access",
+        username: "alice",
+        password: "a-long-passw0rd",
+    }
+}
+
+async fn refresh(base: &str, token: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", "app"),
+        ])
+        .send()
+        .await
+        .expect("token endpoint");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+fn rt(body: &serde_json::Value) -> String {
+    body["refresh_token"]
+        .as_str()
+        .expect("refresh_token")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_share_sessions_rotations_and_reuse_detection() {
+    let Some((database, env)) = setup("multi-instance tests").await else {
+        return;
+    };
+    env.ostiary(
+        &[
+            "client",
+            "add",
+            "app",
+            "--public",
+            "--redirect-uri",
+            REDIRECT,
+        ],
+        None,
+    );
+    let (a, b) = (env.serve(), env.serve());
+
+    // Signed in at A, refreshed at B.
+    let tokens = sign_in(&signing_in(&a.base, "app"))
+        .await
+        .expect("sign in at A");
+    let (status, at_b) = refresh(&b.base, &rt(&tokens)).await;
+    assert_eq!(status, 200, "{at_b}");
+    let g1 = rt(&at_b);
+
+    // The same token at both instances at once: one successor, handed to both.
+    let ((sa, ra), (sb, rb)) = tokio::join!(refresh(&a.base, &g1), refresh(&b.base, &g1));
+    assert_eq!((sa, sb), (200, 200), "{ra} {rb}");
+    assert_eq!(rt(&ra), rt(&rb), "exactly one successor");
+    let g2 = rt(&ra);
+
+    // Rotated on, an older token comes back at the other instance: reuse, the session ends
+    // everywhere.
+    let (status, g3) = refresh(&a.base, &g2).await;
+    assert_eq!(status, 200);
+    let (status, body) = refresh(&b.base, &g1).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_grant");
+    let (status, _) = refresh(&a.base, &rt(&g3)).await;
+    assert_eq!(status, 400, "the session ended for every instance");
+    let audit = env.ostiary(&["audit", "--kind", "refresh_token_reuse_detected"], None);
+    assert_eq!(String::from_utf8_lossy(&audit.stdout).lines().count(), 1);
+
+    drop((a, b));
+    database.drop_now().await.expect("drop the database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_logout_at_one_instance_reaches_the_others_stream_and_back_channel_once() {
+    let Some((database, env)) = setup("multi-instance tests").await else {
+        return;
+    };
+    // A client's back-channel logout endpoint that counts what it receives.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let received = Arc::new(tokio::sync::Notify::new());
+    let router = axum::Router::new().route(
+        "/bc",
+        axum::routing::post({
+            let (hits, received) = (hits.clone(), received.clone());
+            move || async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                received.notify_one();
+                ""
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bc = format!("http://{}/bc", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    env.ostiary(
+        &[
+            "client",
+            "add",
+            "rp",
+            "--public",
+            "--redirect-uri",
+            REDIRECT,
+            "--backchannel-logout-uri",
+            &bc,
+        ],
+        None,
+    );
+    let (a, b) = (env.serve(), env.serve());
+    let tokens = sign_in(&signing_in(&a.base, "rp"))
+        .await
+        .expect("sign in at A");
+    let access = tokens["access_token"].as_str().unwrap();
+    let sid = jwt_claim(access, "sid");
+
+    // B's revocation stream is open before the logout happens at A.
+    let mut stream = reqwest::Client::new()
+        .get(format!("{}/revocations/stream", b.base))
+        .send()
+        .await
+        .unwrap();
+    let logout = reqwest::Client::new()
+        .get(format!("{}/logout", a.base))
+        .query(&[("id_token_hint", tokens["id_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 200);
+    let mut seen = String::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !seen.contains(&sid) {
+            let chunk = stream
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .expect("B's stream carries A's logout");
+    assert!(seen.contains("event: revocation"));
+
+    // Both instances run back-channel workers; the client hears of the logout once.
+    tokio::time::timeout(Duration::from_secs(20), received.notified())
+        .await
+        .expect("the back-channel logout arrives");
+    let delivered = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let pending = env.ostiary(&["backchannel", "list"], None);
+            if pending.stdout.is_empty() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(delivered.is_ok(), "the delivery is recorded");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "sent once, not once per instance"
+    );
+    let audit = env.ostiary(&["audit", "--kind", "backchannel_delivered"], None);
+    assert_eq!(String::from_utf8_lossy(&audit.stdout).lines().count(), 1);
+
+    drop((a, b));
+    database.drop_now().await.expect("drop the database");
+}
+
+fn jwt_claim(jwt: &str, name: &str) -> String {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+    claims[name].as_str().expect("a string claim").to_owned()
+}
