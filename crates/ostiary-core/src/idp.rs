@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::audit::{AuditEvent, AuditFilter, AuditKind};
+use crate::audit::{AuditEvent, AuditFilter, AuditKind, AuditObserver, NoObserver};
 use crate::client::{Client, ClientId, ClientKind, RedirectUri, WebOrigin};
 use crate::clock::{Clock, UnixTime};
 use crate::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
@@ -290,6 +290,8 @@ pub struct Idp {
     revocations: Arc<tokio::sync::Notify>,
     /// When the feed was last pruned (Unix seconds).
     last_prune: Arc<std::sync::atomic::AtomicI64>,
+    /// Hears of every audit event appended (for metrics).
+    observer: Arc<dyn AuditObserver>,
 }
 
 impl std::fmt::Debug for Idp {
@@ -308,6 +310,17 @@ impl Idp {
         clock: Arc<dyn Clock>,
         config: IdpConfig,
     ) -> Result<Self, IdpError> {
+        Self::with_observer(store, clock, config, Arc::new(NoObserver)).await
+    }
+
+    /// [`Idp::new`], with `observer` hearing of every audit event this IdP appends from now
+    /// on (the keys generated on first start included), exactly once each.
+    pub async fn with_observer(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: IdpConfig,
+        observer: Arc<dyn AuditObserver>,
+    ) -> Result<Self, IdpError> {
         let mut stored = store.list_signing_keys().await?;
         for alg in [config.access_token_alg, ID_TOKEN_ALG] {
             if !stored.iter().any(|k| k.alg == alg) {
@@ -319,8 +332,9 @@ impl Idp {
                 .map_err(|e| KeyError::from_message(e.to_string()))??;
                 store.insert_signing_key(&key).await?;
                 let event = AuditEvent::new(clock.now(), AuditKind::SigningKeyGenerated, "system")
-                    .details(json!({"kid": key.kid, "alg": alg.as_str()}));
+                    .details(json!({"kid": key.kid, "alg": alg.as_str(), "reason": "first_start"}));
                 store.insert_audit_event(&event).await?;
+                observer.observe(event.kind, event.category());
                 tracing::info!(kid = %key.kid, alg = alg.as_str(), "generated signing key");
                 stored.push(key);
             }
@@ -345,14 +359,41 @@ impl Idp {
             throttle,
             revocations,
             last_prune: Arc::default(),
+            observer,
         })
     }
 
     /// Appends to the audit log. A failed write is logged at error level; it does not undo
     /// the action it records, which has already happened.
     async fn audit(&self, event: AuditEvent) {
-        if let Err(error) = self.store.insert_audit_event(&event).await {
-            tracing::error!(%error, kind = event.kind.as_str(), "could not write the audit log");
+        match self.store.insert_audit_event(&event).await {
+            Ok(()) => self.observed(&event),
+            Err(error) => {
+                tracing::error!(%error, kind = event.kind.as_str(), "could not write the audit log");
+            }
+        }
+    }
+
+    /// Tells the observer of an event that is in the log. Events the store appends inside its
+    /// own transactions are told here after the store call returned, as that call's contract
+    /// says it wrote them (see [`Store::end_session`], [`Store::insert_session`],
+    /// [`Store::rotate_refresh`]): each appended event is observed exactly once.
+    fn observed(&self, event: &AuditEvent) {
+        self.observer.observe(event.kind, event.category());
+    }
+
+    /// Observes the `session_ended` event the store appends whenever it ends a session.
+    fn observed_ending(&self, reason: EndReason) {
+        self.observer
+            .observe(AuditKind::SessionEnded, Some(reason.as_str()));
+    }
+
+    /// Observes the events of `count` evictions under a session limit: each appends
+    /// `session_ended` (policy eviction) and `session_evicted`.
+    fn observed_evictions(&self, count: usize) {
+        for _ in 0..count {
+            self.observed_ending(EndReason::PolicyEviction);
+            self.observer.observe(AuditKind::SessionEvicted, None);
         }
     }
 
@@ -494,6 +535,9 @@ impl Idp {
             .store
             .end_sessions_of_user(user_id, now, reason)
             .await?;
+        for _ in &ended {
+            self.observed_ending(reason);
+        }
         self.revocations.notify_waiters();
         Ok(ended)
     }
@@ -753,6 +797,8 @@ impl Idp {
             .origin(session.ip.as_deref(), session.user_agent.as_deref());
         match self.store.insert_session(session, limit, &login).await? {
             SessionAdmission::Admitted { evicted } => {
+                self.observed(&login);
+                self.observed_evictions(evicted.len());
                 self.published_endings(evicted.len());
                 Ok(())
             }
@@ -803,6 +849,7 @@ impl Idp {
             .await?;
         match admission {
             SessionAdmission::Admitted { evicted } => {
+                self.observed_evictions(evicted.len());
                 self.published_endings(evicted.len());
                 Ok(())
             }
@@ -856,7 +903,11 @@ impl Idp {
             .store
             .end_session(sid, self.now(), reason, cause)
             .await?;
+        if let Some(cause) = cause {
+            self.observed(cause);
+        }
         if ended {
+            self.observed_ending(reason);
             self.published_endings(1);
             tracing::info!(reason = reason.as_str(), "session ended");
         }
@@ -1222,6 +1273,7 @@ impl Idp {
                         family = self.reload_family(&family.id).await?;
                         continue;
                     }
+                    self.observed(&rotation.audit);
                     tracing::info!(sid = %family.sid, family = %family.id, generation = generation + 1, "refresh token rotated");
                     successor
                 }
