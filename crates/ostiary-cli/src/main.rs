@@ -145,6 +145,11 @@ Settings without a flag (config file key / environment variable, default):
   log_format                  OSTIARY_LOG_FORMAT                   text (or json)
   admin_token                 OSTIARY_ADMIN_TOKEN                  unset: admin API (/admin/...) off;
                               else its bearer token, at least 32 characters
+  metrics_token               OSTIARY_METRICS_TOKEN                unset: /metrics off; else
+                              Prometheus's bearer token, at least 32 characters, not the admin's
+  trusted_proxies             OSTIARY_TRUSTED_PROXIES              empty: X-Forwarded-For ignored;
+                              else IPs/CIDRs (TOML array or comma-separated) whose X-Forwarded-For
+                              gives the client's address (the right-most untrusted hop)
   dangerous_insecure_cookies  OSTIARY_DANGEROUS_INSECURE_COOKIES   false (development only:
                               cookies without Secure and __Host-, for plain-HTTP non-browser clients)
 Log filter: OSTIARY_LOG (tracing EnvFilter syntax, default info).

@@ -11,6 +11,7 @@ use ostiary_core::IdpConfig;
 use ostiary_core::keys::{KeyEncryptionKey, KeyPolicy, SigningAlgorithm};
 use ostiary_core::session::SessionPolicy;
 use ostiary_core::throttle::ThrottlePolicy;
+use ostiary_server::proxy::TrustedProxies;
 use serde::{Deserialize, Serialize};
 
 /// Every setting of `ostiary`. In a config file, top-level keys are these field names and the
@@ -60,6 +61,59 @@ pub struct Settings {
     pub key_encryption_key: Option<SecretSetting>,
     /// A file holding the key-encryption key (for example a mounted secret).
     pub key_encryption_key_file: Option<PathBuf>,
+    /// Bearer token Prometheus scrapes `/metrics` with, at least 32 characters and not the
+    /// admin token; unset (the default), `/metrics` is off (404). Prefer the environment
+    /// (`OSTIARY_METRICS_TOKEN`) to a file.
+    pub metrics_token: Option<SecretSetting>,
+    /// Reverse proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For` gives the
+    /// client's address; a TOML array, or one comma-separated string
+    /// (`OSTIARY_TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7`). Default empty: the TCP peer is the
+    /// client and forwarding headers are ignored.
+    pub trusted_proxies: ListSetting,
+}
+
+/// A list of strings, given as an array or as one comma-separated string (the form an
+/// environment variable can take). Blank items are dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "ListInput")]
+pub struct ListSetting(Vec<String>);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ListInput {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<ListInput> for ListSetting {
+    fn from(input: ListInput) -> Self {
+        let items = match input {
+            ListInput::One(one) => vec![one],
+            ListInput::Many(many) => many,
+        };
+        Self(
+            items
+                .iter()
+                .flat_map(|item| item.split(','))
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+}
+
+impl Serialize for ListSetting {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl ListSetting {
+    /// The items.
+    pub fn items(&self) -> &[String] {
+        &self.0
+    }
 }
 
 /// A secret setting: `Debug` and serialization never show it.
@@ -116,6 +170,8 @@ impl Default for Settings {
             keys: idp.keys,
             key_encryption_key: None,
             key_encryption_key_file: None,
+            metrics_token: None,
+            trusted_proxies: ListSetting::default(),
         }
     }
 }
@@ -153,6 +209,8 @@ const ENV_KEYS: &[&str] = &[
     "keys",
     "key_encryption_key",
     "key_encryption_key_file",
+    "metrics_token",
+    "trusted_proxies",
 ];
 
 impl Settings {
@@ -225,6 +283,21 @@ impl Settings {
                     .unwrap_or("this database")
             );
         }
+        if let Some(token) = &self.metrics_token {
+            if token.expose().len() < 32 {
+                anyhow::bail!("metrics_token must be at least 32 characters (use a random value)");
+            }
+            if self
+                .admin_token
+                .as_ref()
+                .is_some_and(|admin| admin.expose() == token.expose())
+            {
+                anyhow::bail!(
+                    "metrics_token must not be the admin token: the scraper needs no admin rights"
+                );
+            }
+        }
+        self.trusted_proxies()?;
         if let Some(issuer) = &self.issuer {
             let url = url::Url::parse(issuer)
                 .map_err(|_| anyhow::anyhow!("issuer {issuer:?} is not a URL"))?;
@@ -258,6 +331,13 @@ impl Settings {
             (None, None) => return Ok(None),
         };
         Ok(Some(KeyEncryptionKey::parse(&text)?))
+    }
+
+    /// The trusted reverse proxies, parsed.
+    pub fn trusted_proxies(&self) -> anyhow::Result<TrustedProxies> {
+        Ok(TrustedProxies::parse(
+            self.trusted_proxies.items().iter().map(String::as_str),
+        )?)
     }
 
     /// The IdP part of the settings. An unset issuer stays empty here, so that the server
@@ -302,6 +382,58 @@ mod tests {
             assert_eq!(settings.session.refresh_grace, 3);
             assert_eq!(settings.session.idle_timeout, 600);
             assert_eq!(settings.database_url, "sqlite://ostiary.db"); // default
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn trusted_proxies_come_as_a_toml_array_or_a_comma_separated_variable() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "proxies.toml",
+                "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n",
+            )?;
+            let settings = Settings::load(
+                Some(&PathBuf::from("proxies.toml")),
+                &FlagOverrides::default(),
+            )
+            .map_err(|e| e.to_string())?;
+            assert_eq!(settings.trusted_proxies.items(), ["10.0.0.0/8", "::1"]);
+            jail.set_env(
+                "OSTIARY_TRUSTED_PROXIES",
+                "127.0.0.1, 192.0.2.0/24,fd00::/8",
+            );
+            let settings =
+                Settings::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(
+                settings.trusted_proxies.items(),
+                ["127.0.0.1", "192.0.2.0/24", "fd00::/8"]
+            );
+            let proxies = settings.trusted_proxies().map_err(|e| e.to_string())?;
+            assert!(proxies.contains("192.0.2.9".parse().unwrap()));
+            jail.set_env("OSTIARY_TRUSTED_PROXIES", "10.0.0.1");
+            let settings =
+                Settings::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(settings.trusted_proxies.items(), ["10.0.0.1"]);
+            jail.set_env("OSTIARY_TRUSTED_PROXIES", "proxy.internal");
+            assert!(Settings::load(None, &FlagOverrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_metrics_token_is_long_and_not_the_admin_token() {
+        figment::Jail::expect_with(|jail| {
+            let long = "m".repeat(32);
+            jail.set_env("OSTIARY_METRICS_TOKEN", "short");
+            assert!(Settings::load(None, &FlagOverrides::default()).is_err());
+            jail.set_env("OSTIARY_METRICS_TOKEN", &long);
+            let settings =
+                Settings::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert!(settings.metrics_token.is_some());
+            assert!(!format!("{settings:?}").contains(&long), "redacted");
+            jail.set_env("OSTIARY_ADMIN_TOKEN", &long);
+            assert!(Settings::load(None, &FlagOverrides::default()).is_err());
             Ok(())
         });
     }

@@ -4,6 +4,9 @@
 //! IP and user agent, plus kind-specific details (for a detected refresh-token reuse: which
 //! generation was replayed and how long after its rotation). Never a password, credential,
 //! token or key: the constructors take only identifiers.
+//!
+//! An [`AuditObserver`] given to [`crate::Idp::with_observer`] hears of every event once it is
+//! in the log (the server counts them for its metrics).
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -52,7 +55,7 @@ pub enum AuditKind {
     ClientCreated,
     /// An administrator changed a client's policy overrides (`details.policy`).
     ClientPolicyChanged,
-    /// A signing key was generated (`details`: kid, alg, activates_at, reason: first,
+    /// A signing key was generated (`details`: kid, alg, activates_at, reason: first_start,
     /// scheduled, manual or immediate).
     SigningKeyGenerated,
     /// A retired signing key passed its retention and was deleted (`details`: kid, alg).
@@ -212,6 +215,42 @@ impl AuditEvent {
         self.details = details;
         self
     }
+
+    /// The event's category, a short snake_case word from a fixed vocabulary of the code
+    /// (never an identifier): `details.reason` where the kind has one (a login failure's
+    /// `wrong_credentials`, a session ending's [`EndReason::as_str`], …), and `retry` or
+    /// `gave_up` for a failed back-channel logout.
+    pub fn category(&self) -> Option<&str> {
+        match self.kind {
+            AuditKind::BackchannelFailed if self.details["gave_up"] == json!(true) => {
+                Some("gave_up")
+            }
+            AuditKind::BackchannelFailed => Some("retry"),
+            _ => self.details["reason"].as_str(),
+        }
+    }
+}
+
+/// Hears of every audit event once it is in the log: after the store call that appended it
+/// returned, whether the event was written by [`crate::Idp`] itself or by the store inside
+/// the transaction of the change it records (a login, a rotation, a session ending). Each
+/// appended event is observed exactly once, and an event that could not be written is not
+/// observed. Events appended by other processes sharing the database (other instances, the
+/// CLI) are not observed here.
+///
+/// Only the kind and the [category](AuditEvent::category) are passed, both from bounded
+/// vocabularies, so that an observer can label metrics with them; an observer must not block.
+pub trait AuditObserver: Send + Sync + 'static {
+    /// An event of `kind` with `category` was appended to the audit log.
+    fn observe(&self, kind: AuditKind, category: Option<&str>);
+}
+
+/// The observer that does nothing (the default of [`crate::Idp::new`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoObserver;
+
+impl AuditObserver for NoObserver {
+    fn observe(&self, _kind: AuditKind, _category: Option<&str>) {}
 }
 
 /// Which events to read. All fields are optional and combine with AND.
@@ -242,6 +281,25 @@ mod tests {
             AuditEvent::new(0, AuditKind::LoginFailed, "user").origin(Some(&huge), Some(&huge));
         assert_eq!(event.ip.unwrap().len(), 64);
         assert_eq!(event.user_agent.unwrap().len(), 256);
+    }
+
+    #[test]
+    fn categories_come_from_the_reason_or_the_back_channel_outcome() {
+        let failed = AuditEvent::new(0, AuditKind::LoginFailed, "user")
+            .details(json!({"reason": "wrong_credentials", "known_user": true}));
+        assert_eq!(failed.category(), Some("wrong_credentials"));
+        let ended = AuditEvent::session_ended(0, "sid", "user", EndReason::Logout);
+        assert_eq!(ended.category(), Some("logout"));
+        let retry = AuditEvent::new(0, AuditKind::BackchannelFailed, "system")
+            .details(json!({"attempt": 1, "retry_at": 10, "error": "refused"}));
+        assert_eq!(retry.category(), Some("retry"));
+        let gave_up = AuditEvent::new(0, AuditKind::BackchannelFailed, "system")
+            .details(json!({"attempt": 8, "gave_up": true, "error": "refused"}));
+        assert_eq!(gave_up.category(), Some("gave_up"));
+        assert_eq!(
+            AuditEvent::new(0, AuditKind::RefreshRotated, "client:x").category(),
+            None
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::audit::{AuditEvent, AuditFilter, AuditKind};
+use crate::audit::{AuditEvent, AuditFilter, AuditKind, AuditObserver, NoObserver};
 use crate::client::{Client, ClientId, ClientKind, RedirectUri, WebOrigin};
 use crate::clock::{Clock, UnixTime};
 use crate::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
@@ -307,6 +307,8 @@ pub struct Idp {
     revocations: Arc<tokio::sync::Notify>,
     /// When the feed was last pruned (Unix seconds).
     last_prune: Arc<std::sync::atomic::AtomicI64>,
+    /// Hears of every audit event appended (for metrics).
+    observer: Arc<dyn AuditObserver>,
 }
 
 impl std::fmt::Debug for Idp {
@@ -325,6 +327,17 @@ impl Idp {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         config: IdpConfig,
+    ) -> Result<Self, IdpError> {
+        Self::with_observer(store, clock, config, Arc::new(NoObserver)).await
+    }
+
+    /// [`Idp::new`], with `observer` hearing of every audit event this IdP appends from now
+    /// on (the keys generated on first start included), exactly once each.
+    pub async fn with_observer(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: IdpConfig,
+        observer: Arc<dyn AuditObserver>,
     ) -> Result<Self, IdpError> {
         config.keys.validate().map_err(IdpError::Rejected)?;
         let permits = std::thread::available_parallelism()
@@ -346,6 +359,7 @@ impl Idp {
             throttle,
             revocations,
             last_prune: Arc::default(),
+            observer,
         };
         idp.maintain_keys().await?;
         Ok(idp)
@@ -408,7 +422,8 @@ impl Idp {
             let Some(current) = of_alg().find(|s| s.state == KeyState::Current) else {
                 let key = self.new_key(alg, now).await?;
                 self.store.insert_signing_key(&key).await?;
-                self.audit(self.audit_key_generated(&key, "first")).await;
+                self.audit(self.audit_key_generated(&key, "first_start"))
+                    .await;
                 tracing::info!(kid = %key.kid, alg = alg.as_str(), "generated signing key");
                 changed = true;
                 continue;
@@ -465,15 +480,25 @@ impl Idp {
 
     /// Publishes a new signing key for each algorithm in use (`ostiary keys rotate`). Normally
     /// it signs [`KeyPolicy::publish_ahead`] seconds from now, and a key already waiting to
-    /// sign is an error. `immediately` (a compromised key) makes it sign at once; verifiers
+    /// sign is an error. `immediately` (a compromised key) makes it sign at once (within a
+    /// second: activation times have one-second precision); verifiers
     /// that cached the JWKS fetch the new key when they first see its `kid`, and the old key
     /// is retired. Audited. Returns the new keys' states.
     pub async fn rotate_keys(&self, immediately: bool) -> Result<Vec<KeyStatus>, IdpError> {
         let now = self.now();
+        let statuses = self.key_statuses().await?;
         let mut created = Vec::new();
         for alg in self.algorithms_in_use() {
+            // Activation times order the keys, at one-second precision: an immediate key
+            // activates after the current one, even when that one activated this second.
+            let current = statuses
+                .iter()
+                .filter(|s| s.alg == alg && s.state == KeyState::Current)
+                .map(|s| s.activates_at)
+                .max()
+                .unwrap_or(now);
             let activates_at = if immediately {
-                now
+                now.max(current.saturating_add(1))
             } else {
                 now.saturating_add(self.config.keys.publish_ahead)
             };
@@ -512,8 +537,34 @@ impl Idp {
     /// Appends to the audit log. A failed write is logged at error level; it does not undo
     /// the action it records, which has already happened.
     async fn audit(&self, event: AuditEvent) {
-        if let Err(error) = self.store.insert_audit_event(&event).await {
-            tracing::error!(%error, kind = event.kind.as_str(), "could not write the audit log");
+        match self.store.insert_audit_event(&event).await {
+            Ok(()) => self.observed(&event),
+            Err(error) => {
+                tracing::error!(%error, kind = event.kind.as_str(), "could not write the audit log");
+            }
+        }
+    }
+
+    /// Tells the observer of an event that is in the log. Events the store appends inside its
+    /// own transactions are told here after the store call returned, as that call's contract
+    /// says it wrote them (see [`Store::end_session`], [`Store::insert_session`],
+    /// [`Store::rotate_refresh`]): each appended event is observed exactly once.
+    fn observed(&self, event: &AuditEvent) {
+        self.observer.observe(event.kind, event.category());
+    }
+
+    /// Observes the `session_ended` event the store appends whenever it ends a session.
+    fn observed_ending(&self, reason: EndReason) {
+        self.observer
+            .observe(AuditKind::SessionEnded, Some(reason.as_str()));
+    }
+
+    /// Observes the events of `count` evictions under a session limit: each appends
+    /// `session_ended` (policy eviction) and `session_evicted`.
+    fn observed_evictions(&self, count: usize) {
+        for _ in 0..count {
+            self.observed_ending(EndReason::PolicyEviction);
+            self.observer.observe(AuditKind::SessionEvicted, None);
         }
     }
 
@@ -658,6 +709,9 @@ impl Idp {
             .store
             .end_sessions_of_user(user_id, now, reason)
             .await?;
+        for _ in &ended {
+            self.observed_ending(reason);
+        }
         self.revocations.notify_waiters();
         Ok(ended)
     }
@@ -917,6 +971,8 @@ impl Idp {
             .origin(session.ip.as_deref(), session.user_agent.as_deref());
         match self.store.insert_session(session, limit, &login).await? {
             SessionAdmission::Admitted { evicted } => {
+                self.observed(&login);
+                self.observed_evictions(evicted.len());
                 self.published_endings(evicted.len());
                 Ok(())
             }
@@ -967,6 +1023,7 @@ impl Idp {
             .await?;
         match admission {
             SessionAdmission::Admitted { evicted } => {
+                self.observed_evictions(evicted.len());
                 self.published_endings(evicted.len());
                 Ok(())
             }
@@ -1020,7 +1077,11 @@ impl Idp {
             .store
             .end_session(sid, self.now(), reason, cause)
             .await?;
+        if let Some(cause) = cause {
+            self.observed(cause);
+        }
         if ended {
+            self.observed_ending(reason);
             self.published_endings(1);
             tracing::info!(reason = reason.as_str(), "session ended");
         }
@@ -1386,6 +1447,7 @@ impl Idp {
                         family = self.reload_family(&family.id).await?;
                         continue;
                     }
+                    self.observed(&rotation.audit);
                     tracing::info!(sid = %family.sid, family = %family.id, generation = generation + 1, "refresh token rotated");
                     successor
                 }

@@ -41,8 +41,7 @@ async fn main() -> anyhow::Result<()> {
             issuer: String::new(),
             ..IdpConfig::default()
         },
-        dangerous_insecure_cookies: false,
-        admin_token: None,
+        ..ServerConfig::default()
     };
     let app = Application::build(config, store, Arc::new(SystemClock)).await?;
     let base = format!("http://{}", app.local_addr());

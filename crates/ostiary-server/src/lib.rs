@@ -8,19 +8,26 @@
 //! - [`Application`]: binds the listener (port 0 allowed), builds the [`router`], serves
 //!   until a shutdown signal.
 //! - [`endpoints`]: one module per endpoint (discovery, JWKS, authorize, login, token,
-//!   revocation, userinfo, end-session, health).
+//!   revocation, userinfo, end-session, health, admin, metrics).
 //! - [`params`]: strict form and query parsing (no repeated parameters, size limits).
 //! - [`cookies`]: the browser-session and CSRF cookies and their attributes.
 //! - [`error`]: the one mapping from domain errors to RFC 6749 / RFC 6750 / HTML responses.
 //! - [`html`]: page layout and escaping.
 //! - [`backchannel`]: sending back-channel logout tokens in the background.
+//! - [`metrics`]: the Prometheus registry of one application (HTTP and security counters)
+//!   and the middleware that times requests; served by [`endpoints::metrics`].
+//! - [`proxy`]: trusted reverse proxies and the client address (`X-Forwarded-For`).
+//! - [`request_id`]: the `x-request-id` of every request, in its response and its span.
 
 pub mod backchannel;
 pub mod cookies;
 pub mod endpoints;
 pub mod error;
 pub mod html;
+pub mod metrics;
 pub mod params;
+pub mod proxy;
+pub mod request_id;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -35,10 +42,13 @@ use ostiary_core::clock::Clock;
 use ostiary_core::secret::{Credential, CredentialHash};
 use ostiary_core::{Idp, IdpConfig, IdpError, Store};
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::cookies::CookiePolicy;
+use crate::metrics::Metrics;
+use crate::proxy::TrustedProxies;
 
 /// Largest request body accepted anywhere, in bytes (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -54,6 +64,12 @@ pub struct AppState {
     pub origin: Arc<str>,
     /// SHA-256 of the admin API's token; `None`: the admin API is off.
     pub admin_token: Option<CredentialHash>,
+    /// This application's metrics (always collected; served only with `metrics_token`).
+    pub metrics: Arc<Metrics>,
+    /// SHA-256 of the metrics scraper's token; `None`: `/metrics` is off.
+    pub metrics_token: Option<CredentialHash>,
+    /// Whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<TrustedProxies>,
     /// Becomes `true` when the server starts shutting down: long-lived responses (the
     /// revocation stream) end, so that the graceful shutdown does not wait for them.
     pub stopping: tokio::sync::watch::Receiver<bool>,
@@ -78,6 +94,30 @@ pub struct ServerConfig {
     pub dangerous_insecure_cookies: bool,
     /// The admin API's bearer token (see [`endpoints::admin`]); `None` turns the API off.
     pub admin_token: Option<Credential>,
+    /// The bearer token Prometheus scrapes `/metrics` with (see [`endpoints::metrics`]);
+    /// `None` (the default) turns `/metrics` off.
+    pub metrics_token: Option<Credential>,
+    /// Reverse proxies whose `X-Forwarded-For` gives the client's address (see [`proxy`]).
+    /// Default: none.
+    pub trusted_proxies: TrustedProxies,
+}
+
+impl Default for ServerConfig {
+    /// `127.0.0.1:8080`, the default [`IdpConfig`] with the issuer derived from the bound
+    /// address, secure cookies, no admin API, no metrics, no trusted proxy.
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            idp: IdpConfig {
+                issuer: String::new(),
+                ..IdpConfig::default()
+            },
+            dangerous_insecure_cookies: false,
+            admin_token: None,
+            metrics_token: None,
+            trusted_proxies: TrustedProxies::none(),
+        }
+    }
 }
 
 /// Why the server could not start.
@@ -152,15 +192,24 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/backchannel", get(admin::backchannel))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(endpoints::metrics::metrics))
         .route("/", get(home::home))
         .fallback(home::not_found)
+        // Layers run from the last added (outermost) to the first. `Router::layer` wraps each
+        // route after matching, so the metrics see the matched route.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track_http))
+        .layer(axum::middleware::from_fn_with_state(state.trusted_proxies.clone(), proxy::resolve_client))
+        .layer(PropagateRequestIdLayer::new(request_id::HEADER))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
-            // Only method and path: query strings carry codes and states, headers carry
-            // credentials.
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            // Only method, path and request id: query strings carry codes and states,
+            // headers carry credentials and cookies.
+            let id = request.headers().get(request_id::HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
         }))
+        .layer(SetRequestIdLayer::new(request_id::HEADER, MakeRequestUuid))
+        .layer(tower::util::MapRequestLayer::new(request_id::drop_unacceptable::<axum::body::Body>))
         .with_state(state)
 }
 
@@ -210,13 +259,20 @@ impl Application {
         } else {
             CookiePolicy::secure()
         };
-        let idp = Idp::new(store, clock, config.idp).await?;
+        let metrics = Arc::new(Metrics::new());
+        let idp = Idp::with_observer(store, clock, config.idp, metrics.clone()).await?;
         let (stop, stopping) = tokio::sync::watch::channel(false);
+        if !config.trusted_proxies.is_empty() {
+            tracing::info!("X-Forwarded-For is believed from the configured trusted_proxies only");
+        }
         let state = AppState {
             idp: idp.clone(),
             cookies,
             origin: origin.into(),
             admin_token: config.admin_token.as_ref().map(Credential::hash),
+            metrics,
+            metrics_token: config.metrics_token.as_ref().map(Credential::hash),
+            trusted_proxies: Arc::new(config.trusted_proxies),
             stopping,
         };
         Ok(Self {

@@ -72,8 +72,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let config = ServerConfig {
         listen: settings.listen,
         idp: settings.idp_config()?,
-        dangerous_insecure_cookies: false,
-        admin_token: None,
+        ..ServerConfig::default()
     };
     let busy = "pick other ports with --idp-port, --api-port and --app-port";
     let app = Application::build(config, store, Arc::new(SystemClock))

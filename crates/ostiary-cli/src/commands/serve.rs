@@ -18,6 +18,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             .admin_token
             .as_ref()
             .map(|t| ostiary_core::secret::Credential::from_presented(t.expose())),
+        metrics_token: settings
+            .metrics_token
+            .as_ref()
+            .map(|t| ostiary_core::secret::Credential::from_presented(t.expose())),
+        trusted_proxies: settings.trusted_proxies()?,
     };
     let app = Application::build(config, store, Arc::new(SystemClock)).await?;
     let issuer = app.idp().config().issuer.clone();

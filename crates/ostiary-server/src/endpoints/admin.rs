@@ -13,34 +13,20 @@
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode, header};
+use http::HeaderMap;
 use ostiary_core::audit::{AuditFilter, AuditKind};
 use ostiary_core::idp::EndWhich;
-use ostiary_core::secret::Credential;
 use ostiary_core::session::EndReason;
 use ostiary_core::user::Username;
 use serde_json::json;
 
 use crate::AppState;
-use crate::error::{BearerError, TokenEndpointError};
+use crate::error::TokenEndpointError;
 use crate::params::{FormBody, Params};
 
 /// The response refusing a request without the admin token; `None` when it has it.
 fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
-    let Some(expected) = &state.admin_token else {
-        return Some(StatusCode::NOT_FOUND.into_response());
-    };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| Credential::from_presented(token.trim()));
-    match presented {
-        Some(token) if token.hash().matches(expected) => None,
-        Some(_) => Some(BearerError::from(ostiary_core::IdpError::InvalidToken).into_response()),
-        None => Some(BearerError::missing().into_response()),
-    }
+    super::bearer_refusal(state.admin_token.as_ref(), headers)
 }
 
 async fn user_id(state: &AppState, name: &str) -> Result<String, TokenEndpointError> {

@@ -9,6 +9,7 @@ pub mod health;
 pub mod home;
 pub mod login;
 pub mod logout;
+pub mod metrics;
 pub mod revocations;
 pub mod token;
 pub mod userinfo;
@@ -16,14 +17,51 @@ pub mod userinfo;
 use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
+use axum::response::{IntoResponse, Response};
 use http::request::Parts;
+use http::{HeaderMap, StatusCode, header};
+use ostiary_core::secret::{Credential, CredentialHash};
 
-/// The client's IP address as seen on the socket (no proxy headers are trusted yet).
+use crate::error::BearerError;
+use crate::proxy::ClientAddr;
+
+/// The client's IP address: the one [`crate::proxy::resolve_client`] decided (the TCP peer,
+/// or the address a trusted proxy forwarded), else the TCP peer.
 pub fn client_ip(parts: &Parts) -> Option<String> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+    let ip = match parts.extensions.get::<ClientAddr>() {
+        Some(client) => client.0,
+        None => parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()?
+            .0
+            .ip()
+            .to_canonical(),
+    };
+    Some(ip.to_string())
+}
+
+/// The response refusing a request to an API protected by an operator-chosen bearer token
+/// (the admin API, the metrics): 404 when the API is off (`expected` is `None`), 401 without
+/// the right `Authorization: Bearer` token (compared by SHA-256, in constant time); `None`
+/// when the request has it.
+pub(crate) fn bearer_refusal(
+    expected: Option<&CredentialHash>,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let Some(expected) = expected else {
+        return Some(StatusCode::NOT_FOUND.into_response());
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| Credential::from_presented(token.trim()));
+    match presented {
+        Some(token) if token.hash().matches(expected) => None,
+        Some(_) => Some(BearerError::from(ostiary_core::IdpError::InvalidToken).into_response()),
+        None => Some(BearerError::missing().into_response()),
+    }
 }
 
 /// The `User-Agent` header, if it is text.

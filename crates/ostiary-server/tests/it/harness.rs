@@ -28,6 +28,8 @@ pub const REDIRECT_URI: &str = "http://127.0.0.1:9999/callback";
 pub const LOGOUT_URI: &str = "http://127.0.0.1:9999/bye";
 /// The admin API's token in tests.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghijklmnop";
+/// The metrics scraper's token in tests.
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789abcdefghijklmn";
 /// Fixed start of the injected clock (2026-01-01T00:00:00Z).
 pub const T0: i64 = 1_767_225_600;
 
@@ -81,24 +83,18 @@ pub fn pkce() -> (String, String) {
 async fn start(
     db_path: &std::path::Path,
     clock: ManualClock,
-    configure: impl FnOnce(&mut IdpConfig),
+    configure: impl FnOnce(&mut ServerConfig),
 ) -> (Application, String, String) {
     let store = ostiary_store::open(&format!("sqlite://{}", db_path.display()))
         .await
         .expect("store");
-    let mut idp = IdpConfig {
-        issuer: String::new(),
-        ..IdpConfig::default()
-    };
-    configure(&mut idp);
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
-        idp,
-        dangerous_insecure_cookies: false,
-        admin_token: Some(ostiary_core::secret::Credential::from_presented(
-            ADMIN_TOKEN,
-        )),
+        admin_token: Some(Credential::from_presented(ADMIN_TOKEN)),
+        metrics_token: Some(Credential::from_presented(METRICS_TOKEN)),
+        ..ServerConfig::default()
     };
+    configure(&mut config);
     let app = Application::build(config, store, Arc::new(clock))
         .await
         .expect("app");
@@ -324,6 +320,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut IdpConfig)) -> TestApp {
+    spawn_app_with_server(|config| configure(&mut config.idp)).await
+}
+
+/// An app with its server settings changed (admin and metrics tokens are set by default).
+pub async fn spawn_app_with_server(configure: impl FnOnce(&mut ServerConfig)) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
     let db_path = dir.path().join("ostiary.db");
     let clock = ManualClock::new(T0);

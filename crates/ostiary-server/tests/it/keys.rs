@@ -118,6 +118,17 @@ async fn a_cached_verifier_keeps_accepting_across_a_rotation_and_refetches_once(
     validator.validate(&new).await.unwrap();
     validator.validate(&new).await.unwrap();
     assert!(jwks.hits() - hits_before <= 1, "at most one refetch");
+
+    // An immediate rotation (a compromised key) signs at once.
+    app.clock.advance(10);
+    let urgent = app.idp.rotate_keys(true).await.unwrap();
+    assert!(urgent.iter().all(|k| k.state == KeyState::Current));
+    let now_signed = app.tokens_for(&browser(), PUBLIC_CLIENT, "openid").await;
+    assert!(
+        urgent
+            .iter()
+            .any(|k| k.kid == kid(now_signed["access_token"].as_str().unwrap()))
+    );
     validator.validate_at(&old, T0).await.unwrap();
 }
 
