@@ -42,7 +42,9 @@ prepare() { # database URL
 }
 
 start() { # database URL, port
-    "$ostiary" serve --listen "127.0.0.1:$2" --database-url "$1" 2>>"$work/serve.log" &
+    # Every instance is the same IdP: one issuer, as behind a load balancer.
+    "$ostiary" serve --listen "127.0.0.1:$2" --issuer http://loadtest.localhost \
+        --database-url "$1" >/dev/null 2>>"$work/serve.log" &
     pids+=($!)
     for _ in $(seq 100); do
         curl -sf "http://127.0.0.1:$2/readyz" >/dev/null && return 0
