@@ -7,16 +7,6 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-async fn events(app: &TestApp, kind: AuditKind) -> Vec<ostiary_core::audit::AuditEvent> {
-    app.idp
-        .audit_events(&AuditFilter {
-            kind: Some(kind),
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn logins_refreshes_reuse_and_logout_are_audited_with_evidence_and_without_secrets() {
     let app = spawn_app().await;
@@ -42,7 +32,7 @@ async fn logins_refreshes_reuse_and_logout_are_audited_with_evidence_and_without
         .await
         .unwrap();
     assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
-    let failures = events(&app, AuditKind::LoginFailed).await;
+    let failures = app.audit_of(AuditKind::LoginFailed).await;
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].details["reason"], "wrong_credentials");
     assert_eq!(failures[0].ip.as_deref(), Some("127.0.0.1"));
@@ -55,7 +45,7 @@ async fn logins_refreshes_reuse_and_logout_are_audited_with_evidence_and_without
         .as_str()
         .unwrap()
         .to_owned();
-    let logins = events(&app, AuditKind::LoginSucceeded).await;
+    let logins = app.audit_of(AuditKind::LoginSucceeded).await;
     assert_eq!(logins.len(), 1);
     assert_eq!(logins[0].sid.as_deref(), Some(sid.as_str()));
 
@@ -66,10 +56,10 @@ async fn logins_refreshes_reuse_and_logout_are_audited_with_evidence_and_without
     app.clock.advance(40);
     assert_eq!(app.refresh(&first).await.status(), StatusCode::BAD_REQUEST); // reuse
 
-    assert_eq!(events(&app, AuditKind::RefreshRotated).await.len(), 1);
-    let grace = events(&app, AuditKind::RefreshReplayedWithinGrace).await;
+    assert_eq!(app.audit_of(AuditKind::RefreshRotated).await.len(), 1);
+    let grace = app.audit_of(AuditKind::RefreshReplayedWithinGrace).await;
     assert_eq!(grace[0].details["seconds_since_rotation"], 5);
-    let theft = events(&app, AuditKind::RefreshTokenReuseDetected).await;
+    let theft = app.audit_of(AuditKind::RefreshTokenReuseDetected).await;
     assert_eq!(theft.len(), 1);
     assert_eq!(theft[0].sid.as_deref(), Some(sid.as_str()));
     assert_eq!(theft[0].details["presented_generation"], 0);
@@ -82,7 +72,7 @@ async fn logins_refreshes_reuse_and_logout_are_audited_with_evidence_and_without
         "127.0.0.1"
     );
     assert_eq!(theft[0].ip.as_deref(), Some("127.0.0.1"));
-    let ended = events(&app, AuditKind::SessionEnded).await;
+    let ended = app.audit_of(AuditKind::SessionEnded).await;
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0].details["reason"], "refresh_token_reuse");
     assert_eq!(ended[0].actor, "system");

@@ -141,14 +141,7 @@ async fn a_client_with_tokens_in_the_session_gets_a_logout_token_when_it_ends() 
     check_logout_token(&received[0], &app, &sid);
     // The IdP records the outcome once the endpoint has answered.
     settled(&app, AuditKind::BackchannelDelivered).await;
-    let delivered = app
-        .idp
-        .audit_events(&AuditFilter {
-            kind: Some(AuditKind::BackchannelDelivered),
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap();
+    let delivered = app.audit_of(AuditKind::BackchannelDelivered).await;
     assert_eq!(delivered.len(), 1);
     assert!(
         app.idp
@@ -240,13 +233,6 @@ async fn a_failed_delivery_is_retried_with_backoff_and_survives_a_restart() {
             .unwrap()
             .is_empty()
     );
-    let failures = app
-        .idp
-        .audit_events(&AuditFilter {
-            kind: Some(AuditKind::BackchannelFailed),
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap();
+    let failures = app.audit_of(AuditKind::BackchannelFailed).await;
     assert_eq!(failures.len(), 1);
 }

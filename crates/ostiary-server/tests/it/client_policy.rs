@@ -1,20 +1,13 @@
 //! Per-client policies: a client's own session limit (both modes), idle and absolute limits
 //! on its refresh tokens, and its own grace window, each next to the global policy.
 
-use ostiary_core::audit::{AuditFilter, AuditKind};
+use ostiary_core::audit::AuditKind;
 use ostiary_core::client::ClientId;
 use ostiary_core::session::{ClientPolicy, SessionLimitAction};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::harness::*;
-
-fn sid_of(tokens: &Value) -> String {
-    claims(tokens["access_token"].as_str().unwrap())["sid"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 fn refresh_token(tokens: &Value) -> &str {
     tokens["refresh_token"].as_str().unwrap()
@@ -53,16 +46,6 @@ async fn exchange_in(
         .await;
     app.exchange(client_id, &redirected.param("code").unwrap(), &verifier)
         .await
-}
-
-async fn events(app: &TestApp, kind: AuditKind) -> Vec<ostiary_core::audit::AuditEvent> {
-    app.idp
-        .audit_events(&AuditFilter {
-            kind: Some(kind),
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -117,7 +100,7 @@ async fn a_client_limited_to_one_session_ends_the_older_session_that_holds_its_t
         .unwrap();
     assert!(kept.ended_at.is_none());
 
-    let evicted = events(&app, AuditKind::SessionEvicted).await;
+    let evicted = app.audit_of(AuditKind::SessionEvicted).await;
     assert_eq!(evicted.len(), 1);
     assert_eq!(evicted[0].sid.as_deref(), Some(sid_of(&first).as_str()));
     assert_eq!(evicted[0].details["evicted_by"], sid_of(&second));
@@ -166,7 +149,7 @@ async fn a_client_that_refuses_more_sessions_says_so_and_leaves_the_first_alone(
     let other = exchange_in(&app, &phone, CONFIDENTIAL_CLIENT).await;
     assert_eq!(other.status(), StatusCode::OK);
 
-    let failures = events(&app, AuditKind::LoginFailed).await;
+    let failures = app.audit_of(AuditKind::LoginFailed).await;
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].details["reason"], "client_session_limit");
     assert_eq!(failures[0].client_id.as_deref(), Some(PUBLIC_CLIENT));
@@ -204,7 +187,7 @@ async fn a_clients_idle_and_absolute_limits_end_its_refresh_tokens_not_the_sessi
     );
     let session = app.idp.store().find_session(&sid).await.unwrap().unwrap();
     assert!(session.ended_at.is_none(), "the session goes on");
-    let expired = events(&app, AuditKind::RefreshFamilyExpired).await;
+    let expired = app.audit_of(AuditKind::RefreshFamilyExpired).await;
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0].details["reason"], "idle_timeout");
     assert_eq!(expired[0].sid.as_deref(), Some(sid.as_str()));
@@ -228,7 +211,7 @@ async fn a_clients_idle_and_absolute_limits_end_its_refresh_tokens_not_the_sessi
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        events(&app, AuditKind::RefreshFamilyExpired).await[1].details["reason"],
+        app.audit_of(AuditKind::RefreshFamilyExpired).await[1].details["reason"],
         "absolute_lifetime"
     );
     assert!(
@@ -264,7 +247,7 @@ async fn a_clients_grace_window_replaces_the_global_one() {
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        events(&app, AuditKind::RefreshTokenReuseDetected)
+        app.audit_of(AuditKind::RefreshTokenReuseDetected)
             .await
             .len(),
         1

@@ -437,3 +437,27 @@ pub fn header(jwt: &str) -> Value {
     let header = jwt.split('.').next().expect("header");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("b64")).expect("json")
 }
+
+/// The `sid` claim of the access token in a token response.
+pub fn sid_of(tokens: &Value) -> String {
+    claims(tokens["access_token"].as_str().expect("access_token"))["sid"]
+        .as_str()
+        .expect("sid")
+        .to_owned()
+}
+
+impl TestApp {
+    /// The audit events of one kind, oldest first.
+    pub async fn audit_of(
+        &self,
+        kind: ostiary_core::audit::AuditKind,
+    ) -> Vec<ostiary_core::audit::AuditEvent> {
+        self.idp
+            .audit_events(&ostiary_core::audit::AuditFilter {
+                kind: Some(kind),
+                ..ostiary_core::audit::AuditFilter::default()
+            })
+            .await
+            .expect("audit events")
+    }
+}

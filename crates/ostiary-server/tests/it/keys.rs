@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ostiary_core::audit::{AuditFilter, AuditKind};
+use ostiary_core::audit::AuditKind;
 use ostiary_core::keys::KeyState;
 
 use crate::harness::*;
@@ -173,14 +173,7 @@ async fn a_verifier_that_cached_the_next_key_needs_no_refetch_and_a_removed_key_
     app.idp.maintain_keys().await.unwrap();
     let statuses = app.idp.key_statuses().await.unwrap();
     assert!(statuses.iter().all(|s| s.kid != kid(&old)), "deleted");
-    let removed = app
-        .idp
-        .audit_events(&AuditFilter {
-            kind: Some(AuditKind::SigningKeyRemoved),
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap();
+    let removed = app.audit_of(AuditKind::SigningKeyRemoved).await;
     assert_eq!(removed.len(), 2);
     let published = http()
         .get(app.url("/jwks.json"))

@@ -1,17 +1,10 @@
 //! The session limit per user: one session per user in both modes, with the audit trail.
 
-use ostiary_core::audit::{AuditFilter, AuditKind};
+use ostiary_core::audit::AuditKind;
 use ostiary_core::session::SessionLimitAction;
 use reqwest::StatusCode;
 
 use crate::harness::*;
-
-fn sid_of(tokens: &serde_json::Value) -> String {
-    claims(tokens["access_token"].as_str().unwrap())["sid"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 #[tokio::test]
 async fn with_one_session_per_user_a_new_login_ends_the_old_session() {
@@ -35,14 +28,7 @@ async fn with_one_session_per_user_a_new_login_ends_the_old_session() {
         StatusCode::OK
     );
 
-    let evicted = app
-        .idp
-        .audit_events(&AuditFilter {
-            kind: Some(AuditKind::SessionEvicted),
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap();
+    let evicted = app.audit_of(AuditKind::SessionEvicted).await;
     assert_eq!(evicted.len(), 1);
     assert_eq!(evicted[0].sid.as_deref(), Some(sid_of(&first).as_str()));
     assert_eq!(evicted[0].details["evicted_by"], sid_of(&second));
@@ -91,14 +77,7 @@ async fn with_refusal_a_second_login_is_refused_with_a_clear_message() {
             .status(),
         StatusCode::OK
     );
-    let failures = app
-        .idp
-        .audit_events(&AuditFilter {
-            kind: Some(AuditKind::LoginFailed),
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap();
+    let failures = app.audit_of(AuditKind::LoginFailed).await;
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].details["reason"], "session_limit");
     // Once the first session ends, a new login works.

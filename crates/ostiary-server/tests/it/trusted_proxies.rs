@@ -1,7 +1,7 @@
 //! `X-Forwarded-For` is believed only from trusted proxies, by the right-most-untrusted rule,
 //! and what it gives is the address sessions, the login throttle and the audit log record.
 
-use ostiary_core::audit::{AuditFilter, AuditKind};
+use ostiary_core::audit::AuditKind;
 use ostiary_server::proxy::TrustedProxies;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -24,13 +24,8 @@ fn browser_with(headers: &[(&'static str, &[u8])]) -> reqwest::Client {
 
 /// The IPs of the failed-login events, oldest first.
 async fn failed_login_ips(app: &TestApp) -> Vec<Option<String>> {
-    app.idp
-        .audit_events(&AuditFilter {
-            kind: Some(AuditKind::LoginFailed),
-            ..AuditFilter::default()
-        })
+    app.audit_of(AuditKind::LoginFailed)
         .await
-        .unwrap()
         .into_iter()
         .map(|event| event.ip)
         .collect()
