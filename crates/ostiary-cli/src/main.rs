@@ -119,42 +119,61 @@ enum Command {
 
 /// Settings that have no flag, shown by `ostiary serve --help`.
 const SETTINGS_HELP: &str = "\
-Settings without a flag (config file key / environment variable, default):
-  access_token_ttl            OSTIARY_ACCESS_TOKEN_TTL             300 seconds
-  id_token_ttl                OSTIARY_ID_TOKEN_TTL                 300 seconds
-  authorization_code_ttl      OSTIARY_AUTHORIZATION_CODE_TTL       60 seconds (at most 600)
-  access_token_alg            OSTIARY_ACCESS_TOKEN_ALG             ES256 (or EdDSA, RS256)
-  session.idle_timeout        OSTIARY_SESSION__IDLE_TIMEOUT        604800 seconds (7 days)
-  session.absolute_lifetime   OSTIARY_SESSION__ABSOLUTE_LIFETIME   2592000 seconds (30 days)
-  session.refresh_grace       OSTIARY_SESSION__REFRESH_GRACE       10 seconds
-  session.max_sessions_per_user OSTIARY_SESSION__MAX_SESSIONS_PER_USER  0 (no limit; 1 = one session per user)
-  session.on_session_limit    OSTIARY_SESSION__ON_SESSION_LIMIT    end_oldest (or refuse_new_login)
-  login_throttle.window       OSTIARY_LOGIN_THROTTLE__WINDOW       900 seconds
-  login_throttle.max_failures_per_user  OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_USER  10 per window
-  login_throttle.max_failures_per_ip    OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_IP    50 per window
-  migrate_on_start            OSTIARY_MIGRATE_ON_START             true (false: refuse an outdated
-                              schema; apply it with `ostiary migrate`)
-  keys.rotation_interval      OSTIARY_KEYS__ROTATION_INTERVAL      2592000 seconds (30 days; 0: only
-                              `ostiary keys rotate`)
-  keys.publish_ahead          OSTIARY_KEYS__PUBLISH_AHEAD          3600 seconds a new key is published
-                              before it signs (at least 360)
-  key_encryption_key          OSTIARY_KEY_ENCRYPTION_KEY           unset; base64 of 32 bytes sealing the
-                              signing keys at rest (`ostiary keys generate-kek`); required
-                              with PostgreSQL
-  key_encryption_key_file     OSTIARY_KEY_ENCRYPTION_KEY_FILE      unset; a file holding it instead
-  log_format                  OSTIARY_LOG_FORMAT                   text (or json)
-  admin_token                 OSTIARY_ADMIN_TOKEN                  unset: admin API (/admin/...) off;
-                              else its bearer token, at least 32 characters
-  metrics_token               OSTIARY_METRICS_TOKEN                unset: /metrics off; else
-                              Prometheus's bearer token, at least 32 characters, not the admin's
-  trusted_proxies             OSTIARY_TRUSTED_PROXIES              empty: X-Forwarded-For ignored;
-                              else IPs/CIDRs (TOML array or comma-separated) whose X-Forwarded-For
-                              gives the client's address (the right-most untrusted hop)
-  dangerous_insecure_cookies  OSTIARY_DANGEROUS_INSECURE_COOKIES   false (development only:
-                              cookies without Secure and __Host-, for plain-HTTP non-browser clients)
+Settings without a flag: config file key (environment variable), then default and meaning.
+  access_token_ttl (OSTIARY_ACCESS_TOKEN_TTL)
+      300 seconds
+  id_token_ttl (OSTIARY_ID_TOKEN_TTL)
+      300 seconds
+  authorization_code_ttl (OSTIARY_AUTHORIZATION_CODE_TTL)
+      60 seconds (at most 600)
+  access_token_alg (OSTIARY_ACCESS_TOKEN_ALG)
+      ES256 (or EdDSA, RS256)
+  session.idle_timeout (OSTIARY_SESSION__IDLE_TIMEOUT)
+      604800 seconds (7 days)
+  session.absolute_lifetime (OSTIARY_SESSION__ABSOLUTE_LIFETIME)
+      2592000 seconds (30 days)
+  session.refresh_grace (OSTIARY_SESSION__REFRESH_GRACE)
+      10 seconds
+  session.max_sessions_per_user (OSTIARY_SESSION__MAX_SESSIONS_PER_USER)
+      0 (no limit; 1 = one session per user)
+  session.on_session_limit (OSTIARY_SESSION__ON_SESSION_LIMIT)
+      end_oldest (or refuse_new_login)
+  login_throttle.window (OSTIARY_LOGIN_THROTTLE__WINDOW)
+      900 seconds
+  login_throttle.max_failures_per_user (OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_USER)
+      10 per window
+  login_throttle.max_failures_per_ip (OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_IP)
+      50 per window
+  migrate_on_start (OSTIARY_MIGRATE_ON_START)
+      true (false: refuse an outdated schema; apply it with `ostiary
+      migrate`)
+  keys.rotation_interval (OSTIARY_KEYS__ROTATION_INTERVAL)
+      2592000 seconds (30 days; 0: only `ostiary keys rotate`)
+  keys.publish_ahead (OSTIARY_KEYS__PUBLISH_AHEAD)
+      3600 seconds a new key is published before it signs (at least 360)
+  key_encryption_key (OSTIARY_KEY_ENCRYPTION_KEY)
+      unset; base64 of 32 bytes sealing the signing keys at rest (`ostiary
+      keys generate-kek`); required with PostgreSQL
+  key_encryption_key_file (OSTIARY_KEY_ENCRYPTION_KEY_FILE)
+      unset; a file holding the key-encryption key instead
+  log_format (OSTIARY_LOG_FORMAT)
+      text (or json)
+  admin_token (OSTIARY_ADMIN_TOKEN)
+      unset: the admin API (/admin/...) is off; else its bearer token, at
+      least 32 characters
+  metrics_token (OSTIARY_METRICS_TOKEN)
+      unset: /metrics is off; else Prometheus's bearer token, at least 32
+      characters, not the admin token
+  trusted_proxies (OSTIARY_TRUSTED_PROXIES)
+      empty: X-Forwarded-For is ignored; else IPs/CIDRs (TOML array or
+      comma-separated) whose X-Forwarded-For gives the client's address (the
+      right-most untrusted hop)
+  dangerous_insecure_cookies (OSTIARY_DANGEROUS_INSECURE_COOKIES)
+      false (development only: cookies without Secure and __Host-, for
+      plain-HTTP clients that drop Secure cookies)
 Log filter: OSTIARY_LOG (tracing EnvFilter syntax, default info).
-In a TOML file, session.*, login_throttle.* and keys.* go in [session], [login_throttle] and
-[keys] tables.";
+In a TOML file, session.*, login_throttle.* and keys.* go in [session], [login_throttle]
+and [keys] tables.";
 
 #[derive(Debug, Subcommand)]
 enum BackchannelCommand {
@@ -226,6 +245,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit { filter, db } => {
             let settings = load(&db, FlagOverrides::default())?;
             commands::audit::run(filter, &settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys {
+            command: commands::keys::KeyCommand::GenerateKek,
+            ..
+        } => {
+            // Needs no settings and no database (it is what the settings will need).
+            println!(
+                "{}",
+                ostiary_core::keys::KeyEncryptionKey::generate_encoded()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys { command, db } => {

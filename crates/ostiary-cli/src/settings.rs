@@ -268,21 +268,6 @@ impl Settings {
         if self.key_encryption_key.is_some() && self.key_encryption_key_file.is_some() {
             anyhow::bail!("set key_encryption_key or key_encryption_key_file, not both");
         }
-        let shared_database = !self.database_url.starts_with("sqlite:");
-        if shared_database
-            && self.key_encryption_key.is_none()
-            && self.key_encryption_key_file.is_none()
-        {
-            anyhow::bail!(
-                "a key-encryption key is required with {}: set OSTIARY_KEY_ENCRYPTION_KEY (or \
-                 key_encryption_key_file) to base64 of 32 random bytes, for example the output of \
-                 `ostiary keys generate-kek`; it seals the signing keys in the database",
-                self.database_url
-                    .split(':')
-                    .next()
-                    .unwrap_or("this database")
-            );
-        }
         if let Some(token) = &self.metrics_token {
             if token.expose().len() < 32 {
                 anyhow::bail!("metrics_token must be at least 32 characters (use a random value)");
@@ -318,9 +303,21 @@ impl Settings {
             .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
-    /// The key-encryption key, read from the setting or its file.
+    /// The key-encryption key, read from the setting or its file. Required (an error naming
+    /// the fix) when the database is shared (PostgreSQL); only commands that use the signing
+    /// keys ask for it, so `ostiary migrate` and `ostiary keys generate-kek` work without.
     fn key_encryption_key(&self) -> anyhow::Result<Option<KeyEncryptionKey>> {
+        let shared_database = !self.database_url.starts_with("sqlite:");
         let text = match (&self.key_encryption_key, &self.key_encryption_key_file) {
+            (None, None) if shared_database => anyhow::bail!(
+                "a key-encryption key is required with {}: set OSTIARY_KEY_ENCRYPTION_KEY (or \
+                 key_encryption_key_file) to base64 of 32 random bytes, for example the output of \
+                 `ostiary keys generate-kek`; it seals the signing keys in the database",
+                self.database_url
+                    .split(':')
+                    .next()
+                    .unwrap_or("this database")
+            ),
             (Some(value), _) => value.expose().to_owned(),
             (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
                 anyhow::anyhow!(

@@ -432,4 +432,17 @@ fn a_shared_database_without_a_key_encryption_key_is_refused_at_start() {
         "{stderr}"
     );
     assert!(stderr.contains("ostiary keys generate-kek"), "{stderr}");
+
+    // Generating the key needs neither the key nor the database.
+    let kek = Command::new(env!("CARGO_BIN_EXE_ostiary"))
+        .args(["keys", "generate-kek"])
+        .env(
+            "OSTIARY_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:1/none",
+        )
+        .env_remove("OSTIARY_KEY_ENCRYPTION_KEY")
+        .output()
+        .expect("ostiary runs");
+    assert!(kek.status.success(), "{kek:?}");
+    assert_eq!(String::from_utf8_lossy(&kek.stdout).trim().len(), 43);
 }

@@ -154,6 +154,14 @@ async fn two_instances_share_sessions_rotations_and_reuse_detection() {
         ],
         None,
     );
+    // Migrating needs the database URL only, not the key-encryption key.
+    let migrated = Command::new(env!("CARGO_BIN_EXE_ostiary"))
+        .arg("migrate")
+        .env("OSTIARY_DATABASE_URL", &env.database)
+        .env_remove("OSTIARY_KEY_ENCRYPTION_KEY")
+        .output()
+        .expect("ostiary migrate runs");
+    assert!(migrated.status.success(), "{migrated:?}");
     let (a, b) = (env.serve(), env.serve());
 
     // Signed in at A, refreshed at B.

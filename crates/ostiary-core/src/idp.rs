@@ -420,11 +420,17 @@ impl Idp {
             let statuses = crate::keys::lifecycle(&stored, now, self.key_retention());
             let of_alg = || statuses.iter().filter(move |s| s.alg == alg);
             let Some(current) = of_alg().find(|s| s.state == KeyState::Current) else {
+                // Instances starting together on an empty database store one first key.
                 let key = self.new_key(alg, now).await?;
-                self.store.insert_signing_key(&key).await?;
-                self.audit(self.audit_key_generated(&key, "first_start"))
-                    .await;
-                tracing::info!(kid = %key.kid, alg = alg.as_str(), "generated signing key");
+                if self
+                    .store
+                    .insert_next_signing_key(&key, UnixTime::MIN)
+                    .await?
+                {
+                    self.audit(self.audit_key_generated(&key, "first_start"))
+                        .await;
+                    tracing::info!(kid = %key.kid, alg = alg.as_str(), "generated signing key");
+                }
                 changed = true;
                 continue;
             };

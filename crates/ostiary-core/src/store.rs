@@ -197,13 +197,14 @@ pub trait Store: Send + Sync + 'static {
     async fn list_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
     /// Stores a new signing key.
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
-    /// Stores `key` as the next key of its algorithm only if no key of that algorithm is
-    /// waiting to sign (`activates_at > now`), in one transaction, so that instances rotating
-    /// at the same moment publish one key. `true` if stored.
+    /// Stores `key` only if no key of its algorithm activates after `after`, in one
+    /// transaction, so that instances racing to do the same store one key: with `after` =
+    /// now, only if no next key is waiting to sign (a rotation); with `UnixTime::MIN`, only if
+    /// the algorithm has no key at all (the first start). `true` if stored.
     async fn insert_next_signing_key(
         &self,
         key: &StoredKey,
-        now: UnixTime,
+        after: UnixTime,
     ) -> Result<bool, StoreError>;
     /// Deletes a signing key (past its retention); `false` if it was already gone.
     async fn delete_signing_key(&self, kid: &str) -> Result<bool, StoreError>;

@@ -31,6 +31,10 @@ pub fn oauth_error(e: &IdpError) -> (StatusCode, &'static str) {
         IdpError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
         IdpError::InsufficientScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
         IdpError::Rejected(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        // The database is down or overloaded: try again later (the cause is logged).
+        IdpError::Store(ostiary_core::StoreError::Unavailable(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+        }
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
     }
 }
@@ -38,7 +42,10 @@ pub fn oauth_error(e: &IdpError) -> (StatusCode, &'static str) {
 /// A description that is safe to send: the error's own text for client errors, a generic one
 /// for internal failures (whose cause is logged instead).
 fn public_description(e: &IdpError, status: StatusCode) -> String {
-    if status.is_server_error() {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        tracing::error!(error = %e, "storage unavailable");
+        "the service is temporarily unavailable; try again later".to_owned()
+    } else if status.is_server_error() {
         tracing::error!(error = %e, "internal error");
         "the server could not complete the request".to_owned()
     } else {
@@ -259,5 +266,30 @@ impl IntoResponse for PageError {
             html::escape(&self.message)
         );
         html::page(self.status, self.title, &body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_a_503_and_corrupt_data_a_500_both_without_details() {
+        let down = IdpError::Store(ostiary_core::StoreError::Unavailable(
+            "connection refused to db.internal:5432".into(),
+        ));
+        let (status, code) = oauth_error(&down);
+        assert_eq!(
+            (status, code),
+            (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+        );
+        assert!(!public_description(&down, status).contains("db.internal"));
+        let corrupt = IdpError::Store(ostiary_core::StoreError::Corrupt("row 7".into()));
+        let (status, code) = oauth_error(&corrupt);
+        assert_eq!(
+            (status, code),
+            (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+        );
+        assert!(!public_description(&corrupt, status).contains("row 7"));
     }
 }

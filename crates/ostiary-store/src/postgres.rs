@@ -674,7 +674,7 @@ impl Store for PostgresStore {
     async fn insert_next_signing_key(
         &self,
         key: &StoredKey,
-        now: UnixTime,
+        after: UnixTime,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         // Instances rotating at the same moment take turns here, so one next key is stored.
@@ -686,7 +686,7 @@ impl Store for PostgresStore {
         let pending =
             sqlx::query("SELECT 1 FROM signing_keys WHERE alg = $1 AND activates_at > $2")
                 .bind(key.alg.as_str())
-                .bind(now)
+                .bind(after)
                 .fetch_optional(tx.conn())
                 .await
                 .map_err(unavailable)?;
@@ -1493,8 +1493,10 @@ impl Store for PostgresStore {
         if applied == expected {
             Ok(())
         } else {
+            let applied = applied.map_or("none".to_owned(), |v| v.to_string());
+            let expected = expected.unwrap_or_default();
             Err(StoreError::Unavailable(format!(
-                "database schema is at migration {applied:?}, this build needs {expected:?}: run `ostiary migrate`"
+                "database schema is at migration {applied}, this build needs {expected}: run `ostiary migrate`"
             )))
         }
     }

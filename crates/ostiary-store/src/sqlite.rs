@@ -617,12 +617,12 @@ impl Store for SqliteStore {
     async fn insert_next_signing_key(
         &self,
         key: &StoredKey,
-        now: UnixTime,
+        after: UnixTime,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_immediate().await?;
         let pending = sqlx::query("SELECT 1 FROM signing_keys WHERE alg = ? AND activates_at > ?")
             .bind(key.alg.as_str())
-            .bind(now)
+            .bind(after)
             .fetch_optional(&mut *tx)
             .await
             .map_err(unavailable)?;
@@ -1387,8 +1387,10 @@ impl Store for SqliteStore {
         if applied == expected {
             Ok(())
         } else {
+            let applied = applied.map_or("none".to_owned(), |v| v.to_string());
+            let expected = expected.unwrap_or_default();
             Err(StoreError::Unavailable(format!(
-                "database schema is at migration {applied:?}, this build needs {expected:?}: run `ostiary migrate`"
+                "database schema is at migration {applied}, this build needs {expected}: run `ostiary migrate`"
             )))
         }
     }

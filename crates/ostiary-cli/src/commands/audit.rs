@@ -14,11 +14,8 @@ pub struct AuditArgs {
     /// Only events of this session (`sid`).
     #[arg(long, value_name = "SID")]
     session: Option<String>,
-    /// Only events of this kind: login_succeeded, login_failed, refresh_rotated,
-    /// refresh_replayed_within_grace, refresh_token_reuse_detected, authorization_code_replayed,
-    /// session_ended, access_token_revoked, user_created, user_disabled_changed,
-    /// client_created, signing_key_generated.
-    #[arg(long, value_name = "KIND")]
+    /// Only events of this kind.
+    #[arg(long, value_name = "KIND", value_parser = kinds())]
     kind: Option<String>,
     /// Only events at or after this time (Unix seconds).
     #[arg(long, value_name = "UNIX_SECONDS")]
@@ -61,4 +58,11 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&event)?);
     }
     Ok(())
+}
+
+/// Every audit kind, as the values `--kind` accepts (listed by `--help`).
+fn kinds() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        ostiary_core::audit::AuditKind::ALL.map(ostiary_core::audit::AuditKind::as_str),
+    )
 }

@@ -18,11 +18,14 @@ pub enum KeyCommand {
     Rotate {
         /// Sign with the new key at once and retire the current one (a compromised key).
         /// Verifiers fetch the new key when they first see its kid; the old key stays
-        /// published until the tokens it signed have expired.
+        /// published until the tokens it signed have expired. Running instances switch at
+        /// their next key reload (within a minute). A key already waiting to sign still takes
+        /// over at its time: after a compromise of the database, rotate again then.
         #[arg(long)]
         immediately: bool,
     },
-    /// Print a new random key-encryption key (base64 of 32 bytes) for key_encryption_key.
+    /// Print a new random key-encryption key (URL-safe base64 of 32 bytes) for
+    /// key_encryption_key. Needs no database.
     GenerateKek,
 }
 

@@ -33,11 +33,11 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 /// The IdP on the configured database, for administrative commands.
 pub async fn open_idp(settings: &Settings) -> anyhow::Result<Idp> {
-    let store = open_store(settings).await?;
     let config = ostiary_core::IdpConfig {
         issuer: settings.issuer(),
         ..settings.idp_config()?
     };
+    let store = open_store(settings).await?;
     Ok(Idp::new(store, Arc::new(SystemClock), config).await?)
 }
 

@@ -9,10 +9,12 @@ use crate::settings::Settings;
 
 /// Runs the IdP until Ctrl-C or SIGTERM.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Settings errors (a missing key-encryption key) before the database is touched.
+    let idp = settings.idp_config()?;
     let store = super::open_store(&settings).await?;
     let config = ServerConfig {
         listen: settings.listen,
-        idp: settings.idp_config()?,
+        idp,
         dangerous_insecure_cookies: settings.dangerous_insecure_cookies,
         admin_token: settings
             .admin_token

@@ -158,6 +158,25 @@ async fn racing_instances_store_one_next_key(store: Arc<dyn Store>) {
     }
     assert_eq!(stored, 1);
     assert_eq!(store.list_signing_keys().await.unwrap().len(), 1);
+
+    // Instances starting together on an empty database: one first key per algorithm.
+    let starters: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let key = signing_key(&format!("first{i}"), SigningAlgorithm::RS256, T0);
+                store.insert_next_signing_key(&key, i64::MIN).await.unwrap()
+            })
+        })
+        .collect();
+    let mut first = 0;
+    for starter in starters {
+        if starter.await.unwrap() {
+            first += 1;
+        }
+    }
+    assert_eq!(first, 1);
+    assert_eq!(store.list_signing_keys().await.unwrap().len(), 2);
 }
 
 async fn a_session_ending_wakes_listeners_where_the_backend_can(store: Arc<dyn Store>) {
