@@ -178,10 +178,14 @@ impl AuditEvent {
         mut details: Value,
     ) -> Self {
         details["evicted_by"] = json!(by_sid);
-        Self::new(at, AuditKind::SessionEvicted, "system")
+        let mut event = Self::new(at, AuditKind::SessionEvicted, "system")
             .user(user_id)
-            .session(sid)
-            .details(details)
+            .session(sid);
+        // A client's own limit names the client, also as the event's client.
+        if let Some(client_id) = details["client_id"].as_str() {
+            event = event.client(client_id);
+        }
+        event.details(details)
     }
 
     /// The user concerned.

@@ -105,6 +105,7 @@ async fn a_client_limited_to_one_session_ends_the_older_session_that_holds_its_t
     assert_eq!(evicted[0].sid.as_deref(), Some(sid_of(&first).as_str()));
     assert_eq!(evicted[0].details["evicted_by"], sid_of(&second));
     assert_eq!(evicted[0].details["client_id"], PUBLIC_CLIENT);
+    assert_eq!(evicted[0].client_id.as_deref(), Some(PUBLIC_CLIENT));
     // Published like any other ending.
     let feed: Value = http()
         .get(app.url("/revocations"))
