@@ -401,6 +401,16 @@ fn signing_keys_are_sealed_listed_rotated_and_need_their_kek() {
         assert!(at_once || next_second, "{key}");
     }
 
+    // The keys that were waiting to sign were made before the "compromise": gone.
+    let remaining = stdout(&with_kek(&["keys", "list"], &kek));
+    for line in stdout(&rotated).lines() {
+        let pending: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(
+            !remaining.contains(pending["kid"].as_str().unwrap()),
+            "{remaining}"
+        );
+    }
+
     // Sealed keys need their key-encryption key: missing or wrong, the IdP does not start.
     let missing = ostiary(&db, &["keys", "list"], None);
     assert!(!missing.status.success());

@@ -487,7 +487,8 @@ impl Idp {
     /// Publishes a new signing key for each algorithm in use (`ostiary keys rotate`). Normally
     /// it signs [`KeyPolicy::publish_ahead`] seconds from now, and a key already waiting to
     /// sign is an error. `immediately` (a compromised key) makes it sign at once (within a
-    /// second: activation times have one-second precision); verifiers
+    /// second: activation times have one-second precision) and deletes any key that was
+    /// waiting to sign (made before the compromise, never used); verifiers
     /// that cached the JWKS fetch the new key when they first see its `kid`, and the old key
     /// is retired. Audited. Returns the new keys' states.
     pub async fn rotate_keys(&self, immediately: bool) -> Result<Vec<KeyStatus>, IdpError> {
@@ -511,6 +512,20 @@ impl Idp {
             let key = self.new_key(alg, activates_at).await?;
             if immediately {
                 self.store.insert_signing_key(&key).await?;
+                // A key waiting to sign was made before the compromise: it goes too.
+                for pending in statuses
+                    .iter()
+                    .filter(|s| s.alg == alg && s.state == KeyState::Next)
+                {
+                    if self.store.delete_signing_key(&pending.kid).await? {
+                        self.audit(
+                            AuditEvent::new(now, AuditKind::SigningKeyRemoved, "admin").details(
+                                json!({"kid": pending.kid, "alg": alg.as_str(), "reason": "superseded_by_immediate_rotation"}),
+                            ),
+                        )
+                        .await;
+                    }
+                }
             } else if !self.store.insert_next_signing_key(&key, now).await? {
                 return Err(IdpError::Rejected(format!(
                     "a next {} key is already published and waiting to sign; see `ostiary keys list`",

@@ -109,7 +109,7 @@ pub fn decide(
     if presented_generation == family.generation {
         RefreshDecision::Rotate
     } else if presented_generation == family.generation - 1
-        && since_rotation <= client.refresh_grace(policy)
+        && within_grace(since_rotation, client.refresh_grace(policy))
     {
         RefreshDecision::ReplayWithinGrace
     } else {
@@ -119,6 +119,14 @@ pub fn decide(
             seconds_since_rotation: since_rotation,
         }
     }
+}
+
+/// Whether a replay `since_rotation` seconds after the rotation is within a grace window of
+/// `grace` seconds. Times have one-second precision, so a window of N > 0 seconds accepts
+/// replays up to N whole seconds later; a window of 0 accepts none at all (not even within
+/// the same second).
+fn within_grace(since_rotation: i64, grace: i64) -> bool {
+    grace > 0 && since_rotation <= grace
 }
 
 const SEAL_SALT: &[u8] = b"ostiary/refresh-successor/v1";
@@ -345,7 +353,11 @@ mod tests {
             RefreshDecision::Rotate
         );
         rotate(&mut family, &mut session, clock.now());
-        // The global grace is 10 s; this client allows none.
+        // The global grace is 10 s; this client allows none, not even within the same second.
+        assert!(matches!(
+            decide(&family, &session, 0, clock.now(), &POLICY, &client),
+            RefreshDecision::Reuse { .. }
+        ));
         clock.advance(1);
         assert!(matches!(
             decide(&family, &session, 0, clock.now(), &POLICY, &NO_OVERRIDES),

@@ -20,7 +20,8 @@ pub struct SessionPolicy {
     /// A session ends this long after login, however active. Default 2592000 (30 days).
     pub absolute_lifetime: i64,
     /// How long after a rotation the previous refresh token may be presented again and get
-    /// the same successor (a retry or a second tab, not theft). Default 10.
+    /// the same successor (a retry or a second tab, not theft). Default 10; 0: never (any
+    /// second use is reuse).
     pub refresh_grace: i64,
     /// Most active sessions a user may have at once; 0 means no limit (the default). 1 is
     /// the one-session-per-user policy.

@@ -22,9 +22,18 @@ fn user_key(username: &str) -> String {
     format!("user:{username}")
 }
 
-/// The counter key of a client IP (at most 64 characters).
+/// The counter key of a client IP (at most 64 characters). IPv6 addresses count by their /64
+/// network: one client commonly holds a whole /64, and could otherwise spray passwords from
+/// as many addresses as it likes.
 fn ip_key(ip: &str) -> String {
-    format!("ip:{}", ip.chars().take(64).collect::<String>())
+    match ip.parse::<std::net::IpAddr>().map(|a| a.to_canonical()) {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V4(v4)) => format!("ip:{v4}"),
+        Err(_) => format!("ip:{}", ip.chars().take(64).collect::<String>()),
+    }
 }
 
 /// Limits for failed logins.
@@ -128,5 +137,15 @@ mod tests {
         let long = throttle.keys(&"x".repeat(10_000), Some(&"1".repeat(10_000)));
         assert!(long.iter().all(|k| k.key.len() <= 70));
         assert_eq!(throttle.keys("bob", None).len(), 1);
+        // One IPv6 /64 is one client; IPv4-mapped addresses are their IPv4 address.
+        let a = throttle.keys("x", Some("2001:db8:1:2::1"));
+        let b = throttle.keys("x", Some("2001:db8:1:2:ffff::9"));
+        assert_eq!(a[1].key, "ip:2001:db8:1:2::/64");
+        assert_eq!(a[1].key, b[1].key);
+        assert_ne!(a[1].key, throttle.keys("x", Some("2001:db8:1:3::1"))[1].key);
+        assert_eq!(
+            throttle.keys("x", Some("::ffff:10.0.0.1"))[1].key,
+            "ip:10.0.0.1"
+        );
     }
 }

@@ -73,6 +73,10 @@ pub struct AppState {
     /// Becomes `true` when the server starts shutting down: long-lived responses (the
     /// revocation stream) end, so that the graceful shutdown does not wait for them.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The revocation streams of this instance: the feed's latest `seq`, re-read once for all
+    /// of them, and the permits that bound how many may be open (see
+    /// [`endpoints::revocations`]).
+    pub feed: endpoints::revocations::FeedHead,
 }
 
 impl AppState {
@@ -100,6 +104,10 @@ pub struct ServerConfig {
     /// Reverse proxies whose `X-Forwarded-For` gives the client's address (see [`proxy`]).
     /// Default: none.
     pub trusted_proxies: TrustedProxies,
+    /// Most `/revocations/stream` connections open at once; beyond, the stream answers 503
+    /// and readers poll `/revocations`. Default
+    /// [`endpoints::revocations::MAX_STREAMS`] (1000).
+    pub max_revocation_streams: usize,
 }
 
 impl Default for ServerConfig {
@@ -116,6 +124,7 @@ impl Default for ServerConfig {
             admin_token: None,
             metrics_token: None,
             trusted_proxies: TrustedProxies::none(),
+            max_revocation_streams: endpoints::revocations::MAX_STREAMS,
         }
     }
 }
@@ -274,7 +283,14 @@ impl Application {
             metrics_token: config.metrics_token.as_ref().map(Credential::hash),
             trusted_proxies: Arc::new(config.trusted_proxies),
             stopping,
+            feed: endpoints::revocations::FeedHead::new(config.max_revocation_streams),
         };
+        // One reader of the feed's head for every stream of this instance, until shutdown.
+        tokio::spawn(endpoints::revocations::follow_head(
+            idp.clone(),
+            state.feed.clone(),
+            stop.subscribe(),
+        ));
         Ok(Self {
             listener,
             router: router(state),

@@ -1365,11 +1365,16 @@ impl Store for PostgresStore {
         window: i64,
     ) -> Result<LoginAttempt, StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM login_failures WHERE window_start <= $1")
-            .bind(now - window)
-            .execute(tx.conn())
-            .await
-            .map_err(unavailable)?;
+        // Expired counters go, but only those no one else holds: waiting here on rows in
+        // another order than the keys below could deadlock.
+        sqlx::query(
+            "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures \
+             WHERE window_start <= $1 ORDER BY key FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(now - window)
+        .execute(tx.conn())
+        .await
+        .map_err(unavailable)?;
         // Lock (creating at zero) every counter of this attempt, in key order so that two
         // attempts sharing counters wait for each other instead of deadlocking.
         let mut sorted: Vec<&ThrottleKey> = keys.iter().collect();
@@ -1421,6 +1426,16 @@ impl Store for PostgresStore {
         take_back: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        // Lock both counters in key order, the order `begin_login_attempt` locks them in, so
+        // that a success and a concurrent attempt wait for each other instead of deadlocking.
+        let mut keys = vec![forget];
+        keys.extend(take_back);
+        keys.sort_unstable();
+        sqlx::query("SELECT key FROM login_failures WHERE key = ANY($1) ORDER BY key FOR UPDATE")
+            .bind(&keys)
+            .fetch_all(tx.conn())
+            .await
+            .map_err(unavailable)?;
         sqlx::query("DELETE FROM login_failures WHERE key = $1")
             .bind(forget)
             .execute(tx.conn())

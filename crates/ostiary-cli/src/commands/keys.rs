@@ -19,8 +19,8 @@ pub enum KeyCommand {
         /// Sign with the new key at once and retire the current one (a compromised key).
         /// Verifiers fetch the new key when they first see its kid; the old key stays
         /// published until the tokens it signed have expired. Running instances switch at
-        /// their next key reload (within a minute). A key already waiting to sign still takes
-        /// over at its time: after a compromise of the database, rotate again then.
+        /// their next key reload (within a minute). A key that was waiting to sign is deleted
+        /// (it was made before the compromise).
         #[arg(long)]
         immediately: bool,
     },

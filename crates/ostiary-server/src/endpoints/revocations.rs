@@ -37,6 +37,62 @@ use crate::params::Params;
 
 /// Most entries in one page or one stream read.
 const PAGE_LIMIT: u32 = 1000;
+/// Default of the most revocation streams one instance keeps open; beyond, `/revocations/stream`
+/// answers 503 and readers poll `/revocations` (as `ostiary-verify` does by itself).
+pub const MAX_STREAMS: usize = 1000;
+
+/// What the streams of one instance share: the feed's latest `seq`, re-read by one task
+/// ([`follow_head`]) rather than by every stream, and the permits bounding how many streams
+/// are open. An idle stream costs no database read.
+#[derive(Debug, Clone)]
+pub struct FeedHead {
+    head: tokio::sync::watch::Sender<i64>,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl FeedHead {
+    /// No stream yet, head unknown (0); at most `max_streams` open at once.
+    pub fn new(max_streams: usize) -> Self {
+        Self {
+            head: tokio::sync::watch::Sender::new(0),
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(max_streams)),
+        }
+    }
+}
+
+/// Re-reads the feed's latest `seq` when this process (or, through the store's notifications,
+/// another instance) publishes, and every few seconds for writers it cannot hear (the CLI on
+/// SQLite); wakes the streams when something may have been published. Stops at shutdown.
+pub async fn follow_head(
+    idp: ostiary_core::Idp,
+    feed: FeedHead,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let notifier = idp.revocation_notifier();
+    let mut announced = false;
+    loop {
+        let notified = notifier.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        match idp.store().latest_revocation_seq().await {
+            // After a notification, wake the streams even if the number did not move (it may
+            // have been taken before the notifying transaction committed).
+            Ok(seq) if announced => {
+                feed.head.send_replace(seq);
+            }
+            Ok(seq) => {
+                feed.head
+                    .send_if_modified(|head| std::mem::replace(head, seq) != seq);
+            }
+            Err(e) => tracing::warn!(error = %e, "revocation streams could not read the feed"),
+        }
+        tokio::select! {
+            () = &mut notified => announced = true,
+            () = tokio::time::sleep(STREAM_REREAD) => announced = false,
+            _ = stopping.wait_for(|stopping| *stopping) => return,
+        }
+    }
+}
 /// Silence after which the stream sends a `keep-alive` event.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How often a stream re-reads the feed even without a local notification, so that entries
@@ -108,7 +164,18 @@ pub async fn stream(
 ) -> Result<Response, TokenEndpointError> {
     let params = Params::from_query(query.as_deref())?;
     let after = cursor_from(&params, &headers)?;
-    let events = revocation_events(state, after);
+    let Ok(permit) = state.feed.permits.clone().try_acquire_owned() else {
+        return Ok((
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            [(http::header::RETRY_AFTER, "30")],
+            Json(json!({
+                "error": "temporarily_unavailable",
+                "error_description": "too many open revocation streams; poll /revocations instead",
+            })),
+        )
+            .into_response());
+    };
+    let events = revocation_events(state, after, permit);
     Ok(Sse::new(events)
         .keep_alive(
             KeepAlive::new()
@@ -118,23 +185,24 @@ pub async fn stream(
         .into_response())
 }
 
-/// Reads the feed from `after` on, forever: what is there, then whatever this process
-/// publishes (woken at once) or another process publishes (seen at the next re-read).
-fn revocation_events(state: AppState, after: i64) -> impl Stream<Item = Result<Event, Infallible>> {
-    let notifier = state.idp.revocation_notifier();
+/// Reads the feed from `after` on, forever: what is there, then whatever is published, read
+/// when the shared head moves (see [`FeedHead`]). Holds its permit while open.
+fn revocation_events(
+    state: AppState,
+    after: i64,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let head = state.feed.head.subscribe();
     stream::unfold(
-        (state, notifier, after, Vec::<Event>::new()),
-        |(state, notifier, mut cursor, mut pending)| async move {
+        (state, head, permit, after, Vec::<Event>::new()),
+        |(state, mut head, permit, mut cursor, mut pending)| async move {
             loop {
                 if !pending.is_empty() {
                     let event = pending.remove(0);
-                    return Some((Ok(event), (state, notifier, cursor, pending)));
+                    return Some((Ok(event), (state, head, permit, cursor, pending)));
                 }
-                // Register for the notification before reading, so nothing published in between
-                // is missed.
-                let notified = notifier.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
+                // Mark the head seen before reading, so a move in between wakes us again.
+                head.mark_unchanged();
                 match state.idp.revocation_feed(cursor, PAGE_LIMIT).await {
                     Ok(page) => {
                         cursor = page.cursor;
@@ -158,8 +226,7 @@ fn revocation_events(state: AppState, after: i64) -> impl Stream<Item = Result<E
                 }
                 let mut stopping = state.stopping.clone();
                 tokio::select! {
-                    () = &mut notified => {}
-                    () = tokio::time::sleep(STREAM_REREAD) => {}
+                    changed = head.changed() => if changed.is_err() { return None },
                     // The server is shutting down: end the stream (readers reconnect elsewhere).
                     _ = stopping.wait_for(|stopping| *stopping) => return None,
                 }

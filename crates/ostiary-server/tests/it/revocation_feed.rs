@@ -258,6 +258,48 @@ async fn a_following_verifier_gets_revocations_pushed_by_the_stream() {
     follower.abort();
 }
 
+#[tokio::test]
+async fn open_streams_are_bounded_and_a_closed_one_frees_its_place() {
+    let app = spawn_app_with_server(|c| c.max_revocation_streams = 2).await;
+    let open = || http().get(app.url("/revocations/stream")).send();
+    let first = open().await.unwrap();
+    let second = open().await.unwrap();
+    assert_eq!(
+        (first.status(), second.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    let third = open().await.unwrap();
+    assert_eq!(third.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(third.headers()["retry-after"], "30");
+    let body: Value = third.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    // Polling still works.
+    let poll = http().get(app.url("/revocations")).send().await.unwrap();
+    assert_eq!(poll.status(), StatusCode::OK);
+
+    drop(first);
+    // The server notices the closed connection when it next writes to it; until then the
+    // place is taken. Ending a session makes every stream write.
+    let user = app.tokens_for(&browser(), PUBLIC_CLIENT, "openid").await;
+    app.idp
+        .end_session(&sid_of(&user), ostiary_core::session::EndReason::Logout)
+        .await
+        .unwrap();
+    let again = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let response = open().await.unwrap();
+            if response.status() == StatusCode::OK {
+                break response;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("a place frees up");
+    assert_eq!(again.status(), StatusCode::OK);
+    drop(second);
+}
+
 async fn introspect(app: &TestApp, token: &str) -> reqwest::Response {
     http()
         .post(app.url("/introspect"))

@@ -14,6 +14,7 @@ use crate::fixtures::*;
 contract!(
     a_counter_at_its_limit_blocks_until_its_window_ends,
     parallel_attempts_cannot_slip_under_a_limit,
+    parallel_successful_logins_neither_fail_nor_leave_counts_behind,
     success_forgets_one_counter_and_takes_one_failure_back_from_the_other,
     only_one_next_signing_key_per_algorithm_is_stored_and_keys_are_deleted,
     racing_instances_store_one_next_key,
@@ -71,6 +72,38 @@ async fn parallel_attempts_cannot_slip_under_a_limit(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(allowed, 3);
+}
+
+async fn parallel_successful_logins_neither_fail_nor_leave_counts_behind(store: Arc<dyn Store>) {
+    // Sixteen sign-ins of one user from one address at once, each counted, then taken back:
+    // the counters are locked in one order by both steps, so nothing deadlocks.
+    let logins: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..5 {
+                    let attempt = store.begin_login_attempt(&keys(1000, 1000), T0, 900).await;
+                    assert_eq!(attempt.unwrap(), LoginAttempt::Allowed);
+                    store
+                        .record_login_success("user:alice", Some("ip:10.0.0.1"))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for login in logins {
+        login.await.unwrap();
+    }
+    // Nothing left counted against the address: it still has all of a limit of 3.
+    let ip_only = [ThrottleKey {
+        key: "ip:10.0.0.1".into(),
+        max_failures: 3,
+    }];
+    for _ in 0..3 {
+        let attempt = store.begin_login_attempt(&ip_only, T0, 900).await;
+        assert_eq!(attempt.unwrap(), LoginAttempt::Allowed);
+    }
 }
 
 async fn success_forgets_one_counter_and_takes_one_failure_back_from_the_other(
