@@ -1280,7 +1280,7 @@ impl Idp {
             CodeConsumption::Replayed(record) if record.client_id != client.id => {
                 return Err(IdpError::InvalidGrant("code issued to another client"));
             }
-            CodeConsumption::Replayed(_) => {
+            CodeConsumption::Replayed(replayed) => {
                 let ended = self
                     .store
                     .end_families_from_code(&code_hash, now, EndReason::AuthorizationCodeReplay)
@@ -1296,6 +1296,9 @@ impl Idp {
                         format!("client:{}", client.id),
                     )
                     .client(client.id.as_str())
+                    .user(&replayed.user_id)
+                    .session(&replayed.sid)
+                    .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
                     .details(json!({"families_ended": ended})),
                 )
                 .await;
@@ -1606,7 +1609,12 @@ impl Idp {
     /// the revocation feed. Tokens that are unknown, or belong to another
     /// client, are silently ignored (RFC 7009 §2.2), so the response reveals nothing.
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
-    pub async fn revoke(&self, client: &Client, token: &str) -> Result<(), IdpError> {
+    pub async fn revoke(
+        &self,
+        client: &Client,
+        token: &str,
+        caller: &LoginContext,
+    ) -> Result<(), IdpError> {
         let now = self.now();
         let hash = Credential::from_presented(token).hash();
         if let Some((family, _)) = self.store.find_refresh_token(&hash).await? {
@@ -1642,6 +1650,7 @@ impl Idp {
                 .user(&claims.sub)
                 .session(&claims.sid)
                 .client(client.id.as_str())
+                .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
                 .details(json!({"jti": claims.jti})),
             )
             .await;

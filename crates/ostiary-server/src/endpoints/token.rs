@@ -177,6 +177,7 @@ pub async fn token(
 /// `POST /revoke` (RFC 7009 §2): answers 200 whether or not the token was known.
 pub async fn revoke(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     headers: HeaderMap,
     body: FormBody,
 ) -> Result<Response, TokenEndpointError> {
@@ -184,7 +185,7 @@ pub async fn revoke(
     let client = authenticated_client(&state, &headers, &params).await?;
     let token = required(&params, "token")?;
     // token_type_hint is optional and only a hint (RFC 7009 §2.1): both kinds are tried.
-    state.idp.revoke(&client, token).await?;
+    state.idp.revoke(&client, token, &caller).await?;
     Ok((StatusCode::OK, no_store_headers()).into_response())
 }
 

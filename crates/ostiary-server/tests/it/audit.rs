@@ -112,3 +112,38 @@ async fn logins_refreshes_reuse_and_logout_are_audited_with_evidence_and_without
         ]
     );
 }
+
+#[tokio::test]
+async fn a_replayed_code_and_a_revoked_access_token_are_audited_with_who_and_where() {
+    let app = spawn_app().await;
+    let (verifier, challenge) = pkce();
+    let redirected = app
+        .authorize(
+            &browser(),
+            &[
+                ("response_type", "code"),
+                ("client_id", PUBLIC_CLIENT),
+                ("redirect_uri", REDIRECT_URI),
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    let code = redirected.param("code").unwrap();
+    let first = app.exchange(PUBLIC_CLIENT, &code, &verifier).await;
+    let tokens: Value = first.json().await.unwrap();
+    let replay = app.exchange(PUBLIC_CLIENT, &code, &verifier).await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    let replayed = app.audit_of(AuditKind::AuthorizationCodeReplayed).await;
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(replayed[0].ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(replayed[0].sid.as_deref(), Some(sid_of(&tokens).as_str()));
+    assert!(replayed[0].user_id.is_some());
+
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.revoke(access).await.status(), StatusCode::OK);
+    let revoked = app.audit_of(AuditKind::AccessTokenRevoked).await;
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].ip.as_deref(), Some("127.0.0.1"));
+}
