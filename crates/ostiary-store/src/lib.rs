@@ -15,6 +15,7 @@
 //! - [`open`]: picks the implementation from a database URL.
 
 pub mod postgres;
+mod shared;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -41,11 +41,14 @@ use ostiary_core::store::{
     SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
 };
 use ostiary_core::user::{PasswordHashString, User, Username};
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Postgres, Row, SqlSafeStr};
+use sqlx::{AssertSqlSafe, Postgres, Row};
 
 use crate::OpenError;
+use crate::shared::{
+    LimitDecision, corrupt, is_unique_violation, json_list, limit_decision, migrator, parse_list,
+    policy_json, schema_status, unavailable,
+};
 
 /// The embedded migrations, in order.
 #[rustfmt::skip]
@@ -97,18 +100,6 @@ pub struct PostgresStore {
     pool: PgPool,
 }
 
-fn unavailable(e: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(what.to_string())
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
 impl PostgresStore {
     /// Connects to the database at a `postgres://` (or `postgresql://`) URL and applies
     /// migrations. The database must exist; the schema is created in it on first start.
@@ -139,19 +130,7 @@ impl PostgresStore {
     /// Applies the migrations not yet applied. Instances starting together take turns (sqlx's
     /// migrator holds an advisory lock while it runs), so this is safe to call from each.
     pub async fn migrate(&self) -> Result<(), OpenError> {
-        let migrations = MIGRATIONS
-            .iter()
-            .map(|(version, description, sql)| {
-                Migration::new(
-                    *version,
-                    (*description).into(),
-                    MigrationType::Simple,
-                    AssertSqlSafe(*sql).into_sql_str(),
-                    false,
-                )
-            })
-            .collect();
-        Migrator::with_migrations(migrations)
+        migrator(MIGRATIONS)
             .run(&self.pool)
             .await
             .map_err(|e| OpenError::Database(format!("migration failed: {e}")))
@@ -345,18 +324,6 @@ async fn append_audit<'e>(
     .await
     .map_err(unavailable)?;
     Ok(())
-}
-
-fn json_list<T: serde::Serialize>(items: &[T]) -> String {
-    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
-}
-
-fn parse_list(text: &str) -> Result<Vec<String>, StoreError> {
-    serde_json::from_str(text).map_err(corrupt)
-}
-
-fn policy_json(policy: &ClientPolicy) -> Result<String, StoreError> {
-    serde_json::to_string(policy).map_err(corrupt)
 }
 
 fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
@@ -732,21 +699,23 @@ impl Store for PostgresStore {
             .fetch_all(tx.conn())
             .await
             .map_err(unavailable)?;
-            let max = usize::try_from(limit.max).unwrap_or(usize::MAX);
-            if rows.len() >= max {
-                if !limit.evict_oldest {
+            match limit_decision(&limit, rows.len()) {
+                LimitDecision::Admit => {}
+                LimitDecision::Refuse => {
                     tx.rollback().await?;
                     return Ok(SessionAdmission::Refused);
                 }
-                evicted = evict(
-                    &mut tx,
-                    &rows[max - 1..],
-                    &session.user_id,
-                    &session.sid,
-                    session.created_at,
-                    serde_json::json!({"max_sessions_per_user": limit.max}),
-                )
-                .await?;
+                LimitDecision::EvictFrom(oldest) => {
+                    evicted = evict(
+                        &mut tx,
+                        &rows[oldest..],
+                        &session.user_id,
+                        &session.sid,
+                        session.created_at,
+                        serde_json::json!({"max_sessions_per_user": limit.max}),
+                    )
+                    .await?;
+                }
             }
         }
         sqlx::query(
@@ -805,21 +774,23 @@ impl Store for PostgresStore {
             .fetch_all(tx.conn())
             .await
             .map_err(unavailable)?;
-            let max = usize::try_from(limit.max).unwrap_or(usize::MAX);
-            if rows.len() >= max {
-                if !limit.evict_oldest {
+            match limit_decision(&limit, rows.len()) {
+                LimitDecision::Admit => {}
+                LimitDecision::Refuse => {
                     tx.rollback().await?;
                     return Ok(SessionAdmission::Refused);
                 }
-                evicted = evict(
-                    &mut tx,
-                    &rows[max - 1..],
-                    user_id,
-                    sid,
-                    now,
-                    serde_json::json!({"client_id": client_id, "max_sessions_per_user": limit.max}),
-                )
-                .await?;
+                LimitDecision::EvictFrom(oldest) => {
+                    evicted = evict(
+                        &mut tx,
+                        &rows[oldest..],
+                        user_id,
+                        sid,
+                        now,
+                        serde_json::json!({"client_id": client_id, "max_sessions_per_user": limit.max}),
+                    )
+                    .await?;
+                }
             }
         }
         sqlx::query(
@@ -1504,15 +1475,6 @@ impl Store for PostgresStore {
             }
             None => None,
         };
-        let expected = MIGRATIONS.last().map(|(version, _, _)| *version);
-        if applied == expected {
-            Ok(())
-        } else {
-            let applied = applied.map_or("none".to_owned(), |v| v.to_string());
-            let expected = expected.unwrap_or_default();
-            Err(StoreError::Unavailable(format!(
-                "database schema is at migration {applied}, this build needs {expected}: run `ostiary migrate`"
-            )))
-        }
+        schema_status(applied, MIGRATIONS)
     }
 }

@@ -23,11 +23,14 @@ use ostiary_core::store::{
     SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
 };
 use ostiary_core::user::{PasswordHashString, User, Username};
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlitePool};
+use sqlx::{AssertSqlSafe, Row, SqlitePool};
 
 use crate::OpenError;
+use crate::shared::{
+    LimitDecision, corrupt, is_unique_violation, json_list, limit_decision, migrator, parse_list,
+    policy_json, schema_status, unavailable,
+};
 
 /// The embedded migrations, in order.
 #[rustfmt::skip]
@@ -46,18 +49,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-}
-
-fn unavailable(e: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(what.to_string())
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 impl SqliteStore {
@@ -115,19 +106,7 @@ impl SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), OpenError> {
-        let migrations = MIGRATIONS
-            .iter()
-            .map(|(version, description, sql)| {
-                Migration::new(
-                    *version,
-                    (*description).into(),
-                    MigrationType::Simple,
-                    AssertSqlSafe(*sql).into_sql_str(),
-                    false,
-                )
-            })
-            .collect();
-        Migrator::with_migrations(migrations)
+        migrator(MIGRATIONS)
             .run(&self.pool)
             .await
             .map_err(|e| OpenError::Database(format!("migration failed: {e}")))
@@ -323,14 +302,6 @@ async fn publish(
     Ok(())
 }
 
-fn json_list<T: serde::Serialize>(items: &[T]) -> String {
-    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
-}
-
-fn parse_list(text: &str) -> Result<Vec<String>, StoreError> {
-    serde_json::from_str(text).map_err(corrupt)
-}
-
 fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
     Ok(User {
         id: row.try_get("id").map_err(corrupt)?,
@@ -380,10 +351,6 @@ fn client_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Client, StoreError> 
             .map_err(corrupt)?,
         created_at: row.try_get("created_at").map_err(corrupt)?,
     })
-}
-
-fn policy_json(policy: &ClientPolicy) -> Result<String, StoreError> {
-    serde_json::to_string(policy).map_err(corrupt)
 }
 
 fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Session, StoreError> {
@@ -665,21 +632,23 @@ impl Store for SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(unavailable)?;
-            let max = usize::try_from(limit.max).unwrap_or(usize::MAX);
-            if rows.len() >= max {
-                if !limit.evict_oldest {
+            match limit_decision(&limit, rows.len()) {
+                LimitDecision::Admit => {}
+                LimitDecision::Refuse => {
                     tx.rollback().await.map_err(unavailable)?;
                     return Ok(SessionAdmission::Refused);
                 }
-                evicted = evict(
-                    &mut tx,
-                    &rows[max - 1..],
-                    &session.user_id,
-                    &session.sid,
-                    session.created_at,
-                    serde_json::json!({"max_sessions_per_user": limit.max}),
-                )
-                .await?;
+                LimitDecision::EvictFrom(oldest) => {
+                    evicted = evict(
+                        &mut tx,
+                        &rows[oldest..],
+                        &session.user_id,
+                        &session.sid,
+                        session.created_at,
+                        serde_json::json!({"max_sessions_per_user": limit.max}),
+                    )
+                    .await?;
+                }
             }
         }
         sqlx::query(
@@ -735,21 +704,23 @@ impl Store for SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(unavailable)?;
-            let max = usize::try_from(limit.max).unwrap_or(usize::MAX);
-            if rows.len() >= max {
-                if !limit.evict_oldest {
+            match limit_decision(&limit, rows.len()) {
+                LimitDecision::Admit => {}
+                LimitDecision::Refuse => {
                     tx.rollback().await.map_err(unavailable)?;
                     return Ok(SessionAdmission::Refused);
                 }
-                evicted = evict(
-                    &mut tx,
-                    &rows[max - 1..],
-                    user_id,
-                    sid,
-                    now,
-                    serde_json::json!({"client_id": client_id, "max_sessions_per_user": limit.max}),
-                )
-                .await?;
+                LimitDecision::EvictFrom(oldest) => {
+                    evicted = evict(
+                        &mut tx,
+                        &rows[oldest..],
+                        user_id,
+                        sid,
+                        now,
+                        serde_json::json!({"client_id": client_id, "max_sessions_per_user": limit.max}),
+                    )
+                    .await?;
+                }
             }
         }
         sqlx::query(
@@ -1383,16 +1354,7 @@ impl Store for SqliteStore {
             }
             None => None,
         };
-        let expected = MIGRATIONS.last().map(|(version, _, _)| *version);
-        if applied == expected {
-            Ok(())
-        } else {
-            let applied = applied.map_or("none".to_owned(), |v| v.to_string());
-            let expected = expected.unwrap_or_default();
-            Err(StoreError::Unavailable(format!(
-                "database schema is at migration {applied}, this build needs {expected}: run `ostiary migrate`"
-            )))
-        }
+        schema_status(applied, MIGRATIONS)
     }
 }
 

@@ -1,0 +1,140 @@
+//! What the SQLite and PostgreSQL stores share: error mapping, how lists and policies are
+//! kept in text columns, the embedded-migration runner, the schema check, and the session-limit
+//! decision. Only the SQL around them differs per backend.
+
+use ostiary_core::StoreError;
+use ostiary_core::session::ClientPolicy;
+use ostiary_core::store::SessionLimit;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AssertSqlSafe, SqlSafeStr};
+
+/// A driver error: the database could not do it (the text is for logs).
+pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// A stored value that does not read back.
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+/// Whether the error is a unique-constraint violation.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// A list as its JSON text column.
+pub(crate) fn json_list<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+/// A JSON text column as a list of strings.
+pub(crate) fn parse_list(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(corrupt)
+}
+
+/// A client's policy as its JSON text column.
+pub(crate) fn policy_json(policy: &ClientPolicy) -> Result<String, StoreError> {
+    serde_json::to_string(policy).map_err(corrupt)
+}
+
+/// The migrator of embedded migrations `(version, description, sql)`.
+pub(crate) fn migrator(migrations: &[(i64, &str, &'static str)]) -> Migrator {
+    Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    (*description).to_owned().into(),
+                    MigrationType::Simple,
+                    AssertSqlSafe(*sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// `Ok` when the `applied` migration is the last of `migrations`; otherwise an error saying
+/// what to do.
+pub(crate) fn schema_status(
+    applied: Option<i64>,
+    migrations: &[(i64, &str, &'static str)],
+) -> Result<(), StoreError> {
+    let expected = migrations.last().map(|(version, _, _)| *version);
+    if applied == expected {
+        return Ok(());
+    }
+    let applied = applied.map_or("none".to_owned(), |v| v.to_string());
+    let expected = expected.unwrap_or_default();
+    Err(StoreError::Unavailable(format!(
+        "database schema is at migration {applied}, this build needs {expected}: run `ostiary migrate`"
+    )))
+}
+
+/// What a session limit says about admitting one more session, given the `active` sessions
+/// that count (newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LimitDecision {
+    /// Room enough (or no limit).
+    Admit,
+    /// At the limit, and the policy refuses.
+    Refuse,
+    /// At the limit: end the active sessions from this index on (the oldest), then admit.
+    EvictFrom(usize),
+}
+
+/// See [`LimitDecision`].
+pub(crate) fn limit_decision(limit: &SessionLimit, active: usize) -> LimitDecision {
+    let max = usize::try_from(limit.max).unwrap_or(usize::MAX);
+    if max == 0 || active < max {
+        LimitDecision::Admit
+    } else if limit.evict_oldest {
+        LimitDecision::EvictFrom(max - 1)
+    } else {
+        LimitDecision::Refuse
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(max: u32, evict_oldest: bool) -> SessionLimit {
+        SessionLimit {
+            max,
+            evict_oldest,
+            idle_since: 0,
+            absolute_since: 0,
+        }
+    }
+
+    #[test]
+    fn a_limit_admits_below_it_and_refuses_or_evicts_the_oldest_at_it() {
+        assert_eq!(limit_decision(&limit(0, false), 99), LimitDecision::Admit);
+        assert_eq!(limit_decision(&limit(2, false), 1), LimitDecision::Admit);
+        assert_eq!(limit_decision(&limit(2, false), 2), LimitDecision::Refuse);
+        assert_eq!(
+            limit_decision(&limit(2, true), 3),
+            LimitDecision::EvictFrom(1)
+        );
+        assert_eq!(
+            limit_decision(&limit(1, true), 1),
+            LimitDecision::EvictFrom(0)
+        );
+    }
+
+    #[test]
+    fn the_schema_is_ready_only_at_the_last_migration() {
+        let migrations = [(1, "a", ""), (2, "b", "")];
+        assert!(schema_status(Some(2), &migrations).is_ok());
+        let behind = schema_status(Some(1), &migrations).unwrap_err().to_string();
+        assert!(
+            behind.contains("at migration 1, this build needs 2"),
+            "{behind}"
+        );
+        let empty = schema_status(None, &migrations).unwrap_err().to_string();
+        assert!(empty.contains("at migration none"), "{empty}");
+    }
+}
