@@ -416,8 +416,8 @@ impl Idp {
         let policy = self.config.keys;
         let mut stored = self.store.list_signing_keys().await?;
         let mut changed = false;
+        let statuses = crate::keys::lifecycle(&stored, now, self.key_retention());
         for alg in self.algorithms_in_use() {
-            let statuses = crate::keys::lifecycle(&stored, now, self.key_retention());
             let of_alg = || statuses.iter().filter(move |s| s.alg == alg);
             let Some(current) = of_alg().find(|s| s.state == KeyState::Current) else {
                 // Instances starting together on an empty database store one first key.

@@ -200,6 +200,17 @@ async fn the_stream_pushes_a_revocation_as_it_happens() {
     );
 }
 
+/// Waits (at most 10 s) until the follower's cursor is at least `seq`.
+async fn reaches(progress: &mut tokio::sync::watch::Receiver<i64>, seq: i64, what: &str) {
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        progress.wait_for(|cursor| *cursor >= seq),
+    )
+    .await
+    .expect(what)
+    .expect("the follower runs");
+}
+
 #[tokio::test]
 async fn a_following_verifier_gets_revocations_pushed_by_the_stream() {
     let app = spawn_app().await;
@@ -218,13 +229,7 @@ async fn a_following_verifier_gets_revocations_pushed_by_the_stream() {
         .await
         .unwrap();
     assert_eq!(logout.status(), StatusCode::OK);
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        progress.wait_for(|cursor| *cursor >= 1),
-    )
-    .await
-    .expect("the stream delivers the logout")
-    .unwrap();
+    reaches(&mut progress, 1, "the stream delivers the logout").await;
     assert_eq!(
         validator.validate(at(&tokens)).await.unwrap_err().reason(),
         "revoked"
@@ -244,13 +249,12 @@ async fn a_following_verifier_gets_revocations_pushed_by_the_stream() {
         )
         .await
         .unwrap();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        progress.wait_for(|cursor| *cursor >= 2),
+    reaches(
+        &mut progress,
+        2,
+        "the stream delivers what another process published",
     )
-    .await
-    .expect("the stream delivers what another process published")
-    .unwrap();
+    .await;
     assert_eq!(
         validator.validate(at(&other)).await.unwrap_err().reason(),
         "revoked"
