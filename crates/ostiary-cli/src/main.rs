@@ -134,6 +134,9 @@ Settings without a flag: config file key (environment variable), then default an
       2592000 seconds (30 days)
   session.refresh_grace (OSTIARY_SESSION__REFRESH_GRACE)
       10 seconds
+  session.refresh_recovery (OSTIARY_SESSION__REFRESH_RECOVERY)
+      86400 seconds (0 when refresh_grace is 0): how long the previous refresh
+      token recovers a successor never used (a lost response); 0: never
   session.max_sessions_per_user (OSTIARY_SESSION__MAX_SESSIONS_PER_USER)
       0 (no limit; 1 = one session per user)
   session.on_session_limit (OSTIARY_SESSION__ON_SESSION_LIMIT)

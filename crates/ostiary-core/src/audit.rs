@@ -60,11 +60,29 @@ pub enum AuditKind {
     SigningKeyGenerated,
     /// A retired signing key passed its retention and was deleted (`details`: kid, alg).
     SigningKeyRemoved,
+    /// The previous refresh token came back after the grace window while its successor had
+    /// never been used (a lost response): the same successor was handed out again, marked
+    /// reissued (see `refresh.rs`).
+    RefreshRecovered,
+    /// A refresh token or authorization code was presented by a client it was not issued to
+    /// (`details.grant`, `details.presented_by`); nothing was changed for its holder.
+    GrantPresentedByOtherClient,
+    /// Failed or refused sign-ins counted together once the failed-login throttle engaged,
+    /// instead of one event each (`details`: counter, refused, failed, since).
+    LoginThrottled,
+    /// An administrator cleared a user's failed-login counters (`ostiary user unlock`, the
+    /// admin API, or a password change).
+    LoginCountersCleared,
+    /// A signing key was withdrawn at once by an emergency rotation (`details`: kid, alg):
+    /// no longer published, no longer accepted, announced on the revocation feed.
+    SigningKeyWithdrawn,
+    /// The retention job deleted expired records (`details`: what, how many, cut-off times).
+    RetentionApplied,
 }
 
 impl AuditKind {
     /// Every kind, for validating filters.
-    pub const ALL: [AuditKind; 19] = [
+    pub const ALL: [AuditKind; 25] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::RefreshRotated,
@@ -84,6 +102,12 @@ impl AuditKind {
         Self::ClientPolicyChanged,
         Self::SigningKeyGenerated,
         Self::SigningKeyRemoved,
+        Self::RefreshRecovered,
+        Self::GrantPresentedByOtherClient,
+        Self::LoginThrottled,
+        Self::LoginCountersCleared,
+        Self::SigningKeyWithdrawn,
+        Self::RetentionApplied,
     ];
 
     /// Stable snake_case name.
@@ -108,6 +132,12 @@ impl AuditKind {
             Self::ClientPolicyChanged => "client_policy_changed",
             Self::SigningKeyGenerated => "signing_key_generated",
             Self::SigningKeyRemoved => "signing_key_removed",
+            Self::RefreshRecovered => "refresh_recovered",
+            Self::GrantPresentedByOtherClient => "grant_presented_by_other_client",
+            Self::LoginThrottled => "login_throttled",
+            Self::LoginCountersCleared => "login_counters_cleared",
+            Self::SigningKeyWithdrawn => "signing_key_withdrawn",
+            Self::RetentionApplied => "retention_applied",
         }
     }
 

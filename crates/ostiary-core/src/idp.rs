@@ -1371,6 +1371,8 @@ impl Idp {
                 code_hash: Some(code_hash),
                 last_use_ip: caller.ip.clone(),
                 last_use_user_agent: caller.user_agent.clone().map(|ua| truncate(ua, 256)),
+                current_reissued: false,
+                previous_reissued: false,
             };
             self.store
                 .insert_refresh_family(&family, &first.hash())
@@ -1475,22 +1477,45 @@ impl Idp {
                     tracing::info!(sid = %family.sid, family = %family.id, generation = generation + 1, "refresh token rotated");
                     successor
                 }
-                RefreshDecision::ReplayWithinGrace => {
+                decision @ (RefreshDecision::ReplayWithinGrace
+                | RefreshDecision::RecoverLostResponse) => {
                     let sealed = family.sealed_successor.as_deref().unwrap_or_default();
                     let Some(successor) = refresh::open_successor(&presented, sealed, &family.id)
                     else {
                         return Err(IdpError::InvalidGrant("sealed successor does not open"));
                     };
-                    self.audit(
-                        AuditEvent::new(now, AuditKind::RefreshReplayedWithinGrace, format!("client:{}", client.id))
-                            .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
-.user(&family.user_id)
-                            .session(&family.sid)
-                            .client(client.id.as_str())
-                            .details(json!({"generation": generation, "seconds_since_rotation": now - family.rotated_at})),
-                    )
-                    .await;
-                    tracing::info!(sid = %family.sid, family = %family.id, generation, "refresh token replayed within grace window; same successor returned");
+                    let recovering = decision == RefreshDecision::RecoverLostResponse;
+                    let kind = if recovering {
+                        AuditKind::RefreshRecovered
+                    } else {
+                        AuditKind::RefreshReplayedWithinGrace
+                    };
+                    let event = AuditEvent::new(now, kind, format!("client:{}", client.id))
+                        .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
+                        .user(&family.user_id)
+                        .session(&family.sid)
+                        .client(client.id.as_str())
+                        .details(json!({
+                            "generation": generation,
+                            "seconds_since_rotation": now - family.rotated_at,
+                        }));
+                    // A recovery hands the successor out again: it may now have two holders,
+                    // so it is marked (see refresh.rs). So is a grace replay of a token that
+                    // was itself reissued, or the mark would launder through it.
+                    if recovering || family.previous_reissued {
+                        if !self
+                            .store
+                            .reissue_successor(&family.id, family.generation, &event)
+                            .await?
+                        {
+                            family = self.reload_family(&family.id).await?;
+                            continue;
+                        }
+                        self.observed(&event);
+                    } else {
+                        self.audit(event).await;
+                    }
+                    tracing::info!(sid = %family.sid, family = %family.id, generation, recovering, "previous refresh token presented again; same successor returned");
                     successor
                 }
                 RefreshDecision::Reuse {

@@ -1,5 +1,6 @@
-//! The refresh-token state machine: rotation, idempotent replay inside the grace window, and
-//! reuse (theft) detection. See PRODUCT.md, "The refresh state machine".
+//! The refresh-token state machine: rotation, idempotent replay inside the grace window,
+//! recovery of a lost response, and reuse (theft) detection. See PRODUCT.md, "The refresh
+//! state machine".
 //!
 //! A *family* is the chain of refresh tokens one client holds within one IdP session. Every
 //! token of the chain is stored only as a hash, together with its *generation* (0, 1, 2, …);
@@ -12,8 +13,44 @@
 //!   rotation returns the *same* successor. The successor is kept sealed (AES-256-GCM) under
 //!   a key derived (HKDF-SHA256) from the previous token itself, so the store never holds a
 //!   usable credential in clear and only the previous token's holder can open it.
-//! - Anything else that is known (an older generation, or `g - 1` after the window) is reuse:
-//!   someone copied a token, and the whole session is ended.
+//! - Presenting generation `g - 1` after the grace window, while generation `g` has never
+//!   been presented, also returns the same successor (*recovery*, for at most
+//!   [`SessionPolicy::refresh_recovery`] seconds after the rotation); see below.
+//! - Anything else that is known (an older generation, or `g - 1` once `g` has been used) is
+//!   reuse: someone copied a token, and the whole session is ended.
+//!
+//! # Why recovery keeps theft detection
+//!
+//! A rotation commits before its response reaches the client. If the process dies or the
+//! connection is cut in between, the client still holds only `g - 1`, and retries with it
+//! once the IdP answers again, often long after the grace window. Treating that retry as
+//! theft ends an innocent session for every outage. The state tells the two cases apart
+//! well enough:
+//!
+//! - While the successor `g` has never been presented, nobody can have *used* the rotation:
+//!   whoever presents `g - 1` either lost the response, or copied `g - 1` and races the
+//!   owner for a successor the owner may already hold. Either way the answer is the one
+//!   successor that exists; no second branch is created, so there is still exactly one
+//!   current token.
+//! - The handing out is recorded: the family's current token is marked *reissued*
+//!   (`current_reissued`), because it may now be held by two parties. A reissued token keeps
+//!   no late privilege: once it has rotated, presenting it again after the grace window is
+//!   reuse, never another recovery. So if a thief and the owner both end up with the
+//!   successor, the second of them to use it ends the session, exactly as if the thief had
+//!   copied the current token itself (the baseline risk of any bearer credential).
+//! - Once `g` has been presented, `g - 1` is two generations old and always reuse: a copy of
+//!   the previous token cannot reach a successor its owner already uses.
+//! - The grace window is for concurrency (two tabs, a retry within seconds) and cannot tell
+//!   a second holder from a second tab; a replay within it of a reissued token marks the
+//!   successor it hands out as reissued too, so the privilege never launders through it.
+//! - Recovery is bounded in time ([`ClientPolicy::refresh_recovery`]), and off where the
+//!   grace window is 0 unless set explicitly: a deployment that allows no replay at all gets
+//!   none.
+//!
+//! The cost: a client that loses the response to a rotation *twice in a row*, the second time
+//! on a token it had recovered, is treated as a second holder and its session ends. Every
+//! other guarantee is unchanged: one successor per generation, decided by compare-and-swap in
+//! the store, so it holds across instances and restarts.
 
 use aws_lc_rs::{aead, hkdf};
 
@@ -56,6 +93,11 @@ pub struct RefreshFamily {
     pub last_use_ip: Option<String>,
     /// `User-Agent` of that request.
     pub last_use_user_agent: Option<String>,
+    /// Whether the current token was handed out again by a recovery (or by a grace replay of a
+    /// reissued token), so that it may be held by two parties (see the module documentation).
+    pub current_reissued: bool,
+    /// Whether the previous token had been reissued before it rotated: it gets no recovery.
+    pub previous_reissued: bool,
 }
 
 /// What to do with a presented refresh token of a known family.
@@ -65,6 +107,9 @@ pub enum RefreshDecision {
     Rotate,
     /// The immediately previous token within the grace window: hand out the same successor.
     ReplayWithinGrace,
+    /// The immediately previous token after the grace window, its successor never used: the
+    /// response to the rotation was lost. Hand out the same successor, marked reissued.
+    RecoverLostResponse,
     /// A token that must not be used any more: end the session. The fields are the evidence.
     Reuse {
         /// Generation of the presented token.
@@ -112,6 +157,13 @@ pub fn decide(
         && within_grace(since_rotation, client.refresh_grace(policy))
     {
         RefreshDecision::ReplayWithinGrace
+    } else if presented_generation == family.generation - 1
+        && !family.previous_reissued
+        && within_recovery(since_rotation, client.refresh_recovery(policy))
+    {
+        // The successor has never been presented: had it been, the family would be at least
+        // one generation further and this token older than the previous one.
+        RefreshDecision::RecoverLostResponse
     } else {
         RefreshDecision::Reuse {
             presented_generation,
@@ -127,6 +179,12 @@ pub fn decide(
 /// the same second).
 fn within_grace(since_rotation: i64, grace: i64) -> bool {
     grace > 0 && since_rotation <= grace
+}
+
+/// Whether a replay `since_rotation` seconds after the rotation is within a recovery window
+/// of `recovery` seconds; 0 turns recovery off.
+fn within_recovery(since_rotation: i64, recovery: i64) -> bool {
+    recovery > 0 && since_rotation <= recovery
 }
 
 const SEAL_SALT: &[u8] = b"ostiary/refresh-successor/v1";
@@ -182,6 +240,7 @@ mod tests {
         idle_timeout: 3600,
         absolute_lifetime: 86400,
         refresh_grace: 10,
+        refresh_recovery: Some(1800),
         max_sessions_per_user: 0,
         on_session_limit: crate::session::SessionLimitAction::EndOldest,
     };
@@ -190,6 +249,7 @@ mod tests {
         idle_timeout: None,
         absolute_lifetime: None,
         refresh_grace: None,
+        refresh_recovery: None,
         max_sessions_per_user: None,
         on_session_limit: None,
     };
@@ -224,6 +284,8 @@ mod tests {
             code_hash: None,
             last_use_ip: None,
             last_use_user_agent: None,
+            current_reissued: false,
+            previous_reissued: false,
         };
         (family, session)
     }
@@ -232,7 +294,14 @@ mod tests {
     fn rotate(family: &mut RefreshFamily, session: &mut Session, now: UnixTime) {
         family.generation += 1;
         family.rotated_at = now;
+        family.previous_reissued = family.current_reissued;
+        family.current_reissued = false;
         session.last_used_at = now;
+    }
+
+    /// Applies a recovery the way the store does ([`crate::Store::reissue_successor`]).
+    fn reissue(family: &mut RefreshFamily) {
+        family.current_reissued = true;
     }
 
     #[test]
@@ -259,18 +328,163 @@ mod tests {
     }
 
     #[test]
-    fn the_previous_token_after_the_grace_window_is_reuse() {
+    fn the_previous_token_after_the_grace_window_recovers_a_successor_never_used() {
         let clock = ManualClock::new(1_000_000);
         let (mut family, mut session) = fixture(&clock);
         rotate(&mut family, &mut session, clock.now());
         clock.advance(POLICY.refresh_grace + 1);
         assert_eq!(
             decide(&family, &session, 0, clock.now(), &POLICY, &NO_OVERRIDES),
+            RefreshDecision::RecoverLostResponse
+        );
+        // Up to the recovery window, not beyond.
+        clock.set(family.rotated_at + POLICY.refresh_recovery());
+        assert_eq!(
+            decide(&family, &session, 0, clock.now(), &POLICY, &NO_OVERRIDES),
+            RefreshDecision::RecoverLostResponse
+        );
+        clock.advance(1);
+        assert_eq!(
+            decide(&family, &session, 0, clock.now(), &POLICY, &NO_OVERRIDES),
             RefreshDecision::Reuse {
                 presented_generation: 0,
                 current_generation: 1,
-                seconds_since_rotation: POLICY.refresh_grace + 1
+                seconds_since_rotation: POLICY.refresh_recovery() + 1
             }
+        );
+    }
+
+    #[test]
+    fn the_previous_token_is_reuse_once_its_successor_was_used() {
+        let clock = ManualClock::new(1_000_000);
+        let (mut family, mut session) = fixture(&clock);
+        rotate(&mut family, &mut session, clock.now());
+        clock.advance(30);
+        // The owner uses the successor: generation 0 is now two behind.
+        rotate(&mut family, &mut session, clock.now());
+        clock.advance(30);
+        assert!(matches!(
+            decide(&family, &session, 0, clock.now(), &POLICY, &NO_OVERRIDES),
+            RefreshDecision::Reuse {
+                presented_generation: 0,
+                current_generation: 2,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_recovered_token_never_recovers_again() {
+        // The owner's response to a rotation is lost, it recovers, and the response to its next
+        // rotation is lost too: the retry looks exactly like a second holder, and is reuse.
+        let clock = ManualClock::new(1_000_000);
+        let (mut family, mut session) = fixture(&clock);
+        rotate(&mut family, &mut session, clock.now());
+        clock.advance(60);
+        assert_eq!(
+            decide(&family, &session, 0, clock.now(), &POLICY, &NO_OVERRIDES),
+            RefreshDecision::RecoverLostResponse
+        );
+        reissue(&mut family);
+        clock.advance(60);
+        assert_eq!(
+            decide(&family, &session, 1, clock.now(), &POLICY, &NO_OVERRIDES),
+            RefreshDecision::Rotate
+        );
+        rotate(&mut family, &mut session, clock.now());
+        // Within the grace window the reissued token is still a concurrent replay ...
+        assert_eq!(
+            decide(&family, &session, 1, clock.now(), &POLICY, &NO_OVERRIDES),
+            RefreshDecision::ReplayWithinGrace
+        );
+        // ... after it, reuse.
+        clock.advance(POLICY.refresh_grace + 1);
+        assert!(matches!(
+            decide(&family, &session, 1, clock.now(), &POLICY, &NO_OVERRIDES),
+            RefreshDecision::Reuse {
+                presented_generation: 1,
+                current_generation: 2,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_thief_and_the_owner_holding_one_successor_end_the_session_at_the_second_use() {
+        // A thief copied generation 0; the owner rotated to 1 and has not used it yet.
+        for thief_first in [true, false] {
+            let clock = ManualClock::new(1_000_000);
+            let (mut family, mut session) = fixture(&clock);
+            rotate(&mut family, &mut session, clock.now());
+            clock.advance(600);
+            // The thief presents generation 0: it gets the one successor, marked reissued.
+            assert_eq!(
+                decide(&family, &session, 0, clock.now(), &POLICY, &NO_OVERRIDES),
+                RefreshDecision::RecoverLostResponse
+            );
+            reissue(&mut family);
+            // Both now hold generation 1. Whoever uses it first rotates ...
+            clock.advance(if thief_first { 5 } else { 300 });
+            assert_eq!(
+                decide(&family, &session, 1, clock.now(), &POLICY, &NO_OVERRIDES),
+                RefreshDecision::Rotate
+            );
+            rotate(&mut family, &mut session, clock.now());
+            // ... and the other's use of it, beyond the grace window, is reuse.
+            clock.advance(POLICY.refresh_grace + 1);
+            assert!(
+                matches!(
+                    decide(&family, &session, 1, clock.now(), &POLICY, &NO_OVERRIDES),
+                    RefreshDecision::Reuse { .. }
+                ),
+                "thief first: {thief_first}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_grace_window_means_no_recovery_unless_a_recovery_window_is_set() {
+        let strict = ClientPolicy {
+            refresh_grace: Some(0),
+            ..NO_OVERRIDES
+        };
+        let clock = ManualClock::new(1_000_000);
+        let (mut family, mut session) = fixture(&clock);
+        rotate(&mut family, &mut session, clock.now());
+        clock.advance(60);
+        assert!(matches!(
+            decide(&family, &session, 0, clock.now(), &POLICY, &strict),
+            RefreshDecision::Reuse { .. }
+        ));
+        let recovering = ClientPolicy {
+            refresh_recovery: Some(120),
+            ..strict
+        };
+        assert_eq!(
+            decide(&family, &session, 0, clock.now(), &POLICY, &recovering),
+            RefreshDecision::RecoverLostResponse
+        );
+        // The global default follows the global grace window the same way.
+        let global_strict = SessionPolicy {
+            refresh_grace: 0,
+            refresh_recovery: None,
+            ..POLICY
+        };
+        assert_eq!(global_strict.refresh_recovery(), 0);
+        assert!(matches!(
+            decide(
+                &family,
+                &session,
+                0,
+                clock.now(),
+                &global_strict,
+                &NO_OVERRIDES
+            ),
+            RefreshDecision::Reuse { .. }
+        ));
+        assert_eq!(
+            SessionPolicy::default().refresh_recovery(),
+            crate::session::DEFAULT_REFRESH_RECOVERY
         );
     }
 

@@ -23,6 +23,14 @@ pub struct SessionPolicy {
     /// the same successor (a retry or a second tab, not theft). Default 10; 0: never (any
     /// second use is reuse).
     pub refresh_grace: i64,
+    /// How long after a rotation the previous refresh token may still recover its successor
+    /// when that successor has never been used: the rotation committed but its response was
+    /// lost (a crash, a cut connection), and the client retries with the token it still
+    /// holds. See [`crate::refresh`] for why this keeps theft detection. Seconds; unset (the
+    /// default) means 86400 (a day) when `refresh_grace` is above 0 and 0 (no recovery)
+    /// when it is 0, so that a deployment allowing no replay at all gets none; 0 turns
+    /// recovery off.
+    pub refresh_recovery: Option<i64>,
     /// Most active sessions a user may have at once; 0 means no limit (the default). 1 is
     /// the one-session-per-user policy.
     pub max_sessions_per_user: u32,
@@ -53,6 +61,9 @@ pub enum SessionLimitAction {
 ///   Only that family ends; the session and other clients continue. The session's global
 ///   limits still apply, so these can shorten the client's life, never lengthen it.
 /// - `refresh_grace`: replaces the global grace window for this client's refresh tokens.
+/// - `refresh_recovery`: replaces the global recovery window (see
+///   [`SessionPolicy::refresh_recovery`]); a client that sets `refresh_grace` to 0 and no
+///   recovery window gets none.
 /// - `max_sessions_per_user`, `on_session_limit`: how many of a user's active sessions may hold
 ///   tokens of this client at once. Obtaining tokens in one more session either ends the
 ///   oldest of those sessions (the whole session, since the session is what resource servers
@@ -69,6 +80,10 @@ pub struct ClientPolicy {
     /// Grace window for this client's refresh tokens, in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_grace: Option<i64>,
+    /// Recovery window for this client's refresh tokens, in seconds (see
+    /// [`SessionPolicy::refresh_recovery`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_recovery: Option<i64>,
     /// Most active sessions of one user holding tokens of this client; 0 means no limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_sessions_per_user: Option<u32>,
@@ -90,6 +105,7 @@ impl ClientPolicy {
             self.idle_timeout,
             self.absolute_lifetime,
             self.refresh_grace,
+            self.refresh_recovery,
         ];
         if durations.into_iter().flatten().any(|d| d < 0) {
             return Err("durations must be zero or more seconds");
@@ -103,6 +119,16 @@ impl ClientPolicy {
     /// The grace window that applies to this client, in seconds.
     pub fn refresh_grace(&self, global: &SessionPolicy) -> i64 {
         self.refresh_grace.unwrap_or(global.refresh_grace)
+    }
+
+    /// The recovery window that applies to this client, in seconds (0: none): its own, else
+    /// none if it allows no grace window, else the global one.
+    pub fn refresh_recovery(&self, global: &SessionPolicy) -> i64 {
+        match (self.refresh_recovery, self.refresh_grace) {
+            (Some(own), _) => own,
+            (None, Some(0)) => 0,
+            (None, _) => global.refresh_recovery(),
+        }
     }
 
     /// The session limit that applies to this client: (max, action). A max of 0 is no limit.
@@ -139,8 +165,24 @@ impl Default for SessionPolicy {
             idle_timeout: 7 * 24 * 3600,
             absolute_lifetime: 30 * 24 * 3600,
             refresh_grace: 10,
+            refresh_recovery: None,
             max_sessions_per_user: 0,
             on_session_limit: SessionLimitAction::EndOldest,
+        }
+    }
+}
+
+/// Default recovery window when the grace window is above 0, seconds (a day).
+pub const DEFAULT_REFRESH_RECOVERY: i64 = 24 * 3600;
+
+impl SessionPolicy {
+    /// The recovery window in seconds, with its default applied (see
+    /// [`SessionPolicy::refresh_recovery`]).
+    pub fn refresh_recovery(&self) -> i64 {
+        match self.refresh_recovery {
+            Some(seconds) => seconds,
+            None if self.refresh_grace > 0 => DEFAULT_REFRESH_RECOVERY,
+            None => 0,
         }
     }
 }

@@ -304,8 +304,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<RefreshFamily>, StoreError>;
     /// Applies a rotation if and only if the family is still at the expected generation and
     /// not ended, in one transaction with recording the new token and touching the session.
-    /// `true` if this call won.
+    /// The presented token's reissued mark moves with it (`previous_reissued` becomes what
+    /// `current_reissued` was; the new current token is not reissued). `true` if this call won.
     async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError>;
+    /// Marks the current token of a family as reissued (handed out again, see
+    /// [`crate::refresh`]) if and only if the family is still at `generation` and not ended,
+    /// in one transaction with appending `audit` (the recovery or replay it records). `false`
+    /// if the family moved on or ended meanwhile: the caller decides again.
+    async fn reissue_successor(
+        &self,
+        family_id: &str,
+        generation: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
     /// Ends one refresh family (its client's own limits ran out), leaving the session and its
     /// other families alone. Nothing is published: the session goes on, and the family's access
     /// tokens expire on their own. Unless the client holds another live family in the session,

@@ -99,6 +99,7 @@ pub struct Metrics {
     login_failures: Family<ReasonLabels, Counter>,
     refresh_rotations: Counter,
     refresh_grace_replays: Counter,
+    refresh_recoveries: Counter,
     refresh_reuse_detections: Counter,
     sessions_ended: Family<ReasonLabels, Counter>,
     access_tokens_revoked: Counter,
@@ -168,6 +169,12 @@ impl Metrics {
             "Previous refresh tokens presented again within the grace window (same successor \
              returned)",
         );
+        let refresh_recoveries = counter(
+            &mut registry,
+            "ostiary_refresh_recoveries",
+            "Previous refresh tokens presented after the grace window while their successor was \
+             never used (a lost response): the same successor returned, marked reissued",
+        );
         let refresh_reuse_detections = counter(
             &mut registry,
             "ostiary_refresh_token_reuse_detections",
@@ -204,6 +211,7 @@ impl Metrics {
             login_failures,
             refresh_rotations,
             refresh_grace_replays,
+            refresh_recoveries,
             refresh_reuse_detections,
             sessions_ended,
             access_tokens_revoked,
@@ -285,6 +293,9 @@ impl AuditObserver for Metrics {
             }
             AuditKind::RefreshReplayedWithinGrace => {
                 self.refresh_grace_replays.inc();
+            }
+            AuditKind::RefreshRecovered => {
+                self.refresh_recoveries.inc();
             }
             AuditKind::RefreshTokenReuseDetected => {
                 self.refresh_reuse_detections.inc();

@@ -55,6 +55,7 @@ use crate::shared::{
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
     (2, "login_failures_key_lifecycle", include_str!("../migrations/postgres/0002_login_failures_key_lifecycle.sql")),
+    (3, "hardening", include_str!("../migrations/postgres/0003_hardening.sql")),
 ];
 
 /// The key of the transaction-scoped advisory lock that orders the revocation feed (the bytes
@@ -434,6 +435,8 @@ fn family_from_row(row: &PgRow) -> Result<RefreshFamily, StoreError> {
             .map(CredentialHash::from_stored),
         last_use_ip: row.try_get("last_use_ip").map_err(corrupt)?,
         last_use_user_agent: row.try_get("last_use_user_agent").map_err(corrupt)?,
+        current_reissued: row.try_get("current_reissued").map_err(corrupt)?,
+        previous_reissued: row.try_get("previous_reissued").map_err(corrupt)?,
     })
 }
 
@@ -469,7 +472,8 @@ fn audit_from_row(row: &PgRow) -> Result<AuditEvent, StoreError> {
 }
 
 const FAMILY_COLUMNS: &str = "f.id, f.sid, f.client_id, f.user_id, f.scope, f.resource, f.generation, f.rotated_at, \
-     f.sealed_successor, f.created_at, f.ended_at, f.end_reason, f.code_hash, f.last_use_ip, f.last_use_user_agent";
+     f.sealed_successor, f.created_at, f.ended_at, f.end_reason, f.code_hash, f.last_use_ip, f.last_use_user_agent, \
+     f.current_reissued, f.previous_reissued";
 
 // Text is ordered with `COLLATE "C"` (bytewise), as SQLite orders it, whatever the database's
 // locale; usernames by `lower()`, as SQLite's NOCASE orders them.
@@ -1058,7 +1062,8 @@ impl Store for PostgresStore {
         .map_err(unavailable)?;
         let swapped = sqlx::query(
             "UPDATE refresh_families SET generation = generation + 1, rotated_at = $1, sealed_successor = $2, \
-             last_use_ip = $3, last_use_user_agent = $4 WHERE id = $5 AND generation = $6 AND ended_at IS NULL",
+             last_use_ip = $3, last_use_user_agent = $4, previous_reissued = current_reissued, current_reissued = FALSE \
+             WHERE id = $5 AND generation = $6 AND ended_at IS NULL",
         )
         .bind(rotation.now)
         .bind(&rotation.sealed_successor)
@@ -1084,6 +1089,32 @@ impl Store for PostgresStore {
         .await
         .map_err(unavailable)?;
         append_audit(tx.conn(), &rotation.audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(skip_all, fields(family = %family_id, generation))]
+    async fn reissue_successor(
+        &self,
+        family_id: &str,
+        generation: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE refresh_families SET current_reissued = TRUE \
+             WHERE id = $1 AND generation = $2 AND ended_at IS NULL",
+        )
+        .bind(family_id)
+        .bind(generation)
+        .execute(tx.conn())
+        .await
+        .map_err(unavailable)?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        append_audit(tx.conn(), audit).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -43,6 +43,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "client_policy", include_str!("../migrations/sqlite/0006_client_policy.sql")),
     (7, "login_failures", include_str!("../migrations/sqlite/0007_login_failures.sql")),
     (8, "key_lifecycle", include_str!("../migrations/sqlite/0008_key_lifecycle.sql")),
+    (9, "hardening", include_str!("../migrations/sqlite/0009_hardening.sql")),
 ];
 
 /// Ostiary's storage on SQLite.
@@ -412,11 +413,14 @@ fn family_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RefreshFamily, Store
             .map(CredentialHash::from_stored),
         last_use_ip: row.try_get("last_use_ip").map_err(corrupt)?,
         last_use_user_agent: row.try_get("last_use_user_agent").map_err(corrupt)?,
+        current_reissued: row.try_get("current_reissued").map_err(corrupt)?,
+        previous_reissued: row.try_get("previous_reissued").map_err(corrupt)?,
     })
 }
 
 const FAMILY_COLUMNS: &str = "f.id, f.sid, f.client_id, f.user_id, f.scope, f.resource, f.generation, f.rotated_at, \
-     f.sealed_successor, f.created_at, f.ended_at, f.end_reason, f.code_hash, f.last_use_ip, f.last_use_user_agent";
+     f.sealed_successor, f.created_at, f.ended_at, f.end_reason, f.code_hash, f.last_use_ip, f.last_use_user_agent, \
+     f.current_reissued, f.previous_reissued";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -974,7 +978,8 @@ impl Store for SqliteStore {
         let mut tx = self.begin_immediate().await?;
         let swapped = sqlx::query(
             "UPDATE refresh_families SET generation = generation + 1, rotated_at = ?, sealed_successor = ?, \
-             last_use_ip = ?, last_use_user_agent = ? WHERE id = ? AND generation = ? AND ended_at IS NULL RETURNING sid",
+             last_use_ip = ?, last_use_user_agent = ?, previous_reissued = current_reissued, current_reissued = FALSE \
+             WHERE id = ? AND generation = ? AND ended_at IS NULL RETURNING sid",
         )
         .bind(rotation.now)
         .bind(&rotation.sealed_successor)
@@ -1007,6 +1012,32 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         append_audit(&mut *tx, &rotation.audit).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(skip_all, fields(family = %family_id, generation))]
+    async fn reissue_successor(
+        &self,
+        family_id: &str,
+        generation: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        let done = sqlx::query(
+            "UPDATE refresh_families SET current_reissued = TRUE \
+             WHERE id = ? AND generation = ? AND ended_at IS NULL",
+        )
+        .bind(family_id)
+        .bind(generation)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(false);
+        }
+        append_audit(&mut *tx, audit).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(true)
     }

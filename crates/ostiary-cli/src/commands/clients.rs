@@ -89,6 +89,11 @@ pub struct PolicyArgs {
     /// Refresh grace window for this client, in seconds. [default: session.refresh_grace]
     #[arg(long, value_name = "SECONDS")]
     refresh_grace: Option<i64>,
+    /// How long after a rotation, in seconds, this client's previous refresh token may still
+    /// recover a successor it never received (a lost response); 0: never. [default:
+    /// session.refresh_recovery, or 0 when --refresh-grace is 0]
+    #[arg(long, value_name = "SECONDS")]
+    refresh_recovery: Option<i64>,
     /// Most sessions of one user that may hold tokens of this client at once (1: one session
     /// per user for this app; 0: no limit). [default: no limit]
     #[arg(long, value_name = "N")]
@@ -105,6 +110,7 @@ impl From<PolicyArgs> for ClientPolicy {
             idle_timeout: args.idle_timeout,
             absolute_lifetime: args.absolute_lifetime,
             refresh_grace: args.refresh_grace,
+            refresh_recovery: args.refresh_recovery,
             max_sessions_per_user: args.max_sessions_per_user,
             on_session_limit: args.on_session_limit,
         }

@@ -54,17 +54,27 @@ async fn logins_refreshes_reuse_and_logout_are_audited_with_evidence_and_without
     app.clock.advance(5);
     assert_eq!(app.refresh(&first).await.status(), StatusCode::OK); // within grace
     app.clock.advance(40);
-    assert_eq!(app.refresh(&first).await.status(), StatusCode::BAD_REQUEST); // reuse
+    // After the grace window, with its successor never used: a lost response, recovered.
+    assert_eq!(app.refresh(&first).await.status(), StatusCode::OK);
+    let second = refreshed["refresh_token"].as_str().unwrap();
+    assert_eq!(app.refresh(second).await.status(), StatusCode::OK);
+    app.clock.advance(20);
+    // Once the successor was used, the first token is theft.
+    assert_eq!(app.refresh(&first).await.status(), StatusCode::BAD_REQUEST);
 
-    assert_eq!(app.audit_of(AuditKind::RefreshRotated).await.len(), 1);
+    assert_eq!(app.audit_of(AuditKind::RefreshRotated).await.len(), 2);
     let grace = app.audit_of(AuditKind::RefreshReplayedWithinGrace).await;
     assert_eq!(grace[0].details["seconds_since_rotation"], 5);
+    let recovered = app.audit_of(AuditKind::RefreshRecovered).await;
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(recovered[0].details["seconds_since_rotation"], 45);
+    assert_eq!(recovered[0].sid.as_deref(), Some(sid.as_str()));
     let theft = app.audit_of(AuditKind::RefreshTokenReuseDetected).await;
     assert_eq!(theft.len(), 1);
     assert_eq!(theft[0].sid.as_deref(), Some(sid.as_str()));
     assert_eq!(theft[0].details["presented_generation"], 0);
-    assert_eq!(theft[0].details["current_generation"], 1);
-    assert_eq!(theft[0].details["seconds_since_rotation"], 45);
+    assert_eq!(theft[0].details["current_generation"], 2);
+    assert_eq!(theft[0].details["seconds_since_rotation"], 20);
     // The evidence names where both uses came from.
     assert_eq!(theft[0].details["replayed_from"]["ip"], "127.0.0.1");
     assert_eq!(
@@ -107,6 +117,8 @@ async fn logins_refreshes_reuse_and_logout_are_audited_with_evidence_and_without
             "login_succeeded",
             "refresh_rotated",
             "refresh_replayed_within_grace",
+            "refresh_recovered",
+            "refresh_rotated",
             "refresh_token_reuse_detected",
             "session_ended"
         ]

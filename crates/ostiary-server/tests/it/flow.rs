@@ -75,7 +75,15 @@ async fn a_client_logs_in_calls_the_api_refreshes_and_a_replay_ends_the_session(
         StatusCode::OK
     );
 
-    // The old refresh token, replayed after the grace window: theft. The session ends.
+    // The successor is used; the old refresh token, replayed after that and after the grace
+    // window: theft. The session ends.
+    app.clock.advance(60);
+    let rotated = app.refresh(&second_refresh).await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let second_refresh = rotated.json::<Value>().await.unwrap()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.clock.advance(60);
     let replay = app.refresh(&first_refresh).await;
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);

@@ -114,9 +114,11 @@ async fn a_login_a_refresh_a_grace_replay_and_a_reuse_move_their_counters() {
         .await);
     let refreshed = app.refresh(&first).await;
     assert_eq!(refreshed.status(), StatusCode::OK);
+    let second = rt(&refreshed.json::<Value>().await.unwrap());
     // Within the grace window: the same successor again.
     assert_eq!(app.refresh(&first).await.status(), StatusCode::OK);
-    // After it: reuse, and the session ends.
+    // After it, once the successor was used: reuse, and the session ends.
+    assert_eq!(app.refresh(&second).await.status(), StatusCode::OK);
     app.clock.advance(11);
     assert_eq!(app.refresh(&first).await.status(), StatusCode::BAD_REQUEST);
 
@@ -127,7 +129,7 @@ async fn a_login_a_refresh_a_grace_replay_and_a_reuse_move_their_counters() {
         moved("ostiary_login_failures_total{reason=\"wrong_credentials\"}"),
         1.0
     );
-    assert_eq!(moved("ostiary_refresh_rotations_total"), 1.0);
+    assert_eq!(moved("ostiary_refresh_rotations_total"), 2.0);
     assert_eq!(moved("ostiary_refresh_grace_replays_total"), 1.0);
     assert_eq!(moved("ostiary_refresh_token_reuse_detections_total"), 1.0);
     assert_eq!(
@@ -139,10 +141,10 @@ async fn a_login_a_refresh_a_grace_replay_and_a_reuse_move_their_counters() {
         1.0
     );
     assert_eq!(moved("ostiary_signing_key_rotations_total"), 0.0);
-    // HTTP: the code exchange, the rotation and the grace replay answered 200, the reuse 400.
+    // HTTP: the code exchange, two rotations and the grace replay answered 200, the reuse 400.
     assert_eq!(
         moved("ostiary_http_requests_total{method=\"POST\",route=\"/token\",status=\"200\"}"),
-        3.0
+        4.0
     );
     assert_eq!(
         moved("ostiary_http_requests_total{method=\"POST\",route=\"/token\",status=\"400\"}"),
@@ -152,7 +154,7 @@ async fn a_login_a_refresh_a_grace_replay_and_a_reuse_move_their_counters() {
         moved(
             "ostiary_http_request_duration_seconds_count{method=\"POST\",route=\"/token\",status_class=\"2xx\"}"
         ),
-        3.0
+        4.0
     );
     assert_eq!(
         moved(
@@ -240,12 +242,18 @@ async fn every_audit_event_is_counted_exactly_once_including_those_the_store_wri
         .json::<Value>()
         .await
         .unwrap());
+    let laptop_third = rt(&app
+        .refresh(&laptop_second)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap());
     app.clock.advance(11);
     assert_eq!(
         app.refresh(&laptop_first).await.status(),
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(app.revoke(&laptop_second).await.status(), StatusCode::OK);
+    assert_eq!(app.revoke(&laptop_third).await.status(), StatusCode::OK);
 
     let log_after = audit_counts(&app).await;
     let after = scrape(&app).await;
@@ -270,9 +278,9 @@ async fn every_audit_event_is_counted_exactly_once_including_those_the_store_wri
             kind.as_str()
         );
     }
-    // A failed login, 2 logins, 2 rotations, a grace replay, an access-token revocation, an
+    // A failed login, 2 logins, 3 rotations, a grace replay, an access-token revocation, an
     // eviction with its ending, a reuse with its ending.
-    assert_eq!(total, 11.0);
+    assert_eq!(total, 12.0);
     assert_eq!(
         after.delta(
             &before,

@@ -1,6 +1,7 @@
 //! The refresh-token state machine over HTTP: rotation, grace-window replay, reuse detection,
 //! concurrency, restarts and lifetimes.
 
+use ostiary_core::audit::AuditKind;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -45,14 +46,80 @@ async fn replaying_the_previous_token_inside_the_grace_window_returns_the_same_s
 }
 
 #[tokio::test]
-async fn replaying_a_rotated_credential_after_the_grace_window_revokes_the_session() {
+async fn replaying_a_rotated_credential_whose_successor_was_used_revokes_the_session() {
     let app = spawn_app().await;
     let tokens = signed_in(&app).await;
     let first = rt(&tokens);
     let second = rt(&refresh_ok(&app, &first).await);
+    app.clock.advance(30);
+    let third = rt(&refresh_ok(&app, &second).await);
     app.clock.advance(11);
     assert_eq!(refresh_error(&app, &first).await, "invalid_grant");
-    assert_eq!(refresh_error(&app, &second).await, "invalid_grant");
+    assert_eq!(refresh_error(&app, &third).await, "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_lost_response_is_recovered_after_the_grace_window_and_a_second_holder_is_caught() {
+    let app = spawn_app().await;
+    let first = rt(&signed_in(&app).await);
+    // The rotation commits, its response never arrives.
+    let lost = rt(&refresh_ok(&app, &first).await);
+    app.clock.advance(120);
+    // The client retries with what it holds: the one successor, no second branch.
+    let recovered = rt(&refresh_ok(&app, &first).await);
+    assert_eq!(recovered, lost);
+    app.clock.advance(5);
+    let next = rt(&refresh_ok(&app, &recovered).await);
+    // Someone else also holding the recovered token comes back after the grace window.
+    app.clock.advance(11);
+    assert_eq!(refresh_error(&app, &recovered).await, "invalid_grant");
+    assert_eq!(
+        refresh_error(&app, &next).await,
+        "invalid_grant",
+        "session ended"
+    );
+    let theft = app.audit_of(AuditKind::RefreshTokenReuseDetected).await;
+    assert_eq!(theft.len(), 1);
+    assert_eq!(theft[0].details["presented_generation"], 1);
+}
+
+#[tokio::test]
+async fn a_grace_replay_of_a_recovered_token_passes_its_mark_on() {
+    let app = spawn_app().await;
+    let first = rt(&signed_in(&app).await);
+    refresh_ok(&app, &first).await;
+    app.clock.advance(120);
+    let recovered = rt(&refresh_ok(&app, &first).await);
+    let next = rt(&refresh_ok(&app, &recovered).await);
+    // Within the grace window the recovered token still gets the same successor, which now
+    // may have two holders as well ...
+    app.clock.advance(3);
+    assert_eq!(rt(&refresh_ok(&app, &recovered).await), next);
+    app.clock.advance(60);
+    refresh_ok(&app, &next).await;
+    // ... so once it rotated, it recovers nothing: a late second use of it is reuse.
+    app.clock.advance(60);
+    assert_eq!(refresh_error(&app, &next).await, "invalid_grant");
+    assert_eq!(
+        app.audit_of(AuditKind::RefreshTokenReuseDetected)
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn recovery_ends_at_its_window_and_with_the_session_policy_that_turns_it_off() {
+    let app = spawn_app_with(|c| c.session.refresh_recovery = Some(600)).await;
+    let first = rt(&signed_in(&app).await);
+    refresh_ok(&app, &first).await;
+    app.clock.advance(601);
+    assert_eq!(refresh_error(&app, &first).await, "invalid_grant");
+
+    let strict = spawn_app_with(|c| c.session.refresh_grace = 0).await;
+    let first = rt(&signed_in(&strict).await);
+    refresh_ok(&strict, &first).await;
+    assert_eq!(refresh_error(&strict, &first).await, "invalid_grant");
 }
 
 #[tokio::test]
@@ -124,9 +191,11 @@ async fn reuse_detection_survives_a_restart_between_rotation_and_replay() {
     );
     // Within the grace window the persisted sealed successor still answers.
     assert_eq!(rt(&refresh_ok(&app, &first).await), second);
+    let third = rt(&refresh_ok(&app, &second).await);
+    app.restart().await;
     app.clock.advance(30);
     assert_eq!(refresh_error(&app, &first).await, "invalid_grant");
-    assert_eq!(refresh_error(&app, &second).await, "invalid_grant");
+    assert_eq!(refresh_error(&app, &third).await, "invalid_grant");
 }
 
 #[tokio::test]

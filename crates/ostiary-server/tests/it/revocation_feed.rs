@@ -62,6 +62,12 @@ async fn theft_detection_and_access_token_revocation_reach_the_verifier() {
     let tokens = signed_in(&app).await;
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
     let refreshed: Value = app.refresh(&first).await.json().await.unwrap();
+    let refreshed: Value = app
+        .refresh(refreshed["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
     app.clock.advance(60);
     assert_eq!(app.refresh(&first).await.status(), StatusCode::BAD_REQUEST);
     feed.poll_once().await.unwrap();

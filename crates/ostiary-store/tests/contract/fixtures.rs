@@ -204,6 +204,8 @@ pub fn family(
         code_hash: code_hash.cloned(),
         last_use_ip: Some("192.0.2.1".into()),
         last_use_user_agent: Some("Mozilla/5.0 (contract test)".into()),
+        current_reissued: false,
+        previous_reissued: false,
     }
 }
 

@@ -147,6 +147,7 @@ async fn a_client_round_trips_with_its_lists_logout_uri_and_policy(store: Arc<dy
             idle_timeout: Some(600),
             absolute_lifetime: Some(3600),
             refresh_grace: Some(0),
+            refresh_recovery: Some(30),
             max_sessions_per_user: Some(2),
             on_session_limit: Some(SessionLimitAction::RefuseNewLogin),
         },

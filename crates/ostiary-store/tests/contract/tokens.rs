@@ -16,6 +16,7 @@ contract!(
     a_refresh_family_is_found_by_each_of_its_tokens,
     a_rotation_applies_only_at_the_expected_generation_of_a_live_family,
     a_rotation_never_moves_the_session_back_in_time,
+    a_reissued_mark_applies_only_at_its_generation_and_moves_with_the_rotation,
     ending_a_refresh_family_leaves_the_session_and_other_families_alone,
     a_client_with_another_live_family_in_the_session_still_counts,
     ending_the_families_of_a_code_ends_only_those,
@@ -180,6 +181,100 @@ async fn a_rotation_applies_only_at_the_expected_generation_of_a_live_family(
     assert!(
         !store
             .rotate_refresh(&rotation(&family_of("nope", &family), 0, T0))
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_reissued_mark_applies_only_at_its_generation_and_moves_with_the_rotation(
+    store: Arc<dyn Store>,
+) {
+    let alice = stored_user(&store, "alice").await;
+    let web = stored_client(&store, client("web")).await.id;
+    let session = stored_session(&store, &alice, T0).await;
+    let (family, _) = stored_family(&store, &session, &web, None, T0).await;
+    let fresh = get_family(&store, &family.id).await;
+    assert!(!fresh.current_reissued && !fresh.previous_reissued);
+    let recovered = AuditEvent::new(T0 + 5, AuditKind::RefreshRecovered, "client:web")
+        .user(&alice.id)
+        .session(&session.sid)
+        .details(serde_json::json!({"generation": 0}));
+    assert!(
+        store
+            .rotate_refresh(&rotation(&family, 0, T0 + 1))
+            .await
+            .unwrap()
+    );
+
+    // Not at a generation the family is not at (it moved on, or never got there).
+    assert!(
+        !store
+            .reissue_successor(&family.id, 0, &recovered)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .reissue_successor(&family.id, 2, &recovered)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .reissue_successor("nope", 1, &recovered)
+            .await
+            .unwrap()
+    );
+    assert!(
+        events(&store, AuditKind::RefreshRecovered).await.is_empty(),
+        "nothing appended"
+    );
+    // At its generation: marked, with its event.
+    assert!(
+        store
+            .reissue_successor(&family.id, 1, &recovered)
+            .await
+            .unwrap()
+    );
+    let marked = get_family(&store, &family.id).await;
+    assert!(marked.current_reissued && !marked.previous_reissued);
+    assert_eq!(marked.generation, 1, "a reissue rotates nothing");
+    let appended = events(&store, AuditKind::RefreshRecovered).await;
+    assert_eq!(appended.len(), 1);
+    assert_eq!(
+        AuditEvent {
+            id: 0,
+            ..appended[0].clone()
+        },
+        recovered
+    );
+
+    // The mark moves with the rotation to the previous token, then out.
+    assert!(
+        store
+            .rotate_refresh(&rotation(&family, 1, T0 + 10))
+            .await
+            .unwrap()
+    );
+    let moved = get_family(&store, &family.id).await;
+    assert!(!moved.current_reissued && moved.previous_reissued);
+    assert!(
+        store
+            .rotate_refresh(&rotation(&family, 2, T0 + 20))
+            .await
+            .unwrap()
+    );
+    let gone = get_family(&store, &family.id).await;
+    assert!(!gone.current_reissued && !gone.previous_reissued);
+
+    // An ended family is never marked.
+    store
+        .end_session(&session.sid, T0 + 30, EndReason::Logout, None)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .reissue_successor(&family.id, 3, &recovered)
             .await
             .unwrap()
     );
