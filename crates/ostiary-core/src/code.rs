@@ -95,10 +95,14 @@ pub struct AuthorizationCode {
 /// The outcome of consuming a code in the store.
 #[derive(Debug, Clone)]
 pub enum CodeConsumption {
-    /// First use: the code is now marked used.
+    /// First use by the client it was issued to: the code is now marked used, and the access
+    /// token about to be minted from it is recorded with it.
     First(AuthorizationCode),
-    /// The code was used before: a replay.
+    /// The code was used before: a replay (by the client it was issued to).
     Replayed(AuthorizationCode),
+    /// Another client presented it: nothing changed, the code is still the holder's to
+    /// redeem (or, if used, to have replayed).
+    OtherClient(AuthorizationCode),
     /// No such code.
     Unknown,
 }

@@ -20,8 +20,8 @@ use crate::session::{
     ClientPolicy, EndReason, Session, SessionLimitAction, SessionPolicy, SessionState,
 };
 use crate::store::{
-    BackchannelDelivery, DeliveryOutcome, RevocationEntry, Rotation, SessionAdmission,
-    SessionLimit, Store, StoreError,
+    BackchannelDelivery, DeliveryOutcome, IssuedAccessToken, RevocationEntry, Rotation,
+    SessionAdmission, SessionLimit, Store, StoreError,
 };
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::token::{self, AccessTokenClaims, Audience, IdTokenClaims, OwnTokenError};
@@ -1253,7 +1253,10 @@ impl Idp {
     }
 
     /// The `authorization_code` grant (RFC 6749 §4.1.3) with PKCE (RFC 7636 §4.5). A code
-    /// presented a second time ends the refresh families issued from it.
+    /// presented a second time by its client revokes everything issued from it (RFC 9700
+    /// §4.3.1): the refresh families and every unexpired access token, published on the
+    /// revocation feed. A code presented by another client changes nothing for its holder and
+    /// is audited.
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
     pub async fn exchange_code(
         &self,
@@ -1269,24 +1272,36 @@ impl Idp {
         } = request;
         let now = self.now();
         let code_hash = Credential::from_presented(code).hash();
+        let access = IssuedAccessToken::new(now + self.config.access_token_ttl);
         let record = match self
             .store
-            .consume_authorization_code(&code_hash, now)
+            .consume_authorization_code(&code_hash, &client.id, now, &access)
             .await?
         {
             CodeConsumption::First(record) => record,
             // Only the client the code was issued to can make its replay revoke anything: another
-            // client presenting a stolen, spent code must not be able to log the victim out.
-            CodeConsumption::Replayed(record) if record.client_id != client.id => {
+            // client presenting a stolen code must not be able to log the victim out, nor spend
+            // the code before its holder redeems it.
+            CodeConsumption::OtherClient(record) => {
+                self.audit_grant_of_other_client(
+                    "authorization_code",
+                    &record.client_id,
+                    client,
+                    &record.user_id,
+                    &record.sid,
+                    caller,
+                )
+                .await;
                 return Err(IdpError::InvalidGrant("code issued to another client"));
             }
             CodeConsumption::Replayed(replayed) => {
-                let ended = self
-                    .store
-                    .end_families_from_code(&code_hash, now, EndReason::AuthorizationCodeReplay)
-                    .await?;
+                let revoked = self.store.revoke_grants_of_code(&code_hash, now).await?;
+                if revoked.access_tokens_revoked > 0 {
+                    self.revocations.notify_waiters();
+                }
                 tracing::warn!(
-                    families_ended = ended,
+                    families_ended = revoked.families_ended,
+                    access_tokens_revoked = revoked.access_tokens_revoked,
                     "authorization code replayed; what it issued is revoked"
                 );
                 self.audit(
@@ -1299,7 +1314,10 @@ impl Idp {
                     .user(&replayed.user_id)
                     .session(&replayed.sid)
                     .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
-                    .details(json!({"families_ended": ended})),
+                    .details(json!({
+                        "families_ended": revoked.families_ended,
+                        "access_tokens_revoked": revoked.access_tokens_revoked,
+                    })),
                 )
                 .await;
                 return Err(IdpError::InvalidGrant("authorization code replayed"));
@@ -1308,9 +1326,6 @@ impl Idp {
                 return Err(IdpError::InvalidGrant("unknown authorization code"));
             }
         };
-        if record.client_id != client.id {
-            return Err(IdpError::InvalidGrant("code issued to another client"));
-        }
         if now >= record.expires_at {
             return Err(IdpError::InvalidGrant("authorization code expired"));
         }
@@ -1340,8 +1355,14 @@ impl Idp {
         self.admit_client_session(&session, &user, client, caller, now)
             .await?;
 
-        let access_token =
-            self.mint_access_token(&session, &user.id, client, &record.scope, &record.resource)?;
+        let access_token = self.mint_access_token(
+            &session,
+            &user.id,
+            client,
+            &record.scope,
+            &record.resource,
+            &access,
+        )?;
         let id_token = if record.scope.contains(scope::OPENID) {
             Some(self.mint_id_token(
                 &session,
@@ -1409,6 +1430,17 @@ impl Idp {
             return Err(IdpError::InvalidGrant("unknown refresh token"));
         };
         if family.client_id != client.id {
+            // Nothing changes for the holder: another client may be confused or malicious,
+            // and a token it holds must not let it end someone's session.
+            self.audit_grant_of_other_client(
+                "refresh_token",
+                &family.client_id,
+                client,
+                &family.user_id,
+                &family.sid,
+                caller,
+            )
+            .await;
             return Err(IdpError::InvalidGrant(
                 "refresh token issued to another client",
             ));
@@ -1432,6 +1464,7 @@ impl Idp {
 
         for _ in 0..ROTATION_ATTEMPTS {
             let now = self.now();
+            let access = IssuedAccessToken::new(now + self.config.access_token_ttl);
             let session = self
                 .store
                 .find_session(&family.sid)
@@ -1467,6 +1500,7 @@ impl Idp {
                         .session(&family.sid)
                         .client(client.id.as_str())
                         .details(json!({"generation": generation + 1})),
+                        access_token: access.clone(),
                     };
                     if !self.store.rotate_refresh(&rotation).await? {
                         // Another request rotated this generation first: look again.
@@ -1505,7 +1539,7 @@ impl Idp {
                     if recovering || family.previous_reissued {
                         if !self
                             .store
-                            .reissue_successor(&family.id, family.generation, &event)
+                            .reissue_successor(&family.id, family.generation, &event, &access)
                             .await?
                         {
                             family = self.reload_family(&family.id).await?;
@@ -1513,6 +1547,9 @@ impl Idp {
                         }
                         self.observed(&event);
                     } else {
+                        self.store
+                            .insert_issued_access_token(&family.id, &access)
+                            .await?;
                         self.audit(event).await;
                     }
                     tracing::info!(sid = %family.sid, family = %family.id, generation, recovering, "previous refresh token presented again; same successor returned");
@@ -1588,8 +1625,14 @@ impl Idp {
             let Some((session, user)) = self.active_session_user(session).await? else {
                 return Err(IdpError::InvalidGrant("user disabled"));
             };
-            let access_token =
-                self.mint_access_token(&session, &user.id, client, &scope, &family.resource)?;
+            let access_token = self.mint_access_token(
+                &session,
+                &user.id,
+                client,
+                &scope,
+                &family.resource,
+                &access,
+            )?;
             return Ok(TokenResponse {
                 access_token,
                 expires_in: self.config.access_token_ttl,
@@ -1602,6 +1645,38 @@ impl Idp {
         Err(IdpError::InvalidGrant(
             "refresh token rotated concurrently too often",
         ))
+    }
+
+    /// Audits (and logs) a grant of `owner` presented by another client: a refresh token or
+    /// an authorization code. The holder's grant is left alone.
+    async fn audit_grant_of_other_client(
+        &self,
+        grant: &str,
+        owner: &ClientId,
+        presented_by: &Client,
+        user_id: &str,
+        sid: &str,
+        caller: &LoginContext,
+    ) {
+        tracing::warn!(
+            grant,
+            owner = %owner,
+            presented_by = %presented_by.id,
+            "a grant was presented by a client it was not issued to; refused, nothing changed"
+        );
+        self.audit(
+            AuditEvent::new(
+                self.now(),
+                AuditKind::GrantPresentedByOtherClient,
+                format!("client:{}", presented_by.id),
+            )
+            .client(owner.as_str())
+            .user(user_id)
+            .session(sid)
+            .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
+            .details(json!({"grant": grant, "presented_by": presented_by.id.as_str()})),
+        )
+        .await;
     }
 
     async fn reload_family(&self, family_id: &str) -> Result<RefreshFamily, IdpError> {
@@ -1619,13 +1694,26 @@ impl Idp {
         &self,
         client: &Client,
         token: &str,
+        caller: &LoginContext,
     ) -> Result<bool, IdpError> {
         let hash = Credential::from_presented(token).hash();
         match self.store.find_refresh_token(&hash).await? {
             Some((family, _)) if family.client_id == client.id => {
                 self.end_session(&family.sid, EndReason::Logout).await
             }
-            _ => Ok(false),
+            Some((family, _)) => {
+                self.audit_grant_of_other_client(
+                    "refresh_token",
+                    &family.client_id,
+                    client,
+                    &family.user_id,
+                    &family.sid,
+                    caller,
+                )
+                .await;
+                Ok(false)
+            }
+            None => Ok(false),
         }
     }
 
@@ -1646,9 +1734,17 @@ impl Idp {
             // The refresh token is the session's credential for this client: revoking it signs
             // the user out of that session (and publishes its end, so resource servers drop the
             // access tokens issued from it too, RFC 7009 §2.1).
-            if family.client_id == client.id
-                && self.end_session(&family.sid, EndReason::Revoked).await?
-            {
+            if family.client_id != client.id {
+                self.audit_grant_of_other_client(
+                    "refresh_token",
+                    &family.client_id,
+                    client,
+                    &family.user_id,
+                    &family.sid,
+                    caller,
+                )
+                .await;
+            } else if self.end_session(&family.sid, EndReason::Revoked).await? {
                 tracing::info!(sid = %family.sid, family = %family.id, "refresh token revoked; session ended");
             }
             return Ok(());
@@ -1944,6 +2040,7 @@ impl Idp {
 
     // ---- minting ------------------------------------------------------------------------------
 
+    /// Mints the access token recorded as `issued` (its `jti` and `exp`).
     fn mint_access_token(
         &self,
         session: &Session,
@@ -1951,6 +2048,7 @@ impl Idp {
         client: &Client,
         scope: &Scope,
         resource: &str,
+        issued: &IssuedAccessToken,
     ) -> Result<String, IdpError> {
         let now = self.now();
         let mut audience = vec![resource.to_owned()];
@@ -1962,9 +2060,9 @@ impl Idp {
             iss: self.config.issuer.clone(),
             sub: user_id.to_owned(),
             aud: Audience(audience),
-            exp: now + self.config.access_token_ttl,
+            exp: issued.expires_at,
             iat: now,
-            jti: random_id(),
+            jti: issued.jti.clone(),
             client_id: client.id.to_string(),
             scope: scope.to_string(),
             sid: session.sid.clone(),

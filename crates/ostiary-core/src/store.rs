@@ -135,6 +135,37 @@ pub enum LoginAttempt {
     },
 }
 
+/// An access token as the store remembers it while it may be valid: its `jti` and expiry,
+/// and what it was minted from (an authorization code or a refresh family), so that whatever
+/// a replayed code issued can be revoked (RFC 9700 §4.3.1, see
+/// [`Store::revoke_grants_of_code`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedAccessToken {
+    /// The token's `jti`.
+    pub jti: String,
+    /// Its `exp` (Unix seconds); the record may be forgotten after it.
+    pub expires_at: UnixTime,
+}
+
+impl IssuedAccessToken {
+    /// A fresh `jti` for a token expiring at `expires_at`.
+    pub fn new(expires_at: UnixTime) -> Self {
+        Self {
+            jti: crate::secret::random_id(),
+            expires_at,
+        }
+    }
+}
+
+/// What revoking the grants of a replayed authorization code did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CodeGrantsRevoked {
+    /// Refresh families issued from the code that were ended.
+    pub families_ended: u64,
+    /// Access tokens still unexpired that were revoked and published.
+    pub access_tokens_revoked: u64,
+}
+
 /// A rotation to apply only if the family is still at `expected_generation` (compare-and-swap).
 #[derive(Debug, Clone)]
 pub struct Rotation {
@@ -154,6 +185,8 @@ pub struct Rotation {
     pub user_agent: Option<String>,
     /// The `refresh_rotated` event, appended in the same transaction if the rotation applies.
     pub audit: AuditEvent,
+    /// The access token minted with the new refresh token, recorded for the family.
+    pub access_token: IssuedAccessToken,
 }
 
 /// Everything the domain stores.
@@ -279,11 +312,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores an authorization code (by hash).
     async fn insert_authorization_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
-    /// Marks the code used, atomically: exactly one caller ever gets [`CodeConsumption::First`].
+    /// Marks the code used by `client_id`, atomically, recording `access_token` (the one
+    /// about to be minted from it): exactly one caller ever gets [`CodeConsumption::First`].
+    /// A code of another client is left as it is ([`CodeConsumption::OtherClient`]).
     async fn consume_authorization_code(
         &self,
         code_hash: &CredentialHash,
+        client_id: &ClientId,
         now: UnixTime,
+        access_token: &IssuedAccessToken,
     ) -> Result<CodeConsumption, StoreError>;
 
     /// Stores a new refresh family with its first token (generation 0).
@@ -309,13 +346,15 @@ pub trait Store: Send + Sync + 'static {
     async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError>;
     /// Marks the current token of a family as reissued (handed out again, see
     /// [`crate::refresh`]) if and only if the family is still at `generation` and not ended,
-    /// in one transaction with appending `audit` (the recovery or replay it records). `false`
-    /// if the family moved on or ended meanwhile: the caller decides again.
+    /// in one transaction with appending `audit` (the recovery or replay it records) and
+    /// recording `access_token` (the one minted with it). `false` if the family moved on or
+    /// ended meanwhile: the caller decides again.
     async fn reissue_successor(
         &self,
         family_id: &str,
         generation: i64,
         audit: &AuditEvent,
+        access_token: &IssuedAccessToken,
     ) -> Result<bool, StoreError>;
     /// Ends one refresh family (its client's own limits ran out), leaving the session and its
     /// other families alone. Nothing is published: the session goes on, and the family's access
@@ -328,13 +367,22 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
         reason: EndReason,
     ) -> Result<bool, StoreError>;
-    /// Ends the families issued from an authorization code; returns how many ended.
-    async fn end_families_from_code(
+    /// Revokes everything a replayed authorization code issued, in one transaction: ends the
+    /// refresh families issued from it ([`EndReason::AuthorizationCodeReplay`]), and records as
+    /// revoked, and publishes on the revocation feed, every access token minted from the code
+    /// or from those families that has not expired at `now`.
+    async fn revoke_grants_of_code(
         &self,
         code_hash: &CredentialHash,
         now: UnixTime,
-        reason: EndReason,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<CodeGrantsRevoked, StoreError>;
+    /// Records an access token minted from a refresh family outside a rotation (a replay
+    /// within the grace window), so that [`Store::revoke_grants_of_code`] can find it.
+    async fn insert_issued_access_token(
+        &self,
+        family_id: &str,
+        access_token: &IssuedAccessToken,
+    ) -> Result<(), StoreError>;
 
     /// Records a revoked access token until it expires, and publishes its `jti` (revoked at
     /// `now`) on the revocation feed.

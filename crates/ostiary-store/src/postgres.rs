@@ -37,8 +37,8 @@ use ostiary_core::scope::Scope;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
-    BackchannelDelivery, DeliveryOutcome, LoginAttempt, RevocationEntry, Rotation,
-    SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
+    BackchannelDelivery, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken, LoginAttempt,
+    RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
 };
 use ostiary_core::user::{PasswordHashString, User, Username};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -212,6 +212,55 @@ async fn publish(
         .await
         .map_err(unavailable)?;
     Ok(())
+}
+
+/// Records an access token minted from a code or a family, on `conn` (in a transaction or not).
+async fn insert_issued(
+    conn: &mut sqlx::PgConnection,
+    token: &IssuedAccessToken,
+    code_hash: Option<&CredentialHash>,
+    family_id: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO issued_access_tokens (jti, code_hash, family_id, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&token.jti)
+    .bind(code_hash.map(CredentialHash::as_str))
+    .bind(family_id)
+    .bind(token.expires_at)
+    .execute(conn)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Records an access token as revoked until it expires; its `jti` is published when the
+/// transaction commits. `false` (nothing published) if it already was.
+async fn revoke_access_token_in(
+    tx: &mut Tx,
+    jti: &str,
+    expires_at: UnixTime,
+    now: UnixTime,
+    reason: &'static str,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(jti)
+    .bind(expires_at)
+    .execute(tx.conn())
+    .await
+    .map_err(unavailable)?;
+    let new = inserted.rows_affected() == 1;
+    if new {
+        tx.feed.push(FeedEntry {
+            sid: None,
+            jti: Some(jti.to_owned()),
+            revoked_at: now,
+            reason,
+        });
+    }
+    Ok(new)
 }
 
 /// Ends one session and every refresh family in it, queues its back-channel logouts and audits
@@ -944,24 +993,41 @@ impl Store for PostgresStore {
     async fn consume_authorization_code(
         &self,
         code_hash: &CredentialHash,
+        client_id: &ClientId,
         now: UnixTime,
+        access_token: &IssuedAccessToken,
     ) -> Result<CodeConsumption, StoreError> {
-        let won = sqlx::query("UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL RETURNING *")
-            .bind(now)
-            .bind(code_hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.begin().await?;
+        let won = sqlx::query(
+            "UPDATE authorization_codes SET used_at = $1 \
+             WHERE code_hash = $2 AND client_id = $3 AND used_at IS NULL RETURNING *",
+        )
+        .bind(now)
+        .bind(code_hash.as_str())
+        .bind(client_id.as_str())
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(unavailable)?;
         if let Some(row) = won {
+            insert_issued(tx.conn(), access_token, Some(code_hash), None).await?;
+            tx.commit().await?;
             return Ok(CodeConsumption::First(code_from_row(&row)?));
         }
         let seen = sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = $1")
             .bind(code_hash.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(tx.conn())
             .await
             .map_err(unavailable)?;
+        tx.rollback().await?;
         Ok(match seen {
-            Some(row) => CodeConsumption::Replayed(code_from_row(&row)?),
+            Some(row) => {
+                let code = code_from_row(&row)?;
+                if code.client_id == *client_id {
+                    CodeConsumption::Replayed(code)
+                } else {
+                    CodeConsumption::OtherClient(code)
+                }
+            }
             None => CodeConsumption::Unknown,
         })
     }
@@ -1088,6 +1154,13 @@ impl Store for PostgresStore {
         .execute(tx.conn())
         .await
         .map_err(unavailable)?;
+        insert_issued(
+            tx.conn(),
+            &rotation.access_token,
+            None,
+            Some(&rotation.family_id),
+        )
+        .await?;
         append_audit(tx.conn(), &rotation.audit).await?;
         tx.commit().await?;
         Ok(true)
@@ -1099,6 +1172,7 @@ impl Store for PostgresStore {
         family_id: &str,
         generation: i64,
         audit: &AuditEvent,
+        access_token: &IssuedAccessToken,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
@@ -1114,26 +1188,64 @@ impl Store for PostgresStore {
             tx.rollback().await?;
             return Ok(false);
         }
+        insert_issued(tx.conn(), access_token, None, Some(family_id)).await?;
         append_audit(tx.conn(), audit).await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    #[tracing::instrument(skip_all, fields(reason = reason.as_str()))]
-    async fn end_families_from_code(
+    #[tracing::instrument(skip_all)]
+    async fn revoke_grants_of_code(
         &self,
         code_hash: &CredentialHash,
         now: UnixTime,
-        reason: EndReason,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query("UPDATE refresh_families SET ended_at = $1, end_reason = $2 WHERE code_hash = $3 AND ended_at IS NULL")
+    ) -> Result<CodeGrantsRevoked, StoreError> {
+        let reason = EndReason::AuthorizationCodeReplay;
+        let mut tx = self.begin().await?;
+        let ended = sqlx::query("UPDATE refresh_families SET ended_at = $1, end_reason = $2 WHERE code_hash = $3 AND ended_at IS NULL")
             .bind(now)
             .bind(reason.as_str())
             .bind(code_hash.as_str())
-            .execute(&self.pool)
+            .execute(tx.conn())
             .await
             .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        let live = sqlx::query(
+            "SELECT jti, expires_at FROM issued_access_tokens WHERE expires_at > $1 AND \
+             (code_hash = $2 OR family_id IN (SELECT id FROM refresh_families WHERE code_hash = $2))",
+        )
+        .bind(now)
+        .bind(code_hash.as_str())
+        .fetch_all(tx.conn())
+        .await
+        .map_err(unavailable)?;
+        let mut revoked = 0;
+        for row in live {
+            let jti: String = row.try_get("jti").map_err(corrupt)?;
+            let expires_at: UnixTime = row.try_get("expires_at").map_err(corrupt)?;
+            if revoke_access_token_in(&mut tx, &jti, expires_at, now, reason.as_str()).await? {
+                revoked += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(CodeGrantsRevoked {
+            families_ended: ended.rows_affected(),
+            access_tokens_revoked: revoked,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(family = %family_id))]
+    async fn insert_issued_access_token(
+        &self,
+        family_id: &str,
+        access_token: &IssuedAccessToken,
+    ) -> Result<(), StoreError> {
+        insert_issued(
+            &mut *self.pool.acquire().await.map_err(unavailable)?,
+            access_token,
+            None,
+            Some(family_id),
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(family = %family_id))]
@@ -1181,20 +1293,7 @@ impl Store for PostgresStore {
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        let inserted = sqlx::query("INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
-            .bind(jti)
-            .bind(expires_at)
-            .execute(tx.conn())
-            .await
-            .map_err(unavailable)?;
-        if inserted.rows_affected() == 1 {
-            tx.feed.push(FeedEntry {
-                sid: None,
-                jti: Some(jti.to_owned()),
-                revoked_at: now,
-                reason: "access_token_revoked",
-            });
-        }
+        revoke_access_token_in(&mut tx, jti, expires_at, now, "access_token_revoked").await?;
         tx.commit().await
     }
 

@@ -19,8 +19,8 @@ use ostiary_core::scope::Scope;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
-    BackchannelDelivery, DeliveryOutcome, LoginAttempt, RevocationEntry, Rotation,
-    SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
+    BackchannelDelivery, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken, LoginAttempt,
+    RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
 };
 use ostiary_core::user::{PasswordHashString, User, Username};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -301,6 +301,49 @@ async fn publish(
         .await
         .map_err(unavailable)?;
     Ok(())
+}
+
+/// Records an access token minted from a code or a family, inside the caller's transaction.
+async fn insert_issued(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    token: &IssuedAccessToken,
+    code_hash: Option<&CredentialHash>,
+    family_id: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO issued_access_tokens (jti, code_hash, family_id, expires_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(&token.jti)
+    .bind(code_hash.map(CredentialHash::as_str))
+    .bind(family_id)
+    .bind(token.expires_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Records an access token as revoked until it expires and publishes its `jti`, inside the
+/// caller's transaction; `false` (nothing published) if it already was.
+async fn revoke_access_token_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    jti: &str,
+    expires_at: UnixTime,
+    now: UnixTime,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(jti)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    if inserted.rows_affected() == 1 {
+        publish(tx, None, Some(jti), now, reason).await?;
+    }
+    Ok(inserted.rows_affected() == 1)
 }
 
 fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
@@ -871,24 +914,41 @@ impl Store for SqliteStore {
     async fn consume_authorization_code(
         &self,
         code_hash: &CredentialHash,
+        client_id: &ClientId,
         now: UnixTime,
+        access_token: &IssuedAccessToken,
     ) -> Result<CodeConsumption, StoreError> {
-        let won = sqlx::query("UPDATE authorization_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL RETURNING *")
-            .bind(now)
-            .bind(code_hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.begin_immediate().await?;
+        let won = sqlx::query(
+            "UPDATE authorization_codes SET used_at = ? \
+             WHERE code_hash = ? AND client_id = ? AND used_at IS NULL RETURNING *",
+        )
+        .bind(now)
+        .bind(code_hash.as_str())
+        .bind(client_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?;
         if let Some(row) = won {
+            insert_issued(&mut tx, access_token, Some(code_hash), None).await?;
+            tx.commit().await.map_err(unavailable)?;
             return Ok(CodeConsumption::First(code_from_row(&row)?));
         }
         let seen = sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = ?")
             .bind(code_hash.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(unavailable)?;
+        tx.rollback().await.map_err(unavailable)?;
         Ok(match seen {
-            Some(row) => CodeConsumption::Replayed(code_from_row(&row)?),
+            Some(row) => {
+                let code = code_from_row(&row)?;
+                if code.client_id == *client_id {
+                    CodeConsumption::Replayed(code)
+                } else {
+                    CodeConsumption::OtherClient(code)
+                }
+            }
             None => CodeConsumption::Unknown,
         })
     }
@@ -1011,6 +1071,13 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
+        insert_issued(
+            &mut tx,
+            &rotation.access_token,
+            None,
+            Some(&rotation.family_id),
+        )
+        .await?;
         append_audit(&mut *tx, &rotation.audit).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(true)
@@ -1022,6 +1089,7 @@ impl Store for SqliteStore {
         family_id: &str,
         generation: i64,
         audit: &AuditEvent,
+        access_token: &IssuedAccessToken,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_immediate().await?;
         let done = sqlx::query(
@@ -1037,26 +1105,60 @@ impl Store for SqliteStore {
             tx.rollback().await.map_err(unavailable)?;
             return Ok(false);
         }
+        insert_issued(&mut tx, access_token, None, Some(family_id)).await?;
         append_audit(&mut *tx, audit).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(true)
     }
 
-    #[tracing::instrument(skip_all, fields(reason = reason.as_str()))]
-    async fn end_families_from_code(
+    #[tracing::instrument(skip_all)]
+    async fn revoke_grants_of_code(
         &self,
         code_hash: &CredentialHash,
         now: UnixTime,
-        reason: EndReason,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE code_hash = ? AND ended_at IS NULL")
+    ) -> Result<CodeGrantsRevoked, StoreError> {
+        let reason = EndReason::AuthorizationCodeReplay;
+        let mut tx = self.begin_immediate().await?;
+        let ended = sqlx::query("UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE code_hash = ? AND ended_at IS NULL")
             .bind(now)
             .bind(reason.as_str())
             .bind(code_hash.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        let live = sqlx::query(
+            "SELECT jti, expires_at FROM issued_access_tokens WHERE expires_at > ?1 AND \
+             (code_hash = ?2 OR family_id IN (SELECT id FROM refresh_families WHERE code_hash = ?2))",
+        )
+        .bind(now)
+        .bind(code_hash.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let mut revoked = 0;
+        for row in live {
+            let jti: String = row.try_get("jti").map_err(corrupt)?;
+            let expires_at: UnixTime = row.try_get("expires_at").map_err(corrupt)?;
+            if revoke_access_token_in(&mut tx, &jti, expires_at, now, reason.as_str()).await? {
+                revoked += 1;
+            }
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(CodeGrantsRevoked {
+            families_ended: ended.rows_affected(),
+            access_tokens_revoked: revoked,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(family = %family_id))]
+    async fn insert_issued_access_token(
+        &self,
+        family_id: &str,
+        access_token: &IssuedAccessToken,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        insert_issued(&mut tx, access_token, None, Some(family_id)).await?;
+        tx.commit().await.map_err(unavailable)
     }
 
     #[tracing::instrument(skip_all, fields(family = %family_id))]
@@ -1104,15 +1206,7 @@ impl Store for SqliteStore {
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_immediate().await?;
-        let inserted = sqlx::query("INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
-            .bind(jti)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        if inserted.rows_affected() == 1 {
-            publish(&mut tx, None, Some(jti), now, "access_token_revoked").await?;
-        }
+        revoke_access_token_in(&mut tx, jti, expires_at, now, "access_token_revoked").await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(())
     }

@@ -269,6 +269,7 @@ async fn grant(
 /// browser-session cookie) and clears both cookies.
 pub async fn logout(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -282,7 +283,7 @@ pub async fn logout(
         {
             state
                 .idp
-                .end_session_of_refresh_token(&client, &token)
+                .end_session_of_refresh_token(&client, &token, &caller)
                 .await?;
         }
         if let Some(cookie) = cookies::read(&headers, &state.cookies.session_name()) {

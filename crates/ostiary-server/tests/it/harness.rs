@@ -297,6 +297,29 @@ impl TestApp {
             .expect("revoke request")
     }
 
+    /// Token introspection (RFC 7662) as the confidential client, a resource server of `API`.
+    pub async fn introspect(&self, token: &str) -> reqwest::Response {
+        http()
+            .post(self.url("/introspect"))
+            .basic_auth(CONFIDENTIAL_CLIENT, Some(&self.client_secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("introspection")
+    }
+
+    /// The revocation feed from its start.
+    pub async fn revocation_feed(&self) -> Value {
+        http()
+            .get(self.url("/revocations"))
+            .send()
+            .await
+            .expect("feed")
+            .json()
+            .await
+            .expect("json")
+    }
+
     pub async fn userinfo(&self, access_token: &str) -> reqwest::Response {
         http()
             .get(self.url("/userinfo"))

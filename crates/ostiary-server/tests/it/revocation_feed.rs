@@ -310,21 +310,11 @@ async fn open_streams_are_bounded_and_a_closed_one_frees_its_place() {
     drop(second);
 }
 
-async fn introspect(app: &TestApp, token: &str) -> reqwest::Response {
-    http()
-        .post(app.url("/introspect"))
-        .basic_auth(CONFIDENTIAL_CLIENT, Some(&app.client_secret))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn introspection_answers_active_tokens_and_only_active_false_for_the_rest() {
     let app = spawn_app().await;
     let tokens = signed_in(&app).await;
-    let active: Value = introspect(&app, at(&tokens)).await.json().await.unwrap();
+    let active: Value = app.introspect(at(&tokens)).await.json().await.unwrap();
     assert_eq!(active["active"], true);
     assert_eq!(active["client_id"], PUBLIC_CLIENT);
     assert_eq!(active["username"], USERNAME);
@@ -336,7 +326,7 @@ async fn introspection_answers_active_tokens_and_only_active_false_for_the_rest(
         "garbage".to_owned(),
     ];
     for token in &inactive {
-        let answer: Value = introspect(&app, token).await.json().await.unwrap();
+        let answer: Value = app.introspect(token).await.json().await.unwrap();
         assert_eq!(answer, serde_json::json!({"active": false}), "{token}");
     }
     // Revoked (its session ended), then also expired.
@@ -348,7 +338,7 @@ async fn introspection_answers_active_tokens_and_only_active_false_for_the_rest(
         .await
         .unwrap();
     assert_eq!(
-        introspect(&app, at(&tokens))
+        app.introspect(at(&tokens))
             .await
             .json::<Value>()
             .await
@@ -358,7 +348,7 @@ async fn introspection_answers_active_tokens_and_only_active_false_for_the_rest(
     let fresh = signed_in(&app).await;
     app.clock.advance(301);
     assert_eq!(
-        introspect(&app, at(&fresh))
+        app.introspect(at(&fresh))
             .await
             .json::<Value>()
             .await
@@ -384,7 +374,7 @@ async fn introspection_answers_active_tokens_and_only_active_false_for_the_rest(
         .unwrap();
     let third = signed_in(&app).await;
     assert_eq!(
-        introspect(&app, at(&third))
+        app.introspect(at(&third))
             .await
             .json::<Value>()
             .await

@@ -1,5 +1,6 @@
 //! The token endpoint: codes, client authentication, error format, token contents.
 
+use ostiary_core::audit::AuditKind;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -50,6 +51,85 @@ async fn a_code_is_single_use_and_its_replay_revokes_what_it_issued() {
         refresh.status(),
         StatusCode::BAD_REQUEST,
         "the refresh token issued from the code is revoked"
+    );
+    // So is the access token of the first redemption, everywhere.
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.userinfo(access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let introspected: Value = app.introspect(access).await.json().await.unwrap();
+    assert_eq!(introspected["active"], false);
+    let jti = claims(access)["jti"].as_str().unwrap().to_owned();
+    let feed = app.revocation_feed().await;
+    assert!(
+        feed["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["jti"] == jti.as_str()),
+        "{feed}"
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_code_revokes_the_access_tokens_its_refresh_token_minted_since() {
+    let app = spawn_app().await;
+    let (code, verifier) = code_for(&app, PUBLIC_CLIENT, &[]).await;
+    let tokens: Value = app
+        .exchange(PUBLIC_CLIENT, &code, &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refreshed: Value = app
+        .refresh(tokens["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let replayed: Value = app
+        .refresh(tokens["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(app.exchange(PUBLIC_CLIENT, &code, &verifier).await)
+            .await
+            .1,
+        "invalid_grant"
+    );
+    for minted in [&tokens, &refreshed, &replayed] {
+        let access = minted["access_token"].as_str().unwrap();
+        assert_eq!(
+            app.userinfo(access).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let replay = &app.audit_of(AuditKind::AuthorizationCodeReplayed).await[0];
+    assert_eq!(replay.details["access_tokens_revoked"], 3);
+    assert_eq!(replay.details["families_ended"], 1);
+}
+
+#[tokio::test]
+async fn a_code_presented_by_another_client_first_is_still_its_holders_and_is_audited() {
+    let app = spawn_app().await;
+    let (code, verifier) = code_for(&app, PUBLIC_CLIENT, &[]).await;
+    let stolen = app.exchange(CONFIDENTIAL_CLIENT, &code, &verifier).await;
+    assert_eq!(error_of(stolen).await.1, "invalid_grant");
+    let holder = app.exchange(PUBLIC_CLIENT, &code, &verifier).await;
+    assert_eq!(holder.status(), StatusCode::OK, "the code was not spent");
+    let seen = app.audit_of(AuditKind::GrantPresentedByOtherClient).await;
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].details["grant"], "authorization_code");
+    assert_eq!(seen[0].details["presented_by"], CONFIDENTIAL_CLIENT);
+    assert_eq!(seen[0].client_id.as_deref(), Some(PUBLIC_CLIENT));
+    assert!(seen[0].sid.is_some() && seen[0].user_id.is_some());
+    assert!(
+        app.audit_of(AuditKind::AuthorizationCodeReplayed)
+            .await
+            .is_empty()
     );
 }
 
@@ -500,4 +580,48 @@ async fn another_client_replaying_a_spent_code_revokes_nothing() {
             .status(),
         StatusCode::OK
     );
+    assert_eq!(
+        app.audit_of(AuditKind::GrantPresentedByOtherClient)
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_token_presented_by_another_client_is_audited_and_harms_nobody() {
+    let app = spawn_app().await;
+    let tokens = app
+        .tokens_for(&browser(), PUBLIC_CLIENT, "openid offline_access")
+        .await;
+    let token = tokens["refresh_token"].as_str().unwrap();
+    let foreign = http()
+        .post(app.url("/token"))
+        .basic_auth(CONFIDENTIAL_CLIENT, Some(&app.client_secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(foreign).await.1, "invalid_grant");
+    let revoked_by_other = http()
+        .post(app.url("/revoke"))
+        .basic_auth(CONFIDENTIAL_CLIENT, Some(&app.client_secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked_by_other.status(), StatusCode::OK, "RFC 7009 §2.2");
+    // The holder goes on.
+    assert_eq!(app.refresh(token).await.status(), StatusCode::OK);
+    let seen = app.audit_of(AuditKind::GrantPresentedByOtherClient).await;
+    assert_eq!(seen.len(), 2);
+    assert!(seen.iter().all(|e| e.details["grant"] == "refresh_token"
+        && e.details["presented_by"] == CONFIDENTIAL_CLIENT
+        && e.client_id.as_deref() == Some(PUBLIC_CLIENT)));
+    assert!(
+        app.audit_of(AuditKind::RefreshTokenReuseDetected)
+            .await
+            .is_empty()
+    );
+    assert!(app.audit_of(AuditKind::SessionEnded).await.is_empty());
 }

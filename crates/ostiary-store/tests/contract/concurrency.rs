@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ostiary_core::Store;
 use ostiary_core::code::CodeConsumption;
 use ostiary_core::session::EndReason;
-use ostiary_core::store::{RevocationEntry, SessionAdmission};
+use ostiary_core::store::{IssuedAccessToken, RevocationEntry, SessionAdmission};
 use tokio::task::JoinSet;
 
 use crate::fixtures::*;
@@ -87,9 +87,10 @@ async fn parallel_consumptions_of_one_code_have_exactly_one_first_use(store: Arc
     let outcomes = all_at_once(|_| {
         let store = Arc::clone(&store);
         let hash = code.code_hash.clone();
+        let web = web.clone();
         async move {
             store
-                .consume_authorization_code(&hash, T0 + 1)
+                .consume_authorization_code(&hash, &web, T0 + 1, &IssuedAccessToken::new(T0 + 301))
                 .await
                 .unwrap()
         }

@@ -7,7 +7,7 @@ use ostiary_core::audit::{AuditEvent, AuditKind};
 use ostiary_core::code::CodeConsumption;
 use ostiary_core::secret::Credential;
 use ostiary_core::session::EndReason;
-use ostiary_core::store::SessionAdmission;
+use ostiary_core::store::{CodeGrantsRevoked, IssuedAccessToken, SessionAdmission};
 
 use crate::fixtures::*;
 
@@ -19,7 +19,7 @@ contract!(
     a_reissued_mark_applies_only_at_its_generation_and_moves_with_the_rotation,
     ending_a_refresh_family_leaves_the_session_and_other_families_alone,
     a_client_with_another_live_family_in_the_session_still_counts,
-    ending_the_families_of_a_code_ends_only_those,
+    revoking_the_grants_of_a_code_revokes_only_what_it_issued,
     a_revoked_access_token_is_recorded_and_published_once,
 );
 
@@ -39,23 +39,51 @@ async fn an_authorization_code_is_consumed_once_then_reported_as_replayed(store:
         .await
         .unwrap();
 
+    let spa = stored_client(&store, client("spa")).await.id;
+    let by_other_client = store
+        .consume_authorization_code(&code.code_hash, &spa, T0 + 4, &issued("a0", T0 + 304))
+        .await
+        .unwrap();
     let first = store
-        .consume_authorization_code(&code.code_hash, T0 + 5)
+        .consume_authorization_code(&code.code_hash, &web, T0 + 5, &issued("a1", T0 + 305))
         .await
         .unwrap();
     let replayed = store
-        .consume_authorization_code(&code.code_hash, T0 + 6)
+        .consume_authorization_code(&code.code_hash, &web, T0 + 6, &issued("a2", T0 + 306))
+        .await
+        .unwrap();
+    let replayed_by_other_client = store
+        .consume_authorization_code(&code.code_hash, &spa, T0 + 6, &issued("a3", T0 + 306))
         .await
         .unwrap();
     let unknown = store
-        .consume_authorization_code(&Credential::generate().hash(), T0 + 6)
+        .consume_authorization_code(
+            &Credential::generate().hash(),
+            &web,
+            T0 + 6,
+            &issued("a4", T0 + 306),
+        )
         .await
         .unwrap();
     let other = store
-        .consume_authorization_code(&without_nonce.code_hash, T0 + 7)
+        .consume_authorization_code(
+            &without_nonce.code_hash,
+            &web,
+            T0 + 7,
+            &issued("a5", T0 + 307),
+        )
         .await
         .unwrap();
 
+    // Another client's attempt changed nothing: the holder's first use came after it.
+    let CodeConsumption::OtherClient(seen) = by_other_client else {
+        panic!("expected OtherClient, got {by_other_client:?}");
+    };
+    assert_eq!(code_view(&seen), code_view(&code));
+    assert!(
+        matches!(replayed_by_other_client, CodeConsumption::OtherClient(_)),
+        "{replayed_by_other_client:?}"
+    );
     let CodeConsumption::First(first) = first else {
         panic!("expected First, got {first:?}");
     };
@@ -209,19 +237,19 @@ async fn a_reissued_mark_applies_only_at_its_generation_and_moves_with_the_rotat
     // Not at a generation the family is not at (it moved on, or never got there).
     assert!(
         !store
-            .reissue_successor(&family.id, 0, &recovered)
+            .reissue_successor(&family.id, 0, &recovered, &IssuedAccessToken::new(T0 + 300))
             .await
             .unwrap()
     );
     assert!(
         !store
-            .reissue_successor(&family.id, 2, &recovered)
+            .reissue_successor(&family.id, 2, &recovered, &IssuedAccessToken::new(T0 + 300))
             .await
             .unwrap()
     );
     assert!(
         !store
-            .reissue_successor("nope", 1, &recovered)
+            .reissue_successor("nope", 1, &recovered, &IssuedAccessToken::new(T0 + 300))
             .await
             .unwrap()
     );
@@ -232,7 +260,7 @@ async fn a_reissued_mark_applies_only_at_its_generation_and_moves_with_the_rotat
     // At its generation: marked, with its event.
     assert!(
         store
-            .reissue_successor(&family.id, 1, &recovered)
+            .reissue_successor(&family.id, 1, &recovered, &IssuedAccessToken::new(T0 + 300))
             .await
             .unwrap()
     );
@@ -274,7 +302,7 @@ async fn a_reissued_mark_applies_only_at_its_generation_and_moves_with_the_rotat
         .unwrap();
     assert!(
         !store
-            .reissue_successor(&family.id, 3, &recovered)
+            .reissue_successor(&family.id, 3, &recovered, &IssuedAccessToken::new(T0 + 300))
             .await
             .unwrap()
     );
@@ -395,35 +423,45 @@ async fn a_client_with_another_live_family_in_the_session_still_counts(store: Ar
     );
 }
 
-async fn ending_the_families_of_a_code_ends_only_those(store: Arc<dyn Store>) {
+async fn revoking_the_grants_of_a_code_revokes_only_what_it_issued(store: Arc<dyn Store>) {
     let alice = stored_user(&store, "alice").await;
     let web = stored_client(&store, client("web")).await.id;
     let session = stored_session(&store, &alice, T0).await;
+    // redeemed_code records the access token `at-<code>` minted at the exchange.
     let replayed = redeemed_code(&store, &session, &web, T0).await;
     let other = redeemed_code(&store, &session, &web, T0).await;
     let (from_replayed, _) =
         stored_family(&store, &session, &web, Some(&replayed.code_hash), T0).await;
     let (from_other, _) = stored_family(&store, &session, &web, Some(&other.code_hash), T0).await;
+    // The family rotated once and replayed once within grace: two more access tokens.
+    let mut rotated = rotation(&from_replayed, 0, T0 + 2);
+    rotated.access_token = issued("at-rotated", T0 + 302);
+    assert!(store.rotate_refresh(&rotated).await.unwrap());
+    store
+        .insert_issued_access_token(&from_replayed.id, &issued("at-replayed", T0 + 303))
+        .await
+        .unwrap();
+    // One that expired already is not published.
+    store
+        .insert_issued_access_token(&from_replayed.id, &issued("at-expired", T0 + 5))
+        .await
+        .unwrap();
+    let mut other_rotation = rotation(&from_other, 0, T0 + 2);
+    other_rotation.access_token = issued("at-other", T0 + 302);
+    assert!(store.rotate_refresh(&other_rotation).await.unwrap());
 
-    let ended = store
-        .end_families_from_code(
-            &replayed.code_hash,
-            T0 + 10,
-            EndReason::AuthorizationCodeReplay,
-        )
+    let revoked = store
+        .revoke_grants_of_code(&replayed.code_hash, T0 + 10)
         .await
         .unwrap();
     let again = store
-        .end_families_from_code(
-            &replayed.code_hash,
-            T0 + 20,
-            EndReason::AuthorizationCodeReplay,
-        )
+        .revoke_grants_of_code(&replayed.code_hash, T0 + 20)
         .await
         .unwrap();
 
-    assert_eq!(ended, 1);
-    assert_eq!(again, 0);
+    assert_eq!(revoked.families_ended, 1);
+    assert_eq!(revoked.access_tokens_revoked, 3);
+    assert_eq!(again, CodeGrantsRevoked::default(), "nothing twice");
     let family = get_family(&store, &from_replayed.id).await;
     assert_eq!(family.ended_at, Some(T0 + 10));
     assert_eq!(
@@ -432,14 +470,28 @@ async fn ending_the_families_of_a_code_ends_only_those(store: Arc<dyn Store>) {
     );
     assert_eq!(get_family(&store, &from_other.id).await.ended_at, None);
     assert_eq!(get_session(&store, &session.sid).await.ended_at, None);
-    assert!(feed(&store).await.is_empty());
+    let first_jti = format!("at-{}", replayed.code_hash.as_str());
+    let mut published: Vec<_> = feed(&store)
+        .await
+        .into_iter()
+        .map(|e| (e.jti.unwrap(), e.sid, e.reason))
+        .collect();
+    published.sort();
+    let mut expected: Vec<_> = [first_jti.as_str(), "at-replayed", "at-rotated"]
+        .into_iter()
+        .map(|j| (j.to_owned(), None, "authorization_code_replay".to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(published, expected);
+    for jti in [first_jti.as_str(), "at-rotated", "at-replayed"] {
+        assert!(store.is_access_token_revoked(jti).await.unwrap(), "{jti}");
+    }
+    assert!(!store.is_access_token_revoked("at-other").await.unwrap());
+    assert!(!store.is_access_token_revoked("at-expired").await.unwrap());
     let unknown = Credential::generate().hash();
     assert_eq!(
-        store
-            .end_families_from_code(&unknown, T0, EndReason::AuthorizationCodeReplay)
-            .await
-            .unwrap(),
-        0
+        store.revoke_grants_of_code(&unknown, T0).await.unwrap(),
+        CodeGrantsRevoked::default()
     );
 }
 
