@@ -18,7 +18,8 @@ pub enum ValidationError {
     /// any parsing.
     #[error("the token is too large")]
     TooLarge,
-    /// Not three base64url (unpadded) parts, or a header/payload that is not a JSON object.
+    /// Not three base64url (unpadded) parts, or a header/payload that is not a JSON object,
+    /// or one that repeats a member name in any of its objects (RFC 7515 §5.2, RFC 7519 §7.2).
     #[error("the token is malformed")]
     Malformed,
     /// The header's `alg` is `none`, an HMAC algorithm, unknown, or not in the allow-list.

@@ -2,6 +2,8 @@
 //! by hand rather than through `jsonwebtoken::decode_header`, so that every member that
 //! matters (`alg`, `typ`, `crit`, `kid`) is checked here and the ones that must never be
 //! used (`jwk`, `jku`, `x5u`, `x5c`) are simply not read.
+//!
+//! The header is a JSON object without duplicate member names (module `strict_json`).
 
 use std::str::FromStr;
 
@@ -11,6 +13,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde_json::{Map, Value};
 
 use crate::ValidationError;
+use crate::strict_json::object_from_slice;
 
 /// A token split into its three parts, header and payload decoded but not yet trusted.
 pub(crate) struct CompactToken<'a> {
@@ -45,7 +48,7 @@ impl<'a> CompactToken<'a> {
         if decode(signature)?.is_empty() {
             return Err(ValidationError::Malformed);
         }
-        let header = serde_json::from_slice(&header).map_err(|_| ValidationError::Malformed)?;
+        let header = object_from_slice(&header).map_err(|_| ValidationError::Malformed)?;
 
         Ok(Self {
             signing_input,
@@ -161,6 +164,23 @@ mod tests {
                 ES,
             );
             assert_eq!(result.unwrap_err(), ValidationError::UnsupportedCrit);
+        }
+    }
+
+    #[test]
+    fn a_header_with_a_repeated_member_is_malformed() {
+        let p = URL_SAFE_NO_PAD.encode(b"{}");
+        for header in [
+            &br#"{"alg":"ES256","typ":"at+jwt","alg":"ES256"}"#[..],
+            br#"{"alg":"ES256","kid":"a","kid":"b"}"#,
+            br#"{"alg":"ES256","jwk":{"kty":"EC","kty":"RSA"}}"#,
+        ] {
+            let token = format!("{}.{p}.c2ln", URL_SAFE_NO_PAD.encode(header));
+            assert!(
+                matches!(CompactToken::parse(&token), Err(ValidationError::Malformed)),
+                "{}",
+                String::from_utf8_lossy(header)
+            );
         }
     }
 

@@ -611,3 +611,77 @@ fn the_validator_is_clone_send_sync_and_debug() {
     fn assert_traits<T: Clone + Send + Sync + std::fmt::Debug + 'static>() {}
     assert_traits::<Validator>();
 }
+
+/// `claims()` as JSON text with `members` appended inside the object.
+fn claims_text_with(members: &str) -> String {
+    let text = claims().to_string();
+    format!("{},{members}}}", &text[..text.len() - 1])
+}
+
+#[tokio::test]
+async fn a_header_repeating_a_member_is_malformed_even_when_signed() {
+    let key = TestKey::es256("es");
+    let validator = static_validator(&[&key]);
+    let claims = claims().to_string();
+    let signed = |header: &str| key.token_from_json(header, &claims);
+    assert_eq!(
+        reason(
+            validator
+                .validate(&signed(r#"{"alg":"ES256","typ":"at+jwt","kid":"es"}"#))
+                .await
+        ),
+        "ok",
+        "the same header without duplicates is fine"
+    );
+    for header in [
+        // Even with the same value twice.
+        r#"{"alg":"ES256","typ":"at+jwt","kid":"es","kid":"es"}"#,
+        // A parser keeping the first `typ` would see an ID token.
+        r#"{"alg":"ES256","typ":"JWT","typ":"at+jwt","kid":"es"}"#,
+        r#"{"alg":"ES256","typ":"at+jwt","kid":"es","\u0061lg":"ES256"}"#,
+        // Nested, in a member the validator does not even read.
+        r#"{"alg":"ES256","typ":"at+jwt","kid":"es","jwk":{"kty":"EC","kty":"EC"}}"#,
+        r#"{"alg":"ES256","typ":"at+jwt","kid":"es","x":[{"a":{"b":1,"b":2}}]}"#,
+    ] {
+        assert_eq!(
+            reason(validator.validate(&signed(header)).await),
+            "malformed",
+            "{header}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_payload_repeating_a_claim_is_malformed_even_when_signed() {
+    let key = TestKey::ed25519("ed");
+    let validator = static_validator(&[&key]);
+    let header = key.header().to_string();
+    let signed = |claims: &str| key.token_from_json(&header, claims);
+    assert_eq!(
+        reason(
+            validator
+                .validate(&signed(&claims_text_with(r#""tenant":{"id":1}"#)))
+                .await
+        ),
+        "ok",
+        "an extra claim without duplicates is fine"
+    );
+    for members in [
+        r#""sub":"admin""#,
+        r#""s\u0075b":"admin""#,
+        // First right, last wrong: "first one wins" would accept it.
+        r#""aud":"https://other.example""#,
+        r#""tenant":{"id":1,"id":2}"#,
+        r#""roles":[{"name":"user"},{"name":"user","name":"admin"}]"#,
+    ] {
+        let claims = claims_text_with(members);
+        assert_eq!(
+            reason(validator.validate(&signed(&claims)).await),
+            "malformed",
+            "{claims}"
+        );
+    }
+    // Duplicates are looked for after the signature: a forged token stays a bad signature.
+    let forged = TestKey::ed25519("ed").token_from_json(&header, &claims_text_with(r#""sub":"x""#));
+    assert_eq!(reason(validator.validate(&forged).await), "bad_signature");
+}
