@@ -28,6 +28,11 @@ pub enum ValidationError {
     /// The header has a `crit` parameter; no JWS extension is understood (RFC 7515 §4.1.11).
     #[error("the token uses critical header extensions that are not supported")]
     UnsupportedCrit,
+    /// The header has a member that changes how the token is to be processed and that the
+    /// validator does not implement: `b64` (RFC 7797, any value), `zip` (compressed payload,
+    /// RFC 7516 §4.1.3) or `enc` (a JWE, RFC 7516 §4.1.2). Refused with or without `crit`.
+    #[error("the token uses header parameters that are not supported")]
+    UnsupportedHeader,
     /// The header's `typ` is missing or is not `at+jwt` (RFC 9068 §4).
     #[error("the token is not a JWT access token")]
     WrongType,
@@ -87,15 +92,17 @@ impl ValidationError {
     /// A stable machine-readable code in snake_case, e.g. `"expired"` or `"bad_signature"`.
     ///
     /// Codes: `too_large`, `malformed`, `algorithm_not_allowed`, `unsupported_crit`,
-    /// `wrong_type`, `unknown_key`, `key_mismatch`, `bad_signature`, `missing_claim`,
-    /// `invalid_claim`, `wrong_issuer`, `wrong_audience`, `expired`, `not_yet_valid`,
-    /// `jwks_unavailable`, `revoked`, `revocation_feed_unavailable`.
+    /// `unsupported_header`, `wrong_type`, `unknown_key`, `key_mismatch`, `bad_signature`,
+    /// `missing_claim`, `invalid_claim`, `wrong_issuer`, `wrong_audience`, `expired`,
+    /// `not_yet_valid`, `jwks_unavailable`, `revoked`, `revocation_feed_unavailable`. A code,
+    /// once given, keeps its meaning; new checks get new codes.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::TooLarge => "too_large",
             Self::Malformed => "malformed",
             Self::AlgorithmNotAllowed => "algorithm_not_allowed",
             Self::UnsupportedCrit => "unsupported_crit",
+            Self::UnsupportedHeader => "unsupported_header",
             Self::WrongType => "wrong_type",
             Self::UnknownKey => "unknown_key",
             Self::KeyMismatch => "key_mismatch",

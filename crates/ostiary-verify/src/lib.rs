@@ -31,9 +31,11 @@
 //!    (`malformed`).
 //! 2. The header, parsed here rather than by `jsonwebtoken`: no member name repeated, at any
 //!    depth (`malformed`); `alg` in the allow-list, never `none` nor HMAC
-//!    (`algorithm_not_allowed`); no `crit` at all (`unsupported_crit`); `typ` `at+jwt` or
-//!    `application/at+jwt`, case-insensitive (`wrong_type`). `jwk`, `jku`, `x5u` and `x5c`
-//!    are never read: keys come from the configured JWKS only.
+//!    (`algorithm_not_allowed`); no `crit` at all (`unsupported_crit`); no `b64` (RFC 7797,
+//!    any value), `zip` or `enc` (JWE), which would change what the signature covers or how
+//!    the payload is read (`unsupported_header`); `typ` `at+jwt` or `application/at+jwt`,
+//!    case-insensitive (`wrong_type`). `jwk`, `jku`, `x5u` and `x5c` are never read: keys
+//!    come from the configured JWKS only.
 //! 3. The key: the JWK whose `kid` equals the token's; its own type and curve decide which
 //!    algorithms it verifies (RSA → RS*/PS*, P-256 → ES256, P-384 → ES384, Ed25519 → EdDSA),
 //!    and its `alg`, if present, must equal the token's (`key_mismatch`). Keys with a `use`

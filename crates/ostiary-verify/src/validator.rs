@@ -1,7 +1,8 @@
 //! [`Validator`]: the checks of RFC 9068 §4 in a fixed order.
 //!
 //! 1. size limit, then three base64url parts (module `token`);
-//! 2. header: no repeated member, `alg` allowed, no `crit`, `typ` is `at+jwt`;
+//! 2. header: no repeated member, `alg` allowed, no `crit`, no `b64`/`zip`/`enc`, `typ` is
+//!    `at+jwt`;
 //! 3. key chosen from the JWKS by `kid`, the key's type deciding which `alg` it verifies;
 //! 4. signature verified, **before** any claim is read, so a forged token is always
 //!    `bad_signature`, never `expired`;

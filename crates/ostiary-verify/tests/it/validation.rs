@@ -685,3 +685,36 @@ async fn a_payload_repeating_a_claim_is_malformed_even_when_signed() {
     let forged = TestKey::ed25519("ed").token_from_json(&header, &claims_text_with(r#""sub":"x""#));
     assert_eq!(reason(validator.validate(&forged).await), "bad_signature");
 }
+
+#[tokio::test]
+async fn b64_zip_and_enc_headers_are_refused_even_when_signed() {
+    let key = TestKey::es256("es");
+    let validator = static_validator(&[&key]);
+    for (member, value) in [
+        ("b64", json!(false)),
+        ("b64", json!(true)),
+        ("zip", json!("DEF")),
+        ("enc", json!("A256GCM")),
+    ] {
+        let mut header = key.header();
+        header[member] = value.clone();
+        // The signature is over `b64(header).b64(claims)`: valid as an ordinary JWS. With
+        // `b64: false` the signer meant the second part itself as the payload, not its
+        // decoding; with `zip` it meant it compressed. Either way the claims read here are
+        // not what was signed.
+        let token = key.token_with_header(&header, &claims());
+        assert_eq!(
+            reason(validator.validate(&token).await),
+            "unsupported_header",
+            "{member}: {value}"
+        );
+        // Listed in `crit`, as RFC 7797 §6 requires for `b64`: `crit` is refused first.
+        header["crit"] = json!([member]);
+        let token = key.token_with_header(&header, &claims());
+        assert_eq!(
+            reason(validator.validate(&token).await),
+            "unsupported_crit",
+            "{member} in crit"
+        );
+    }
+}
