@@ -65,6 +65,14 @@ pub enum ValidationError {
     /// `nbf` or `iat` is in the future, beyond the leeway. The field is the claim name.
     #[error("the token is not valid yet ({0} is in the future)")]
     NotYetValid(&'static str),
+    /// `iat` is further in the past than the maximum age plus the leeway. Only with
+    /// [`Validator::with_max_age`](crate::Validator::with_max_age).
+    #[error("the token was issued too long ago")]
+    TooOld,
+    /// `exp - iat` exceeds the maximum lifetime. Only with
+    /// [`Validator::with_max_lifetime`](crate::Validator::with_max_lifetime).
+    #[error("the token's lifetime is too long")]
+    LifetimeTooLong,
     /// The JWKS could not be fetched and no keys were ever obtained. A server-side outage,
     /// not the client's fault (HTTP 503 rather than 401).
     #[error("the signing keys are unavailable")]
@@ -94,8 +102,9 @@ impl ValidationError {
     /// Codes: `too_large`, `malformed`, `algorithm_not_allowed`, `unsupported_crit`,
     /// `unsupported_header`, `wrong_type`, `unknown_key`, `key_mismatch`, `bad_signature`,
     /// `missing_claim`, `invalid_claim`, `wrong_issuer`, `wrong_audience`, `expired`,
-    /// `not_yet_valid`, `jwks_unavailable`, `revoked`, `revocation_feed_unavailable`. A code,
-    /// once given, keeps its meaning; new checks get new codes.
+    /// `not_yet_valid`, `too_old`, `lifetime_too_long`, `jwks_unavailable`, `revoked`,
+    /// `revocation_feed_unavailable`. A code, once given, keeps its meaning; new checks get
+    /// new codes.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::TooLarge => "too_large",
@@ -113,6 +122,8 @@ impl ValidationError {
             Self::WrongAudience => "wrong_audience",
             Self::Expired => "expired",
             Self::NotYetValid(_) => "not_yet_valid",
+            Self::TooOld => "too_old",
+            Self::LifetimeTooLong => "lifetime_too_long",
             Self::JwksUnavailable => "jwks_unavailable",
             Self::Revoked => "revoked",
             Self::RevocationFeedUnavailable => "revocation_feed_unavailable",

@@ -51,6 +51,12 @@
 //!    contains the audience (`wrong_audience`), and with the leeway (default 30 s):
 //!    `exp <= now - leeway` is `expired`, `nbf > now + leeway` or `iat > now + leeway` is
 //!    `not_yet_valid`. NumericDates with a fraction are floored.
+//! 6. Optional, off by default: with [`Validator::with_max_age`], `iat` further in the past
+//!    than the maximum age plus the leeway is `too_old`; with [`Validator::with_max_lifetime`],
+//!    `exp - iat` above the maximum lifetime is `lifetime_too_long`. Both catch tokens whose
+//!    `exp` is in milliseconds or years away.
+//! 7. With a [`RevocationFeed`] ([`Validator::with_revocation_feed`]): `sid` or `jti`
+//!    revoked (`revoked`), or a fail-closed feed too stale (`revocation_feed_unavailable`).
 //!
 //! # Remote JWKS
 //!

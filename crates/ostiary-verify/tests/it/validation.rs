@@ -718,3 +718,74 @@ async fn b64_zip_and_enc_headers_are_refused_even_when_signed() {
         );
     }
 }
+
+#[tokio::test]
+async fn max_age_accepts_iat_at_the_limit_and_rejects_it_just_beyond() {
+    let key = TestKey::es256("es");
+    let clock = TestClock::at(NOW);
+    let validator = static_validator(&[&key]).with_clock(clock.clone());
+    let strict = validator.clone().with_max_age(Duration::from_secs(600));
+    // Issued at NOW, valid for an hour.
+    let token = key.token(&claims_with("exp", Some(json!(NOW + 3600))));
+    assert_eq!(reason(strict.validate(&token).await), "ok");
+
+    // 600 s of age plus the 30 s leeway is still fine...
+    clock.advance(630);
+    assert_eq!(reason(strict.validate(&token).await), "ok");
+    // ...one second more is too old, while `exp` alone would still accept it.
+    clock.advance(1);
+    let result = strict.validate(&token).await;
+    assert_eq!(result.unwrap_err(), ValidationError::TooOld);
+    assert_eq!(
+        reason(validator.validate(&token).await),
+        "ok",
+        "off by default"
+    );
+
+    // The leeway is part of the limit.
+    let no_leeway = strict.clone().with_leeway(Duration::ZERO);
+    clock.advance(-31);
+    assert_eq!(reason(no_leeway.validate(&token).await), "ok");
+    clock.advance(1);
+    assert_eq!(reason(no_leeway.validate(&token).await), "too_old");
+}
+
+#[tokio::test]
+async fn max_lifetime_accepts_exp_at_the_limit_and_rejects_it_just_beyond() {
+    let key = TestKey::es256("es");
+    let clock = TestClock::at(NOW);
+    let validator = static_validator(&[&key]).with_clock(clock.clone());
+    let strict = validator
+        .clone()
+        .with_max_lifetime(Duration::from_secs(600));
+    let lifetime = |seconds: i64| {
+        let mut claims = claims();
+        claims["iat"] = json!(NOW - 10);
+        claims["exp"] = json!(NOW - 10 + seconds);
+        key.token(&claims)
+    };
+    assert_eq!(reason(strict.validate(&lifetime(600)).await), "ok");
+    assert_eq!(
+        strict.validate(&lifetime(601)).await.unwrap_err(),
+        ValidationError::LifetimeTooLong
+    );
+    // `exp` written in milliseconds, or a year away: accepted unless a limit is set.
+    for exp in [NOW * 1000, NOW + 365 * 24 * 3600] {
+        let token = key.token(&claims_with("exp", Some(json!(exp))));
+        assert_eq!(
+            reason(validator.validate(&token).await),
+            "ok",
+            "off by default"
+        );
+        assert_eq!(
+            reason(strict.validate(&token).await),
+            "lifetime_too_long",
+            "{exp}"
+        );
+    }
+    // The clock does not enter into it: at the limit stays fine until it expires.
+    clock.advance(590 + 29);
+    assert_eq!(reason(strict.validate(&lifetime(600)).await), "ok");
+    clock.advance(1);
+    assert_eq!(reason(strict.validate(&lifetime(600)).await), "expired");
+}
