@@ -208,6 +208,69 @@ fn token_verify_reports_a_machine_readable_reason_and_exit_code() {
 }
 
 #[test]
+fn token_verify_applies_max_age_and_max_lifetime() {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("key");
+    let point = pair.public_key().as_ref();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jwks = dir.path().join("jwks.json");
+    let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256",
+        "use": "sig", "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65])});
+    std::fs::write(&jwks, serde_json::json!({ "keys": [jwk] }).to_string()).expect("jwks");
+    // Issued 100 s before `now`, living an hour.
+    let now: i64 = 1_700_000_000;
+    let claims = serde_json::json!({"iss": "https://id.example", "sub": "alice",
+        "aud": "https://api.example", "client_id": "app", "jti": "j1",
+        "iat": now - 100, "exp": now - 100 + 3600});
+    let header = r#"{"alg":"ES256","typ":"at+jwt","kid":"k1"}"#;
+    let input = format!("{}.{}", B64.encode(header), B64.encode(claims.to_string()));
+    let signature = pair
+        .sign(&SystemRandom::new(), input.as_bytes())
+        .expect("sign");
+    let token = format!("{input}.{}", B64.encode(signature));
+
+    let now = now.to_string();
+    let run = |limit: &[&str]| {
+        let mut args = vec![
+            "token",
+            "verify",
+            &token,
+            "--jwks",
+            jwks.to_str().expect("path"),
+            "--issuer",
+            "https://id.example",
+            "--audience",
+            "https://api.example",
+            "--now",
+            &now,
+        ];
+        args.extend_from_slice(limit);
+        let output = ostiary("sqlite::memory:", &args, None);
+        let answer: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+        (output.status.code(), answer)
+    };
+
+    let (code, answer) = run(&[]);
+    assert_eq!(code, Some(0), "{answer}");
+    assert_eq!(answer["sub"], "alice");
+    let (code, _) = run(&["--max-lifetime", "3600"]);
+    assert_eq!(code, Some(0), "a lifetime at the limit passes");
+    let (code, answer) = run(&["--max-lifetime", "3599"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(answer["reason"], "lifetime_too_long");
+    // 100 s old: 70 s plus the default 30 s leeway passes, 69 s does not.
+    let (code, _) = run(&["--max-age", "70"]);
+    assert_eq!(code, Some(0), "an age at the limit passes");
+    let (code, answer) = run(&["--max-age", "69"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(answer["reason"], "too_old");
+}
+
+#[test]
 fn the_audit_log_is_read_as_json_lines_with_filters() {
     let (_dir, db) = database();
     ostiary(

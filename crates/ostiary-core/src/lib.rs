@@ -20,6 +20,7 @@
 //! - [`keys`]: signing keys (ES256, EdDSA, RS256), JWKS publication.
 //! - [`token`]: minting access tokens (RFC 9068) and ID tokens (OIDC Core), and verifying
 //!   our own tokens where the IdP itself consumes them (userinfo, revocation, logout hints).
+//! - `strict_json`: JSON objects without repeated member names, for reading tokens back.
 //! - [`store`]: the [`Store`] trait the use cases need, and its error type.
 //! - [`throttle`]: brute-force protection for the login form.
 //! - [`idp`]: [`Idp`], the use cases, and [`IdpError`].
@@ -35,6 +36,7 @@ pub mod scope;
 pub mod secret;
 pub mod session;
 pub mod store;
+mod strict_json;
 pub mod throttle;
 pub mod token;
 pub mod user;

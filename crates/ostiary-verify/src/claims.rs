@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::ValidationError;
+use crate::strict_json::object_from_slice;
 
 /// The claims of a validated access token, as profiled by RFC 9068 §2.2.
 ///
@@ -69,11 +70,11 @@ impl AccessTokenClaims {
     /// Reads the claims from a payload whose signature has already been verified.
     ///
     /// Only types and presence are checked here; values (issuer, audience, times) are the
-    /// validator's business. Duplicate JSON members resolve to the last one, as RFC 7515
-    /// §5.2 allows.
+    /// validator's business. A payload that repeats a member name, at any depth, is
+    /// [`ValidationError::Malformed`]: RFC 7519 §7.2 allows rejecting it, and keeping the
+    /// last one would let two parsers read two different claim sets (module `strict_json`).
     pub(crate) fn from_payload(payload: &[u8]) -> Result<Self, ValidationError> {
-        let mut object: Map<String, Value> =
-            serde_json::from_slice(payload).map_err(|_| ValidationError::Malformed)?;
+        let mut object = object_from_slice(payload).map_err(|_| ValidationError::Malformed)?;
         let mut take = |name: &str| object.remove(name);
 
         let iss = required(take("iss"), "iss", string)?;
@@ -262,6 +263,30 @@ mod tests {
             assert_eq!(
                 AccessTokenClaims::from_payload(bad),
                 Err(ValidationError::Malformed)
+            );
+        }
+    }
+
+    #[test]
+    fn a_payload_repeating_a_member_name_is_malformed() {
+        let complete = payload(complete());
+        let inner = &complete[1..complete.len() - 1];
+        for extra in [
+            &br#""sub":"mallory""#[..],
+            br#""\u0073ub":"mallory""#,
+            br#""custom":{"role":"user","role":"admin"}"#,
+            br#""list":[{"a":1},{"b":[{"c":1,"c":1}]}]"#,
+        ] {
+            let mut text = b"{".to_vec();
+            text.extend_from_slice(inner);
+            text.push(b',');
+            text.extend_from_slice(extra);
+            text.push(b'}');
+            assert_eq!(
+                AccessTokenClaims::from_payload(&text),
+                Err(ValidationError::Malformed),
+                "{}",
+                String::from_utf8_lossy(&text)
             );
         }
     }

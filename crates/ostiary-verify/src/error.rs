@@ -18,7 +18,8 @@ pub enum ValidationError {
     /// any parsing.
     #[error("the token is too large")]
     TooLarge,
-    /// Not three base64url (unpadded) parts, or a header/payload that is not a JSON object.
+    /// Not three base64url (unpadded) parts, or a header/payload that is not a JSON object,
+    /// or one that repeats a member name in any of its objects (RFC 7515 §5.2, RFC 7519 §7.2).
     #[error("the token is malformed")]
     Malformed,
     /// The header's `alg` is `none`, an HMAC algorithm, unknown, or not in the allow-list.
@@ -27,6 +28,11 @@ pub enum ValidationError {
     /// The header has a `crit` parameter; no JWS extension is understood (RFC 7515 §4.1.11).
     #[error("the token uses critical header extensions that are not supported")]
     UnsupportedCrit,
+    /// The header has a member that changes how the token is to be processed and that the
+    /// validator does not implement: `b64` (RFC 7797, any value), `zip` (compressed payload,
+    /// RFC 7516 §4.1.3) or `enc` (a JWE, RFC 7516 §4.1.2). Refused with or without `crit`.
+    #[error("the token uses header parameters that are not supported")]
+    UnsupportedHeader,
     /// The header's `typ` is missing or is not `at+jwt` (RFC 9068 §4).
     #[error("the token is not a JWT access token")]
     WrongType,
@@ -59,6 +65,14 @@ pub enum ValidationError {
     /// `nbf` or `iat` is in the future, beyond the leeway. The field is the claim name.
     #[error("the token is not valid yet ({0} is in the future)")]
     NotYetValid(&'static str),
+    /// `iat` is further in the past than the maximum age plus the leeway. Only with
+    /// [`Validator::with_max_age`](crate::Validator::with_max_age).
+    #[error("the token was issued too long ago")]
+    TooOld,
+    /// `exp - iat` exceeds the maximum lifetime. Only with
+    /// [`Validator::with_max_lifetime`](crate::Validator::with_max_lifetime).
+    #[error("the token's lifetime is too long")]
+    LifetimeTooLong,
     /// The JWKS could not be fetched and no keys were ever obtained. A server-side outage,
     /// not the client's fault (HTTP 503 rather than 401).
     #[error("the signing keys are unavailable")]
@@ -86,15 +100,18 @@ impl ValidationError {
     /// A stable machine-readable code in snake_case, e.g. `"expired"` or `"bad_signature"`.
     ///
     /// Codes: `too_large`, `malformed`, `algorithm_not_allowed`, `unsupported_crit`,
-    /// `wrong_type`, `unknown_key`, `key_mismatch`, `bad_signature`, `missing_claim`,
-    /// `invalid_claim`, `wrong_issuer`, `wrong_audience`, `expired`, `not_yet_valid`,
-    /// `jwks_unavailable`, `revoked`, `revocation_feed_unavailable`.
+    /// `unsupported_header`, `wrong_type`, `unknown_key`, `key_mismatch`, `bad_signature`,
+    /// `missing_claim`, `invalid_claim`, `wrong_issuer`, `wrong_audience`, `expired`,
+    /// `not_yet_valid`, `too_old`, `lifetime_too_long`, `jwks_unavailable`, `revoked`,
+    /// `revocation_feed_unavailable`. A code, once given, keeps its meaning; new checks get
+    /// new codes.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::TooLarge => "too_large",
             Self::Malformed => "malformed",
             Self::AlgorithmNotAllowed => "algorithm_not_allowed",
             Self::UnsupportedCrit => "unsupported_crit",
+            Self::UnsupportedHeader => "unsupported_header",
             Self::WrongType => "wrong_type",
             Self::UnknownKey => "unknown_key",
             Self::KeyMismatch => "key_mismatch",
@@ -105,6 +122,8 @@ impl ValidationError {
             Self::WrongAudience => "wrong_audience",
             Self::Expired => "expired",
             Self::NotYetValid(_) => "not_yet_valid",
+            Self::TooOld => "too_old",
+            Self::LifetimeTooLong => "lifetime_too_long",
             Self::JwksUnavailable => "jwks_unavailable",
             Self::Revoked => "revoked",
             Self::RevocationFeedUnavailable => "revocation_feed_unavailable",

@@ -27,12 +27,15 @@
 //! # What is checked, in order
 //!
 //! 1. Length at most 16 KiB ([`Validator::with_max_token_size`]), before any parsing
-//!    (`too_large`); exactly three unpadded base64url parts, header and payload JSON objects
+//!    (`too_large`); exactly three unpadded base64url parts, a header JSON object
 //!    (`malformed`).
-//! 2. The header, parsed here rather than by `jsonwebtoken`: `alg` in the allow-list, never
-//!    `none` nor HMAC (`algorithm_not_allowed`); no `crit` at all (`unsupported_crit`); `typ`
-//!    `at+jwt` or `application/at+jwt`, case-insensitive (`wrong_type`). `jwk`, `jku`, `x5u`
-//!    and `x5c` are never read: keys come from the configured JWKS only.
+//! 2. The header, parsed here rather than by `jsonwebtoken`: no member name repeated, at any
+//!    depth (`malformed`); `alg` in the allow-list, never `none` nor HMAC
+//!    (`algorithm_not_allowed`); no `crit` at all (`unsupported_crit`); no `b64` (RFC 7797,
+//!    any value), `zip` or `enc` (JWE), which would change what the signature covers or how
+//!    the payload is read (`unsupported_header`); `typ` `at+jwt` or `application/at+jwt`,
+//!    case-insensitive (`wrong_type`). `jwk`, `jku`, `x5u` and `x5c` are never read: keys
+//!    come from the configured JWKS only.
 //! 3. The key: the JWK whose `kid` equals the token's; its own type and curve decide which
 //!    algorithms it verifies (RSA → RS*/PS*, P-256 → ES256, P-384 → ES384, Ed25519 → EdDSA),
 //!    and its `alg`, if present, must equal the token's (`key_mismatch`). Keys with a `use`
@@ -41,12 +44,19 @@
 //!    provider with more keys than that must send `kid` (Ostiary does). Unknown `kid`:
 //!    `unknown_key`.
 //! 4. The signature (`bad_signature`), before any claim is looked at.
-//! 5. The claims, strictly typed (`missing_claim`, `invalid_claim`): `iss`, `sub`, `aud`
+//! 5. The payload, a JSON object with no member name repeated at any depth (`malformed`).
+//!    The claims, strictly typed (`missing_claim`, `invalid_claim`): `iss`, `sub`, `aud`
 //!    (string or array), `exp`, `iat`, `jti`, `client_id` required; `nbf`, `scope`, `sid`,
 //!    `auth_time` optional. Then `iss` equals the issuer byte for byte (`wrong_issuer`), `aud`
 //!    contains the audience (`wrong_audience`), and with the leeway (default 30 s):
 //!    `exp <= now - leeway` is `expired`, `nbf > now + leeway` or `iat > now + leeway` is
 //!    `not_yet_valid`. NumericDates with a fraction are floored.
+//! 6. Optional, off by default: with [`Validator::with_max_age`], `iat` further in the past
+//!    than the maximum age plus the leeway is `too_old`; with [`Validator::with_max_lifetime`],
+//!    `exp - iat` above the maximum lifetime is `lifetime_too_long`. Both catch tokens whose
+//!    `exp` is in milliseconds or years away.
+//! 7. With a [`RevocationFeed`] ([`Validator::with_revocation_feed`]): `sid` or `jti`
+//!    revoked (`revoked`), or a fail-closed feed too stale (`revocation_feed_unavailable`).
 //!
 //! # Remote JWKS
 //!
@@ -70,6 +80,7 @@
 //!
 //! - [`validator`]: [`Validator`], the order of checks and the claim rules.
 //! - `token`: splitting the compact serialization and checking the protected header.
+//! - `strict_json`: JSON objects without duplicate member names, for the header and payload.
 //! - [`jwks`]: [`JwksSource`], vetting JWKs and choosing the key for a token.
 //! - [`revocation`]: [`RevocationFeed`], following the IdP's revocation feed (bounded memory,
 //!   fail-open or fail-closed).
@@ -87,6 +98,7 @@ pub mod error;
 pub mod extract;
 pub mod jwks;
 pub mod revocation;
+mod strict_json;
 mod token;
 pub mod validator;
 

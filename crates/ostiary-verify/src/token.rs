@@ -2,6 +2,31 @@
 //! by hand rather than through `jsonwebtoken::decode_header`, so that every member that
 //! matters (`alg`, `typ`, `crit`, `kid`) is checked here and the ones that must never be
 //! used (`jwk`, `jku`, `x5u`, `x5c`) are simply not read.
+//!
+//! The header is a JSON object without duplicate member names (module `strict_json`).
+//!
+//! # Header parameters that are refused
+//!
+//! The validator computes the signature one way only: over `base64url(header) "."
+//! base64url(payload)`, the payload being the claims as JSON. A header member that asks for
+//! anything else is refused, with or without `crit`, rather than ignored, since ignoring it
+//! means reading claims out of bytes the signer meant differently:
+//!
+//! - `crit` (RFC 7515 §4.1.11): extensions the recipient must understand; none is
+//!   understood, so any `crit` is [`ValidationError::UnsupportedCrit`].
+//! - `b64` (RFC 7797 §3), any value: `false` makes the signing input the raw payload, and
+//!   RFC 7797 §6 requires it to be listed in `crit`; `true` is the default spelled out, but
+//!   is only meaningful together with `crit` too. [`ValidationError::UnsupportedHeader`].
+//! - `zip` (RFC 7516 §4.1.3): the payload is compressed. Defined for JWE only, yet some JWS
+//!   producers use it; either way the claims would not be the bytes signed.
+//!   [`ValidationError::UnsupportedHeader`].
+//! - `enc` (RFC 7516 §4.1.2): the header of a JWE (RFC 7516 §9 tells JWS from JWE by it), not
+//!   of a signed token. [`ValidationError::UnsupportedHeader`].
+//!
+//! The other JWE-only parameters (`epk`, `apu`, `apv`, `iv`, `tag`, `p2s`, `p2c`, RFC 7518
+//! §4.6–4.8) are not on the list: they accompany a key-management `alg`, which the allow-list
+//! already refuses, and change nothing in how a signature is computed, so they are ignored as
+//! any unknown member is. `cty` is ignored too: a nested JWT would not be a JSON payload.
 
 use std::str::FromStr;
 
@@ -11,6 +36,11 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde_json::{Map, Value};
 
 use crate::ValidationError;
+use crate::strict_json::object_from_slice;
+
+/// Header members that change how the token would have to be processed (see the module
+/// docs): refused whatever their value, [`ValidationError::UnsupportedHeader`].
+const REFUSED_HEADER_MEMBERS: [&str; 3] = ["b64", "zip", "enc"];
 
 /// A token split into its three parts, header and payload decoded but not yet trusted.
 pub(crate) struct CompactToken<'a> {
@@ -45,7 +75,7 @@ impl<'a> CompactToken<'a> {
         if decode(signature)?.is_empty() {
             return Err(ValidationError::Malformed);
         }
-        let header = serde_json::from_slice(&header).map_err(|_| ValidationError::Malformed)?;
+        let header = object_from_slice(&header).map_err(|_| ValidationError::Malformed)?;
 
         Ok(Self {
             signing_input,
@@ -63,7 +93,8 @@ pub(crate) struct CheckedHeader {
     pub(crate) kid: Option<String>,
 }
 
-/// Checks `alg` against the allow-list, refuses `crit`, requires `typ: at+jwt`.
+/// Checks `alg` against the allow-list, refuses `crit`, `b64`, `zip` and `enc`, requires
+/// `typ: at+jwt`.
 ///
 /// Order matters only for which error a doubly-bad token gets; `alg` comes first because it
 /// is the most security-relevant.
@@ -87,6 +118,12 @@ pub(crate) fn check_header(
     // We understand none, so any `crit` (even an empty or ill-typed one) is refused.
     if header.contains_key("crit") {
         return Err(ValidationError::UnsupportedCrit);
+    }
+    if REFUSED_HEADER_MEMBERS
+        .iter()
+        .any(|member| header.contains_key(*member))
+    {
+        return Err(ValidationError::UnsupportedHeader);
     }
 
     // RFC 9068 §4: `typ` must be "at+jwt" (or the full media type); media types are
@@ -161,6 +198,55 @@ mod tests {
                 ES,
             );
             assert_eq!(result.unwrap_err(), ValidationError::UnsupportedCrit);
+        }
+    }
+
+    #[test]
+    fn members_that_change_the_processing_are_refused_whatever_their_value() {
+        for (member, value) in [
+            ("b64", json!(false)),
+            ("b64", json!(true)),
+            ("b64", json!("false")),
+            ("b64", json!(null)),
+            ("zip", json!("DEF")),
+            ("zip", json!("")),
+            ("enc", json!("A256GCM")),
+        ] {
+            let mut value_header = header(json!({"alg": "ES256", "typ": "at+jwt"}));
+            value_header.insert(member.to_owned(), value.clone());
+            let result = check_header(&value_header, ES);
+            assert_eq!(
+                result.unwrap_err(),
+                ValidationError::UnsupportedHeader,
+                "{member}: {value}"
+            );
+        }
+        // Listed in `crit`, as RFC 7797 wants: still refused, as `crit`.
+        let listed =
+            header(json!({"alg": "ES256", "typ": "at+jwt", "b64": false, "crit": ["b64"]}));
+        assert_eq!(
+            check_header(&listed, ES).unwrap_err(),
+            ValidationError::UnsupportedCrit
+        );
+        // JWE key-management members alone are ignored like any unknown member.
+        let ignored = header(json!({"alg": "ES256", "typ": "at+jwt", "epk": {}, "cty": "JWT"}));
+        assert!(check_header(&ignored, ES).is_ok());
+    }
+
+    #[test]
+    fn a_header_with_a_repeated_member_is_malformed() {
+        let p = URL_SAFE_NO_PAD.encode(b"{}");
+        for header in [
+            &br#"{"alg":"ES256","typ":"at+jwt","alg":"ES256"}"#[..],
+            br#"{"alg":"ES256","kid":"a","kid":"b"}"#,
+            br#"{"alg":"ES256","jwk":{"kty":"EC","kty":"RSA"}}"#,
+        ] {
+            let token = format!("{}.{p}.c2ln", URL_SAFE_NO_PAD.encode(header));
+            assert!(
+                matches!(CompactToken::parse(&token), Err(ValidationError::Malformed)),
+                "{}",
+                String::from_utf8_lossy(header)
+            );
         }
     }
 

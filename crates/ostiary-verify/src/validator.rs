@@ -1,11 +1,13 @@
 //! [`Validator`]: the checks of RFC 9068 §4 in a fixed order.
 //!
 //! 1. size limit, then three base64url parts (module `token`);
-//! 2. header: `alg` allowed, no `crit`, `typ` is `at+jwt`;
+//! 2. header: no repeated member, `alg` allowed, no `crit`, no `b64`/`zip`/`enc`, `typ` is
+//!    `at+jwt`;
 //! 3. key chosen from the JWKS by `kid`, the key's type deciding which `alg` it verifies;
 //! 4. signature verified, **before** any claim is read, so a forged token is always
 //!    `bad_signature`, never `expired`;
-//! 5. claims parsed strictly, then `iss`, `aud`, `exp`, `nbf`, `iat` checked.
+//! 5. claims parsed strictly (no repeated member), then `iss`, `aud`, `exp`, `nbf`, `iat`
+//!    checked, then the optional maximum age and maximum lifetime.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +54,8 @@ struct Config {
     audience: String,
     algorithms: Vec<Algorithm>,
     leeway: Duration,
+    max_age: Option<Duration>,
+    max_lifetime: Option<Duration>,
     clock: Arc<dyn Clock>,
     max_token_size: usize,
     revocations: Option<RevocationFeed>,
@@ -70,7 +74,9 @@ impl Validator {
     ///
     /// Defaults: 30 s leeway ([`with_leeway`](Self::with_leeway)), the system clock
     /// ([`with_clock`](Self::with_clock)), 16 KiB maximum token size
-    /// ([`with_max_token_size`](Self::with_max_token_size)). A remote JWKS is fetched on first
+    /// ([`with_max_token_size`](Self::with_max_token_size)), no maximum age
+    /// ([`with_max_age`](Self::with_max_age)) nor lifetime
+    /// ([`with_max_lifetime`](Self::with_max_lifetime)). A remote JWKS is fetched on first
     /// use, or earlier with [`prefetch`](Self::prefetch).
     ///
     /// # Errors
@@ -133,6 +139,8 @@ impl Validator {
                 audience,
                 algorithms: allowed,
                 leeway: DEFAULT_LEEWAY,
+                max_age: None,
+                max_lifetime: None,
                 clock: Arc::new(SystemClock),
                 max_token_size: DEFAULT_MAX_TOKEN_SIZE,
                 revocations: None,
@@ -160,6 +168,31 @@ impl Validator {
             feed.keep_for_leeway(leeway);
         }
         Arc::make_mut(&mut self.config).leeway = leeway;
+        self
+    }
+
+    /// Rejects a token whose `iat` is further in the past than `max_age` plus the leeway:
+    /// [`ValidationError::TooOld`] when `iat < now - leeway - max_age` (a token issued exactly
+    /// `max_age + leeway` ago still passes). Whole seconds, fractions are dropped. Default:
+    /// off.
+    ///
+    /// `exp` alone bounds how long a token is accepted only if the identity provider set it
+    /// sensibly; this bounds it by the resource server's own rule too, e.g. against a token
+    /// whose `exp` was written in milliseconds (tens of thousands of years away).
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        Arc::make_mut(&mut self.config).max_age = Some(max_age);
+        self
+    }
+
+    /// Rejects a token whose lifetime `exp - iat` exceeds `max_lifetime`:
+    /// [`ValidationError::LifetimeTooLong`] when `exp - iat > max_lifetime` (a lifetime of
+    /// exactly `max_lifetime` passes). No leeway applies, since both times come from the
+    /// issuer's clock. Whole seconds, fractions are dropped. Default: off.
+    ///
+    /// Catches at once, rather than never, tokens minted with an `exp` in milliseconds or
+    /// years away. Ostiary's access tokens live 5 minutes by default.
+    pub fn with_max_lifetime(mut self, max_lifetime: Duration) -> Self {
+        Arc::make_mut(&mut self.config).max_lifetime = Some(max_lifetime);
         self
     }
 
@@ -288,7 +321,7 @@ impl Validator {
 
     fn check_claims(&self, claims: &AccessTokenClaims, now: i64) -> Result<(), ValidationError> {
         let config = &self.config;
-        let leeway = i64::try_from(config.leeway.as_secs()).unwrap_or(i64::MAX);
+        let leeway = seconds(config.leeway);
         if claims.iss != config.issuer {
             return Err(ValidationError::WrongIssuer);
         }
@@ -307,8 +340,23 @@ impl Validator {
         if claims.iat > now.saturating_add(leeway) {
             return Err(ValidationError::NotYetValid("iat"));
         }
+        if let Some(max_age) = config.max_age
+            && claims.iat < now.saturating_sub(leeway).saturating_sub(seconds(max_age))
+        {
+            return Err(ValidationError::TooOld);
+        }
+        if let Some(max_lifetime) = config.max_lifetime
+            && claims.exp.saturating_sub(claims.iat) > seconds(max_lifetime)
+        {
+            return Err(ValidationError::LifetimeTooLong);
+        }
         Ok(())
     }
+}
+
+/// Whole seconds of `duration`, saturating at `i64::MAX`.
+fn seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// Verifies the signature with the key(s) the JWKS offers for this header.
@@ -344,6 +392,8 @@ impl std::fmt::Debug for Validator {
             .field("audience", &config.audience)
             .field("algorithms", &config.algorithms)
             .field("leeway", &config.leeway)
+            .field("max_age", &config.max_age)
+            .field("max_lifetime", &config.max_lifetime)
             .field("max_token_size", &config.max_token_size)
             .field("clock", &config.clock);
         match &*self.keys {

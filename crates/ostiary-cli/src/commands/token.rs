@@ -15,7 +15,8 @@ use serde_json::json;
 pub enum TokenCommand {
     /// Validate an access token (RFC 9068). Prints the claims as JSON and exits 0, or prints
     /// `{"valid":false,"reason":…,"message":…}` and exits 1. `reason` is machine-readable:
-    /// expired, bad_signature, wrong_audience, wrong_issuer, wrong_type, unknown_key, …
+    /// expired, bad_signature, wrong_audience, wrong_issuer, wrong_type, unknown_key,
+    /// too_old, lifetime_too_long, …
     Verify {
         /// The access token, or `-` to read it from standard input.
         token: String,
@@ -40,6 +41,14 @@ pub enum TokenCommand {
         /// Clock skew allowed for exp, nbf and iat, in seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 30)]
         leeway: u64,
+        /// Reject a token issued longer ago than this: `iat` older than SECONDS plus the
+        /// leeway (reason too_old). [default: no limit]
+        #[arg(long, value_name = "SECONDS")]
+        max_age: Option<u64>,
+        /// Reject a token whose lifetime `exp - iat` exceeds this, e.g. an `exp` written in
+        /// milliseconds (reason lifetime_too_long). [default: no limit]
+        #[arg(long, value_name = "SECONDS")]
+        max_lifetime: Option<u64>,
         /// Validate as if the time were this (Unix seconds), to ask "was this valid at T".
         /// [default: now]
         #[arg(long, value_name = "UNIX_SECONDS")]
@@ -64,6 +73,8 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
         audience,
         algorithms,
         leeway,
+        max_age,
+        max_lifetime,
         now,
     } = command;
     let token = if token == "-" {
@@ -97,10 +108,16 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
             Err(e) => return Ok(fail("invalid_configuration", &e.to_string())),
         }
     };
-    let validator = match Validator::new(issuer, audience, &allowed, source) {
+    let mut validator = match Validator::new(issuer, audience, &allowed, source) {
         Ok(v) => v.with_leeway(Duration::from_secs(leeway)),
         Err(e) => return Ok(fail("invalid_configuration", &e.to_string())),
     };
+    if let Some(max_age) = max_age {
+        validator = validator.with_max_age(Duration::from_secs(max_age));
+    }
+    if let Some(max_lifetime) = max_lifetime {
+        validator = validator.with_max_lifetime(Duration::from_secs(max_lifetime));
+    }
     if let Some(url) = &remote
         && let Err(e) = validator.prefetch().await
     {

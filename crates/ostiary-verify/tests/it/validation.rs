@@ -611,3 +611,181 @@ fn the_validator_is_clone_send_sync_and_debug() {
     fn assert_traits<T: Clone + Send + Sync + std::fmt::Debug + 'static>() {}
     assert_traits::<Validator>();
 }
+
+/// `claims()` as JSON text with `members` appended inside the object.
+fn claims_text_with(members: &str) -> String {
+    let text = claims().to_string();
+    format!("{},{members}}}", &text[..text.len() - 1])
+}
+
+#[tokio::test]
+async fn a_header_repeating_a_member_is_malformed_even_when_signed() {
+    let key = TestKey::es256("es");
+    let validator = static_validator(&[&key]);
+    let claims = claims().to_string();
+    let signed = |header: &str| key.token_from_json(header, &claims);
+    assert_eq!(
+        reason(
+            validator
+                .validate(&signed(r#"{"alg":"ES256","typ":"at+jwt","kid":"es"}"#))
+                .await
+        ),
+        "ok",
+        "the same header without duplicates is fine"
+    );
+    for header in [
+        // Even with the same value twice.
+        r#"{"alg":"ES256","typ":"at+jwt","kid":"es","kid":"es"}"#,
+        // A parser keeping the first `typ` would see an ID token.
+        r#"{"alg":"ES256","typ":"JWT","typ":"at+jwt","kid":"es"}"#,
+        r#"{"alg":"ES256","typ":"at+jwt","kid":"es","\u0061lg":"ES256"}"#,
+        // Nested, in a member the validator does not even read.
+        r#"{"alg":"ES256","typ":"at+jwt","kid":"es","jwk":{"kty":"EC","kty":"EC"}}"#,
+        r#"{"alg":"ES256","typ":"at+jwt","kid":"es","x":[{"a":{"b":1,"b":2}}]}"#,
+    ] {
+        assert_eq!(
+            reason(validator.validate(&signed(header)).await),
+            "malformed",
+            "{header}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_payload_repeating_a_claim_is_malformed_even_when_signed() {
+    let key = TestKey::ed25519("ed");
+    let validator = static_validator(&[&key]);
+    let header = key.header().to_string();
+    let signed = |claims: &str| key.token_from_json(&header, claims);
+    assert_eq!(
+        reason(
+            validator
+                .validate(&signed(&claims_text_with(r#""tenant":{"id":1}"#)))
+                .await
+        ),
+        "ok",
+        "an extra claim without duplicates is fine"
+    );
+    for members in [
+        r#""sub":"admin""#,
+        r#""s\u0075b":"admin""#,
+        // First right, last wrong: "first one wins" would accept it.
+        r#""aud":"https://other.example""#,
+        r#""tenant":{"id":1,"id":2}"#,
+        r#""roles":[{"name":"user"},{"name":"user","name":"admin"}]"#,
+    ] {
+        let claims = claims_text_with(members);
+        assert_eq!(
+            reason(validator.validate(&signed(&claims)).await),
+            "malformed",
+            "{claims}"
+        );
+    }
+    // Duplicates are looked for after the signature: a forged token stays a bad signature.
+    let forged = TestKey::ed25519("ed").token_from_json(&header, &claims_text_with(r#""sub":"x""#));
+    assert_eq!(reason(validator.validate(&forged).await), "bad_signature");
+}
+
+#[tokio::test]
+async fn b64_zip_and_enc_headers_are_refused_even_when_signed() {
+    let key = TestKey::es256("es");
+    let validator = static_validator(&[&key]);
+    for (member, value) in [
+        ("b64", json!(false)),
+        ("b64", json!(true)),
+        ("zip", json!("DEF")),
+        ("enc", json!("A256GCM")),
+    ] {
+        let mut header = key.header();
+        header[member] = value.clone();
+        // The signature is over `b64(header).b64(claims)`: valid as an ordinary JWS. With
+        // `b64: false` the signer meant the second part itself as the payload, not its
+        // decoding; with `zip` it meant it compressed. Either way the claims read here are
+        // not what was signed.
+        let token = key.token_with_header(&header, &claims());
+        assert_eq!(
+            reason(validator.validate(&token).await),
+            "unsupported_header",
+            "{member}: {value}"
+        );
+        // Listed in `crit`, as RFC 7797 §6 requires for `b64`: `crit` is refused first.
+        header["crit"] = json!([member]);
+        let token = key.token_with_header(&header, &claims());
+        assert_eq!(
+            reason(validator.validate(&token).await),
+            "unsupported_crit",
+            "{member} in crit"
+        );
+    }
+}
+
+#[tokio::test]
+async fn max_age_accepts_iat_at_the_limit_and_rejects_it_just_beyond() {
+    let key = TestKey::es256("es");
+    let clock = TestClock::at(NOW);
+    let validator = static_validator(&[&key]).with_clock(clock.clone());
+    let strict = validator.clone().with_max_age(Duration::from_secs(600));
+    // Issued at NOW, valid for an hour.
+    let token = key.token(&claims_with("exp", Some(json!(NOW + 3600))));
+    assert_eq!(reason(strict.validate(&token).await), "ok");
+
+    // 600 s of age plus the 30 s leeway is still fine...
+    clock.advance(630);
+    assert_eq!(reason(strict.validate(&token).await), "ok");
+    // ...one second more is too old, while `exp` alone would still accept it.
+    clock.advance(1);
+    let result = strict.validate(&token).await;
+    assert_eq!(result.unwrap_err(), ValidationError::TooOld);
+    assert_eq!(
+        reason(validator.validate(&token).await),
+        "ok",
+        "off by default"
+    );
+
+    // The leeway is part of the limit.
+    let no_leeway = strict.clone().with_leeway(Duration::ZERO);
+    clock.advance(-31);
+    assert_eq!(reason(no_leeway.validate(&token).await), "ok");
+    clock.advance(1);
+    assert_eq!(reason(no_leeway.validate(&token).await), "too_old");
+}
+
+#[tokio::test]
+async fn max_lifetime_accepts_exp_at_the_limit_and_rejects_it_just_beyond() {
+    let key = TestKey::es256("es");
+    let clock = TestClock::at(NOW);
+    let validator = static_validator(&[&key]).with_clock(clock.clone());
+    let strict = validator
+        .clone()
+        .with_max_lifetime(Duration::from_secs(600));
+    let lifetime = |seconds: i64| {
+        let mut claims = claims();
+        claims["iat"] = json!(NOW - 10);
+        claims["exp"] = json!(NOW - 10 + seconds);
+        key.token(&claims)
+    };
+    assert_eq!(reason(strict.validate(&lifetime(600)).await), "ok");
+    assert_eq!(
+        strict.validate(&lifetime(601)).await.unwrap_err(),
+        ValidationError::LifetimeTooLong
+    );
+    // `exp` written in milliseconds, or a year away: accepted unless a limit is set.
+    for exp in [NOW * 1000, NOW + 365 * 24 * 3600] {
+        let token = key.token(&claims_with("exp", Some(json!(exp))));
+        assert_eq!(
+            reason(validator.validate(&token).await),
+            "ok",
+            "off by default"
+        );
+        assert_eq!(
+            reason(strict.validate(&token).await),
+            "lifetime_too_long",
+            "{exp}"
+        );
+    }
+    // The clock does not enter into it: at the limit stays fine until it expires.
+    clock.advance(590 + 29);
+    assert_eq!(reason(strict.validate(&lifetime(600)).await), "ok");
+    clock.advance(1);
+    assert_eq!(reason(strict.validate(&lifetime(600)).await), "expired");
+}
