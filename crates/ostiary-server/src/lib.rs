@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`Application`]: binds the listener (port 0 allowed), builds the [`router`], serves
 //!   until a shutdown signal.
+//! - [`serve`]: the accept loop (HTTP/1.1 on hyper) with its header, body and keep-alive
+//!   timeouts ([`HttpTimeouts`]) and graceful shutdown.
 //! - [`endpoints`]: one module per endpoint (discovery, JWKS, authorize, login, token,
 //!   revocation, userinfo, end-session, health, admin, metrics).
 //! - [`params`]: strict form and query parsing (no repeated parameters, size limits).
@@ -28,6 +30,7 @@ pub mod metrics;
 pub mod params;
 pub mod proxy;
 pub mod request_id;
+pub mod serve;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,6 +52,7 @@ use tower_http::trace::TraceLayer;
 use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
 use crate::proxy::TrustedProxies;
+pub use crate::serve::HttpTimeouts;
 
 /// Largest request body accepted anywhere, in bytes (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -108,11 +112,16 @@ pub struct ServerConfig {
     /// and readers poll `/revocations`. Default
     /// [`endpoints::revocations::MAX_STREAMS`] (1000).
     pub max_revocation_streams: usize,
+    /// How long a connection may take to send a request head or body, and may stay idle
+    /// between keep-alive requests (see [`serve`]). Default [`HttpTimeouts::default`]: 10 s,
+    /// 10 s, 75 s.
+    pub http: HttpTimeouts,
 }
 
 impl Default for ServerConfig {
     /// `127.0.0.1:8080`, the default [`IdpConfig`] with the issuer derived from the bound
-    /// address, secure cookies, no admin API, no metrics, no trusted proxy.
+    /// address, secure cookies, no admin API, no metrics, no trusted proxy, the default
+    /// [`HttpTimeouts`].
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -125,6 +134,7 @@ impl Default for ServerConfig {
             metrics_token: None,
             trusted_proxies: TrustedProxies::none(),
             max_revocation_streams: endpoints::revocations::MAX_STREAMS,
+            http: HttpTimeouts::default(),
         }
     }
 }
@@ -141,6 +151,9 @@ pub enum StartError {
     /// The IdP could not start (keys, storage).
     #[error(transparent)]
     Idp(#[from] IdpError),
+    /// A timeout of [`HttpTimeouts`] is zero (its name).
+    #[error("{0} must be more than zero")]
+    ZeroTimeout(&'static str),
 }
 
 /// CORS preflights are answered by the CORS layer; this handler only gives `OPTIONS` a route,
@@ -239,6 +252,7 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
     idp: Idp,
+    timeouts: HttpTimeouts,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -249,6 +263,7 @@ impl Application {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
+        config.http.validate()?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError::Bind(config.listen, e))?;
@@ -295,6 +310,7 @@ impl Application {
             listener,
             router: router(state),
             idp,
+            timeouts: config.http,
             stop,
         })
     }
@@ -336,17 +352,13 @@ impl Application {
         // Every instance reloads the signing keys (and rotates them when due) on a schedule.
         tokio::spawn(maintain_keys(self.idp.clone(), stop.subscribe()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
+        let server = serve::serve(self.listener, self.router, self.timeouts, async move {
             shutdown.await;
             stop.send_replace(true);
             let _ = tx.send(());
         });
-        let mut server = std::pin::pin!(server.into_future());
         tokio::select! {
-            result = &mut server => result,
+            result = server => result,
             () = async {
                 let _ = rx.await;
                 tokio::time::sleep(Duration::from_secs(10)).await;

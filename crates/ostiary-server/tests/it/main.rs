@@ -11,6 +11,7 @@ mod browser;
 mod browser_client;
 mod client_policy;
 mod flow;
+mod http_timeouts;
 mod keys;
 mod metrics;
 mod policy;
