@@ -163,16 +163,23 @@ async fn preflight() -> http::StatusCode {
 }
 
 /// The routes. Exposed for `oneshot` tests; [`Application`] serves it.
+///
+/// Only the public documents (the two metadata documents and the JWKS) may be cached, for
+/// their own `max-age`. Every other response, success or error, is `Cache-Control: no-store`,
+/// set by one layer over those routes and the fallback rather than by each handler: they carry
+/// tokens, sessions, personal data, audit records or a page's CSRF token, or (health, the
+/// revocation feed) are true only now. A new route is private unless it is added to the
+/// cacheable ones; `tests/it/caching.rs` pins the split.
 pub fn router(state: AppState) -> Router {
     use endpoints::*;
-    // Metadata, keys and userinfo hold nothing a cookie unlocks (userinfo needs a bearer
-    // token), so any origin may read them from script, without credentials.
+    // Metadata, keys, userinfo and the revocation feed hold nothing a cookie unlocks (userinfo
+    // needs a bearer token), so any origin may read them from script, without credentials.
     let any_origin = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([http::Method::GET, http::Method::POST])
         .allow_headers([header::AUTHORIZATION])
         .max_age(Duration::from_secs(600));
-    let open = Router::new()
+    let cacheable = Router::new()
         .route(
             "/.well-known/openid-configuration",
             get(discovery::openid_configuration).options(preflight),
@@ -182,6 +189,8 @@ pub fn router(state: AppState) -> Router {
             get(discovery::oauth_authorization_server).options(preflight),
         )
         .route("/jwks.json", get(discovery::jwks).options(preflight))
+        .layer(any_origin.clone());
+    let cross_origin = Router::new()
         .route(
             "/userinfo",
             get(userinfo::userinfo_get)
@@ -194,17 +203,29 @@ pub fn router(state: AppState) -> Router {
             get(revocations::stream).options(preflight),
         )
         .layer(any_origin);
-    Router::new()
-        .merge(open)
-        .route("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
+    let private = Router::new()
+        .merge(cross_origin)
+        .route(
+            "/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
         .route("/login", get(login::show).post(login::submit))
         .route("/token", post(token::token))
         .route("/revoke", post(token::revoke))
         .route("/introspect", post(token::introspect))
-        .route("/logout", get(logout::end_session_get).post(logout::end_session_post))
+        .route(
+            "/logout",
+            get(logout::end_session_get).post(logout::end_session_post),
+        )
         .route("/logout/confirm", post(logout::confirm))
-        .route("/browser/token", post(browser::token).options(browser::preflight))
-        .route("/browser/logout", post(browser::logout).options(browser::preflight))
+        .route(
+            "/browser/token",
+            post(browser::token).options(browser::preflight),
+        )
+        .route(
+            "/browser/logout",
+            post(browser::logout).options(browser::preflight),
+        )
         .route("/account", get(account::page))
         .route("/account/sessions", get(account::list))
         .route("/account/sessions/end", post(account::end))
@@ -217,6 +238,14 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(endpoints::metrics::metrics))
         .route("/", get(home::home))
         .fallback(home::not_found)
+        // Overriding: no handler below can make its response cacheable by mistake.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    Router::new()
+        .merge(cacheable)
+        .merge(private)
         // Layers run from the last added (outermost) to the first. `Router::layer` wraps each
         // route after matching, so the metrics see the matched route.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

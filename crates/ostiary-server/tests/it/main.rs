@@ -9,6 +9,7 @@ mod authorize;
 mod backchannel;
 mod browser;
 mod browser_client;
+mod caching;
 mod client_policy;
 mod flow;
 mod http_timeouts;
