@@ -151,9 +151,10 @@ pub enum StartError {
     /// The IdP could not start (keys, storage).
     #[error(transparent)]
     Idp(#[from] IdpError),
-    /// A timeout of [`HttpTimeouts`] is zero (its name).
-    #[error("{0} must be more than zero")]
-    ZeroTimeout(&'static str),
+    /// A timeout of [`HttpTimeouts`] (its name) is zero or longer than
+    /// [`serve::MAX_TIMEOUT`].
+    #[error("{0} must be more than zero and at most a day")]
+    Timeout(&'static str),
 }
 
 /// CORS preflights are answered by the CORS layer; this handler only gives `OPTIONS` a route,

@@ -45,7 +45,7 @@ use tower::Service as _;
 use tower_http::timeout::RequestBodyDeadlineLayer;
 
 /// How long the listener waits for each stage of a request (see the [module](self) docs).
-/// Each must be more than zero.
+/// Each must be more than zero and at most [`MAX_TIMEOUT`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpTimeouts {
     /// Time to receive a complete request head (request line and headers): from the moment a
@@ -73,16 +73,24 @@ impl Default for HttpTimeouts {
     }
 }
 
+/// The longest accepted timeout (a day): long enough for anything, short enough that a
+/// deadline computed from it cannot overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl HttpTimeouts {
-    /// Refuses a zero timeout (it would close every connection at once).
+    /// Refuses a zero timeout (it would close every connection at once) and one longer than
+    /// [`MAX_TIMEOUT`], naming it.
     pub fn validate(&self) -> Result<(), crate::StartError> {
         let named = [
             ("header_read_timeout", self.header_read_timeout),
             ("request_body_timeout", self.request_body_timeout),
             ("keep_alive_idle_timeout", self.keep_alive_idle_timeout),
         ];
-        match named.into_iter().find(|(_, value)| value.is_zero()) {
-            Some((name, _)) => Err(crate::StartError::ZeroTimeout(name)),
+        match named
+            .into_iter()
+            .find(|(_, value)| value.is_zero() || *value > MAX_TIMEOUT)
+        {
+            Some((name, _)) => Err(crate::StartError::Timeout(name)),
             None => Ok(()),
         }
     }
@@ -94,13 +102,17 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_secs(1);
 
 /// Serves `router` on `listener` (HTTP/1.1, keep-alive) until `shutdown` completes, then
 /// waits for in-flight requests to finish and returns. Handlers see the TCP peer as
-/// `ConnectInfo<SocketAddr>`.
+/// `ConnectInfo<SocketAddr>`. Fails at once (`InvalidInput`) if `timeouts` are out of range
+/// ([`HttpTimeouts::validate`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     timeouts: HttpTimeouts,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    timeouts
+        .validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let mut make_service = router
         .layer(RequestBodyDeadlineLayer::new(timeouts.request_body_timeout))
         .into_make_service_with_connect_info::<SocketAddr>();

@@ -333,14 +333,26 @@ async fn shutdown_lets_in_flight_requests_finish_closes_idle_connections_and_sto
 }
 
 #[tokio::test]
-async fn zero_timeouts_are_refused_at_start_up() {
+async fn a_zero_or_overlong_timeout_is_refused_by_name() {
     let zero = HttpTimeouts {
         keep_alive_idle_timeout: Duration::ZERO,
         ..HttpTimeouts::default()
     };
     assert_eq!(
         zero.validate().unwrap_err().to_string(),
-        "keep_alive_idle_timeout must be more than zero"
+        "keep_alive_idle_timeout must be more than zero and at most a day"
+    );
+    let overlong = HttpTimeouts {
+        header_read_timeout: Duration::from_secs(u64::MAX),
+        ..HttpTimeouts::default()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let served = ostiary_server::serve::serve(listener, Router::new(), overlong, async {}).await;
+    let error = served.expect_err("refused");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(
+        error.to_string().starts_with("header_read_timeout must be"),
+        "{error}"
     );
     assert!(HttpTimeouts::default().validate().is_ok());
 }
