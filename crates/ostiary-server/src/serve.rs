@@ -13,8 +13,8 @@
 //!   per chunk); a handler reading a body that arrives later gets an error and answers 400.
 //! - **Handling** is not bounded here: long responses (the revocation stream) end at shutdown.
 //!
-//! hyper (1.12) has one timer for the first two of those waits, `header_read_timeout`, which
-//! it starts as soon as it waits for a request head: on a keep-alive connection that is right
+//! hyper (1.12) has one timer for the first of those stages, `header_read_timeout`, which it
+//! starts as soon as it waits for a request head: on a keep-alive connection that is right
 //! after the previous response, so on its own it would also be the idle limit. To let the idle
 //! limit differ (longer, for a reverse proxy's pool of upstream connections, or shorter), the
 //! connection's [`hyper::rt::Timer`] makes that wait two-phase: the stream counts the bytes it
