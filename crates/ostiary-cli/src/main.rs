@@ -171,12 +171,20 @@ Settings without a flag: config file key (environment variable), then default an
       empty: X-Forwarded-For is ignored; else IPs/CIDRs (TOML array or
       comma-separated) whose X-Forwarded-For gives the client's address (the
       right-most untrusted hop)
+  http.header_read_timeout (OSTIARY_HTTP__HEADER_READ_TIMEOUT)
+      10 seconds to send a request's line and headers (from the connection's
+      start, then from the first byte of each later request)
+  http.request_body_timeout (OSTIARY_HTTP__REQUEST_BODY_TIMEOUT)
+      10 seconds to send a request's whole body after its headers
+  http.keep_alive_idle_timeout (OSTIARY_HTTP__KEEP_ALIVE_IDLE_TIMEOUT)
+      75 seconds an idle keep-alive connection waits for its next request
+      (keep a proxy's idle upstream timeout below it)
   dangerous_insecure_cookies (OSTIARY_DANGEROUS_INSECURE_COOKIES)
       false (development only: cookies without Secure and __Host-, for
       plain-HTTP clients that drop Secure cookies)
 Log filter: OSTIARY_LOG (tracing EnvFilter syntax, default info).
-In a TOML file, session.*, login_throttle.* and keys.* go in [session], [login_throttle]
-and [keys] tables.";
+In a TOML file, session.*, login_throttle.*, keys.* and http.* go in [session],
+[login_throttle], [keys] and [http] tables.";
 
 #[derive(Debug, Subcommand)]
 enum BackchannelCommand {

@@ -11,6 +11,7 @@ use ostiary_core::IdpConfig;
 use ostiary_core::keys::{KeyEncryptionKey, KeyPolicy, SigningAlgorithm};
 use ostiary_core::session::SessionPolicy;
 use ostiary_core::throttle::ThrottlePolicy;
+use ostiary_server::HttpTimeouts;
 use ostiary_server::proxy::TrustedProxies;
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +71,47 @@ pub struct Settings {
     /// (`OSTIARY_TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7`). Default empty: the TCP peer is the
     /// client and forwarding headers are ignored.
     pub trusted_proxies: ListSetting,
+    /// The listener's timeouts (`[http]`: header_read_timeout, request_body_timeout,
+    /// keep_alive_idle_timeout; seconds).
+    pub http: HttpSettings,
+}
+
+/// How long a connection may take to send a request, and stay idle between requests
+/// (`[http]`; `OSTIARY_HTTP__HEADER_READ_TIMEOUT=5`). Each from 1 s to a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Time to receive a complete request head (request line and headers), from the
+    /// connection's start for its first request and from the first byte of each later one,
+    /// seconds. Default 10.
+    pub header_read_timeout: u64,
+    /// Time to receive a whole request body after its head, seconds. Default 10.
+    pub request_body_timeout: u64,
+    /// How long a keep-alive connection may wait for its next request before it is closed,
+    /// seconds. Default 75 (above nginx's default 60 s for idle upstream connections).
+    pub keep_alive_idle_timeout: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        let timeouts = HttpTimeouts::default();
+        Self {
+            header_read_timeout: timeouts.header_read_timeout.as_secs(),
+            request_body_timeout: timeouts.request_body_timeout.as_secs(),
+            keep_alive_idle_timeout: timeouts.keep_alive_idle_timeout.as_secs(),
+        }
+    }
+}
+
+impl HttpSettings {
+    /// The timeouts for [`ostiary_server::ServerConfig::http`].
+    pub fn timeouts(&self) -> HttpTimeouts {
+        HttpTimeouts {
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout),
+            request_body_timeout: std::time::Duration::from_secs(self.request_body_timeout),
+            keep_alive_idle_timeout: std::time::Duration::from_secs(self.keep_alive_idle_timeout),
+        }
+    }
 }
 
 /// A list of strings, given as an array or as one comma-separated string (the form an
@@ -172,6 +214,7 @@ impl Default for Settings {
             key_encryption_key_file: None,
             metrics_token: None,
             trusted_proxies: ListSetting::default(),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -211,6 +254,7 @@ const ENV_KEYS: &[&str] = &[
     "key_encryption_key_file",
     "metrics_token",
     "trusted_proxies",
+    "http",
 ];
 
 impl Settings {
@@ -283,6 +327,10 @@ impl Settings {
             }
         }
         self.trusted_proxies()?;
+        self.http
+            .timeouts()
+            .validate()
+            .map_err(|e| anyhow::anyhow!("http.{e} (seconds)"))?;
         if let Some(issuer) = &self.issuer {
             let url = url::Url::parse(issuer)
                 .map_err(|_| anyhow::anyhow!("issuer {issuer:?} is not a URL"))?;
@@ -431,6 +479,45 @@ mod tests {
             assert!(!format!("{settings:?}").contains(&long), "redacted");
             jail.set_env("OSTIARY_ADMIN_TOKEN", &long);
             assert!(Settings::load(None, &FlagOverrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn http_timeouts_come_from_an_http_table_or_the_environment_and_must_be_positive() {
+        figment::Jail::expect_with(|jail| {
+            let defaults =
+                Settings::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(defaults.http.timeouts(), HttpTimeouts::default());
+            jail.create_file(
+                "http.toml",
+                "[http]\nheader_read_timeout = 5\nkeep_alive_idle_timeout = 120\n",
+            )?;
+            jail.set_env("OSTIARY_HTTP__REQUEST_BODY_TIMEOUT", "30");
+            let settings =
+                Settings::load(Some(&PathBuf::from("http.toml")), &FlagOverrides::default())
+                    .map_err(|e| e.to_string())?;
+            let timeouts = settings.http.timeouts();
+            assert_eq!(timeouts.header_read_timeout.as_secs(), 5);
+            assert_eq!(timeouts.request_body_timeout.as_secs(), 30);
+            assert_eq!(timeouts.keep_alive_idle_timeout.as_secs(), 120);
+
+            jail.set_env("OSTIARY_HTTP__REQUEST_BODY_TIMEOUT", "0");
+            let zero = Settings::load(None, &FlagOverrides::default()).unwrap_err();
+            assert_eq!(
+                zero.to_string(),
+                "http.request_body_timeout must be more than zero and at most a day (seconds)"
+            );
+            jail.set_env("OSTIARY_HTTP__REQUEST_BODY_TIMEOUT", "-1");
+            assert!(Settings::load(None, &FlagOverrides::default()).is_err());
+            jail.set_env("OSTIARY_HTTP__REQUEST_BODY_TIMEOUT", "86401");
+            assert!(Settings::load(None, &FlagOverrides::default()).is_err());
+            jail.set_env("OSTIARY_HTTP__REQUEST_BODY_TIMEOUT", "10");
+            jail.create_file("typo.toml", "[http]\nheader_timeout = 5\n")?;
+            assert!(
+                Settings::load(Some(&PathBuf::from("typo.toml")), &FlagOverrides::default())
+                    .is_err()
+            );
             Ok(())
         });
     }

@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`Application`]: binds the listener (port 0 allowed), builds the [`router`], serves
 //!   until a shutdown signal.
+//! - [`serve`]: the accept loop (HTTP/1.1 on hyper) with its header, body and keep-alive
+//!   timeouts ([`HttpTimeouts`]) and graceful shutdown.
 //! - [`endpoints`]: one module per endpoint (discovery, JWKS, authorize, login, token,
 //!   revocation, userinfo, end-session, health, admin, metrics).
 //! - [`params`]: strict form and query parsing (no repeated parameters, size limits).
@@ -28,6 +30,7 @@ pub mod metrics;
 pub mod params;
 pub mod proxy;
 pub mod request_id;
+pub mod serve;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,6 +52,7 @@ use tower_http::trace::TraceLayer;
 use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
 use crate::proxy::TrustedProxies;
+pub use crate::serve::HttpTimeouts;
 
 /// Largest request body accepted anywhere, in bytes (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -108,11 +112,16 @@ pub struct ServerConfig {
     /// and readers poll `/revocations`. Default
     /// [`endpoints::revocations::MAX_STREAMS`] (1000).
     pub max_revocation_streams: usize,
+    /// How long a connection may take to send a request head or body, and may stay idle
+    /// between keep-alive requests (see [`serve`]). Default [`HttpTimeouts::default`]: 10 s,
+    /// 10 s, 75 s.
+    pub http: HttpTimeouts,
 }
 
 impl Default for ServerConfig {
     /// `127.0.0.1:8080`, the default [`IdpConfig`] with the issuer derived from the bound
-    /// address, secure cookies, no admin API, no metrics, no trusted proxy.
+    /// address, secure cookies, no admin API, no metrics, no trusted proxy, the default
+    /// [`HttpTimeouts`].
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -125,6 +134,7 @@ impl Default for ServerConfig {
             metrics_token: None,
             trusted_proxies: TrustedProxies::none(),
             max_revocation_streams: endpoints::revocations::MAX_STREAMS,
+            http: HttpTimeouts::default(),
         }
     }
 }
@@ -141,6 +151,10 @@ pub enum StartError {
     /// The IdP could not start (keys, storage).
     #[error(transparent)]
     Idp(#[from] IdpError),
+    /// A timeout of [`HttpTimeouts`] (its name) is zero or longer than
+    /// [`serve::MAX_TIMEOUT`].
+    #[error("{0} must be more than zero and at most a day")]
+    Timeout(&'static str),
 }
 
 /// CORS preflights are answered by the CORS layer; this handler only gives `OPTIONS` a route,
@@ -150,16 +164,23 @@ async fn preflight() -> http::StatusCode {
 }
 
 /// The routes. Exposed for `oneshot` tests; [`Application`] serves it.
+///
+/// Only the public documents (the two metadata documents and the JWKS) may be cached, for
+/// their own `max-age`. Every other response, success or error, is `Cache-Control: no-store`,
+/// set by one layer over those routes and the fallback rather than by each handler: they carry
+/// tokens, sessions, personal data, audit records or a page's CSRF token, or (health, the
+/// revocation feed) are true only now. A new route is private unless it is added to the
+/// cacheable ones; `tests/it/caching.rs` pins the split.
 pub fn router(state: AppState) -> Router {
     use endpoints::*;
-    // Metadata, keys and userinfo hold nothing a cookie unlocks (userinfo needs a bearer
-    // token), so any origin may read them from script, without credentials.
+    // Metadata, keys, userinfo and the revocation feed hold nothing a cookie unlocks (userinfo
+    // needs a bearer token), so any origin may read them from script, without credentials.
     let any_origin = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([http::Method::GET, http::Method::POST])
         .allow_headers([header::AUTHORIZATION])
         .max_age(Duration::from_secs(600));
-    let open = Router::new()
+    let cacheable = Router::new()
         .route(
             "/.well-known/openid-configuration",
             get(discovery::openid_configuration).options(preflight),
@@ -169,6 +190,8 @@ pub fn router(state: AppState) -> Router {
             get(discovery::oauth_authorization_server).options(preflight),
         )
         .route("/jwks.json", get(discovery::jwks).options(preflight))
+        .layer(any_origin.clone());
+    let cross_origin = Router::new()
         .route(
             "/userinfo",
             get(userinfo::userinfo_get)
@@ -181,17 +204,29 @@ pub fn router(state: AppState) -> Router {
             get(revocations::stream).options(preflight),
         )
         .layer(any_origin);
-    Router::new()
-        .merge(open)
-        .route("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
+    let private = Router::new()
+        .merge(cross_origin)
+        .route(
+            "/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
         .route("/login", get(login::show).post(login::submit))
         .route("/token", post(token::token))
         .route("/revoke", post(token::revoke))
         .route("/introspect", post(token::introspect))
-        .route("/logout", get(logout::end_session_get).post(logout::end_session_post))
+        .route(
+            "/logout",
+            get(logout::end_session_get).post(logout::end_session_post),
+        )
         .route("/logout/confirm", post(logout::confirm))
-        .route("/browser/token", post(browser::token).options(browser::preflight))
-        .route("/browser/logout", post(browser::logout).options(browser::preflight))
+        .route(
+            "/browser/token",
+            post(browser::token).options(browser::preflight),
+        )
+        .route(
+            "/browser/logout",
+            post(browser::logout).options(browser::preflight),
+        )
         .route("/account", get(account::page))
         .route("/account/sessions", get(account::list))
         .route("/account/sessions/end", post(account::end))
@@ -204,6 +239,14 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(endpoints::metrics::metrics))
         .route("/", get(home::home))
         .fallback(home::not_found)
+        // Overriding: no handler below can make its response cacheable by mistake.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    Router::new()
+        .merge(cacheable)
+        .merge(private)
         // Layers run from the last added (outermost) to the first. `Router::layer` wraps each
         // route after matching, so the metrics see the matched route.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -239,6 +282,7 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
     idp: Idp,
+    timeouts: HttpTimeouts,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -249,6 +293,7 @@ impl Application {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
+        config.http.validate()?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError::Bind(config.listen, e))?;
@@ -295,6 +340,7 @@ impl Application {
             listener,
             router: router(state),
             idp,
+            timeouts: config.http,
             stop,
         })
     }
@@ -336,17 +382,13 @@ impl Application {
         // Every instance reloads the signing keys (and rotates them when due) on a schedule.
         tokio::spawn(maintain_keys(self.idp.clone(), stop.subscribe()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
+        let server = serve::serve(self.listener, self.router, self.timeouts, async move {
             shutdown.await;
             stop.send_replace(true);
             let _ = tx.send(());
         });
-        let mut server = std::pin::pin!(server.into_future());
         tokio::select! {
-            result = &mut server => result,
+            result = server => result,
             () = async {
                 let _ = rx.await;
                 tokio::time::sleep(Duration::from_secs(10)).await;

@@ -72,6 +72,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let config = ServerConfig {
         listen: settings.listen,
         idp: settings.idp_config()?,
+        http: settings.http.timeouts(),
         ..ServerConfig::default()
     };
     let busy = "pick other ports with --idp-port, --api-port and --app-port";

@@ -25,6 +25,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             .as_ref()
             .map(|t| ostiary_core::secret::Credential::from_presented(t.expose())),
         trusted_proxies: settings.trusted_proxies()?,
+        http: settings.http.timeouts(),
         ..ServerConfig::default()
     };
     let app = Application::build(config, store, Arc::new(SystemClock)).await?;

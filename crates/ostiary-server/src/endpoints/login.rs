@@ -71,10 +71,32 @@ pub fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<http
     }
 }
 
+/// The registered client a login was started for (the `client_id` of the authorization
+/// request in `return_to`), to name it on the page. `None` when there is no such parameter or
+/// no such client: the link is anyone's to craft, so the page must not name whatever text it
+/// carries ("to continue to <your bank>").
+async fn asking_client(state: &AppState, return_to: Option<&str>) -> Option<String> {
+    let client_id = return_to
+        .and_then(|r| r.split_once('?'))
+        .and_then(|(_, query)| Params::parse(query.as_bytes()).ok())
+        .and_then(|p| p.get("client_id").map(str::to_owned))?;
+    match state.idp.find_client(&client_id).await {
+        Ok(client) => client.map(|c| c.id.as_str().to_owned()),
+        Err(error) => {
+            // The page still works without the name.
+            tracing::warn!(%error, "could not look up the client named by a login page");
+            None
+        }
+    }
+}
+
+/// The login form. `asking` is the registered client the user is signing in for
+/// ([`asking_client`]).
 fn login_page(
     status: StatusCode,
     csrf: &str,
     return_to: Option<&str>,
+    asking: Option<&str>,
     username: &str,
     error: Option<&str>,
 ) -> Response {
@@ -82,14 +104,11 @@ fn login_page(
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", html::escape(e)))
         .unwrap_or_default();
     // Which application asked, so the user knows what they are signing in to.
-    let asking = return_to
-        .and_then(|r| r.split_once('?'))
-        .and_then(|(_, query)| Params::parse(query.as_bytes()).ok())
-        .and_then(|p| p.get("client_id").map(str::to_owned))
+    let asking = asking
         .map(|client| {
             format!(
                 "<p class=\"muted\">to continue to <code>{}</code></p>",
-                html::escape(&client)
+                html::escape(client)
             )
         })
         .unwrap_or_default();
@@ -124,10 +143,13 @@ pub async fn show(
         Err(e) => return PageError::from(e).into_response(),
     };
     let (csrf, set_cookie) = csrf_token(&state, &headers);
+    let return_to = safe_return_to(params.get("return_to"));
+    let asking = asking_client(&state, return_to).await;
     let mut response = login_page(
         StatusCode::OK,
         &csrf,
-        safe_return_to(params.get("return_to")),
+        return_to,
+        asking.as_deref(),
         "",
         None,
     );
@@ -167,20 +189,24 @@ pub async fn submit(State(state): State<AppState>, parts: Parts, body: FormBody)
             response
         }
         Err(IdpError::InvalidCredentials) => {
+            let asking = asking_client(&state, return_to).await;
             let shown_username = if username.len() <= 64 { username } else { "" };
             login_page(
                 StatusCode::UNAUTHORIZED,
                 csrf,
                 return_to,
+                asking.as_deref(),
                 shown_username,
                 Some("Wrong username or password."),
             )
         }
         Err(e @ IdpError::TooManyAttempts(retry_after)) => {
+            let asking = asking_client(&state, return_to).await;
             let mut page = login_page(
                 StatusCode::TOO_MANY_REQUESTS,
                 csrf,
                 return_to,
+                asking.as_deref(),
                 "",
                 Some(&e.to_string()),
             );
@@ -190,13 +216,17 @@ pub async fn submit(State(state): State<AppState>, parts: Parts, body: FormBody)
             }
             page
         }
-        Err(e @ IdpError::SessionLimit(_)) => login_page(
-            StatusCode::FORBIDDEN,
-            csrf,
-            return_to,
-            "",
-            Some(&e.to_string()),
-        ),
+        Err(e @ IdpError::SessionLimit(_)) => {
+            let asking = asking_client(&state, return_to).await;
+            login_page(
+                StatusCode::FORBIDDEN,
+                csrf,
+                return_to,
+                asking.as_deref(),
+                "",
+                Some(&e.to_string()),
+            )
+        }
         Err(e) => PageError::from(e).into_response(),
     }
 }

@@ -258,3 +258,63 @@ async fn repeated_wrong_passwords_lock_the_username_for_the_window() {
         StatusCode::SEE_OTHER
     );
 }
+
+/// The login page for a `return_to` into the authorization endpoint for `client_id`.
+async fn login_page_for(app: &TestApp, browser: &reqwest::Client, client_id: &str) -> String {
+    let mut authorize = reqwest::Url::parse("http://x/authorize").unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", client_id);
+    let return_to = format!("/authorize?{}", authorize.query().unwrap());
+    let page = browser
+        .get(app.url("/login"))
+        .query(&[("return_to", return_to.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    page.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_login_page_names_a_registered_client_and_no_other_text() {
+    let app = spawn_app().await;
+    let browser = browser();
+
+    let registered = login_page_for(&app, &browser, PUBLIC_CLIENT).await;
+    assert!(
+        registered.contains(&format!("to continue to <code>{PUBLIC_CLIENT}</code>")),
+        "{registered}"
+    );
+
+    for crafted in [
+        "Your Bank: confirm your password",
+        "unknown-client",
+        "<b>x</b>",
+    ] {
+        let page = login_page_for(&app, &browser, crafted).await;
+        assert!(!page.contains("to continue to"), "{crafted}: {page}");
+        assert!(
+            !page.contains("Your Bank") && !page.contains("<b>x"),
+            "{page}"
+        );
+    }
+
+    // The page shown again after a wrong password follows the same rule.
+    let page = login_page_for(&app, &browser, "Your Bank").await;
+    let wrong = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("username", USERNAME),
+            ("password", "wrong"),
+            ("csrf_token", hidden_field(&page, "csrf_token").as_str()),
+            ("return_to", hidden_field(&page, "return_to").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let wrong = wrong.text().await.unwrap();
+    assert!(wrong.contains("Wrong username or password."));
+    assert!(!wrong.contains("to continue to"), "{wrong}");
+}
