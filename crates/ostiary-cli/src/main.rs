@@ -142,11 +142,20 @@ Settings without a flag: config file key (environment variable), then default an
   session.on_session_limit (OSTIARY_SESSION__ON_SESSION_LIMIT)
       end_oldest (or refuse_new_login)
   login_throttle.window (OSTIARY_LOGIN_THROTTLE__WINDOW)
-      900 seconds
+      900 seconds a failed-login counter is kept after its last failure
+  login_throttle.max_failures_per_user_and_ip
+      (OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_USER_AND_IP)
+      5; then one username from one address waits 1 s, 2 s, 4 s, ... between
+      attempts (refused meanwhile)
+  login_throttle.max_delay (OSTIARY_LOGIN_THROTTLE__MAX_DELAY)
+      300 seconds, the longest such wait
   login_throttle.max_failures_per_user (OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_USER)
-      10 per window
+      100 from all addresses; then failed answers for the username are held
+      back (a correct password never is)
   login_throttle.max_failures_per_ip (OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_IP)
-      50 per window
+      100 for all usernames; then failed answers to the address are held back
+  login_throttle.max_failure_delay (OSTIARY_LOGIN_THROTTLE__MAX_FAILURE_DELAY)
+      8 seconds, the longest hold-back (doubling from 1 s; 0: none)
   migrate_on_start (OSTIARY_MIGRATE_ON_START)
       true (false: refuse an outdated schema; apply it with `ostiary
       migrate`)

@@ -50,8 +50,9 @@ pub struct Settings {
     /// Bearer token of the admin API (`/admin/…`), at least 32 characters; unset (the
     /// default), the admin API is off. Prefer the environment (`OSTIARY_ADMIN_TOKEN`) to a file.
     pub admin_token: Option<SecretSetting>,
-    /// Failed-login limits (`[login_throttle]`: window, max_failures_per_user,
-    /// max_failures_per_ip).
+    /// Failed-login limits (`[login_throttle]`: window, max_failures_per_user_and_ip,
+    /// max_delay, max_failures_per_user, max_failures_per_ip, max_failure_delay; see
+    /// `ostiary_core::throttle` for the model).
     pub login_throttle: ThrottlePolicy,
     /// Signing-key rotation (`[keys]`: rotation_interval, publish_ahead; seconds).
     pub keys: KeyPolicy,
@@ -309,6 +310,9 @@ impl Settings {
             anyhow::bail!("admin_token must be at least 32 characters (use a random value)");
         }
         self.keys.validate().map_err(|e| anyhow::anyhow!(e))?;
+        self.login_throttle
+            .validate()
+            .map_err(|e| anyhow::anyhow!(e))?;
         if self.key_encryption_key.is_some() && self.key_encryption_key_file.is_some() {
             anyhow::bail!("set key_encryption_key or key_encryption_key_file, not both");
         }

@@ -277,6 +277,14 @@ impl AuditEvent {
 pub trait AuditObserver: Send + Sync + 'static {
     /// An event of `kind` with `category` was appended to the audit log.
     fn observe(&self, kind: AuditKind, category: Option<&str>);
+
+    /// An event of `kind` with `category` happened but was not appended on its own: it was
+    /// counted into an aggregate that the log records as one event (failed sign-ins once the
+    /// throttle engaged, see [`crate::throttle`]). Metrics count it as if it had been; the
+    /// default does nothing.
+    fn observe_aggregated(&self, kind: AuditKind, category: Option<&str>) {
+        let _ = (kind, category);
+    }
 }
 
 /// The observer that does nothing (the default of [`crate::Idp::new`]).

@@ -99,8 +99,13 @@ pub enum IdpError {
     #[error("only response_type=code is supported")]
     UnsupportedResponseType,
     /// Wrong username or password, or a disabled account (deliberately indistinguishable).
+    /// `delay`: how long to hold the answer back (the failed-login throttle slows guessing
+    /// from an address or against a username that has failed too often; zero otherwise).
     #[error("wrong username or password")]
-    InvalidCredentials,
+    InvalidCredentials {
+        /// How long the answer should wait.
+        delay: std::time::Duration,
+    },
     /// The user already has the most sessions allowed, and the policy refuses new logins.
     #[error("you are already signed in on {0} device(s), the most allowed; sign out there first")]
     SessionLimit(u32),
@@ -110,8 +115,9 @@ pub enum IdpError {
         "you are already signed in to this application in {0} session(s), the most it allows; sign out of one first"
     )]
     ClientSessionLimit(u32),
-    /// Too many failed logins for this username or IP; retry after the given seconds.
-    #[error("too many failed sign-in attempts; try again in {} minutes", (.0 + 59) / 60)]
+    /// Too many failed logins for this username from this address; retry after the given
+    /// seconds.
+    #[error("too many failed sign-in attempts; try again in {}", wait_text(*.0))]
     TooManyAttempts(i64),
     /// An access token presented to the IdP itself is invalid, expired or revoked (RFC 6750
     /// `invalid_token`).
@@ -340,6 +346,10 @@ impl Idp {
         observer: Arc<dyn AuditObserver>,
     ) -> Result<Self, IdpError> {
         config.keys.validate().map_err(IdpError::Rejected)?;
+        config
+            .login_throttle
+            .validate()
+            .map_err(IdpError::Rejected)?;
         let permits = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -713,6 +723,10 @@ impl Idp {
         let now = self.now();
         self.audit(AuditEvent::new(now, AuditKind::PasswordChanged, "admin").user(&user.id))
             .await;
+        // Whoever was guessing the old password starts from nothing, and so does the owner.
+        self.store
+            .clear_login_counters(&crate::throttle::username_key(username.as_str()))
+            .await?;
         self.end_sessions_of_user(&user.id, EndReason::PasswordChanged, now)
             .await?;
         Ok(())
@@ -871,6 +885,10 @@ impl Idp {
 
     /// Checks a username and password and, on success, creates a new session with a fresh
     /// `sid` and a fresh browser cookie (never reusing an earlier one: no session fixation).
+    ///
+    /// Under the failed-login throttle ([`crate::throttle`]): [`IdpError::TooManyAttempts`]
+    /// when this username from this address must wait, and a failure carries how long the
+    /// answer should be held back ([`IdpError::InvalidCredentials`]'s `delay`).
     #[tracing::instrument(skip_all)]
     pub async fn login(
         &self,
@@ -879,18 +897,18 @@ impl Idp {
         context: LoginContext,
     ) -> Result<(Session, Credential), IdpError> {
         let now = self.now();
-        if let Err(retry_after) = self
+        let (keys, attempt) = self
             .throttle
             .begin_attempt(self.store.as_ref(), username, context.ip.as_deref(), now)
-            .await?
-        {
+            .await?;
+        let evaluation = &attempt.evaluation;
+        for report in &attempt.reports {
+            self.audit_throttle_report(report, now, &context).await;
+        }
+        if let Some(retry_after) = evaluation.refused_for {
             tracing::warn!("login refused: too many failed attempts");
-            self.audit(
-                AuditEvent::new(now, AuditKind::LoginFailed, "user")
-                    .origin(context.ip.as_deref(), context.user_agent.as_deref())
-                    .details(json!({"reason": "throttled"})),
-            )
-            .await;
+            self.observer
+                .observe_aggregated(AuditKind::LoginFailed, Some("throttled"));
             return Err(IdpError::TooManyAttempts(retry_after));
         }
         let user = match Username::parse(username) {
@@ -909,17 +927,25 @@ impl Idp {
             } else {
                 "wrong_credentials"
             };
-            let mut event = AuditEvent::new(now, AuditKind::LoginFailed, "user")
-                .origin(context.ip.as_deref(), context.user_agent.as_deref())
-                .details(json!({"reason": reason, "known_user": known_user_id.is_some()}));
-            if let Some(id) = &known_user_id {
-                event = event.user(id);
+            if evaluation.aggregate_into.is_some() {
+                // Counted into the throttle's aggregate, reported once a minute.
+                self.observer
+                    .observe_aggregated(AuditKind::LoginFailed, Some(reason));
+            } else {
+                let mut event = AuditEvent::new(now, AuditKind::LoginFailed, "user")
+                    .origin(context.ip.as_deref(), context.user_agent.as_deref())
+                    .details(json!({"reason": reason, "known_user": known_user_id.is_some()}));
+                if let Some(id) = &known_user_id {
+                    event = event.user(id);
+                }
+                self.audit(event).await;
             }
-            self.audit(event).await;
-            return Err(IdpError::InvalidCredentials);
+            return Err(IdpError::InvalidCredentials {
+                delay: std::time::Duration::from_secs(evaluation.failure_delay.unsigned_abs()),
+            });
         };
         self.throttle
-            .record_success(self.store.as_ref(), username, context.ip.as_deref())
+            .record_success(self.store.as_ref(), &keys, evaluation.aggregate_into)
             .await?;
         let sid = random_id();
         let cookie = Credential::generate();
@@ -1010,6 +1036,71 @@ impl Idp {
                 Err(IdpError::SessionLimit(limit.max))
             }
         }
+    }
+
+    /// Audits a report of the failed-login throttle: the attempts one counter took into its
+    /// aggregate. Names the username only if such a user exists (the counter's text may be
+    /// anything, even a mistyped password).
+    async fn audit_throttle_report(
+        &self,
+        report: &crate::store::ThrottleReport,
+        now: UnixTime,
+        context: &LoginContext,
+    ) {
+        let username = report.key.strip_prefix("user:").or_else(|| {
+            report
+                .key
+                .strip_prefix("pair:")
+                .and_then(|k| k.split('|').next())
+        });
+        let user_id = match username.map(Username::parse) {
+            Some(Ok(name)) => match self.store.find_user_by_username(&name).await {
+                Ok(user) => user.map(|u| u.id),
+                Err(error) => {
+                    tracing::error!(%error, "could not look up the throttled user");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let address = match report.kind {
+            crate::throttle::CounterKind::User => None,
+            _ => context.ip.as_deref(),
+        };
+        let mut event = AuditEvent::new(now, AuditKind::LoginThrottled, "system")
+            .origin(address, None)
+            .details(json!({
+                "reason": "throttled",
+                "counter": report.kind.as_str(),
+                "attempts": report.attempts,
+                "since": report.since,
+            }));
+        if let Some(id) = user_id {
+            event = event.user(&id);
+        }
+        self.audit(event).await;
+    }
+
+    /// Clears the failed-login counters of `username` (`ostiary user unlock`, the admin API),
+    /// audited. Returns how many counters there were.
+    #[tracing::instrument(skip_all, fields(username = %username))]
+    pub async fn unlock_user(&self, username: &Username, actor: &str) -> Result<u64, IdpError> {
+        let user = self
+            .store
+            .find_user_by_username(username)
+            .await?
+            .ok_or_else(|| IdpError::Rejected(format!("no user {username}")))?;
+        let cleared = self
+            .store
+            .clear_login_counters(&crate::throttle::username_key(username.as_str()))
+            .await?;
+        self.audit(
+            AuditEvent::new(self.now(), AuditKind::LoginCountersCleared, actor)
+                .user(&user.id)
+                .details(json!({"counters": cleared})),
+        )
+        .await;
+        Ok(cleared)
     }
 
     /// Wakes the revocation stream and the back-channel worker after `count` sessions ended.
@@ -2102,6 +2193,15 @@ impl Idp {
             .signer(ID_TOKEN_ALG)
             .ok_or_else(|| KeyError::from_message("no ID-token signing key".into()))?;
         Ok(token::sign(key, token::ID_TOKEN_TYP, &claims)?)
+    }
+}
+
+/// "N seconds" under two minutes, "N minutes" (rounded up) beyond.
+fn wait_text(seconds: i64) -> String {
+    match seconds {
+        ..=1 => "1 second".to_owned(),
+        2..120 => format!("{seconds} seconds"),
+        _ => format!("{} minutes", (seconds + 59) / 60),
     }
 }
 

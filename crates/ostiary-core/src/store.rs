@@ -114,25 +114,50 @@ pub enum DeliveryOutcome {
     },
 }
 
-/// One failed-login counter (see [`crate::throttle`]) and its limit per window.
+/// One failed-login counter of an attempt (see [`crate::throttle`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleKey {
-    /// `user:NAME` (lower-cased) or `ip:ADDRESS`, at most 70 characters.
+    /// `pair:NAME|ADDRESS`, `user:NAME` or `ip:ADDRESS` (names lower-cased), at most 140
+    /// characters.
     pub key: String,
-    /// Failures allowed per window.
-    pub max_failures: u32,
+    /// The username the counter is about (to clear them, `ostiary user unlock`); `None` for an
+    /// address's counter.
+    pub username: Option<String>,
+    /// Which kind of counter it is; decides what passing its limit does.
+    pub kind: crate::throttle::CounterKind,
 }
 
-/// Whether a login attempt may go ahead.
+/// A failed-login counter as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginAttempt {
-    /// Go ahead; the attempt has been counted as a failure until it succeeds.
-    Allowed,
-    /// A counter is at its limit; nothing was counted.
-    Blocked {
-        /// Seconds until the blocking window ends.
-        retry_after: i64,
-    },
+pub struct LoginCounters {
+    /// Failures counted (attempts that went ahead, until a success took one back).
+    pub failures: u32,
+    /// When the last of them was counted (Unix seconds).
+    pub last_failure_at: UnixTime,
+}
+
+/// Attempts counted into a counter's aggregate since its last report, to be audited as one
+/// `login_throttled` event (see [`crate::throttle`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleReport {
+    /// The counter's key.
+    pub key: String,
+    /// The counter's kind.
+    pub kind: crate::throttle::CounterKind,
+    /// Attempts refused or failed since the last report.
+    pub attempts: u64,
+    /// When the first of them came (Unix seconds).
+    pub since: UnixTime,
+}
+
+/// Whether a login attempt may go ahead, decided by [`crate::throttle::evaluate`] inside
+/// [`Store::begin_login_attempt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginAttempt {
+    /// What the throttle decided.
+    pub evaluation: crate::throttle::Evaluation,
+    /// Reports due now (aggregates' counts, now reset), to be audited.
+    pub reports: Vec<ThrottleReport>,
 }
 
 /// An access token as the store remembers it while it may be valid: its `jti` and expiry,
@@ -432,24 +457,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// Starts a login attempt under the failed-login counters `keys`, in one transaction, so
     /// that parallel attempts on any instance sharing the database cannot all slip under a
-    /// limit. A counter's window lasts `window` seconds from its first failure. If any key has
-    /// `max_failures` in a window still open at `now`, nothing changes and the attempt is
-    /// [`LoginAttempt::Blocked`] until that window ends; otherwise each key's count goes up by
-    /// one (a key whose window ended starts a new one at `now`). Counters whose window ended
-    /// are deleted.
+    /// limit: reads the counters (one forgotten `policy.window` seconds after its last failure
+    /// counts as none), decides with [`crate::throttle::evaluate`], and then either counts a
+    /// refusal into the aggregate of the refusing counter, or counts the attempt as a failure
+    /// on every counter (`failures + 1`, `last_failure_at = now`), before the password is
+    /// checked, and into the aggregate the evaluation names, if any. An aggregate whose last
+    /// report is [`crate::throttle::REPORT_INTERVAL`] seconds old or more is reported (and
+    /// reset). Counters forgotten by now may be deleted.
     async fn begin_login_attempt(
         &self,
         keys: &[ThrottleKey],
         now: UnixTime,
-        window: i64,
+        policy: &crate::throttle::ThrottlePolicy,
     ) -> Result<LoginAttempt, StoreError>;
-    /// After a successful login: deletes the counter `forget` and takes one failure back from
-    /// the counter `take_back` (if it exists).
+    /// After a successful login started with `keys`: deletes the first counter (the username
+    /// from this address) and takes one failure back from the others (and, from the one at
+    /// `aggregated_into`, one attempt back from its aggregate).
     async fn record_login_success(
         &self,
-        forget: &str,
-        take_back: Option<&str>,
+        keys: &[ThrottleKey],
+        aggregated_into: Option<usize>,
     ) -> Result<(), StoreError>;
+    /// Deletes every failed-login counter of `username` (as [`crate::throttle::username_key`]
+    /// writes it): from every address and in total. Returns how many there were.
+    async fn clear_login_counters(&self, username: &str) -> Result<u64, StoreError>;
 
     /// Calls `wake.notify_waiters()` whenever any process sharing this database publishes on
     /// the revocation feed (which is also when back-channel logouts are queued), until the

@@ -24,7 +24,7 @@ pub fn oauth_error(e: &IdpError) -> (StatusCode, &'static str) {
         IdpError::InvalidScope(_) => (StatusCode::BAD_REQUEST, "invalid_scope"),
         IdpError::InvalidTarget(_) => (StatusCode::BAD_REQUEST, "invalid_target"),
         IdpError::UnsupportedResponseType => (StatusCode::BAD_REQUEST, "unsupported_response_type"),
-        IdpError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "access_denied"),
+        IdpError::InvalidCredentials { .. } => (StatusCode::UNAUTHORIZED, "access_denied"),
         IdpError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable"),
         IdpError::SessionLimit(_) => (StatusCode::FORBIDDEN, "access_denied"),
         IdpError::ClientSessionLimit(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),

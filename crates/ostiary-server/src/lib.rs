@@ -77,6 +77,9 @@ pub struct AppState {
     /// Becomes `true` when the server starts shutting down: long-lived responses (the
     /// revocation stream) end, so that the graceful shutdown does not wait for them.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Failed sign-ins being held back by the throttle (see `endpoints::login`), bounded by
+    /// [`endpoints::login::MAX_HELD_ANSWERS`].
+    pub held_answers: Arc<tokio::sync::Semaphore>,
     /// The revocation streams of this instance: the feed's latest `seq`, re-read once for all
     /// of them, and the permits that bound how many may be open (see
     /// [`endpoints::revocations`]).
@@ -234,6 +237,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/sessions/revoke", post(admin::revoke))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/backchannel", get(admin::backchannel))
+        .route("/admin/users/unlock", post(admin::unlock))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(endpoints::metrics::metrics))
@@ -328,6 +332,9 @@ impl Application {
             metrics_token: config.metrics_token.as_ref().map(Credential::hash),
             trusted_proxies: Arc::new(config.trusted_proxies),
             stopping,
+            held_answers: Arc::new(tokio::sync::Semaphore::new(
+                endpoints::login::MAX_HELD_ANSWERS,
+            )),
             feed: endpoints::revocations::FeedHead::new(config.max_revocation_streams),
         };
         // One reader of the feed's head for every stream of this instance, until shutdown.

@@ -278,6 +278,19 @@ impl AuditObserver for Metrics {
                 kind: kind.as_str(),
             })
             .inc();
+        self.count_security_event(kind, category);
+    }
+
+    fn observe_aggregated(&self, kind: AuditKind, category: Option<&str>) {
+        // Not in the log on its own (so not in `ostiary_audit_events_total`), but it happened.
+        self.count_security_event(kind, category);
+    }
+}
+
+impl Metrics {
+    /// Moves the security counter of an event of `kind` (whether audited alone or counted
+    /// into an aggregate).
+    fn count_security_event(&self, kind: AuditKind, category: Option<&str>) {
         let reason = || ReasonLabels {
             reason: bounded(category).to_owned(),
         };

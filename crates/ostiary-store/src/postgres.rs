@@ -40,14 +40,15 @@ use ostiary_core::store::{
     BackchannelDelivery, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken, LoginAttempt,
     RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
 };
+use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_core::user::{PasswordHashString, User, Username};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Postgres, Row};
 
 use crate::OpenError;
 use crate::shared::{
-    LimitDecision, corrupt, is_unique_violation, json_list, limit_decision, migrator, parse_list,
-    policy_json, schema_status, unavailable,
+    CounterRow, LimitDecision, corrupt, is_unique_violation, json_list, limit_decision, migrator,
+    parse_list, plan_login_attempt, policy_json, schema_status, unavailable,
 };
 
 /// The embedded migrations, in order.
@@ -459,6 +460,16 @@ fn code_from_row(row: &PgRow) -> Result<AuthorizationCode, StoreError> {
         auth_time: row.try_get("auth_time").map_err(corrupt)?,
         created_at: row.try_get("created_at").map_err(corrupt)?,
         expires_at: row.try_get("expires_at").map_err(corrupt)?,
+    })
+}
+
+fn counter_from_row(row: &PgRow) -> Result<CounterRow, StoreError> {
+    Ok(CounterRow {
+        failures: row.try_get("failures").map_err(corrupt)?,
+        last_failure_at: row.try_get("last_failure_at").map_err(corrupt)?,
+        aggregated: row.try_get("aggregated").map_err(corrupt)?,
+        aggregate_since: row.try_get("aggregate_since").map_err(corrupt)?,
+        reported_at: row.try_get("reported_at").map_err(corrupt)?,
     })
 }
 
@@ -1463,95 +1474,102 @@ impl Store for PostgresStore {
         &self,
         keys: &[ThrottleKey],
         now: UnixTime,
-        window: i64,
+        policy: &ThrottlePolicy,
     ) -> Result<LoginAttempt, StoreError> {
         let mut tx = self.begin().await?;
-        // Expired counters go, but only those no one else holds: waiting here on rows in
-        // another order than the keys below could deadlock.
-        sqlx::query(
-            "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures \
-             WHERE window_start <= $1 ORDER BY key FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(now - window)
-        .execute(tx.conn())
-        .await
-        .map_err(unavailable)?;
-        // Lock (creating at zero) every counter of this attempt, in key order so that two
+        // Lock (creating empty) every counter of this attempt, in key order, so that two
         // attempts sharing counters wait for each other instead of deadlocking.
-        let mut sorted: Vec<&ThrottleKey> = keys.iter().collect();
-        sorted.sort_by(|a, b| a.key.cmp(&b.key));
-        let mut retry_after: Option<i64> = None;
-        for key in &sorted {
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by(|a, b| keys[*a].key.cmp(&keys[*b].key));
+        let mut rows = vec![None; keys.len()];
+        for index in order {
+            let key = &keys[index];
             sqlx::query(
-                "INSERT INTO login_failures (key, window_start, failures) VALUES ($1, $2, 0) \
-                 ON CONFLICT (key) DO NOTHING",
+                "INSERT INTO login_counters (key, username, failures, last_failure_at, aggregated, aggregate_since, reported_at) \
+                 VALUES ($1, $2, 0, 0, 0, 0, 0) ON CONFLICT (key) DO NOTHING",
             )
             .bind(&key.key)
-            .bind(now)
+            .bind(&key.username)
             .execute(tx.conn())
             .await
             .map_err(unavailable)?;
             let row = sqlx::query(
-                "SELECT window_start, failures FROM login_failures WHERE key = $1 FOR UPDATE",
+                "SELECT failures, last_failure_at, aggregated, aggregate_since, reported_at \
+                 FROM login_counters WHERE key = $1 FOR UPDATE",
             )
             .bind(&key.key)
             .fetch_one(tx.conn())
             .await
             .map_err(unavailable)?;
-            let started: i64 = row.try_get("window_start").map_err(corrupt)?;
-            let failures: i64 = row.try_get("failures").map_err(corrupt)?;
-            if failures >= i64::from(key.max_failures) && now < started + window {
-                let wait = started + window - now;
-                retry_after = Some(retry_after.map_or(wait, |w| w.max(wait)));
-            }
+            rows[index] = Some(counter_from_row(&row)?);
         }
-        if let Some(retry_after) = retry_after {
-            tx.rollback().await?;
-            return Ok(LoginAttempt::Blocked { retry_after });
-        }
-        for key in &sorted {
-            sqlx::query("UPDATE login_failures SET failures = failures + 1 WHERE key = $1")
-                .bind(&key.key)
-                .execute(tx.conn())
-                .await
-                .map_err(unavailable)?;
+        let plan = plan_login_attempt(keys, &rows, now, policy);
+        for (index, row) in &plan.writes {
+            sqlx::query(
+                "UPDATE login_counters SET failures = $2, last_failure_at = $3, aggregated = $4, \
+                 aggregate_since = $5, reported_at = $6 WHERE key = $1",
+            )
+            .bind(&keys[*index].key)
+            .bind(row.failures)
+            .bind(row.last_failure_at)
+            .bind(row.aggregated)
+            .bind(row.aggregate_since)
+            .bind(row.reported_at)
+            .execute(tx.conn())
+            .await
+            .map_err(unavailable)?;
         }
         tx.commit().await?;
-        Ok(LoginAttempt::Allowed)
+        Ok(plan.attempt)
     }
 
     #[tracing::instrument(skip_all)]
     async fn record_login_success(
         &self,
-        forget: &str,
-        take_back: Option<&str>,
+        keys: &[ThrottleKey],
+        aggregated_into: Option<usize>,
     ) -> Result<(), StoreError> {
+        let Some((first, others)) = keys.split_first() else {
+            return Ok(());
+        };
         let mut tx = self.begin().await?;
-        // Lock both counters in key order, the order `begin_login_attempt` locks them in, so
+        // Lock the counters in key order, the order `begin_login_attempt` locks them in, so
         // that a success and a concurrent attempt wait for each other instead of deadlocking.
-        let mut keys = vec![forget];
-        keys.extend(take_back);
-        keys.sort_unstable();
-        sqlx::query("SELECT key FROM login_failures WHERE key = ANY($1) ORDER BY key FOR UPDATE")
-            .bind(&keys)
+        let mut sorted: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
+        sorted.sort_unstable();
+        sqlx::query("SELECT key FROM login_counters WHERE key = ANY($1) ORDER BY key FOR UPDATE")
+            .bind(&sorted)
             .fetch_all(tx.conn())
             .await
             .map_err(unavailable)?;
-        sqlx::query("DELETE FROM login_failures WHERE key = $1")
-            .bind(forget)
+        sqlx::query("DELETE FROM login_counters WHERE key = $1")
+            .bind(&first.key)
             .execute(tx.conn())
             .await
             .map_err(unavailable)?;
-        if let Some(key) = take_back {
+        for (index, key) in others.iter().enumerate() {
+            let aggregated = i64::from(aggregated_into == Some(index + 1));
             sqlx::query(
-                "UPDATE login_failures SET failures = GREATEST(failures - 1, 0) WHERE key = $1",
+                "UPDATE login_counters SET failures = GREATEST(failures - 1, 0), \
+                 aggregated = GREATEST(aggregated - $1, 0) WHERE key = $2",
             )
-            .bind(key)
+            .bind(aggregated)
+            .bind(&key.key)
             .execute(tx.conn())
             .await
             .map_err(unavailable)?;
         }
         tx.commit().await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn clear_login_counters(&self, username: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM login_counters WHERE username = $1")
+            .bind(username)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
     }
 
     async fn listen_for_revocations(

@@ -3,8 +3,10 @@
 //! decision. Only the SQL around them differs per backend.
 
 use ostiary_core::StoreError;
+use ostiary_core::clock::UnixTime;
 use ostiary_core::session::ClientPolicy;
-use ostiary_core::store::SessionLimit;
+use ostiary_core::store::{LoginAttempt, LoginCounters, SessionLimit, ThrottleKey, ThrottleReport};
+use ostiary_core::throttle::{REPORT_INTERVAL, ThrottlePolicy, evaluate};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AssertSqlSafe, SqlSafeStr};
 
@@ -94,6 +96,103 @@ pub(crate) fn limit_decision(limit: &SessionLimit, active: usize) -> LimitDecisi
         LimitDecision::EvictFrom(max - 1)
     } else {
         LimitDecision::Refuse
+    }
+}
+
+/// A failed-login counter's row (`login_counters`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CounterRow {
+    /// Failures counted.
+    pub failures: i64,
+    /// When the last was counted.
+    pub last_failure_at: UnixTime,
+    /// Attempts in the aggregate since the last report.
+    pub aggregated: i64,
+    /// When the first of them came.
+    pub aggregate_since: UnixTime,
+    /// When the aggregate was last reported (0: never).
+    pub reported_at: UnixTime,
+}
+
+/// What one login attempt does to its counters: the answer, and the rows to write (index into
+/// the keys, new value).
+#[derive(Debug)]
+pub(crate) struct AttemptPlan {
+    pub attempt: LoginAttempt,
+    pub writes: Vec<(usize, CounterRow)>,
+}
+
+/// Decides a login attempt on the counters read in its transaction (`rows[i]` for `keys[i]`),
+/// the same way on every backend: [`evaluate`], then the failure counts and the aggregate.
+pub(crate) fn plan_login_attempt(
+    keys: &[ThrottleKey],
+    rows: &[Option<CounterRow>],
+    now: UnixTime,
+    policy: &ThrottlePolicy,
+) -> AttemptPlan {
+    let live = |row: &CounterRow| now < row.last_failure_at.saturating_add(policy.window);
+    let counters: Vec<Option<LoginCounters>> = rows
+        .iter()
+        .map(|row| {
+            row.filter(live).map(|row| LoginCounters {
+                failures: u32::try_from(row.failures).unwrap_or(u32::MAX),
+                last_failure_at: row.last_failure_at,
+            })
+        })
+        .collect();
+    let evaluation = evaluate(policy, keys, &counters, now);
+    let mut reports = Vec::new();
+    let mut writes = Vec::new();
+    for (index, key) in keys.iter().enumerate() {
+        let stored = rows[index];
+        let mut row = match stored {
+            Some(row) if live(&row) => row,
+            // Forgotten: what its aggregate still held is reported now, before it goes.
+            Some(row) => {
+                if row.aggregated > 0 {
+                    reports.push(report(key, &row));
+                }
+                CounterRow::default()
+            }
+            None => CounterRow::default(),
+        };
+        let counted = evaluation.refused_for.is_none();
+        let aggregated = evaluation.aggregate_into == Some(index);
+        if !counted && !aggregated && stored.is_none_or(|s| s == row) {
+            continue;
+        }
+        if counted {
+            row.failures += 1;
+            row.last_failure_at = now;
+        }
+        if aggregated {
+            if row.aggregated == 0 {
+                row.aggregate_since = now;
+            }
+            row.aggregated += 1;
+            if now >= row.reported_at.saturating_add(REPORT_INTERVAL) {
+                reports.push(report(key, &row));
+                row.aggregated = 0;
+                row.reported_at = now;
+            }
+        }
+        writes.push((index, row));
+    }
+    AttemptPlan {
+        attempt: LoginAttempt {
+            evaluation,
+            reports,
+        },
+        writes,
+    }
+}
+
+fn report(key: &ThrottleKey, row: &CounterRow) -> ThrottleReport {
+    ThrottleReport {
+        key: key.key.clone(),
+        kind: key.kind,
+        attempts: u64::try_from(row.aggregated).unwrap_or_default(),
+        since: row.aggregate_since,
     }
 }
 

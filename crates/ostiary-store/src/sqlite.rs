@@ -22,14 +22,15 @@ use ostiary_core::store::{
     BackchannelDelivery, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken, LoginAttempt,
     RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
 };
+use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_core::user::{PasswordHashString, User, Username};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row, SqlitePool};
 
 use crate::OpenError;
 use crate::shared::{
-    LimitDecision, corrupt, is_unique_violation, json_list, limit_decision, migrator, parse_list,
-    policy_json, schema_status, unavailable,
+    CounterRow, LimitDecision, corrupt, is_unique_violation, json_list, limit_decision, migrator,
+    parse_list, plan_login_attempt, policy_json, schema_status, unavailable,
 };
 
 /// The embedded migrations, in order.
@@ -344,6 +345,16 @@ async fn revoke_access_token_in(
         publish(tx, None, Some(jti), now, reason).await?;
     }
     Ok(inserted.rows_affected() == 1)
+}
+
+fn counter_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CounterRow, StoreError> {
+    Ok(CounterRow {
+        failures: row.try_get("failures").map_err(corrupt)?,
+        last_failure_at: row.try_get("last_failure_at").map_err(corrupt)?,
+        aggregated: row.try_get("aggregated").map_err(corrupt)?,
+        aggregate_since: row.try_get("aggregate_since").map_err(corrupt)?,
+        reported_at: row.try_get("reported_at").map_err(corrupt)?,
+    })
 }
 
 fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
@@ -1386,71 +1397,80 @@ impl Store for SqliteStore {
         &self,
         keys: &[ThrottleKey],
         now: UnixTime,
-        window: i64,
+        policy: &ThrottlePolicy,
     ) -> Result<LoginAttempt, StoreError> {
         let mut tx = self.begin_immediate().await?;
-        let window_open_since = now - window;
-        sqlx::query("DELETE FROM login_failures WHERE window_start <= ?")
-            .bind(window_open_since)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        let mut retry_after = None;
+        let mut rows = Vec::with_capacity(keys.len());
         for key in keys {
-            let row =
-                sqlx::query("SELECT window_start, failures FROM login_failures WHERE key = ?")
-                    .bind(&key.key)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-            if let Some(row) = row {
-                let started: i64 = row.try_get("window_start").map_err(corrupt)?;
-                let failures: i64 = row.try_get("failures").map_err(corrupt)?;
-                if failures >= i64::from(key.max_failures) {
-                    let wait = started + window - now;
-                    retry_after = Some(retry_after.map_or(wait, |w: i64| w.max(wait)));
-                }
-            }
+            let row = sqlx::query("SELECT failures, last_failure_at, aggregated, aggregate_since, reported_at FROM login_counters WHERE key = ?")
+                .bind(&key.key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            rows.push(row.as_ref().map(counter_from_row).transpose()?);
         }
-        if let Some(retry_after) = retry_after {
-            tx.rollback().await.map_err(unavailable)?;
-            return Ok(LoginAttempt::Blocked { retry_after });
-        }
-        for key in keys {
+        let plan = plan_login_attempt(keys, &rows, now, policy);
+        for (index, row) in &plan.writes {
+            let key = &keys[*index];
             sqlx::query(
-                "INSERT INTO login_failures (key, window_start, failures) VALUES (?, ?, 1) \
-                 ON CONFLICT (key) DO UPDATE SET failures = failures + 1",
+                "INSERT INTO login_counters (key, username, failures, last_failure_at, aggregated, aggregate_since, reported_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, \
+                 last_failure_at = excluded.last_failure_at, aggregated = excluded.aggregated, \
+                 aggregate_since = excluded.aggregate_since, reported_at = excluded.reported_at",
             )
             .bind(&key.key)
-            .bind(now)
+            .bind(&key.username)
+            .bind(row.failures)
+            .bind(row.last_failure_at)
+            .bind(row.aggregated)
+            .bind(row.aggregate_since)
+            .bind(row.reported_at)
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
         }
         tx.commit().await.map_err(unavailable)?;
-        Ok(LoginAttempt::Allowed)
+        Ok(plan.attempt)
     }
 
     #[tracing::instrument(skip_all)]
     async fn record_login_success(
         &self,
-        forget: &str,
-        take_back: Option<&str>,
+        keys: &[ThrottleKey],
+        aggregated_into: Option<usize>,
     ) -> Result<(), StoreError> {
+        let Some((first, others)) = keys.split_first() else {
+            return Ok(());
+        };
         let mut tx = self.begin_immediate().await?;
-        sqlx::query("DELETE FROM login_failures WHERE key = ?")
-            .bind(forget)
+        sqlx::query("DELETE FROM login_counters WHERE key = ?")
+            .bind(&first.key)
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        if let Some(key) = take_back {
-            sqlx::query("UPDATE login_failures SET failures = MAX(failures - 1, 0) WHERE key = ?")
-                .bind(key)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
+        for (index, key) in others.iter().enumerate() {
+            let aggregated = i64::from(aggregated_into == Some(index + 1));
+            sqlx::query(
+                "UPDATE login_counters SET failures = MAX(failures - 1, 0), \
+                 aggregated = MAX(aggregated - ?, 0) WHERE key = ?",
+            )
+            .bind(aggregated)
+            .bind(&key.key)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         }
         tx.commit().await.map_err(unavailable)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn clear_login_counters(&self, username: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM login_counters WHERE username = ?")
+            .bind(username)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
     }
 
     async fn listen_for_revocations(

@@ -44,6 +44,12 @@ pub enum UserCommand {
         /// The user's login name.
         username: String,
     },
+    /// Clear the user's failed-login counters (from every address), so that a sign-in held
+    /// back by the throttle goes ahead at once. `set-password` does this too.
+    Unlock {
+        /// The user's login name.
+        username: String,
+    },
 }
 
 /// Reads a password from standard input: its first line, without the newline.
@@ -101,6 +107,12 @@ pub async fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<()
             idp.set_user_disabled(&Username::parse(&username)?, false)
                 .await?;
             println!("enabled {username}");
+        }
+        UserCommand::Unlock { username } => {
+            let cleared = idp
+                .unlock_user(&Username::parse(&username)?, "admin")
+                .await?;
+            println!("cleared {cleared} failed-login counter(s) of {username}");
         }
     }
     Ok(())

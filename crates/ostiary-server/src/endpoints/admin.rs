@@ -9,6 +9,9 @@
 //!   audit events (JSON), oldest first.
 //! - `GET /admin/backchannel`: back-channel logouts not delivered yet, pending or given up
 //!   (JSON `{"deliveries": [...]}`, oldest first; the fields of `ostiary backchannel list`).
+//! - `POST /admin/users/unlock` with `user=USERNAME`: clears the user's failed-login counters
+//!   (`ostiary user unlock`; JSON `{"cleared": N}`), audited as `login_counters_cleared` by
+//!   `admin_api`.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -120,6 +123,25 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: For
             }
         };
         Ok::<_, TokenEndpointError>(Json(json!({"ended": ended})).into_response())
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /admin/users/unlock`.
+pub async fn unlock(State(state): State<AppState>, headers: HeaderMap, body: FormBody) -> Response {
+    if let Some(refusal) = refusal(&state, &headers) {
+        return refusal;
+    }
+    let result = async {
+        let params = Params::from_form(&headers, &body)?;
+        let name = params
+            .get("user")
+            .ok_or_else(|| TokenEndpointError::invalid_request("user is required"))?;
+        let username = Username::parse(name)
+            .map_err(|e| TokenEndpointError::invalid_request(e.to_string()))?;
+        let cleared = state.idp.unlock_user(&username, "admin_api").await?;
+        Ok::<_, TokenEndpointError>(Json(json!({"cleared": cleared})).into_response())
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

@@ -161,6 +161,22 @@ pub async fn show(
     response
 }
 
+/// Most failed sign-ins held back at once ([`hold_back`]); beyond, they are answered at once,
+/// so that a flood of slow answers cannot tie up the server.
+pub const MAX_HELD_ANSWERS: usize = 512;
+
+/// Waits `delay` before a failed sign-in is answered: the failed-login throttle slows guessing
+/// from an address, or against a username, that failed too often (a correct password is
+/// never held back). At most [`MAX_HELD_ANSWERS`] wait at once.
+async fn hold_back(state: &AppState, delay: std::time::Duration) {
+    if delay.is_zero() {
+        return;
+    }
+    if let Ok(_permit) = state.held_answers.try_acquire() {
+        tokio::time::sleep(delay).await;
+    }
+}
+
 /// `POST /login`.
 pub async fn submit(State(state): State<AppState>, parts: Parts, body: FormBody) -> Response {
     let params = match Params::from_form(&parts.headers, &body) {
@@ -188,7 +204,8 @@ pub async fn submit(State(state): State<AppState>, parts: Parts, body: FormBody)
             );
             response
         }
-        Err(IdpError::InvalidCredentials) => {
+        Err(IdpError::InvalidCredentials { delay }) => {
+            hold_back(&state, delay).await;
             let asking = asking_client(&state, return_to).await;
             let shown_username = if username.len() <= 64 { username } else { "" };
             login_page(

@@ -235,30 +235,6 @@ async fn health_discovery_and_unknown_paths() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn repeated_wrong_passwords_lock_the_username_for_the_window() {
-    let app = spawn_app_with(|c| c.login_throttle.max_failures_per_user = 3).await;
-    let browser = browser();
-    for _ in 0..3 {
-        assert_eq!(
-            app.login(&browser, USERNAME, "wrong").await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-    }
-    // Even the right password is refused now, without being checked.
-    assert_eq!(
-        app.login(&browser, USERNAME, PASSWORD).await.status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
-    let blocked = app.login(&browser, USERNAME, PASSWORD).await;
-    assert_eq!(blocked.headers()["retry-after"], "900");
-    app.clock.advance(900);
-    assert_eq!(
-        app.login(&browser, USERNAME, PASSWORD).await.status(),
-        StatusCode::SEE_OTHER
-    );
-}
-
 /// The login page for a `return_to` into the authorization endpoint for `client_id`.
 async fn login_page_for(app: &TestApp, browser: &reqwest::Client, client_id: &str) -> String {
     let mut authorize = reqwest::Url::parse("http://x/authorize").unwrap();

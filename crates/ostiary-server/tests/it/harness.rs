@@ -58,6 +58,23 @@ pub struct TestApp {
 }
 
 /// A browser: keeps cookies, never follows redirects (tests look at each hop).
+/// A browser whose every request carries these headers (as if sent through proxies).
+pub fn browser_with(headers: &[(&'static str, &[u8])]) -> reqwest::Client {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (name, value) in headers {
+        map.append(
+            *name,
+            reqwest::header::HeaderValue::from_bytes(value).expect("header value"),
+        );
+    }
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(map)
+        .build()
+        .expect("client")
+}
+
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)

@@ -19,6 +19,7 @@ mod policy;
 mod refresh;
 mod request_id;
 mod revocation_feed;
+mod throttle;
 mod token_endpoint;
 mod trusted_proxies;
 mod verifier;

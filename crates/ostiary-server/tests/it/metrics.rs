@@ -11,7 +11,7 @@ use crate::harness::*;
 
 /// One scrape: each sample line `name{labels} value`, keyed by `name{labels}`.
 #[derive(Debug)]
-struct Scrape(HashMap<String, f64>);
+pub(crate) struct Scrape(HashMap<String, f64>);
 
 impl Scrape {
     fn parse(text: &str) -> Self {
@@ -35,12 +35,12 @@ impl Scrape {
     }
 
     /// How much `series` went up since `before`.
-    fn delta(&self, before: &Scrape, series: &str) -> f64 {
+    pub(crate) fn delta(&self, before: &Scrape, series: &str) -> f64 {
         self.get(series) - before.get(series)
     }
 }
 
-async fn scrape(app: &TestApp) -> Scrape {
+pub(crate) async fn scrape(app: &TestApp) -> Scrape {
     let response = http()
         .get(app.url("/metrics"))
         .bearer_auth(METRICS_TOKEN)

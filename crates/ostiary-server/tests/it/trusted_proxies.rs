@@ -4,23 +4,8 @@
 use ostiary_core::audit::AuditKind;
 use ostiary_server::proxy::TrustedProxies;
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::harness::*;
-
-/// A browser whose every request carries these headers (as if sent through proxies).
-fn browser_with(headers: &[(&'static str, &[u8])]) -> reqwest::Client {
-    let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        map.append(*name, HeaderValue::from_bytes(value).unwrap());
-    }
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .default_headers(map)
-        .build()
-        .unwrap()
-}
 
 /// The IPs of the failed-login events, oldest first.
 async fn failed_login_ips(app: &TestApp) -> Vec<Option<String>> {
@@ -104,21 +89,21 @@ async fn a_trusted_proxy_gives_the_right_most_address_that_is_not_a_trusted_prox
 async fn the_login_throttle_counts_forwarded_clients_apart() {
     let app = spawn_app_with_server(|config| {
         config.trusted_proxies = TrustedProxies::parse(["127.0.0.1"]).unwrap();
-        config.idp.login_throttle.max_failures_per_ip = 2;
+        config.idp.login_throttle.max_failures_per_user_and_ip = 2;
     })
     .await;
     let attacker = browser_with(&[("x-forwarded-for", b"203.0.113.66")]);
     for _ in 0..2 {
         assert_eq!(
-            app.login(&attacker, "nobody", "guess").await.status(),
+            app.login(&attacker, USERNAME, "guess").await.status(),
             StatusCode::UNAUTHORIZED
         );
     }
     assert_eq!(
-        app.login(&attacker, "nobody", "guess").await.status(),
+        app.login(&attacker, USERNAME, "guess").await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
-    // Another client behind the same proxy is not locked out.
+    // Another client behind the same proxy is not locked out, even for that username.
     let neighbour = browser_with(&[("x-forwarded-for", b"203.0.113.77")]);
     assert_eq!(
         app.login(&neighbour, USERNAME, PASSWORD).await.status(),
@@ -140,15 +125,16 @@ async fn malformed_forwarding_headers_are_harmless() {
         b"203.0.113.9, <script>alert(1)</script>",
         long.as_bytes(),
     ];
-    for value in garbage {
+    for (n, value) in garbage.into_iter().enumerate() {
         let client = browser_with(&[
             ("x-forwarded-for", value),
             ("x-forwarded-proto", b"gopher\xff"),
         ]);
         let health = client.get(app.url("/healthz")).send().await.unwrap();
         assert_eq!(health.status(), StatusCode::OK);
+        // A username each, so that the throttle stays out of the way.
         assert_eq!(
-            app.login(&client, USERNAME, "wrong password")
+            app.login(&client, &format!("user{n}"), "wrong password")
                 .await
                 .status(),
             StatusCode::UNAUTHORIZED

@@ -16,3 +16,21 @@ CREATE TABLE issued_access_tokens (
 CREATE INDEX issued_access_tokens_code ON issued_access_tokens (code_hash);
 CREATE INDEX issued_access_tokens_family ON issued_access_tokens (family_id);
 CREATE INDEX issued_access_tokens_expiry ON issued_access_tokens (expires_at);
+
+-- Failed-login counters, one row per counter (see ostiary-core's throttle.rs): a username
+-- from one address ('pair:NAME|ADDRESS'), a username ('user:NAME'), an address ('ip:ADDRESS').
+-- A counter is forgotten a window after its last failure; attempts counted while it is
+-- engaged are reported together (aggregated since aggregate_since, last reported at
+-- reported_at).
+DROP TABLE login_failures;
+CREATE TABLE login_counters (
+    key             TEXT PRIMARY KEY,
+    username        TEXT,
+    failures        BIGINT NOT NULL,
+    last_failure_at BIGINT NOT NULL,
+    aggregated      BIGINT NOT NULL,
+    aggregate_since BIGINT NOT NULL,
+    reported_at     BIGINT NOT NULL
+);
+CREATE INDEX login_counters_username ON login_counters (username);
+CREATE INDEX login_counters_last_failure ON login_counters (last_failure_at);

@@ -8,66 +8,156 @@ use ostiary_core::Store;
 use ostiary_core::keys::{SigningAlgorithm, StoredKey};
 use ostiary_core::session::EndReason;
 use ostiary_core::store::{LoginAttempt, ThrottleKey};
+use ostiary_core::throttle::{LoginThrottle, ThrottlePolicy};
 
 use crate::fixtures::*;
 
 contract!(
-    a_counter_at_its_limit_blocks_until_its_window_ends,
+    one_username_from_one_address_waits_longer_after_each_failure_and_is_reported_in_aggregate,
+    the_username_and_address_ceilings_only_hold_failed_answers_back,
     parallel_attempts_cannot_slip_under_a_limit,
     parallel_successful_logins_neither_fail_nor_leave_counts_behind,
-    success_forgets_one_counter_and_takes_one_failure_back_from_the_other,
+    success_forgets_the_pair_and_takes_one_failure_back_from_the_others,
+    clearing_a_username_clears_its_counters_only,
     only_one_next_signing_key_per_algorithm_is_stored_and_keys_are_deleted,
     racing_instances_store_one_next_key,
     a_session_ending_wakes_listeners_where_the_backend_can,
     a_migrated_store_is_ready,
 );
 
-fn keys(user_max: u32, ip_max: u32) -> Vec<ThrottleKey> {
-    vec![
-        ThrottleKey {
-            key: "user:alice".into(),
-            max_failures: user_max,
-        },
-        ThrottleKey {
-            key: "ip:10.0.0.1".into(),
-            max_failures: ip_max,
-        },
-    ]
+/// Limits small enough to reach: 3 failures per username and address, 8 per username, 9 per
+/// address.
+const POLICY: ThrottlePolicy = ThrottlePolicy {
+    window: 900,
+    max_failures_per_user_and_ip: 3,
+    max_failures_per_user: 8,
+    max_failures_per_ip: 9,
+    max_delay: 300,
+    max_failure_delay: 8,
+};
+
+fn keys(username: &str, ip: &str) -> Vec<ThrottleKey> {
+    LoginThrottle::new(POLICY).keys(username, Some(ip))
 }
 
-async fn a_counter_at_its_limit_blocks_until_its_window_ends(store: Arc<dyn Store>) {
+async fn attempt(store: &Arc<dyn Store>, username: &str, ip: &str, at: i64) -> LoginAttempt {
+    store
+        .begin_login_attempt(&keys(username, ip), at, &POLICY)
+        .await
+        .unwrap()
+}
+
+async fn one_username_from_one_address_waits_longer_after_each_failure_and_is_reported_in_aggregate(
+    store: Arc<dyn Store>,
+) {
     for _ in 0..3 {
-        let attempt = store.begin_login_attempt(&keys(3, 5), T0, 900).await;
-        assert_eq!(attempt.unwrap(), LoginAttempt::Allowed);
+        let first = attempt(&store, "alice", "10.0.0.1", T0).await;
+        assert_eq!(first.evaluation.refused_for, None);
+        assert_eq!(first.evaluation.aggregate_into, None, "audited one by one");
+        assert!(first.reports.is_empty());
     }
-    let blocked = store.begin_login_attempt(&keys(3, 5), T0 + 100, 900).await;
-    assert_eq!(blocked.unwrap(), LoginAttempt::Blocked { retry_after: 800 });
-    // Blocked attempts count nothing: the IP has 3 of its 5.
-    let other_user = [ThrottleKey {
-        key: "ip:10.0.0.1".into(),
-        max_failures: 5,
-    }];
-    for _ in 0..2 {
-        let attempt = store.begin_login_attempt(&other_user, T0 + 100, 900).await;
-        assert_eq!(attempt.unwrap(), LoginAttempt::Allowed);
+    // Three failures: the next attempt waits 1 s after the last, and is refused until then.
+    let refused = attempt(&store, "alice", "10.0.0.1", T0).await;
+    assert_eq!(refused.evaluation.refused_for, Some(1));
+    assert_eq!(refused.evaluation.aggregate_into, Some(0));
+    // The first attempt of the aggregate is reported at once ...
+    assert_eq!(refused.reports.len(), 1);
+    assert_eq!(refused.reports[0].key, "pair:alice|10.0.0.1");
+    assert_eq!(refused.reports[0].attempts, 1);
+    assert_eq!(refused.reports[0].since, T0);
+    // ... then the counter's attempts are summed for a minute.
+    let fourth = attempt(&store, "alice", "10.0.0.1", T0 + 1).await;
+    assert_eq!(fourth.evaluation.refused_for, None, "the wait is over");
+    assert!(fourth.reports.is_empty());
+    assert_eq!(
+        attempt(&store, "alice", "10.0.0.1", T0 + 1)
+            .await
+            .evaluation
+            .refused_for,
+        Some(2)
+    );
+    assert_eq!(
+        attempt(&store, "alice", "10.0.0.1", T0 + 2)
+            .await
+            .evaluation
+            .refused_for,
+        Some(1)
+    );
+    let fifth = attempt(&store, "alice", "10.0.0.1", T0 + 3).await;
+    assert_eq!(fifth.evaluation.refused_for, None);
+    assert_eq!(
+        attempt(&store, "alice", "10.0.0.1", T0 + 3)
+            .await
+            .evaluation
+            .refused_for,
+        Some(4)
+    );
+    let report = attempt(&store, "alice", "10.0.0.1", T0 + 60).await;
+    assert_eq!(report.evaluation.refused_for, None);
+    assert_eq!(report.reports.len(), 1);
+    assert_eq!(
+        report.reports[0].attempts, 6,
+        "every attempt since the first report"
+    );
+    assert_eq!(report.reports[0].since, T0 + 1);
+    // The same username from another address, and another username from this one, go ahead.
+    let elsewhere = attempt(&store, "alice", "10.0.0.2", T0 + 60).await;
+    assert_eq!(elsewhere.evaluation.refused_for, None);
+    let other_user = attempt(&store, "bob", "10.0.0.1", T0 + 60).await;
+    assert_eq!(other_user.evaluation.refused_for, None);
+    // A window after the last failure the counter is forgotten.
+    let later = attempt(&store, "alice", "10.0.0.1", T0 + 60 + 900).await;
+    assert_eq!(later.evaluation.refused_for, None);
+    assert_eq!(later.evaluation.aggregate_into, None);
+}
+
+async fn the_username_and_address_ceilings_only_hold_failed_answers_back(store: Arc<dyn Store>) {
+    // Eight addresses, one failure each: the username's ceiling of 8 is reached.
+    for n in 1..=8 {
+        let first = attempt(&store, "alice", &format!("10.0.1.{n}"), T0).await;
+        assert_eq!(first.evaluation.failure_delay, 0);
     }
-    let ip_full = store.begin_login_attempt(&other_user, T0 + 100, 900).await;
-    assert_eq!(ip_full.unwrap(), LoginAttempt::Blocked { retry_after: 800 });
-    // The window ends; counting starts over.
-    let later = store.begin_login_attempt(&keys(3, 5), T0 + 900, 900).await;
-    assert_eq!(later.unwrap(), LoginAttempt::Allowed);
+    let ninth = attempt(&store, "alice", "10.0.1.9", T0).await;
+    assert_eq!(
+        ninth.evaluation.refused_for, None,
+        "never refused for the username"
+    );
+    assert_eq!(ninth.evaluation.failure_delay, 1);
+    assert_eq!(ninth.evaluation.aggregate_into, Some(1));
+    assert_eq!(ninth.reports[0].key, "user:alice");
+    let tenth = attempt(&store, "alice", "10.0.1.10", T0).await;
+    assert_eq!(tenth.evaluation.failure_delay, 2);
+    // One address, nine usernames: the address's ceiling of 9.
+    for n in 1..=9 {
+        attempt(&store, &format!("user{n}"), "10.0.2.1", T0).await;
+    }
+    let spray = attempt(&store, "user10", "10.0.2.1", T0).await;
+    assert_eq!(spray.evaluation.refused_for, None);
+    assert_eq!(spray.evaluation.failure_delay, 1);
+    assert_eq!(spray.reports[0].key, "ip:10.0.2.1");
 }
 
 async fn parallel_attempts_cannot_slip_under_a_limit(store: Arc<dyn Store>) {
     let attempts: Vec<_> = (0..20)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.begin_login_attempt(&keys(3, 50), T0, 900).await })
+            tokio::spawn(async move {
+                store
+                    .begin_login_attempt(&keys("alice", "10.0.0.1"), T0, &POLICY)
+                    .await
+            })
         })
         .collect();
     let mut allowed = 0;
     for attempt in attempts {
-        if attempt.await.unwrap().unwrap() == LoginAttempt::Allowed {
+        if attempt
+            .await
+            .unwrap()
+            .unwrap()
+            .evaluation
+            .refused_for
+            .is_none()
+        {
             allowed += 1;
         }
     }
@@ -81,11 +171,11 @@ async fn parallel_successful_logins_neither_fail_nor_leave_counts_behind(store: 
         .map(|_| {
             let store = store.clone();
             tokio::spawn(async move {
+                let keys = keys("alice", "10.0.0.1");
                 for _ in 0..5 {
-                    let attempt = store.begin_login_attempt(&keys(1000, 1000), T0, 900).await;
-                    assert_eq!(attempt.unwrap(), LoginAttempt::Allowed);
+                    let attempt = store.begin_login_attempt(&keys, T0, &POLICY).await.unwrap();
                     store
-                        .record_login_success("user:alice", Some("ip:10.0.0.1"))
+                        .record_login_success(&keys, attempt.evaluation.aggregate_into)
                         .await
                         .unwrap();
                 }
@@ -95,35 +185,85 @@ async fn parallel_successful_logins_neither_fail_nor_leave_counts_behind(store: 
     for login in logins {
         login.await.unwrap();
     }
-    // Nothing left counted against the address: it still has all of a limit of 3.
-    let ip_only = [ThrottleKey {
-        key: "ip:10.0.0.1".into(),
-        max_failures: 3,
-    }];
-    for _ in 0..3 {
-        let attempt = store.begin_login_attempt(&ip_only, T0, 900).await;
-        assert_eq!(attempt.unwrap(), LoginAttempt::Allowed);
+    // Nothing left counted against the username or the address.
+    for n in 0..3 {
+        let next = attempt(&store, "alice", "10.0.0.1", T0 + 1).await;
+        assert_eq!(next.evaluation.refused_for, None, "{n}");
+        assert_eq!(next.evaluation.failure_delay, 0, "{n}");
     }
 }
 
-async fn success_forgets_one_counter_and_takes_one_failure_back_from_the_other(
+async fn success_forgets_the_pair_and_takes_one_failure_back_from_the_others(
     store: Arc<dyn Store>,
 ) {
-    for _ in 0..6 {
-        let attempt = store.begin_login_attempt(&keys(3, 5), T0, 900).await;
-        assert_eq!(attempt.unwrap(), LoginAttempt::Allowed);
-        store
-            .record_login_success("user:alice", Some("ip:10.0.0.1"))
-            .await
-            .unwrap();
+    let alice = keys("alice", "10.0.0.1");
+    for _ in 0..2 {
+        attempt(&store, "alice", "10.0.0.1", T0).await;
     }
-    // Six successes leave both counters at zero.
+    let success = attempt(&store, "alice", "10.0.0.1", T0).await;
+    store
+        .record_login_success(&alice, success.evaluation.aggregate_into)
+        .await
+        .unwrap();
+    // The pair starts over: three more failures before a wait.
     for _ in 0..3 {
-        let attempt = store.begin_login_attempt(&keys(3, 3), T0, 900).await;
-        assert_eq!(attempt.unwrap(), LoginAttempt::Allowed);
+        assert_eq!(
+            attempt(&store, "alice", "10.0.0.1", T0)
+                .await
+                .evaluation
+                .refused_for,
+            None
+        );
     }
+    assert!(
+        attempt(&store, "alice", "10.0.0.1", T0)
+            .await
+            .evaluation
+            .refused_for
+            .is_some()
+    );
+    // The username kept 2 + 3 = 5 failures (the success took its own back, a refusal counts
+    // none): three more from elsewhere reach its ceiling of 8, and the next one is held back.
+    for n in 1..=3 {
+        let ip = format!("10.0.3.{n}");
+        let next = attempt(&store, "alice", &ip, T0).await;
+        assert_eq!(next.evaluation.failure_delay, 0);
+    }
+    let held = attempt(&store, "alice", "10.0.3.4", T0).await;
+    assert_eq!(held.evaluation.failure_delay, 1);
     // Unknown counters are fine.
-    store.record_login_success("user:bob", None).await.unwrap();
+    store
+        .record_login_success(&keys("bob", "10.9.9.9"), None)
+        .await
+        .unwrap();
+    store.record_login_success(&[], None).await.unwrap();
+}
+
+async fn clearing_a_username_clears_its_counters_only(store: Arc<dyn Store>) {
+    for n in 0..4 {
+        attempt(&store, "alice", "10.0.0.1", T0 + n).await;
+        attempt(&store, "alice", "10.0.0.2", T0 + n).await;
+    }
+    for n in 0..5 {
+        attempt(&store, &format!("user{n}"), "10.0.0.1", T0).await;
+    }
+    assert!(
+        attempt(&store, "alice", "10.0.0.1", T0 + 4)
+            .await
+            .evaluation
+            .refused_for
+            .is_some()
+    );
+
+    // Two pairs and the username's own counter.
+    assert_eq!(store.clear_login_counters("alice").await.unwrap(), 3);
+    assert_eq!(store.clear_login_counters("alice").await.unwrap(), 0);
+
+    let after = attempt(&store, "alice", "10.0.0.1", T0 + 4).await;
+    assert_eq!(after.evaluation.refused_for, None);
+    // The address still counts what others did from it (4 of alice's, 5 others, and now 1).
+    let spray = attempt(&store, "user9", "10.0.0.1", T0 + 4).await;
+    assert!(spray.evaluation.failure_delay > 0);
 }
 
 fn signing_key(kid: &str, alg: SigningAlgorithm, activates_at: i64) -> StoredKey {
