@@ -33,7 +33,7 @@ struct Cli {
 struct DatabaseArgs {
     /// TOML config file. Settings are layered: defaults < this file < OSTIARY_* environment
     /// variables < flags.
-    #[arg(long, value_name = "FILE", global = true)]
+    #[arg(long, value_name = "FILE", global = true, env = "OSTIARY_CONFIG")]
     config: Option<PathBuf>,
     /// Database URL [env: OSTIARY_DATABASE_URL] [default: sqlite://ostiary.db, created with
     /// its schema on first use].
@@ -172,6 +172,10 @@ Settings without a flag: config file key (environment variable), then default an
       false (development only: cookies without Secure and __Host-, for
       plain-HTTP clients that drop Secure cookies)
 Log filter: OSTIARY_LOG (tracing EnvFilter syntax, default info).
+Any other OSTIARY_* variable that is not a setting is refused at start (a misspelled
+name would leave its setting at the default), except OSTIARY_CONFIG (--config),
+OSTIARY_DEMO_PASSWORD and the test suites' OSTIARY_TEST_*, OSTIARY_BIN and
+OSTIARY_LOADTEST_*.
 In a TOML file, session.*, login_throttle.* and keys.* go in [session], [login_throttle]
 and [keys] tables.";
 
@@ -194,9 +198,13 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+/// The settings of a command that uses them, and its logging (on stderr), so that opening the
+/// database is logged: which one, and whether it was empty.
 fn load(db: &DatabaseArgs, mut flags: FlagOverrides) -> anyhow::Result<Settings> {
     flags.database_url = db.database_url.clone();
-    Settings::load(db.config.as_ref(), &flags)
+    let settings = Settings::load(db.config.as_ref(), &flags)?;
+    init_tracing(settings.log_format);
+    Ok(settings)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -210,7 +218,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     database_url: None,
                 },
             )?;
-            init_tracing(settings.log_format);
             commands::serve::run(settings).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -279,6 +286,26 @@ async fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn serve_help_names_the_variable_of_every_setting() {
+        let mut cli = Cli::command();
+        let help = cli
+            .find_subcommand_mut("serve")
+            .expect("serve")
+            .render_long_help()
+            .to_string();
+        for name in settings::env_names() {
+            assert!(help.contains(&name), "`ostiary serve --help` lacks {name}");
         }
     }
 }

@@ -162,7 +162,7 @@ impl PostgresStore {
         if migrate {
             store.migrate().await?;
         }
-        log_opened(&redacted_url(url), applied.is_none());
+        log_opened(&redacted_url(url), applied.is_none(), migrate);
         Ok(store)
     }
 

@@ -68,14 +68,18 @@ pub(crate) fn invalid_url(kind: &str, example: &str, e: &sqlx::Error) -> OpenErr
     OpenError::InvalidUrl(format!("{kind} URL: {} (expected {example})", describe(e)))
 }
 
-/// Logs, at info level, which database a store uses and whether it was empty (its schema
-/// created now, or to be created by `ostiary migrate`): a mistyped path or database name
-/// shows as a new, empty database. `database` must carry no password.
-pub(crate) fn log_opened(database: &str, empty: bool) {
-    if empty {
-        tracing::info!(database, created = true, "new, empty database");
-    } else {
-        tracing::info!(database, created = false, "database opened");
+/// Logs, at info level, which database a store uses and whether it was empty (no Ostiary
+/// schema), so that a mistyped path or database name shows as a new, empty database rather
+/// than as the one the operator meant. `database` must carry no password.
+pub(crate) fn log_opened(database: &str, empty: bool, migrated: bool) {
+    match (empty, migrated) {
+        (true, true) => tracing::info!(
+            database,
+            created = true,
+            "new, empty database (schema created)"
+        ),
+        (true, false) => tracing::info!(database, created = false, "empty database (no schema)"),
+        (false, _) => tracing::info!(database, created = false, "database opened"),
     }
 }
 

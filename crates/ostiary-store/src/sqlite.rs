@@ -113,7 +113,7 @@ impl SqliteStore {
         if migrate {
             store.migrate().await?;
         }
-        log_opened(&shown, applied.is_none());
+        log_opened(&shown, applied.is_none(), migrate);
         Ok(store)
     }
 
