@@ -8,7 +8,14 @@
 //! - `commands::users`, `commands::clients`: administration against the same database.
 //! - `commands::token`: verify an access token with `ostiary-verify`.
 //! - `commands::audit`, `commands::sessions`: read the audit log; see and end sessions.
+//! - `output`: standard output for every command (`out!`); a closed pipe ends the command
+//!   quietly, with status 0.
 
+// Every command writes through `output` (`println!` panics on a closed pipe).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+#[macro_use]
+mod output;
 mod commands;
 mod settings;
 
@@ -190,6 +197,9 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // A log line that cannot be written to stderr is dropped: reporting that on stderr
+        // (the default) would panic.
+        .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
@@ -259,10 +269,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ..
         } => {
             // Needs no settings and no database (it is what the settings will need).
-            println!(
+            out!(
                 "{}",
                 ostiary_core::keys::KeyEncryptionKey::generate_encoded()
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys { command, db } => {
@@ -283,8 +293,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn main() -> ExitCode {
     match run(Cli::parse()).await {
         Ok(code) => code,
+        // The reader of our output has gone (`ostiary session list | head -1`): done.
+        Err(e) if output::is_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            output::error(&e);
             ExitCode::FAILURE
         }
     }

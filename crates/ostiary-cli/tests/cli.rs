@@ -574,3 +574,71 @@ fn an_unreachable_postgresql_server_is_an_error_within_seconds_naming_it() {
     assert!(!text.contains("pool timed out"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
 }
+
+/// Runs `ostiary` with its standard output a pipe whose reader has already gone, as after
+/// `ostiary … | head -1` read its line.
+fn with_stdout_closed(db: &str, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_ostiary"))
+        .args(args)
+        .env("OSTIARY_DATABASE_URL", db)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("ostiary runs")
+}
+
+#[test]
+fn every_command_ends_quietly_when_its_output_is_closed() {
+    let (dir, db) = database();
+    ostiary(
+        &db,
+        &["user", "add", "alice", "--password-stdin"],
+        Some("s3cret-passw0rd\n"),
+    );
+    ostiary(
+        &db,
+        &[
+            "client",
+            "add",
+            "app",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+        ],
+        None,
+    );
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, r#"{"keys":[]}"#).expect("write jwks");
+    let verify = [
+        "token",
+        "verify",
+        "not-a-jwt",
+        "--jwks",
+        jwks.to_str().expect("path"),
+        "--issuer",
+        "https://id.example",
+        "--audience",
+        "https://api.example",
+    ];
+    for (args, status) in [
+        (&["user", "list"][..], 0),
+        (&["user", "list", "--json"], 0),
+        (&["client", "list"], 0),
+        (&["audit"], 0),
+        (&["keys", "list"], 0),
+        (&["keys", "generate-kek"], 0),
+        (&["session", "revoke", "--user", "alice"], 0),
+        (&["migrate"], 0),
+        // Its status is the verdict: the token is not valid, whoever reads why.
+        (&verify, 1),
+    ] {
+        let output = with_stdout_closed(&db, args);
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(status), "{args:?}: {text}");
+        assert!(!text.contains("panicked"), "{args:?}: {text}");
+        assert!(!text.contains("error"), "{args:?}: {text}");
+    }
+}
