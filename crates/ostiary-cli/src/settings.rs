@@ -283,13 +283,17 @@ fn check_env_names() -> anyhow::Result<()> {
             .map(|(name, _)| (*name).to_owned()),
     );
     let mut unknown: Vec<String> = std::env::vars_os()
-        .map(|(name, _)| name.to_string_lossy().trim().to_ascii_uppercase())
-        .filter(|name| name.starts_with(ENV_PREFIX))
-        .filter(|name| !settings.contains(name) && !is_not_a_setting(name))
-        .map(|name| match nearest_name(&name, &valid) {
-            Some(nearest) => format!("{name} (did you mean {nearest}?)"),
-            None => name,
+        .map(|(name, _)| name.to_string_lossy().trim().to_owned())
+        .filter(|name| {
+            let upper = name.to_ascii_uppercase();
+            upper.starts_with(ENV_PREFIX) && !settings.contains(&upper) && !is_not_a_setting(&upper)
         })
+        .map(
+            |name| match nearest_name(&name.to_ascii_uppercase(), &valid) {
+                Some(nearest) => format!("{name} (did you mean {nearest}?)"),
+                None => name,
+            },
+        )
         .collect();
     if unknown.is_empty() {
         return Ok(());
@@ -533,6 +537,15 @@ mod tests {
                 "{error}"
             );
             assert!(!error.contains(&secret), "{error}");
+
+            // Named as it was set.
+            jail.clear_env();
+            jail.set_env("ostiary_listn", "127.0.0.1:9000");
+            assert!(
+                load_error().contains("ostiary_listn (did you mean OSTIARY_LISTEN?)"),
+                "{}",
+                load_error()
+            );
             Ok(())
         });
     }
