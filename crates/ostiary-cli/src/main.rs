@@ -8,7 +8,14 @@
 //! - `commands::users`, `commands::clients`: administration against the same database.
 //! - `commands::token`: verify an access token with `ostiary-verify`.
 //! - `commands::audit`, `commands::sessions`: read the audit log; see and end sessions.
+//! - `output`: standard output for every command (`out!`); a closed pipe ends the command
+//!   quietly, with status 0.
 
+// Every command writes through `output` (`println!` panics on a closed pipe).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+#[macro_use]
+mod output;
 mod commands;
 mod settings;
 
@@ -33,7 +40,7 @@ struct Cli {
 struct DatabaseArgs {
     /// TOML config file. Settings are layered: defaults < this file < OSTIARY_* environment
     /// variables < flags.
-    #[arg(long, value_name = "FILE", global = true)]
+    #[arg(long, value_name = "FILE", global = true, env = "OSTIARY_CONFIG")]
     config: Option<PathBuf>,
     /// Database URL [env: OSTIARY_DATABASE_URL] [default: sqlite://ostiary.db, created with
     /// its schema on first use].
@@ -192,6 +199,10 @@ Settings without a flag: config file key (environment variable), then default an
       false (development only: cookies without Secure and __Host-, for
       plain-HTTP clients that drop Secure cookies)
 Log filter: OSTIARY_LOG (tracing EnvFilter syntax, default info).
+Any other OSTIARY_* variable that is not a setting is refused at start (a misspelled
+name would leave its setting at the default), except OSTIARY_CONFIG (--config),
+OSTIARY_DEMO_PASSWORD and the test suites' OSTIARY_TEST_*, OSTIARY_BIN and
+OSTIARY_LOADTEST_*.
 In a TOML file, session.*, login_throttle.*, keys.* and http.* go in [session],
 [login_throttle], [keys] and [http] tables.";
 
@@ -206,6 +217,9 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // A log line that cannot be written to stderr is dropped: reporting that on stderr
+        // (the default) would panic.
+        .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
@@ -214,9 +228,13 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+/// The settings of a command that uses them, and its logging (on stderr), so that opening the
+/// database is logged: which one, and whether it was empty.
 fn load(db: &DatabaseArgs, mut flags: FlagOverrides) -> anyhow::Result<Settings> {
     flags.database_url = db.database_url.clone();
-    Settings::load(db.config.as_ref(), &flags)
+    let settings = Settings::load(db.config.as_ref(), &flags)?;
+    init_tracing(settings.log_format);
+    Ok(settings)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -230,7 +248,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     database_url: None,
                 },
             )?;
-            init_tracing(settings.log_format);
             commands::serve::run(settings).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -272,10 +289,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ..
         } => {
             // Needs no settings and no database (it is what the settings will need).
-            println!(
+            out!(
                 "{}",
                 ostiary_core::keys::KeyEncryptionKey::generate_encoded()
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys { command, db } => {
@@ -296,9 +313,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn main() -> ExitCode {
     match run(Cli::parse()).await {
         Ok(code) => code,
+        // The reader of our output has gone (`ostiary session list | head -1`): done.
+        Err(e) if output::is_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            output::error(&e);
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn serve_help_names_the_variable_of_every_setting() {
+        let mut cli = Cli::command();
+        let help = cli
+            .find_subcommand_mut("serve")
+            .expect("serve")
+            .render_long_help()
+            .to_string();
+        for name in settings::env_names() {
+            assert!(help.contains(&name), "`ostiary serve --help` lacks {name}");
         }
     }
 }

@@ -234,33 +234,129 @@ pub struct FlagOverrides {
     pub database_url: Option<String>,
 }
 
-/// Top-level keys read from `OSTIARY_*`; other `OSTIARY_` variables (for example the test
-/// suite's `OSTIARY_TEST_DATABASE_URL`) are not settings and are ignored.
-const ENV_KEYS: &[&str] = &[
-    "listen",
-    "issuer",
-    "database_url",
-    "migrate_on_start",
-    "log_format",
-    "access_token_ttl",
-    "id_token_ttl",
-    "authorization_code_ttl",
-    "access_token_alg",
-    "session",
-    "login_throttle",
-    "dangerous_insecure_cookies",
-    "admin_token",
-    "keys",
-    "key_encryption_key",
-    "key_encryption_key_file",
-    "metrics_token",
-    "trusted_proxies",
-    "http",
+/// The prefix of every environment variable of Ostiary.
+const ENV_PREFIX: &str = "OSTIARY_";
+
+/// `OSTIARY_` variables that are not settings, and who reads them: accepted, never read as
+/// settings. Every other `OSTIARY_` variable must name a setting ([`env_names`]), or Ostiary
+/// refuses to start, naming the nearest valid name. A name ending in `*` stands for every
+/// variable it begins.
+pub const NOT_SETTINGS: &[(&str, &str)] = &[
+    ("OSTIARY_LOG", "the log filter (tracing EnvFilter syntax)"),
+    ("OSTIARY_CONFIG", "the config file, as --config"),
+    (
+        "OSTIARY_DEMO_PASSWORD",
+        "the demo user's password (ostiary demo)",
+    ),
+    (
+        "OSTIARY_BIN",
+        "the binary the interop and browser tests run (scripts/interop.sh, scripts/browser-tests.sh)",
+    ),
+    (
+        "OSTIARY_TEST_*",
+        "the test suites (OSTIARY_TEST_DATABASE_URL: the PostgreSQL server of the tests)",
+    ),
+    ("OSTIARY_LOADTEST_*", "scripts/loadtest.sh"),
 ];
 
+/// The environment variable of every setting, derived from the [`Settings`] type itself (a
+/// new field is a new variable without anyone listing it): each key of
+/// `Settings::default()`, upper-cased with the `OSTIARY_` prefix, a nested table's keys
+/// joined to the table's name with `__` (`OSTIARY_SESSION__IDLE_TIMEOUT`).
+pub fn env_names() -> Vec<String> {
+    fn walk(prefix: &str, value: &serde_json::Value, names: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(table) => {
+                for (key, value) in table {
+                    walk(
+                        &format!("{prefix}{}__", key.to_ascii_uppercase()),
+                        value,
+                        names,
+                    );
+                }
+            }
+            _ => names.push(prefix.trim_end_matches("__").to_owned()),
+        }
+    }
+    let defaults = serde_json::to_value(Settings::default())
+        .expect("the default settings serialize to a JSON object");
+    let mut names = Vec::new();
+    walk(ENV_PREFIX, &defaults, &mut names);
+    names
+}
+
+/// Whether `name` (upper-cased) is one of [`NOT_SETTINGS`].
+fn is_not_a_setting(name: &str) -> bool {
+    NOT_SETTINGS
+        .iter()
+        .any(|(known, _)| match known.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == *known,
+        })
+}
+
+/// The valid name closest to a misspelled one, if one is close enough to be what was meant.
+fn nearest_name<'a>(name: &str, valid: &'a [String]) -> Option<&'a str> {
+    let bare = |n: &str| n.strip_prefix(ENV_PREFIX).unwrap_or(n).to_owned();
+    let wanted = bare(name);
+    // A nested setting given without its table (`OSTIARY_IDLE_TIMEOUT`).
+    if let Some(nested) = valid
+        .iter()
+        .find(|v| v.rsplit_once("__").is_some_and(|(_, key)| key == wanted))
+    {
+        return Some(nested);
+    }
+    valid
+        .iter()
+        .map(|v| (v, strsim::normalized_damerau_levenshtein(&wanted, &bare(v))))
+        .filter(|(_, similarity)| *similarity >= 0.7)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(v, _)| v.as_str())
+}
+
+/// Refuses `OSTIARY_` variables that are neither a setting nor one of [`NOT_SETTINGS`]: a
+/// misspelled variable would otherwise leave its setting at the default without a word. Names
+/// are compared without regard to case, as the settings are read. Values are never shown.
+fn check_env_names() -> anyhow::Result<()> {
+    let settings = env_names();
+    let mut valid = settings.clone();
+    valid.extend(
+        NOT_SETTINGS
+            .iter()
+            .filter(|(name, _)| !name.ends_with('*'))
+            .map(|(name, _)| (*name).to_owned()),
+    );
+    let mut unknown: Vec<String> = std::env::vars_os()
+        .map(|(name, _)| name.to_string_lossy().trim().to_owned())
+        .filter(|name| {
+            let upper = name.to_ascii_uppercase();
+            upper.starts_with(ENV_PREFIX) && !settings.contains(&upper) && !is_not_a_setting(&upper)
+        })
+        .map(
+            |name| match nearest_name(&name.to_ascii_uppercase(), &valid) {
+                Some(nearest) => format!("{name} (did you mean {nearest}?)"),
+                None => name,
+            },
+        )
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort();
+    anyhow::bail!(
+        "unknown environment variable{} {}: not a setting (`ostiary serve --help` lists them; \
+         a nested setting is TABLE__KEY, with two underscores)",
+        if unknown.len() == 1 { "" } else { "s" },
+        unknown.join(", ")
+    )
+}
+
 impl Settings {
-    /// Loads the layers in order and validates the result.
+    /// Loads the layers in order and validates the result. Refuses unknown `OSTIARY_`
+    /// variables first, and checks the database URL before any other value.
     pub fn load(config_file: Option<&PathBuf>, flags: &FlagOverrides) -> anyhow::Result<Self> {
+        check_env_names()?;
+        let settings_env = env_names();
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = config_file {
             if !path.is_file() {
@@ -268,12 +364,14 @@ impl Settings {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        // Keys arrive upper-case, with `__` already turned into `.` by `split`.
-        let env = Env::prefixed("OSTIARY_").split("__").filter(|key| {
-            let key = key.as_str().to_ascii_lowercase();
-            ENV_KEYS
-                .iter()
-                .any(|k| key == *k || key.starts_with(&format!("{k}.")))
+        // Only the settings' variables (the others, such as OSTIARY_LOG, are not settings).
+        // Keys arrive lower-cased, with `__` already turned into `.` by `split`.
+        let env = Env::prefixed(ENV_PREFIX).split("__").filter(move |key| {
+            let name = format!(
+                "{ENV_PREFIX}{}",
+                key.as_str().replace('.', "__").to_ascii_uppercase()
+            );
+            settings_env.contains(&name)
         });
         figment = figment.merge(env).merge(Serialized::defaults(flags));
         let settings: Settings = figment
@@ -284,6 +382,9 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        // First: a wrong URL is the thing to fix, whatever else the settings say (a scheme
+        // that is not sqlite would otherwise be met by the key-encryption-key requirement).
+        ostiary_store::check_url(&self.database_url)?;
         let positive = [
             ("access_token_ttl", self.access_token_ttl),
             ("id_token_ttl", self.id_token_ttl),
@@ -431,6 +532,159 @@ mod tests {
             assert_eq!(settings.session.refresh_grace, 3);
             assert_eq!(settings.session.idle_timeout, 600);
             assert_eq!(settings.database_url, "sqlite://ostiary.db"); // default
+            Ok(())
+        });
+    }
+
+    fn load_error() -> String {
+        match Settings::load(None, &FlagOverrides::default()) {
+            Ok(_) => panic!("the settings loaded"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn a_misspelled_variable_is_refused_with_the_nearest_valid_name_and_without_its_value() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("OSTIARY_SESSION_IDLE_TIMEOUT", "600");
+            let error = load_error();
+            assert!(
+                error.contains(
+                    "OSTIARY_SESSION_IDLE_TIMEOUT (did you mean OSTIARY_SESSION__IDLE_TIMEOUT?)"
+                ),
+                "{error}"
+            );
+            assert!(!error.contains("600"), "{error}");
+
+            jail.clear_env();
+            jail.set_env("OSTIARY_LISTN", "127.0.0.1:9000");
+            assert!(
+                load_error().contains("OSTIARY_LISTN (did you mean OSTIARY_LISTEN?)"),
+                "{}",
+                load_error()
+            );
+
+            // A nested setting without its table.
+            jail.clear_env();
+            jail.set_env("OSTIARY_PUBLISH_AHEAD", "600");
+            assert!(
+                load_error().contains("did you mean OSTIARY_KEYS__PUBLISH_AHEAD?"),
+                "{}",
+                load_error()
+            );
+
+            jail.clear_env();
+            let secret = "a".repeat(40);
+            jail.set_env("OSTIARY_ADMIN_TOKN", &secret);
+            jail.set_env("OSTIARY_NOTHING_LIKE_ANY_SETTING", "1");
+            let error = load_error();
+            assert!(
+                error.contains("OSTIARY_ADMIN_TOKN (did you mean OSTIARY_ADMIN_TOKEN?)"),
+                "{error}"
+            );
+            assert!(
+                error.contains("OSTIARY_NOTHING_LIKE_ANY_SETTING:"),
+                "{error}"
+            );
+            assert!(!error.contains(&secret), "{error}");
+
+            // Named as it was set.
+            jail.clear_env();
+            jail.set_env("ostiary_listn", "127.0.0.1:9000");
+            assert!(
+                load_error().contains("ostiary_listn (did you mean OSTIARY_LISTEN?)"),
+                "{}",
+                load_error()
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_projects_variables_that_are_not_settings_are_accepted_and_not_read() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            for name in [
+                "OSTIARY_LOG",
+                "OSTIARY_CONFIG",
+                "OSTIARY_DEMO_PASSWORD",
+                "OSTIARY_BIN",
+                "OSTIARY_TEST_DATABASE_URL",
+                "OSTIARY_TEST_ANYTHING",
+                "OSTIARY_LOADTEST_ADMIN_URL",
+            ] {
+                jail.set_env(name, "x");
+            }
+            let settings =
+                Settings::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(settings.database_url, "sqlite://ostiary.db");
+            // Names are matched without regard to case, as figment reads them.
+            jail.set_env("ostiary_access_token_ttl", "120");
+            let settings =
+                Settings::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(settings.access_token_ttl, 120);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_setting_has_a_variable_derived_from_the_settings_type() {
+        let names = env_names();
+        for expected in [
+            "OSTIARY_LISTEN",
+            "OSTIARY_DATABASE_URL",
+            "OSTIARY_ADMIN_TOKEN",
+            "OSTIARY_KEY_ENCRYPTION_KEY_FILE",
+            "OSTIARY_TRUSTED_PROXIES",
+            "OSTIARY_SESSION__IDLE_TIMEOUT",
+            "OSTIARY_SESSION__ON_SESSION_LIMIT",
+            "OSTIARY_LOGIN_THROTTLE__MAX_FAILURES_PER_IP",
+            "OSTIARY_KEYS__ROTATION_INTERVAL",
+        ] {
+            assert!(names.iter().any(|n| n == expected), "{expected}: {names:?}");
+        }
+        assert!(!names.iter().any(|n| is_not_a_setting(n)), "{names:?}");
+        // Each one is read: a value that does not parse is refused.
+        figment::Jail::expect_with(|jail| {
+            for name in names.iter().filter(|n| {
+                !matches!(
+                    n.as_str(),
+                    "OSTIARY_ISSUER"
+                        | "OSTIARY_DATABASE_URL"
+                        | "OSTIARY_ADMIN_TOKEN"
+                        | "OSTIARY_METRICS_TOKEN"
+                        | "OSTIARY_KEY_ENCRYPTION_KEY"
+                        | "OSTIARY_KEY_ENCRYPTION_KEY_FILE"
+                        | "OSTIARY_TRUSTED_PROXIES"
+                )
+            }) {
+                jail.clear_env();
+                jail.set_env(name, "[not, a, value]");
+                assert!(
+                    Settings::load(None, &FlagOverrides::default()).is_err(),
+                    "{name} is not read"
+                );
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_invalid_database_url_is_reported_before_any_other_setting() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("OSTIARY_ACCESS_TOKEN_TTL", "0");
+            jail.set_env("OSTIARY_DATABASE_URL", "mysql://root@127.0.0.1/idp");
+            let error = load_error();
+            assert!(
+                error.contains("unsupported database URL scheme \"mysql\""),
+                "{error}"
+            );
+            jail.set_env("OSTIARY_DATABASE_URL", "postgres://idp:s3cret@[::1/idp");
+            let error = load_error();
+            assert!(error.contains("invalid database URL"), "{error}");
+            assert!(!error.contains("s3cret"), "{error}");
             Ok(())
         });
     }

@@ -519,3 +519,189 @@ fn a_shared_database_without_a_key_encryption_key_is_refused_at_start() {
     assert!(kek.status.success(), "{kek:?}");
     assert_eq!(String::from_utf8_lossy(&kek.stdout).trim().len(), 43);
 }
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_misspelled_environment_variable_is_refused_with_the_name_meant() {
+    let (_dir, db) = database();
+    let refused = Command::new(env!("CARGO_BIN_EXE_ostiary"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("OSTIARY_DATABASE_URL", &db)
+        .env("OSTIARY_SESSION_IDLE_TIMEOUT", "600")
+        .output()
+        .expect("ostiary runs");
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains(
+            "unknown environment variable OSTIARY_SESSION_IDLE_TIMEOUT (did you mean \
+             OSTIARY_SESSION__IDLE_TIMEOUT?)"
+        ),
+        "{refused:?}"
+    );
+    assert!(stdout(&refused).is_empty(), "it did not start serving");
+}
+
+#[test]
+fn an_invalid_database_url_is_named_before_the_key_encryption_key_is_asked_for() {
+    for (url, expected) in [
+        (
+            "mysql://root@127.0.0.1/idp",
+            "unsupported database URL scheme",
+        ),
+        ("postgres://idp:s3cret@[::1/idp", "invalid database URL"),
+        ("ostiary.db", "invalid database URL"),
+    ] {
+        for command in [&["serve"][..], &["user", "list"], &["migrate"]] {
+            let refused = Command::new(env!("CARGO_BIN_EXE_ostiary"))
+                .args(command)
+                .env("OSTIARY_DATABASE_URL", url)
+                .env_remove("OSTIARY_KEY_ENCRYPTION_KEY")
+                .output()
+                .expect("ostiary runs");
+            assert!(!refused.status.success());
+            let text = stderr(&refused);
+            assert!(text.contains(expected), "{command:?} {url}: {text}");
+            assert!(
+                !text.contains("key-encryption"),
+                "{command:?} {url}: {text}"
+            );
+            assert!(!text.contains("s3cret"), "{command:?} {url}: {text}");
+        }
+    }
+}
+
+#[test]
+fn a_sqlite_database_is_created_only_in_an_existing_directory_and_the_log_says_which() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("typo");
+    let refused = ostiary(
+        &format!("sqlite://{}", missing.join("ostiary.db").display()),
+        &["user", "list"],
+        None,
+    );
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains(&format!(
+            "the directory {} of the SQLite database does not exist",
+            missing.display()
+        )),
+        "{refused:?}"
+    );
+    assert!(!missing.exists(), "no directory was made");
+
+    let file = dir.path().join("ostiary.db");
+    let db = format!("sqlite://{}", file.display());
+    let first = ostiary(&db, &["user", "list"], None);
+    assert!(first.status.success(), "{first:?}");
+    let log = stderr(&first);
+    assert!(log.contains("new, empty database"), "{log}");
+    assert!(log.contains(&file.display().to_string()), "{log}");
+    assert!(log.contains("created=true"), "{log}");
+    let second = ostiary(&db, &["user", "list"], None);
+    let log = stderr(&second);
+    assert!(log.contains("database opened"), "{log}");
+    assert!(log.contains("created=false"), "{log}");
+}
+
+#[test]
+fn an_unreachable_postgresql_server_is_an_error_within_seconds_naming_it() {
+    // A loopback port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let started = std::time::Instant::now();
+    let refused = Command::new(env!("CARGO_BIN_EXE_ostiary"))
+        .args(["user", "list"])
+        .env(
+            "OSTIARY_DATABASE_URL",
+            format!("postgres://ostiary:s3cret@127.0.0.1:{port}/idp"),
+        )
+        .env(
+            "OSTIARY_KEY_ENCRYPTION_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )
+        .output()
+        .expect("ostiary runs");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(!refused.status.success());
+    let text = stderr(&refused);
+    assert!(
+        text.contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{port}")),
+        "{text}"
+    );
+    assert!(text.to_ascii_lowercase().contains("refused"), "{text}");
+    assert!(!text.contains("pool timed out"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+}
+
+/// Runs `ostiary` with its standard output a pipe whose reader has already gone, as after
+/// `ostiary … | head -1` read its line.
+fn with_stdout_closed(db: &str, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_ostiary"))
+        .args(args)
+        .env("OSTIARY_DATABASE_URL", db)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("ostiary runs")
+}
+
+#[test]
+fn every_command_ends_quietly_when_its_output_is_closed() {
+    let (dir, db) = database();
+    ostiary(
+        &db,
+        &["user", "add", "alice", "--password-stdin"],
+        Some("s3cret-passw0rd\n"),
+    );
+    ostiary(
+        &db,
+        &[
+            "client",
+            "add",
+            "app",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+        ],
+        None,
+    );
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, r#"{"keys":[]}"#).expect("write jwks");
+    let verify = [
+        "token",
+        "verify",
+        "not-a-jwt",
+        "--jwks",
+        jwks.to_str().expect("path"),
+        "--issuer",
+        "https://id.example",
+        "--audience",
+        "https://api.example",
+    ];
+    for (args, status) in [
+        (&["user", "list"][..], 0),
+        (&["user", "list", "--json"], 0),
+        (&["client", "list"], 0),
+        (&["audit"], 0),
+        (&["keys", "list"], 0),
+        (&["keys", "generate-kek"], 0),
+        (&["session", "revoke", "--user", "alice"], 0),
+        (&["migrate"], 0),
+        // Its status is the verdict: the token is not valid, whoever reads why.
+        (&verify, 1),
+    ] {
+        let output = with_stdout_closed(&db, args);
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(status), "{args:?}: {text}");
+        assert!(!text.contains("panicked"), "{args:?}: {text}");
+        assert!(!text.contains("error"), "{args:?}: {text}");
+    }
+}

@@ -3,8 +3,9 @@
 //! to both get one successor, reuse is detected across them, a logout at one reaches the
 //! revocation stream of the other, and a back-channel logout is sent once.
 //!
-//! Runs when `OSTIARY_TEST_DATABASE_URL` names a PostgreSQL server (each test creates its own
-//! database there); says it was skipped otherwise.
+//! Needs `OSTIARY_TEST_DATABASE_URL` naming a PostgreSQL server (each test creates its own
+//! database there): the tests are ignored unless asked for (`-- --include-ignored`, as
+//! `scripts/test` does when the variable is set), and fail if asked for without it.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -91,8 +92,8 @@ impl Drop for Instance {
     }
 }
 
-async fn setup(what: &str) -> Option<(ScratchDatabase, Env)> {
-    let database = ScratchDatabase::create(what).await?;
+async fn setup(what: &str) -> (ScratchDatabase, Env) {
+    let database = ScratchDatabase::create(what).await;
     let kek = ostiary_core::keys::KeyEncryptionKey::generate_encoded();
     let env = Env {
         database: database.url().to_owned(),
@@ -102,7 +103,7 @@ async fn setup(what: &str) -> Option<(ScratchDatabase, Env)> {
         &["user", "add", "alice", "--password-stdin"],
         Some("a-long-passw0rd\n"),
     );
-    Some((database, env))
+    (database, env)
 }
 
 fn signing_in<'a>(base: &'a str, client_id: &'a str) -> SignIn<'a> {
@@ -139,10 +140,9 @@ fn rt(body: &serde_json::Value) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs OSTIARY_TEST_DATABASE_URL"]
 async fn two_instances_share_sessions_rotations_and_reuse_detection() {
-    let Some((database, env)) = setup("multi-instance tests").await else {
-        return;
-    };
+    let (database, env) = setup("the multi-instance tests").await;
     env.ostiary(
         &[
             "client",
@@ -195,10 +195,9 @@ async fn two_instances_share_sessions_rotations_and_reuse_detection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs OSTIARY_TEST_DATABASE_URL"]
 async fn a_logout_at_one_instance_reaches_the_others_stream_and_back_channel_once() {
-    let Some((database, env)) = setup("multi-instance tests").await else {
-        return;
-    };
+    let (database, env) = setup("the multi-instance tests").await;
     // A client's back-channel logout endpoint that counts what it receives.
     let hits = Arc::new(AtomicUsize::new(0));
     let received = Arc::new(tokio::sync::Notify::new());

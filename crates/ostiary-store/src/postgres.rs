@@ -42,13 +42,14 @@ use ostiary_core::store::{
 };
 use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_core::user::{PasswordHashString, User, Username};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Postgres, Row};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Connection as _, Postgres, Row};
 
 use crate::OpenError;
 use crate::shared::{
-    CounterRow, LimitDecision, corrupt, is_unique_violation, json_list, limit_decision, migrator,
-    parse_list, plan_login_attempt, policy_json, schema_status, unavailable,
+    CounterRow, LimitDecision, corrupt, describe, invalid_url, is_unique_violation, json_list,
+    limit_decision, log_opened, migration_failed, migrator, parse_list, plan_login_attempt,
+    policy_json, redacted_url, schema_status, unavailable,
 };
 
 /// The embedded migrations, in order.
@@ -102,6 +103,21 @@ pub struct PostgresStore {
     pool: PgPool,
 }
 
+/// How long opening the database waits for its first connection (TCP, TLS, authentication)
+/// before saying that the server does not answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The connection options a `postgres:` URL names (an error if the URL does not parse).
+pub(crate) fn connect_options(url: &str) -> Result<PgConnectOptions, OpenError> {
+    PgConnectOptions::from_str(url).map_err(|e| {
+        invalid_url(
+            "PostgreSQL",
+            "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+            &e,
+        )
+    })
+}
+
 impl PostgresStore {
     /// Connects to the database at a `postgres://` (or `postgresql://`) URL and applies
     /// migrations. The database must exist; the schema is created in it on first start.
@@ -109,11 +125,29 @@ impl PostgresStore {
         Self::connect_with(url, true).await
     }
 
-    /// Connects, applying migrations if `migrate`.
+    /// Connects, applying migrations if `migrate`. A server that cannot be reached, or that
+    /// refuses the connection (authentication, a missing database), is an error within 5
+    /// seconds, naming its address and the cause. Logs which database is in use
+    /// (without its password) and whether it was empty.
     pub async fn connect_with(url: &str, migrate: bool) -> Result<Self, OpenError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| OpenError::Database(e.to_string()))?
-            .application_name("ostiary");
+        let options = connect_options(url)?.application_name("ostiary");
+        let server = match options.get_socket() {
+            Some(socket) => socket.display().to_string(),
+            None => format!("{}:{}", options.get_host(), options.get_port()),
+        };
+        let cannot = |why: String| {
+            OpenError::Database(format!("cannot connect to PostgreSQL at {server}: {why}"))
+        };
+        // One connection on its own first: the pool would retry a refused connection until
+        // its acquire timeout and then report only that it timed out.
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| cannot(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
+            .map_err(|e| {
+                tracing::debug!(error = ?e, "connecting to PostgreSQL failed");
+                cannot(describe(&e))
+            })?;
+        let _ = first.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
@@ -121,11 +155,16 @@ impl PostgresStore {
             .max_lifetime(Some(Duration::from_secs(3600)))
             .connect_with(options)
             .await
-            .map_err(|e| OpenError::Database(e.to_string()))?;
+            .map_err(|e| cannot(describe(&e)))?;
         let store = Self { pool };
+        let applied = store
+            .applied_migration()
+            .await
+            .map_err(|e| OpenError::Database(describe(&e)))?;
         if migrate {
             store.migrate().await?;
         }
+        log_opened(&redacted_url(url), applied.is_none(), migrate);
         Ok(store)
     }
 
@@ -135,7 +174,23 @@ impl PostgresStore {
         migrator(MIGRATIONS)
             .run(&self.pool)
             .await
-            .map_err(|e| OpenError::Database(format!("migration failed: {e}")))
+            .map_err(migration_failed)
+    }
+
+    /// The last migration applied, `None` on a database without Ostiary's schema.
+    async fn applied_migration(&self) -> Result<Option<i64>, sqlx::Error> {
+        let tracked: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+                .fetch_one(&self.pool)
+                .await?;
+        match tracked {
+            Some(_) => {
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            None => Ok(None),
+        }
     }
 
     async fn begin(&self) -> Result<Tx, StoreError> {
@@ -1609,20 +1664,7 @@ impl Store for PostgresStore {
 
     #[tracing::instrument(skip_all)]
     async fn check_ready(&self) -> Result<(), StoreError> {
-        let tracked: Option<String> =
-            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(unavailable)?;
-        let applied: Option<i64> = match tracked {
-            Some(_) => {
-                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(unavailable)?
-            }
-            None => None,
-        };
+        let applied = self.applied_migration().await.map_err(unavailable)?;
         schema_status(applied, MIGRATIONS)
     }
 }

@@ -1,5 +1,6 @@
-//! What the SQLite and PostgreSQL stores share: error mapping, how lists and policies are
-//! kept in text columns, the embedded-migration runner, the schema check, and the session-limit
+//! What the SQLite and PostgreSQL stores share: error mapping (and the operator-facing text of
+//! driver errors), how lists and policies are kept in text columns, the embedded-migration
+//! runner, the schema check, the log line naming the database opened, and the session-limit
 //! decision. Only the SQL around them differs per backend.
 
 use ostiary_core::StoreError;
@@ -7,12 +8,109 @@ use ostiary_core::clock::UnixTime;
 use ostiary_core::session::ClientPolicy;
 use ostiary_core::store::{LoginAttempt, LoginCounters, SessionLimit, ThrottleKey, ThrottleReport};
 use ostiary_core::throttle::{REPORT_INTERVAL, ThrottlePolicy, evaluate};
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use sqlx::{AssertSqlSafe, SqlSafeStr};
 
-/// A driver error: the database could not do it (the text is for logs).
+use crate::OpenError;
+
+/// A driver error: the database could not do it. The text is [`describe`]d (it may reach an
+/// operator through the CLI); the driver's full error goes to the debug log.
 pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    tracing::debug!(error = ?e, "database error");
+    StoreError::Unavailable(describe(&e))
+}
+
+/// What went wrong, for an operator: the database's own message without the driver's
+/// decoration (sqlx's "error returned from database:", PostgreSQL's "at line 948" of its
+/// source, SQLite's "(code: 14)"), an I/O error without its errno.
+pub(crate) fn describe(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        sqlx::Error::Io(io) => describe_io(io),
+        sqlx::Error::Tls(tls) => format!("TLS: {tls}"),
+        sqlx::Error::Configuration(config) => config.to_string(),
+        sqlx::Error::PoolTimedOut => "no database connection became available in time".into(),
+        sqlx::Error::PoolClosed => "the database connection pool is closed".into(),
+        other => other.to_string(),
+    }
+}
+
+/// An I/O error as "Connection refused", without " (os error 111)".
+fn describe_io(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_owned(),
+        _ => text,
+    }
+}
+
+/// A failed migration, for an operator (the driver's error goes to the debug log).
+pub(crate) fn migration_failed(e: MigrateError) -> OpenError {
+    tracing::debug!(error = ?e, "migration failed");
+    let why = match &e {
+        MigrateError::Execute(inner) => describe(inner),
+        MigrateError::ExecuteMigration(inner, version) => {
+            format!("migration {version}: {}", describe(inner))
+        }
+        MigrateError::VersionMissing(version) => format!(
+            "the database has migration {version}, which this build does not know (was it \
+             migrated by a newer ostiary?)"
+        ),
+        MigrateError::VersionMismatch(version) => {
+            format!("migration {version} in the database differs from this build's")
+        }
+        other => other.to_string(),
+    };
+    OpenError::Database(format!("migration failed: {why}"))
+}
+
+/// A URL the driver refused, for an operator. The URL itself is not repeated: it may hold a
+/// password.
+pub(crate) fn invalid_url(kind: &str, example: &str, e: &sqlx::Error) -> OpenError {
+    OpenError::InvalidUrl(format!("{kind} URL: {} (expected {example})", describe(e)))
+}
+
+/// Logs, at info level, which database a store uses and whether it was empty (no Ostiary
+/// schema), so that a mistyped path or database name shows as a new, empty database rather
+/// than as the one the operator meant. `database` must carry no password.
+pub(crate) fn log_opened(database: &str, empty: bool, migrated: bool) {
+    match (empty, migrated) {
+        (true, true) => tracing::info!(
+            database,
+            created = true,
+            "new, empty database (schema created)"
+        ),
+        (true, false) => tracing::info!(database, created = false, "empty database (no schema)"),
+        (false, _) => tracing::info!(database, created = false, "database opened"),
+    }
+}
+
+/// A database URL as it may be logged: without the password of its user part or of a
+/// `password` query parameter. What does not parse as a URL is reduced to its scheme.
+pub(crate) fn redacted_url(database_url: &str) -> String {
+    let Ok(mut url) = url::Url::parse(database_url) else {
+        let scheme = database_url.split(':').next().unwrap_or_default();
+        return format!("{scheme}://…");
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some("redacted"));
+    }
+    let secret = |key: &str| key.to_ascii_lowercase().contains("password");
+    if url.query_pairs().any(|(key, _)| secret(&key)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if secret(&key) {
+                    "redacted".into()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 /// A stored value that does not read back.
@@ -221,6 +319,36 @@ mod tests {
         assert_eq!(
             limit_decision(&limit(1, true), 1),
             LimitDecision::EvictFrom(0)
+        );
+    }
+
+    #[test]
+    fn a_logged_database_url_carries_no_password() {
+        assert_eq!(
+            redacted_url("postgres://ostiary:s3cret@db.internal:5432/idp"),
+            "postgres://ostiary:redacted@db.internal:5432/idp"
+        );
+        assert_eq!(
+            redacted_url("postgres://ostiary@db/idp?sslmode=require&password=s3cret"),
+            "postgres://ostiary@db/idp?sslmode=require&password=redacted"
+        );
+        assert_eq!(
+            redacted_url("postgres://ostiary@db/idp"),
+            "postgres://ostiary@db/idp"
+        );
+        assert_eq!(redacted_url("postgres://u:s3cret@[bad"), "postgres://…");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn driver_errors_are_described_without_their_decoration() {
+        let refused = sqlx::Error::Io(std::io::Error::from_raw_os_error(111)); // ECONNREFUSED
+        let text = describe(&refused);
+        assert!(!text.contains("os error"), "{text}");
+        assert!(text.to_ascii_lowercase().contains("refused"), "{text}");
+        assert_eq!(
+            describe(&sqlx::Error::PoolTimedOut),
+            "no database connection became available in time"
         );
     }
 

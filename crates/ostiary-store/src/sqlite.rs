@@ -29,8 +29,9 @@ use sqlx::{AssertSqlSafe, Row, SqlitePool};
 
 use crate::OpenError;
 use crate::shared::{
-    CounterRow, LimitDecision, corrupt, is_unique_violation, json_list, limit_decision, migrator,
-    parse_list, plan_login_attempt, policy_json, schema_status, unavailable,
+    CounterRow, LimitDecision, corrupt, describe, invalid_url, is_unique_violation, json_list,
+    limit_decision, log_opened, migration_failed, migrator, parse_list, plan_login_attempt,
+    policy_json, schema_status, unavailable,
 };
 
 /// The embedded migrations, in order.
@@ -53,25 +54,37 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
+/// The connection options a `sqlite:` URL names, before Ostiary's own (an error if the URL
+/// does not parse).
+pub(crate) fn connect_options(url: &str) -> Result<SqliteConnectOptions, OpenError> {
+    SqliteConnectOptions::from_str(url)
+        .map_err(|e| invalid_url("SQLite", "sqlite://PATH or sqlite::memory:", &e))
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database at a `sqlite:` URL and applies migrations.
     pub async fn connect(url: &str) -> Result<Self, OpenError> {
         Self::connect_with(url, true).await
     }
 
-    /// Opens (creating if missing) the database at a `sqlite:` URL, applying migrations if
-    /// `migrate`.
+    /// Opens the database at a `sqlite:` URL, applying migrations if `migrate`. A missing
+    /// file is created (readable by its owner only), in a directory that must exist
+    /// ([`OpenError::MissingDirectory`]). Logs which file is in use and whether it was empty.
     pub async fn connect_with(url: &str, migrate: bool) -> Result<Self, OpenError> {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| OpenError::Database(e.to_string()))?
+        let options = connect_options(url)?
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
             .synchronous(SqliteSynchronous::Full);
-        if !in_memory {
-            create_private_file(options.get_filename())?;
-        }
+        let shown = if in_memory {
+            url.to_owned()
+        } else {
+            let file = options.get_filename();
+            create_private_file(file)?;
+            let file = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
+            format!("sqlite://{}", file.display())
+        };
         let options = if in_memory {
             options
         } else {
@@ -94,11 +107,16 @@ impl SqliteStore {
             })
             .connect_with(options)
             .await
-            .map_err(|e| OpenError::Database(e.to_string()))?;
+            .map_err(|e| OpenError::Database(format!("{shown}: {}", describe(&e))))?;
         let store = Self { pool };
+        let applied = store
+            .applied_migration()
+            .await
+            .map_err(|e| OpenError::Database(format!("{shown}: {}", describe(&e))))?;
         if migrate {
             store.migrate().await?;
         }
+        log_opened(&shown, applied.is_none(), migrate);
         Ok(store)
     }
 
@@ -111,7 +129,24 @@ impl SqliteStore {
         migrator(MIGRATIONS)
             .run(&self.pool)
             .await
-            .map_err(|e| OpenError::Database(format!("migration failed: {e}")))
+            .map_err(migration_failed)
+    }
+
+    /// The last migration applied, `None` on a database without Ostiary's schema.
+    async fn applied_migration(&self) -> Result<Option<i64>, sqlx::Error> {
+        let tracked: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        match tracked {
+            Some(_) => {
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            None => Ok(None),
+        }
     }
 
     async fn begin_immediate(
@@ -126,14 +161,18 @@ impl SqliteStore {
 
 /// Creates the database file readable and writable by its owner only (0600), before SQLite
 /// would create it with the process umask: it holds the signing keys. SQLite gives its `-wal`
-/// and `-shm` files the same permissions as the database file.
+/// and `-shm` files the same permissions as the database file. The directory must exist:
+/// creating it would turn a mistyped path into a fresh, empty identity provider.
 fn create_private_file(path: &std::path::Path) -> Result<(), OpenError> {
     if path.exists() {
         return Ok(());
     }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| OpenError::Database(format!("cannot create {}: {e}", parent.display())))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        return Err(OpenError::MissingDirectory(
+            std::path::absolute(parent).unwrap_or_else(|_| parent.to_owned()),
+        ));
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -143,8 +182,9 @@ fn create_private_file(path: &std::path::Path) -> Result<(), OpenError> {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(OpenError::Database(format!(
-            "cannot create {}: {e}",
-            path.display()
+            "cannot create {}: {}",
+            path.display(),
+            describe(&sqlx::Error::Io(e))
         ))),
     }
 }
@@ -1484,21 +1524,7 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn check_ready(&self) -> Result<(), StoreError> {
-        let tracked: Option<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        let applied: Option<i64> = match tracked {
-            Some(_) => {
-                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(unavailable)?
-            }
-            None => None,
-        };
+        let applied = self.applied_migration().await.map_err(unavailable)?;
         schema_status(applied, MIGRATIONS)
     }
 }
@@ -1512,7 +1538,7 @@ mod tests {
     async fn a_new_database_file_is_private_to_its_owner() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nested").join("ostiary.db");
+        let path = dir.path().join("ostiary.db");
         SqliteStore::connect(&format!("sqlite://{}", path.display()))
             .await
             .unwrap();

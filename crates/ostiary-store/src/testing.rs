@@ -3,8 +3,10 @@
 //!
 //! Tests that need PostgreSQL read the server from `OSTIARY_TEST_DATABASE_URL` (any existing
 //! database on it, e.g. `postgres://postgres@127.0.0.1:5432/test`); each one gets a database
-//! of its own, created here and dropped by [`ScratchDatabase::drop_now`]. Without the variable
-//! they say that they were skipped.
+//! of its own, created here and dropped by [`ScratchDatabase::drop_now`]. Such tests are
+//! marked `#[ignore = "needs OSTIARY_TEST_DATABASE_URL"]`, so that a run without the variable
+//! reports them as ignored rather than passed; `scripts/test` runs them
+//! (`-- --include-ignored`) when the variable is set, and one asked to run without it fails.
 
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
 
@@ -20,13 +22,16 @@ pub struct ScratchDatabase {
 }
 
 impl ScratchDatabase {
-    /// Creates one on the server `OSTIARY_TEST_DATABASE_URL` names; `None` (after printing
-    /// `skipped: … (what)` to stderr) when the variable is not set. Panics if the server cannot
-    /// be reached: a set variable means the tests are expected to run.
-    pub async fn create(what: &str) -> Option<Self> {
+    /// Creates one on the server `OSTIARY_TEST_DATABASE_URL` names, for the tests `what`
+    /// describes. Panics when the variable is not set (a PostgreSQL test that was asked to run
+    /// must not pass without having run) or the server cannot be reached.
+    pub async fn create(what: &str) -> Self {
         let Ok(server) = std::env::var(DATABASE_URL_VAR) else {
-            eprintln!("skipped: {DATABASE_URL_VAR} is not set ({what})");
-            return None;
+            panic!(
+                "{DATABASE_URL_VAR} is not set, and {what} need a PostgreSQL server: set it \
+                 (e.g. postgres://postgres@127.0.0.1:5432/test), or leave these tests ignored \
+                 (no --ignored / --include-ignored)"
+            );
         };
         let name = format!(
             "ostiary_t_{}",
@@ -45,11 +50,11 @@ impl ScratchDatabase {
         let mut url = url::Url::parse(&server)
             .unwrap_or_else(|e| panic!("{DATABASE_URL_VAR} is not a URL: {e}"));
         url.set_path(&name);
-        Some(Self {
+        Self {
             admin,
             name,
             url: url.to_string(),
-        })
+        }
     }
 
     /// The database's URL.

@@ -55,7 +55,7 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
         limit: Some(args.limit),
     };
     for event in idp.audit_events(&filter).await? {
-        println!("{}", serde_json::to_string(&event)?);
+        out!("{}", serde_json::to_string(&event)?)?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::settings::Settings;
 pub async fn list(settings: &Settings) -> anyhow::Result<()> {
     let idp = super::open_idp(settings).await?;
     for delivery in idp.undelivered_backchannel_logouts().await? {
-        println!("{}", serde_json::to_string(&delivery)?);
+        out!("{}", serde_json::to_string(&delivery)?)?;
     }
     Ok(())
 }

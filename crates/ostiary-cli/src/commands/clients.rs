@@ -196,12 +196,12 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> anyhow::Result<
                 created["client_secret"] = json!(secret.expose());
             }
             if json {
-                println!("{created}");
+                out!("{created}")?;
             } else {
-                println!("created client {}", client.id);
+                out!("created client {}", client.id)?;
                 if let Some(secret) = &secret {
-                    println!("client_secret: {}", secret.expose());
-                    println!("(shown once: only its hash is stored)");
+                    out!("client_secret: {}", secret.expose())?;
+                    out!("(shown once: only its hash is stored)")?;
                 }
             }
         }
@@ -209,24 +209,24 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> anyhow::Result<
             let client_id = ClientId::parse(&client_id)?;
             let policy = ClientPolicy::from(policy);
             idp.set_client_policy(&client_id, policy).await?;
-            println!("client {client_id}: policy {}", json!(policy));
+            out!("client {client_id}: policy {}", json!(policy))?;
         }
         ClientCommand::List { json } => {
             for client in idp.store().list_clients().await? {
                 if json {
-                    println!("{}", describe(&client));
+                    out!("{}", describe(&client))?;
                 } else {
                     let uris: Vec<&str> = client
                         .redirect_uris
                         .iter()
                         .map(RedirectUri::as_str)
                         .collect();
-                    println!(
+                    out!(
                         "{:<24} {:<13} {}",
                         client.id,
                         client.kind.as_str(),
                         uris.join(" ")
-                    );
+                    )?;
                 }
             }
         }

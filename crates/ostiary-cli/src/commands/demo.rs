@@ -127,27 +127,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     .await
     .map_err(|e| anyhow::anyhow!("cannot listen on port {}: {e} ({busy})", args.app_port))?;
 
-    println!();
-    println!(
+    out!()?;
+    out!(
         "Ostiary demo is running (fresh database in {}):",
         dir.path().display()
-    );
-    println!(
-        "  identity provider  {issuer}   (discovery: {issuer}/.well-known/openid-configuration)"
-    );
-    println!(
-        "  demo API           {api_url}   (GET /api/hello needs an access token for {api_url})"
-    );
-    println!("  demo app           {app_url}   (a single-page app; client_id demo-spa)");
-    println!();
-    println!(
-        "Open {app_url}/ in a browser (Chromium, Chrome, Firefox and Edge resolve *.localhost"
-    );
-    println!("to this machine) and sign in as:");
-    println!("  username: demo");
-    println!("  password: {password}");
-    println!();
-    println!("Press Ctrl-C to stop.");
+    )?;
+    out!("  identity provider  {issuer}   (discovery: {issuer}/.well-known/openid-configuration)")?;
+    out!("  demo API           {api_url}   (GET /api/hello needs an access token for {api_url})")?;
+    out!("  demo app           {app_url}   (a single-page app; client_id demo-spa)")?;
+    out!()?;
+    out!("Open {app_url}/ in a browser (Chromium, Chrome, Firefox and Edge resolve *.localhost")?;
+    out!("to this machine) and sign in as:")?;
+    out!("  username: demo")?;
+    out!("  password: {password}")?;
+    out!()?;
+    out!("Press Ctrl-C to stop.")?;
 
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let wait = |tx: &tokio::sync::broadcast::Sender<()>| {

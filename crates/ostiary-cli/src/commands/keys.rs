@@ -32,7 +32,7 @@ pub enum KeyCommand {
 /// Runs a key command.
 pub async fn run(command: KeyCommand, settings: &Settings) -> anyhow::Result<()> {
     if let KeyCommand::GenerateKek = command {
-        println!("{}", KeyEncryptionKey::generate_encoded());
+        out!("{}", KeyEncryptionKey::generate_encoded())?;
         return Ok(());
     }
     let idp = super::open_idp(settings).await?;
@@ -42,7 +42,7 @@ pub async fn run(command: KeyCommand, settings: &Settings) -> anyhow::Result<()>
         KeyCommand::GenerateKek => Vec::new(),
     };
     for status in statuses {
-        println!("{}", serde_json::to_string(&status)?);
+        out!("{}", serde_json::to_string(&status)?)?;
     }
     Ok(())
 }

@@ -27,7 +27,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let store = ostiary_store::open_with(&settings.database_url, true).await?;
     store.check_ready().await?;
-    println!("database schema is up to date");
+    out!("database schema is up to date")?;
     Ok(())
 }
 

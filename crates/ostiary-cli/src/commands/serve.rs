@@ -34,11 +34,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         tracing::warn!(%issuer, "the issuer is plain http on a non-loopback host: browsers will refuse its Secure cookies; use https");
     }
     tracing::info!(%issuer, listen = %app.local_addr(), "ostiary is serving");
-    // One line on standard output for scripts (port 0 picks a free port).
-    println!(
+    // One line on standard output for scripts (port 0 picks a free port). A reader that has
+    // gone is no reason to stop serving: stopping would look like a clean shutdown to a
+    // supervisor, and the line is all that serve writes there.
+    if let Err(e) = out!(
         "ostiary listening on http://{} (issuer {issuer})",
         app.local_addr()
-    );
+    ) {
+        tracing::warn!(error = %e, "the listening line was not written");
+    }
     app.run_until(super::shutdown_signal()).await?;
     Ok(())
 }

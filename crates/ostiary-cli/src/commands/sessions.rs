@@ -52,16 +52,16 @@ pub async fn run(command: SessionCommand, settings: &Settings) -> anyhow::Result
             };
             for (session, clients) in idp.active_sessions(filter.as_deref()).await? {
                 if json {
-                    println!(
+                    out!(
                         "{}",
                         json!({
                             "sid": session.sid, "user_id": session.user_id, "created_at": session.created_at,
                             "last_used_at": session.last_used_at, "ip": session.ip, "user_agent": session.user_agent,
                             "clients": clients,
                         })
-                    );
+                    )?;
                 } else {
-                    println!(
+                    out!(
                         "{:<24} {:<24} created {} last used {} {} {} [{}]",
                         session.sid,
                         session.user_id,
@@ -70,7 +70,7 @@ pub async fn run(command: SessionCommand, settings: &Settings) -> anyhow::Result
                         session.ip.as_deref().unwrap_or("-"),
                         session.user_agent.as_deref().unwrap_or("-"),
                         clients.join(",")
-                    );
+                    )?;
                 }
             }
         }
@@ -87,7 +87,7 @@ pub async fn run(command: SessionCommand, settings: &Settings) -> anyhow::Result
                     EndReason::AdminRevoked,
                 )
                 .await?;
-            println!("ended {} session(s)", ended.len());
+            out!("ended {} session(s)", ended.len())?;
         }
         SessionCommand::Revoke {
             sid: None,
@@ -97,7 +97,7 @@ pub async fn run(command: SessionCommand, settings: &Settings) -> anyhow::Result
             let ended = idp
                 .end_sessions(&user.id, EndWhich::All, EndReason::AdminRevoked)
                 .await?;
-            println!("ended {} session(s)", ended.len());
+            out!("ended {} session(s)", ended.len())?;
         }
         SessionCommand::Revoke {
             sid: None,

@@ -56,12 +56,16 @@ pub enum TokenCommand {
     },
 }
 
-fn fail(reason: &str, message: &str) -> ExitCode {
-    println!(
+/// Prints why the token is not accepted; exits 1 even if no one reads it (the status is the
+/// verdict).
+fn fail(reason: &str, message: &str) -> anyhow::Result<ExitCode> {
+    match out!(
         "{}",
         json!({"valid": false, "reason": reason, "message": message})
-    );
-    ExitCode::FAILURE
+    ) {
+        Err(e) if !crate::output::is_closed(&e) => Err(e),
+        _ => Ok(ExitCode::FAILURE),
+    }
 }
 
 /// Runs a token command.
@@ -91,10 +95,10 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
         match Algorithm::from_str(name.trim()) {
             Ok(alg) => allowed.push(alg),
             Err(_) => {
-                return Ok(fail(
+                return fail(
                     "invalid_configuration",
                     &format!("unknown algorithm {name:?}"),
-                ));
+                );
             }
         }
     }
@@ -105,12 +109,12 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
     } else {
         match JwksSource::from_file(&jwks) {
             Ok(source) => source,
-            Err(e) => return Ok(fail("invalid_configuration", &e.to_string())),
+            Err(e) => return fail("invalid_configuration", &e.to_string()),
         }
     };
     let mut validator = match Validator::new(issuer, audience, &allowed, source) {
         Ok(v) => v.with_leeway(Duration::from_secs(leeway)),
-        Err(e) => return Ok(fail("invalid_configuration", &e.to_string())),
+        Err(e) => return fail("invalid_configuration", &e.to_string()),
     };
     if let Some(max_age) = max_age {
         validator = validator.with_max_age(Duration::from_secs(max_age));
@@ -121,10 +125,7 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
     if let Some(url) = &remote
         && let Err(e) = validator.prefetch().await
     {
-        return Ok(fail(
-            e.reason(),
-            &format!("could not fetch the JWKS from {url}"),
-        ));
+        return fail(e.reason(), &format!("could not fetch the JWKS from {url}"));
     }
     let result = match now {
         Some(now) => validator.validate_at(&token, now).await,
@@ -132,9 +133,9 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
     };
     match result {
         Ok(claims) => {
-            println!("{}", serde_json::to_string_pretty(&claims)?);
+            out!("{}", serde_json::to_string_pretty(&claims)?)?;
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => Ok(fail(e.reason(), &e.to_string())),
+        Err(e) => fail(e.reason(), &e.to_string()),
     }
 }

@@ -71,22 +71,22 @@ pub async fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<()
         } => {
             let username = Username::parse(&username)?;
             let user = idp.add_user(username, read_password()?).await?;
-            println!("created user {} (sub {})", user.username, user.id);
+            out!("created user {} (sub {})", user.username, user.id)?;
         }
         UserCommand::List { json } => {
             for user in idp.store().list_users().await? {
                 if json {
-                    println!(
+                    out!(
                         "{}",
                         serde_json::json!({"username": user.username, "sub": user.id, "disabled": user.disabled, "created_at": user.created_at})
-                    );
+                    )?;
                 } else {
-                    println!(
+                    out!(
                         "{:<32} {:<24} {}",
                         user.username,
                         user.id,
                         if user.disabled { "disabled" } else { "active" }
-                    );
+                    )?;
                 }
             }
         }
@@ -96,23 +96,23 @@ pub async fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<()
         } => {
             let username = Username::parse(&username)?;
             idp.set_password(&username, read_password()?).await?;
-            println!("password of {username} changed; their sessions have ended");
+            out!("password of {username} changed; their sessions have ended")?;
         }
         UserCommand::Disable { username } => {
             idp.set_user_disabled(&Username::parse(&username)?, true)
                 .await?;
-            println!("disabled {username}; their sessions have ended");
+            out!("disabled {username}; their sessions have ended")?;
         }
         UserCommand::Enable { username } => {
             idp.set_user_disabled(&Username::parse(&username)?, false)
                 .await?;
-            println!("enabled {username}");
+            out!("enabled {username}")?;
         }
         UserCommand::Unlock { username } => {
             let cleared = idp
                 .unlock_user(&Username::parse(&username)?, "admin")
                 .await?;
-            println!("cleared {cleared} failed-login counter(s) of {username}");
+            out!("cleared {cleared} failed-login counter(s) of {username}")?;
         }
     }
     Ok(())

@@ -21,15 +21,13 @@ where
 
 /// Runs `test` on a fresh PostgreSQL database, created for it on the server that
 /// `OSTIARY_TEST_DATABASE_URL` names and dropped afterwards (also when the test fails).
-/// Without the variable, says so on stderr and passes.
+/// Without the variable it fails: these tests are `#[ignore]`d unless asked for.
 pub async fn on_postgres<F, Fut>(test: F)
 where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some(database) = ScratchDatabase::create("PostgreSQL contract tests").await else {
-        return;
-    };
+    let database = ScratchDatabase::create("the PostgreSQL contract tests").await;
     let store = ostiary_store::open(database.url())
         .await
         .expect("open PostgreSQL");
