@@ -68,6 +68,17 @@ pub enum InvalidRedirectUri {
     /// Longer than 2048 bytes.
     #[error("longer than 2048 bytes")]
     TooLong,
+    /// Contains a space or a control character (NUL included), which no URI has (RFC 3986 §2)
+    /// and which could not be stored.
+    #[error("a URI must not contain spaces or control characters")]
+    BadCharacters,
+}
+
+/// Whether `value` has a character no URI has: whitespace or a control character. The URL
+/// parser would quietly drop or percent-encode some of them, but the text as given is what is
+/// stored and compared.
+pub fn has_bad_uri_characters(value: &str) -> bool {
+    value.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
 fn is_loopback_host(url: &Url) -> bool {
@@ -96,6 +107,9 @@ impl RedirectUri {
     pub fn parse(value: &str) -> Result<Self, InvalidRedirectUri> {
         if value.len() > Self::MAX_LEN {
             return Err(InvalidRedirectUri::TooLong);
+        }
+        if has_bad_uri_characters(value) {
+            return Err(InvalidRedirectUri::BadCharacters);
         }
         let url = Url::parse(value).map_err(|_| InvalidRedirectUri::NotAbsolute)?;
         if url.fragment().is_some() || value.contains('#') {
@@ -319,6 +333,22 @@ mod tests {
             RedirectUri::parse("javascript:alert(1)"),
             Err(InvalidRedirectUri::InsecureHttp)
         );
+        // The URL parser would drop or escape these; the text as given is what is stored.
+        for bad in [
+            "https://app.example/c\0b",
+            "https://app.example/c b",
+            "\thttps://app.example/cb",
+            "https://app.example/cb\n",
+            "https://app.example/\u{7f}",
+        ] {
+            assert_eq!(
+                RedirectUri::parse(bad),
+                Err(InvalidRedirectUri::BadCharacters),
+                "{bad:?}"
+            );
+        }
+        assert!(!crate::scope::is_valid_resource("https://api.example/\0"));
+        assert!(crate::scope::is_valid_resource("https://api.example/v1"));
     }
 
     #[test]

@@ -75,6 +75,7 @@ impl fmt::Display for Scope {
 pub fn is_valid_resource(value: &str) -> bool {
     value.len() <= 2048
         && !value.contains('#')
+        && !crate::client::has_bad_uri_characters(value)
         && url::Url::parse(value).is_ok_and(|u| !u.cannot_be_a_base() || u.scheme() == "urn")
 }
 

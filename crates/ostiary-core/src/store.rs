@@ -26,6 +26,10 @@ pub enum StoreError {
     /// A stored row could not be read back (schema drift or manual edits).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// Text that no backend can keep (it contains NUL); names the field. Input at fault, not
+    /// the database: callers answer it as a bad request.
+    #[error("the {0} contains a character that cannot be stored")]
+    InvalidInput(&'static str),
 }
 
 /// An entry of the revocation feed: a session that ended (`sid`) or an access token that was

@@ -31,6 +31,10 @@ pub fn oauth_error(e: &IdpError) -> (StatusCode, &'static str) {
         IdpError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
         IdpError::InsufficientScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
         IdpError::Rejected(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        // Text that cannot be stored is the request's fault.
+        IdpError::Store(ostiary_core::StoreError::InvalidInput(_)) => {
+            (StatusCode::BAD_REQUEST, "invalid_request")
+        }
         // The database is down or overloaded: try again later (the cause is logged).
         IdpError::Store(ostiary_core::StoreError::Unavailable(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")

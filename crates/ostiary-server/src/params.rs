@@ -3,6 +3,12 @@
 //! OAuth parameters must not be repeated (RFC 6749 §3.1, §3.2), so a repeated name is an
 //! error rather than "first wins" or "last wins". Sizes are bounded: the body by the router's
 //! limit, each value by [`MAX_VALUE_BYTES`], the number of parameters by [`MAX_PARAMS`].
+//!
+//! Only text that can be kept is accepted, for every endpoint at once: percent-encoding must
+//! be well formed (`%` and two hex digits; `%zz` or a truncated `%4` is an error, not literal
+//! text, as the WHATWG URL standard's lenient decoder would have it), the decoded text must be
+//! UTF-8, and it must not contain NUL, which no database text column holds (PostgreSQL refuses
+//! it). Every parameter that reaches storage passes through here.
 
 use std::collections::HashMap;
 
@@ -31,6 +37,12 @@ pub enum ParamsError {
     /// Not valid UTF-8 after percent-decoding.
     #[error("parameters must be UTF-8")]
     NotUtf8,
+    /// A `%` not followed by two hexadecimal digits.
+    #[error("malformed percent-encoding: every % must be followed by two hexadecimal digits")]
+    BadPercentEncoding,
+    /// A NUL character (`%00`) in a name or value.
+    #[error("parameters must not contain NUL characters")]
+    Nul,
     /// The body is larger than the server accepts ([`crate::MAX_BODY_BYTES`]).
     #[error("the request body is too large")]
     BodyTooLarge,
@@ -60,6 +72,38 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
     }
 }
 
+/// Checks that every `%` in `input` begins a `%XX` escape with two hexadecimal digits.
+pub fn check_percent_encoding(input: &[u8]) -> Result<(), ParamsError> {
+    let mut rest = input;
+    while let Some(at) = rest.iter().position(|&b| b == b'%') {
+        match rest.get(at + 1..at + 3) {
+            Some([a, b]) if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => {
+                rest = &rest[at + 3..]
+            }
+            _ => return Err(ParamsError::BadPercentEncoding),
+        }
+    }
+    Ok(())
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component (`+` is a space) with the rules
+/// of [`Params::parse`]: well-formed percent-encoding, UTF-8, no NUL. For the parts of HTTP
+/// Basic credentials, which RFC 6749 §2.3.1 encodes this way.
+pub fn decode_component(input: &str) -> Result<String, ParamsError> {
+    check_percent_encoding(input.as_bytes())?;
+    let decoded: String = form_urlencoded::parse(format!("v={input}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    if decoded.contains('\u{FFFD}') && !input.contains('\u{FFFD}') {
+        return Err(ParamsError::NotUtf8);
+    }
+    if decoded.contains('\0') {
+        return Err(ParamsError::Nul);
+    }
+    Ok(decoded)
+}
+
 /// Parameters by name, each present at most once.
 #[derive(Debug, Default, Clone)]
 pub struct Params(HashMap<String, String>);
@@ -70,10 +114,14 @@ impl Params {
         if std::str::from_utf8(input).is_err() {
             return Err(ParamsError::NotUtf8);
         }
+        check_percent_encoding(input)?;
         let mut map = HashMap::new();
         for (name, value) in form_urlencoded::parse(input) {
             if value.contains('\u{FFFD}') || name.contains('\u{FFFD}') {
                 return Err(ParamsError::NotUtf8);
+            }
+            if value.contains('\0') || name.contains('\0') {
+                return Err(ParamsError::Nul);
             }
             if map.len() >= MAX_PARAMS || value.len() > MAX_VALUE_BYTES {
                 return Err(ParamsError::TooLarge);
@@ -160,5 +208,43 @@ mod tests {
     #[test]
     fn invalid_utf8_is_rejected() {
         assert_eq!(Params::parse(b"a=%ff").unwrap_err(), ParamsError::NotUtf8);
+    }
+
+    #[test]
+    fn malformed_percent_encoding_is_an_error_not_literal_text() {
+        for bad in [
+            &b"a=%zz"[..],
+            b"a=%4",
+            b"a=%",
+            b"a=x%g1",
+            b"%zz=1",
+            b"a=1&b=%%41",
+        ] {
+            assert_eq!(
+                Params::parse(bad).unwrap_err(),
+                ParamsError::BadPercentEncoding,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let good = Params::parse(b"a=%41%2b+b&c=%e2%82%ac").unwrap();
+        assert_eq!(good.get("a"), Some("A+ b"));
+        assert_eq!(good.get("c"), Some("\u{20ac}"));
+        assert_eq!(decode_component("a%3Ab+c").unwrap(), "a:b c");
+        assert_eq!(
+            decode_component("a%zz"),
+            Err(ParamsError::BadPercentEncoding)
+        );
+        assert_eq!(decode_component("%ff"), Err(ParamsError::NotUtf8));
+        assert_eq!(decode_component("a%00"), Err(ParamsError::Nul));
+    }
+
+    #[test]
+    fn nul_characters_are_rejected_in_names_and_values() {
+        for bad in [&b"username=a%00b"[..], b"a%00=1", b"nonce=%00"] {
+            assert_eq!(Params::parse(bad).unwrap_err(), ParamsError::Nul);
+        }
+        // Other control characters are text like any other here (the newtypes decide).
+        assert_eq!(Params::parse(b"a=%01").unwrap().get("a"), Some("\u{1}"));
     }
 }

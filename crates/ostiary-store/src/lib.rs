@@ -12,8 +12,11 @@
 //!   (`migrations/sqlite/*.sql`, embedded at compile time).
 //! - [`postgres`]: [`PostgresStore`], the PostgreSQL implementation, and its migrations
 //!   (`migrations/postgres/*.sql`, embedded at compile time).
-//! - [`open`]: picks the implementation from a database URL.
+//! - [`guard`]: [`TextGuard`], the text every store accepts (no NUL), the same on every
+//!   backend.
+//! - [`open`]: picks the implementation from a database URL, behind the guard.
 
+pub mod guard;
 pub mod postgres;
 mod shared;
 pub mod sqlite;
@@ -22,6 +25,7 @@ pub mod testing;
 
 use std::sync::Arc;
 
+pub use guard::TextGuard;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -86,7 +90,8 @@ pub fn check_url(database_url: &str) -> Result<(), OpenError> {
     }
 }
 
-/// Opens the store a database URL names, creating and migrating it if needed.
+/// Opens the store a database URL names, creating and migrating it if needed, behind the
+/// [`TextGuard`].
 ///
 /// - `sqlite://PATH` (relative or absolute; `sqlite:///abs/path`), `sqlite::memory:`. The
 ///   file is created if missing, in a directory that must exist
@@ -118,5 +123,5 @@ pub async fn open_with(
             .await
             .map_err(|e| OpenError::Database(e.to_string()))?;
     }
-    Ok(store)
+    Ok(Arc::new(TextGuard::new(store)))
 }

@@ -17,7 +17,21 @@ use crate::OpenError;
 /// operator through the CLI); the driver's full error goes to the debug log.
 pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
     tracing::debug!(error = ?e, "database error");
+    if is_data_exception(&e) {
+        // The input, not the database: never reported as an outage. The guard
+        // (`crate::guard`) should have stopped it; this catches what it does not know.
+        tracing::warn!(error = %describe(&e), "the database refused a value as invalid");
+        return StoreError::InvalidInput("value");
+    }
     StoreError::Unavailable(describe(&e))
+}
+
+/// Whether PostgreSQL refused a value itself (SQLSTATE class 22, data exception: a NUL in
+/// text, a number out of range, …), as opposed to being unreachable or failing.
+fn is_data_exception(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some()
+            && db.code().is_some_and(|code| code.starts_with("22")))
 }
 
 /// What went wrong, for an operator: the database's own message without the driver's

@@ -47,11 +47,11 @@ fn client_credentials(
             let (id, secret) = decoded
                 .split_once(':')
                 .ok_or(ostiary_core::IdpError::InvalidClient)?;
-            let unescape = |s: &str| -> Result<String, ostiary_core::IdpError> {
-                form_urlencoded::parse(format!("v={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .ok_or(ostiary_core::IdpError::InvalidClient)
+            // RFC 6749 §2.3.1: both parts are form-urlencoded, with the same strictness as
+            // every other parameter (malformed credentials authenticate nobody).
+            let unescape = |s: &str| {
+                crate::params::decode_component(s)
+                    .map_err(|_| ostiary_core::IdpError::InvalidClient)
             };
             Ok((unescape(id)?, unescape(secret)?))
         })

@@ -1,6 +1,5 @@
 //! `spawn_app` and typed helpers for driving the IdP over HTTP.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use aws_lc_rs::digest;
@@ -51,8 +50,11 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub idp: Idp,
     pub client_secret: String,
-    pub db_path: PathBuf,
+    /// The database the server runs on (a SQLite file in a temporary directory, or a scratch
+    /// PostgreSQL database).
+    pub database_url: String,
     _dir: Arc<tempfile::TempDir>,
+    postgres: Option<ostiary_store::testing::ScratchDatabase>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -98,13 +100,11 @@ pub fn pkce() -> (String, String) {
 }
 
 async fn start(
-    db_path: &std::path::Path,
+    database_url: &str,
     clock: ManualClock,
     configure: impl FnOnce(&mut ServerConfig),
 ) -> (Application, String, String) {
-    let store = ostiary_store::open(&format!("sqlite://{}", db_path.display()))
-        .await
-        .expect("store");
+    let store = ostiary_store::open(database_url).await.expect("store");
     let mut config = ServerConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         admin_token: Some(Credential::from_presented(ADMIN_TOKEN)),
@@ -141,13 +141,27 @@ impl TestApp {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        let (app, issuer, base) = start(&self.db_path, self.clock.clone(), |_| {}).await;
+        let (app, issuer, base) = start(&self.database_url, self.clock.clone(), |_| {}).await;
         // A restarted server listens on a new port (and so, in tests, has a new issuer URL);
         // the keys and all state persist in the database.
         self.issuer = issuer;
         self.base = base;
         self.idp = app.idp().clone();
         self.run(app);
+    }
+
+    /// Stops the server and drops its scratch PostgreSQL database, if it has one.
+    pub async fn close(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        if let Some(database) = self.postgres.take() {
+            // `WITH (FORCE)`: the IdP's pooled connections do not hold it up.
+            database.drop_now().await.expect("drop the test database");
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -365,10 +379,28 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut IdpConfig)) -> TestApp {
 
 /// An app with its server settings changed (admin and metrics tokens are set by default).
 pub async fn spawn_app_with_server(configure: impl FnOnce(&mut ServerConfig)) -> TestApp {
+    spawn_app_on(false, configure).await
+}
+
+/// An app on a scratch PostgreSQL database (`OSTIARY_TEST_DATABASE_URL`; tests using it are
+/// `#[ignore]`d without it). Call [`TestApp::close`] at the end to drop the database.
+pub async fn spawn_app_on_postgres() -> TestApp {
+    spawn_app_on(true, |_| {}).await
+}
+
+async fn spawn_app_on(postgres: bool, configure: impl FnOnce(&mut ServerConfig)) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
-    let db_path = dir.path().join("ostiary.db");
+    let scratch = if postgres {
+        Some(ostiary_store::testing::ScratchDatabase::create("the server's PostgreSQL tests").await)
+    } else {
+        None
+    };
+    let database_url = match &scratch {
+        Some(database) => database.url().to_owned(),
+        None => format!("sqlite://{}", dir.path().join("ostiary.db").display()),
+    };
     let clock = ManualClock::new(T0);
-    let (app, issuer, base) = start(&db_path, clock.clone(), configure).await;
+    let (app, issuer, base) = start(&database_url, clock.clone(), configure).await;
     let idp = app.idp().clone();
     idp.add_user(
         Username::parse(USERNAME).expect("username"),
@@ -410,8 +442,9 @@ pub async fn spawn_app_with_server(configure: impl FnOnce(&mut ServerConfig)) ->
         clock,
         idp,
         client_secret: secret.expect("secret").expose().to_owned(),
-        db_path,
+        database_url,
         _dir: dir,
+        postgres: scratch,
         stop: None,
         task: None,
     };

@@ -7,6 +7,7 @@ mod account;
 mod audit;
 mod authorize;
 mod backchannel;
+mod bad_input;
 mod browser;
 mod browser_client;
 mod caching;

@@ -19,6 +19,7 @@
 //! - `concurrency`: many tasks at once against one store.
 //! - `operations`: failed-login counters, the next signing key, revocation notifications,
 //!   readiness.
+//! - `text`: text no database can keep (NUL) through every method that takes text.
 
 /// Instantiates each named `async fn(Arc<dyn Store>)` of the calling module as one test per
 /// backend: `<module>::sqlite::<name>` and `<module>::postgres::<name>` (ignored unless asked
@@ -54,4 +55,5 @@ mod fixtures;
 mod operations;
 mod registry;
 mod sessions;
+mod text;
 mod tokens;
