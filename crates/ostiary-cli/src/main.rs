@@ -163,6 +163,22 @@ Settings without a flag: config file key (environment variable), then default an
       100 for all usernames; then failed answers to the address are held back
   login_throttle.max_failure_delay (OSTIARY_LOGIN_THROTTLE__MAX_FAILURE_DELAY)
       8 seconds, the longest hold-back (doubling from 1 s; 0: none)
+  retention.audit_events (OSTIARY_RETENTION__AUDIT_EVENTS)
+      34560000 seconds (400 days) an audit event is kept; 0: forever
+  retention.ended_sessions (OSTIARY_RETENTION__ENDED_SESSIONS)
+      2592000 seconds (30 days) an ended session, its refresh-token hashes,
+      codes and deliveries are kept
+  retention.authorization_codes (OSTIARY_RETENTION__AUTHORIZATION_CODES)
+      86400 seconds a code is kept past its expiry (replays recognised)
+  retention.backchannel_deliveries (OSTIARY_RETENTION__BACKCHANNEL_DELIVERIES)
+      604800 seconds a delivered or given-up back-channel logout is kept
+  retention.interval (OSTIARY_RETENTION__INTERVAL)
+      300 seconds between passes of the retention job (which also ends
+      sessions whose time ran out); one instance at a time runs it
+  retention.batch_size (OSTIARY_RETENTION__BATCH_SIZE)
+      1000 rows deleted per statement
+  retention.max_batches (OSTIARY_RETENTION__MAX_BATCHES)
+      100 batches of each kind per pass
   migrate_on_start (OSTIARY_MIGRATE_ON_START)
       true (false: refuse an outdated schema; apply it with `ostiary
       migrate`)
@@ -203,8 +219,8 @@ Any other OSTIARY_* variable that is not a setting is refused at start (a misspe
 name would leave its setting at the default), except OSTIARY_CONFIG (--config),
 OSTIARY_DEMO_PASSWORD and the test suites' OSTIARY_TEST_*, OSTIARY_BIN and
 OSTIARY_LOADTEST_*.
-In a TOML file, session.*, login_throttle.*, keys.* and http.* go in [session],
-[login_throttle], [keys] and [http] tables.";
+In a TOML file, session.*, login_throttle.*, retention.*, keys.* and http.* go in
+[session], [login_throttle], [retention], [keys] and [http] tables.";
 
 #[derive(Debug, Subcommand)]
 enum BackchannelCommand {

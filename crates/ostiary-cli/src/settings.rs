@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ostiary_core::IdpConfig;
 use ostiary_core::keys::{KeyEncryptionKey, KeyPolicy, SigningAlgorithm};
+use ostiary_core::retention::RetentionPolicy;
 use ostiary_core::session::SessionPolicy;
 use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_server::HttpTimeouts;
@@ -54,6 +55,10 @@ pub struct Settings {
     /// max_delay, max_failures_per_user, max_failures_per_ip, max_failure_delay; see
     /// `ostiary_core::throttle` for the model).
     pub login_throttle: ThrottlePolicy,
+    /// How long records are kept and how often the retention job runs (`[retention]`:
+    /// audit_events, ended_sessions, authorization_codes, backchannel_deliveries, interval in
+    /// seconds; batch_size, max_batches; see `ostiary_core::retention`).
+    pub retention: RetentionPolicy,
     /// Signing-key rotation (`[keys]`: rotation_interval, publish_ahead; seconds).
     pub keys: KeyPolicy,
     /// Key-encryption key sealing the signing keys at rest: base64 of 32 random bytes
@@ -208,6 +213,7 @@ impl Default for Settings {
             access_token_alg: idp.access_token_alg,
             session: idp.session,
             login_throttle: idp.login_throttle,
+            retention: idp.retention,
             dangerous_insecure_cookies: false,
             admin_token: None,
             keys: idp.keys,
@@ -414,6 +420,7 @@ impl Settings {
         self.login_throttle
             .validate()
             .map_err(|e| anyhow::anyhow!(e))?;
+        self.retention.validate().map_err(|e| anyhow::anyhow!(e))?;
         if self.key_encryption_key.is_some() && self.key_encryption_key_file.is_some() {
             anyhow::bail!("set key_encryption_key or key_encryption_key_file, not both");
         }
@@ -502,6 +509,7 @@ impl Settings {
             access_token_alg: self.access_token_alg,
             session: self.session,
             login_throttle: self.login_throttle,
+            retention: self.retention,
             keys: self.keys,
             key_encryption_key: self.key_encryption_key()?,
         })

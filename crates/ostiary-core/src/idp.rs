@@ -48,6 +48,8 @@ pub struct IdpConfig {
     pub session: SessionPolicy,
     /// Limits on failed logins.
     pub login_throttle: ThrottlePolicy,
+    /// How long records are kept (see [`crate::retention`]).
+    pub retention: crate::retention::RetentionPolicy,
     /// When signing keys rotate.
     pub keys: KeyPolicy,
     /// Seals signing keys at rest; required to open keys sealed with it. Never serialized.
@@ -65,6 +67,7 @@ impl Default for IdpConfig {
             access_token_alg: SigningAlgorithm::ES256,
             session: SessionPolicy::default(),
             login_throttle: ThrottlePolicy::default(),
+            retention: crate::retention::RetentionPolicy::default(),
             keys: KeyPolicy::default(),
             key_encryption_key: None,
         }
@@ -311,8 +314,6 @@ pub struct Idp {
     throttle: LoginThrottle,
     /// Woken whenever this process publishes a revocation (for the streaming feed).
     revocations: Arc<tokio::sync::Notify>,
-    /// When the feed was last pruned (Unix seconds).
-    last_prune: Arc<std::sync::atomic::AtomicI64>,
     /// Hears of every audit event appended (for metrics).
     observer: Arc<dyn AuditObserver>,
 }
@@ -350,6 +351,7 @@ impl Idp {
             .login_throttle
             .validate()
             .map_err(IdpError::Rejected)?;
+        config.retention.validate().map_err(IdpError::Rejected)?;
         let permits = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -368,7 +370,6 @@ impl Idp {
             hasher: PasswordHasher::new(permits)?,
             throttle,
             revocations,
-            last_prune: Arc::default(),
             observer,
         };
         idp.maintain_keys().await?;
@@ -567,7 +568,7 @@ impl Idp {
 
     /// Appends to the audit log. A failed write is logged at error level; it does not undo
     /// the action it records, which has already happened.
-    async fn audit(&self, event: AuditEvent) {
+    pub(crate) async fn audit(&self, event: AuditEvent) {
         match self.store.insert_audit_event(&event).await {
             Ok(()) => self.observed(&event),
             Err(error) => {
@@ -903,7 +904,7 @@ impl Idp {
             .await?;
         let evaluation = &attempt.evaluation;
         for report in &attempt.reports {
-            self.audit_throttle_report(report, now, &context).await;
+            self.audit_throttle_report(report, now).await;
         }
         if let Some(retry_after) = evaluation.refused_for {
             tracing::warn!("login refused: too many failed attempts");
@@ -1041,11 +1042,10 @@ impl Idp {
     /// Audits a report of the failed-login throttle: the attempts one counter took into its
     /// aggregate. Names the username only if such a user exists (the counter's text may be
     /// anything, even a mistyped password).
-    async fn audit_throttle_report(
+    pub(crate) async fn audit_throttle_report(
         &self,
         report: &crate::store::ThrottleReport,
         now: UnixTime,
-        context: &LoginContext,
     ) {
         let username = report.key.strip_prefix("user:").or_else(|| {
             report
@@ -1063,10 +1063,12 @@ impl Idp {
             },
             _ => None,
         };
-        let address = match report.kind {
-            crate::throttle::CounterKind::User => None,
-            _ => context.ip.as_deref(),
-        };
+        let address = report.key.strip_prefix("ip:").or_else(|| {
+            report
+                .key
+                .strip_prefix("pair:")
+                .and_then(|k| k.rsplit('|').next())
+        });
         let mut event = AuditEvent::new(now, AuditKind::LoginThrottled, "system")
             .origin(address, None)
             .details(json!({
@@ -1966,7 +1968,7 @@ impl Idp {
 
     /// The revocation feed after the cursor `after` (0: from the start of the retention
     /// window), at most `limit` entries. Entries older than the retention window are skipped
-    /// (and pruned from storage from time to time): they can no longer matter.
+    /// (and deleted by the retention job, [`crate::retention`]): they can no longer matter.
     pub async fn revocation_feed(
         &self,
         after: i64,
@@ -1975,21 +1977,6 @@ impl Idp {
         let now = self.now();
         let retention = self.revocation_retention();
         let since = now - retention;
-        let last = self.last_prune.load(std::sync::atomic::Ordering::Relaxed);
-        if now - last >= 60
-            && self
-                .last_prune
-                .compare_exchange(
-                    last,
-                    now,
-                    std::sync::atomic::Ordering::Relaxed,
-                    std::sync::atomic::Ordering::Relaxed,
-                )
-                .is_ok()
-        {
-            // Keep a minute more than needed, so a reader at the window's edge misses nothing.
-            self.store.prune_revocations(since - 60).await?;
-        }
         let entries = self
             .store
             .list_revocations(after.max(0), since, limit)

@@ -23,6 +23,8 @@
 //! - `strict_json`: JSON objects without repeated member names, for reading tokens back.
 //! - [`store`]: the [`Store`] trait the use cases need, and its error type.
 //! - [`throttle`]: brute-force protection for the login form.
+//! - [`retention`]: how long records are kept; the job that ends expired sessions and
+//!   deletes what no longer matters.
 //! - [`idp`]: [`Idp`], the use cases, and [`IdpError`].
 
 pub mod audit;
@@ -32,6 +34,7 @@ pub mod code;
 pub mod idp;
 pub mod keys;
 pub mod refresh;
+pub mod retention;
 pub mod scope;
 pub mod secret;
 pub mod session;

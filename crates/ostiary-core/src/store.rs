@@ -431,8 +431,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<RevocationEntry>, StoreError>;
     /// The highest `seq` the feed ever issued (pruned entries included); 0 if none.
     async fn latest_revocation_seq(&self) -> Result<i64, StoreError>;
-    /// Deletes feed entries revoked before `before` (they no longer matter to anyone).
-    async fn prune_revocations(&self, before: UnixTime) -> Result<u64, StoreError>;
     /// Claims up to `limit` due back-channel deliveries for `lease` seconds (so that another
     /// instance does not send them at the same time) and returns them.
     async fn claim_backchannel_deliveries(
@@ -485,6 +483,45 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every failed-login counter of `username` (as [`crate::throttle::username_key`]
     /// writes it): from every address and in total. Returns how many there were.
     async fn clear_login_counters(&self, username: &str) -> Result<u64, StoreError>;
+
+    /// Claims the job `name` for `holder` until `now + lease`, if nobody holds it at `now`
+    /// (a claim of the same holder may be renewed). `true` if claimed: one process among those
+    /// sharing the database does the job each period.
+    async fn claim_job(
+        &self,
+        name: &str,
+        holder: &str,
+        now: UnixTime,
+        lease: i64,
+    ) -> Result<bool, StoreError>;
+    /// Sessions not ended that were last used at or before `idle_since`, or created at or before
+    /// `absolute_since`, oldest first, at most `limit` (for the retention job to end them).
+    async fn list_expired_sessions(
+        &self,
+        idle_since: UnixTime,
+        absolute_since: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<Session>, StoreError>;
+    /// Deletes up to `limit` records of one kind past their cut-off `before` (see
+    /// [`crate::retention::Prunable`] for what each kind takes with it), in one transaction;
+    /// returns how many main records went (sessions, codes, events, …).
+    async fn prune(
+        &self,
+        what: crate::retention::Prunable,
+        before: UnixTime,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+    /// Deletes up to `limit` failed-login counters whose last failure was at or before
+    /// `before` (forgotten), returning how many, and the reports of the aggregates they still
+    /// held (to be audited).
+    async fn prune_login_counters(
+        &self,
+        before: UnixTime,
+        limit: u32,
+    ) -> Result<(u64, Vec<ThrottleReport>), StoreError>;
+    /// How many rows each table holds, by table name (for operators, and to show that
+    /// retention keeps the database the same size).
+    async fn row_counts(&self) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// Calls `wake.notify_waiters()` whenever any process sharing this database publishes on
     /// the revocation feed (which is also when back-channel logouts are queued), until the

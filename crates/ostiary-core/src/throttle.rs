@@ -77,6 +77,17 @@ pub enum CounterKind {
 }
 
 impl CounterKind {
+    /// The kind of a stored counter key (`pair:`, `user:`, `ip:`).
+    pub fn of_key(key: &str) -> Self {
+        if key.starts_with("pair:") {
+            Self::UserAndAddress
+        } else if key.starts_with("user:") {
+            Self::User
+        } else {
+            Self::Address
+        }
+    }
+
     /// Stable name, for the audit log.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -20,6 +20,8 @@
 //!   and the middleware that times requests; served by [`endpoints::metrics`].
 //! - [`proxy`]: trusted reverse proxies and the client address (`X-Forwarded-For`).
 //! - [`request_id`]: the `x-request-id` of every request, in its response and its span.
+//! - [`retention`]: the retention job (expired sessions ended, old records deleted) in the
+//!   background.
 
 pub mod backchannel;
 pub mod cookies;
@@ -30,6 +32,7 @@ pub mod metrics;
 pub mod params;
 pub mod proxy;
 pub mod request_id;
+pub mod retention;
 pub mod serve;
 
 use std::future::Future;
@@ -388,6 +391,8 @@ impl Application {
         }
         // Every instance reloads the signing keys (and rotates them when due) on a schedule.
         tokio::spawn(maintain_keys(self.idp.clone(), stop.subscribe()));
+        // And runs the retention job, which one instance at a time does.
+        tokio::spawn(retention::run_worker(self.idp.clone(), stop.subscribe()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = serve::serve(self.listener, self.router, self.timeouts, async move {
             shutdown.await;

@@ -24,11 +24,13 @@ use ostiary_core::clock::UnixTime;
 use ostiary_core::code::{AuthorizationCode, CodeConsumption};
 use ostiary_core::keys::StoredKey;
 use ostiary_core::refresh::RefreshFamily;
+use ostiary_core::retention::Prunable;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
     BackchannelDelivery, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken, LoginAttempt,
     RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
+    ThrottleReport,
 };
 use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_core::user::{PasswordHashString, User, Username};
@@ -482,10 +484,6 @@ impl Store for TextGuard {
         self.inner.latest_revocation_seq().await
     }
 
-    async fn prune_revocations(&self, before: UnixTime) -> Result<u64, StoreError> {
-        self.inner.prune_revocations(before).await
-    }
-
     async fn claim_backchannel_deliveries(
         &self,
         now: UnixTime,
@@ -568,6 +566,44 @@ impl Store for TextGuard {
             return Ok(0);
         }
         self.inner.clear_login_counters(username).await
+    }
+
+    async fn claim_job(
+        &self,
+        name: &str,
+        holder: &str,
+        now: UnixTime,
+        lease: i64,
+    ) -> Result<bool, StoreError> {
+        check([("job", Some(name)), ("job holder", Some(holder))])?;
+        self.inner.claim_job(name, holder, now, lease).await
+    }
+
+    async fn list_expired_sessions(
+        &self,
+        idle_since: UnixTime,
+        absolute_since: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.inner
+            .list_expired_sessions(idle_since, absolute_since, limit)
+            .await
+    }
+
+    async fn prune(&self, what: Prunable, before: UnixTime, limit: u32) -> Result<u64, StoreError> {
+        self.inner.prune(what, before, limit).await
+    }
+
+    async fn prune_login_counters(
+        &self,
+        before: UnixTime,
+        limit: u32,
+    ) -> Result<(u64, Vec<ThrottleReport>), StoreError> {
+        self.inner.prune_login_counters(before, limit).await
+    }
+
+    async fn row_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.inner.row_counts().await
     }
 
     async fn listen_for_revocations(

@@ -33,12 +33,14 @@ use ostiary_core::clock::UnixTime;
 use ostiary_core::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
 use ostiary_core::keys::{SigningAlgorithm, StoredKey};
 use ostiary_core::refresh::RefreshFamily;
+use ostiary_core::retention::Prunable;
 use ostiary_core::scope::Scope;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
     BackchannelDelivery, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken, LoginAttempt,
     RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
+    ThrottleReport,
 };
 use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_core::user::{PasswordHashString, User, Username};
@@ -47,9 +49,9 @@ use sqlx::{AssertSqlSafe, Connection as _, Postgres, Row};
 
 use crate::OpenError;
 use crate::shared::{
-    CounterRow, LimitDecision, corrupt, describe, invalid_url, is_unique_violation, json_list,
-    limit_decision, log_opened, migration_failed, migrator, parse_list, plan_login_attempt,
-    policy_json, redacted_url, schema_status, unavailable,
+    CounterRow, LimitDecision, TABLES, corrupt, describe, invalid_url, is_unique_violation,
+    json_list, leftover_reports, limit_decision, log_opened, migration_failed, migrator,
+    parse_list, plan_login_attempt, policy_json, redacted_url, schema_status, unavailable,
 };
 
 /// The embedded migrations, in order.
@@ -270,6 +272,23 @@ async fn publish(
     Ok(())
 }
 
+/// Runs a `DELETE … WHERE … IN (SELECT … WHERE cut-off < $1 LIMIT $2)` in the transaction;
+/// returns how many rows went.
+async fn delete_batch(
+    tx: &mut Tx,
+    statement: &'static str,
+    before: UnixTime,
+    limit: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(statement)
+        .bind(before)
+        .bind(limit)
+        .execute(tx.conn())
+        .await
+        .map_err(unavailable)?;
+    Ok(done.rows_affected())
+}
+
 /// Records an access token minted from a code or a family, on `conn` (in a transaction or not).
 async fn insert_issued(
     conn: &mut sqlx::PgConnection,
@@ -365,7 +384,8 @@ async fn end_in(
         "INSERT INTO backchannel_deliveries (client_id, sid, uri, next_attempt_at, created_at) \
          SELECT c.id, $1, c.backchannel_logout_uri, $2, $2 FROM clients c \
          WHERE c.backchannel_logout_uri IS NOT NULL \
-         AND c.id IN (SELECT client_id FROM authorization_codes WHERE sid = $1 AND used_at IS NOT NULL)",
+         AND c.id IN (SELECT client_id FROM session_clients WHERE sid = $1 \
+         UNION SELECT client_id FROM authorization_codes WHERE sid = $1 AND used_at IS NOT NULL)",
     )
     .bind(sid)
     .bind(now)
@@ -1408,21 +1428,6 @@ impl Store for PostgresStore {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn prune_revocations(&self, before: UnixTime) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM revocations WHERE revoked_at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected())
-    }
-
-    #[tracing::instrument(skip_all)]
     async fn claim_backchannel_deliveries(
         &self,
         now: UnixTime,
@@ -1625,6 +1630,157 @@ impl Store for PostgresStore {
             .await
             .map_err(unavailable)?;
         Ok(done.rows_affected())
+    }
+
+    #[tracing::instrument(skip_all, fields(job = name))]
+    async fn claim_job(
+        &self,
+        name: &str,
+        holder: &str,
+        now: UnixTime,
+        lease: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO job_leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at \
+             WHERE job_leases.expires_at <= $4 OR job_leases.holder = EXCLUDED.holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now.saturating_add(lease))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_expired_sessions(
+        &self,
+        idle_since: UnixTime,
+        absolute_since: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<Session>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM sessions WHERE ended_at IS NULL AND (last_used_at <= $1 OR created_at <= $2) \
+             ORDER BY last_used_at LIMIT $3",
+        )
+        .bind(idle_since)
+        .bind(absolute_since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(what = what.as_str()))]
+    async fn prune(&self, what: Prunable, before: UnixTime, limit: u32) -> Result<u64, StoreError> {
+        let limit = i64::from(limit);
+        let mut tx = self.begin().await?;
+        let deleted = match what {
+            Prunable::EndedSessions => {
+                // Sessions ended long ago: nothing else locks them any more, but skip any that
+                // something still holds, rather than wait.
+                let sids: Vec<String> = sqlx::query_scalar(
+                    "SELECT sid FROM sessions WHERE ended_at < $1 ORDER BY ended_at LIMIT $2 \
+                     FOR UPDATE SKIP LOCKED",
+                )
+                .bind(before)
+                .bind(limit)
+                .fetch_all(tx.conn())
+                .await
+                .map_err(unavailable)?;
+                // Everything of the sessions first, then the sessions (foreign keys).
+                for statement in [
+                    "DELETE FROM issued_access_tokens WHERE family_id IN \
+                     (SELECT id FROM refresh_families WHERE sid = ANY($1)) \
+                     OR code_hash IN (SELECT code_hash FROM authorization_codes WHERE sid = ANY($1))",
+                    "DELETE FROM refresh_tokens WHERE family_id IN \
+                     (SELECT id FROM refresh_families WHERE sid = ANY($1))",
+                    "DELETE FROM refresh_families WHERE sid = ANY($1)",
+                    "DELETE FROM authorization_codes WHERE sid = ANY($1)",
+                    "DELETE FROM session_clients WHERE sid = ANY($1)",
+                    "DELETE FROM backchannel_deliveries WHERE sid = ANY($1) \
+                     AND (delivered_at IS NOT NULL OR failed_at IS NOT NULL)",
+                    "DELETE FROM sessions WHERE sid = ANY($1)",
+                ] {
+                    sqlx::query(statement)
+                        .bind(&sids)
+                        .execute(tx.conn())
+                        .await
+                        .map_err(unavailable)?;
+                }
+                sids.len() as u64
+            }
+            Prunable::AuditEvents => delete_batch(&mut tx, "DELETE FROM audit_events WHERE id IN \
+                (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)", before, limit).await?,
+            Prunable::AuthorizationCodes => delete_batch(&mut tx, "DELETE FROM authorization_codes WHERE code_hash IN \
+                (SELECT code_hash FROM authorization_codes WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)", before, limit).await?,
+            Prunable::AccessTokens => {
+                delete_batch(&mut tx, "DELETE FROM issued_access_tokens WHERE jti IN \
+                    (SELECT jti FROM issued_access_tokens WHERE expires_at < $1 LIMIT $2)", before, limit).await?
+                    + delete_batch(&mut tx, "DELETE FROM revoked_access_tokens WHERE jti IN \
+                    (SELECT jti FROM revoked_access_tokens WHERE expires_at < $1 LIMIT $2)", before, limit).await?
+            }
+            Prunable::Revocations => delete_batch(&mut tx, "DELETE FROM revocations WHERE seq IN \
+                (SELECT seq FROM revocations WHERE revoked_at < $1 ORDER BY seq LIMIT $2)", before, limit).await?,
+            Prunable::BackchannelDeliveries => delete_batch(&mut tx, "DELETE FROM backchannel_deliveries WHERE id IN \
+                (SELECT id FROM backchannel_deliveries WHERE COALESCE(delivered_at, failed_at) < $1 LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED)", before, limit).await?,
+        };
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn prune_login_counters(
+        &self,
+        before: UnixTime,
+        limit: u32,
+    ) -> Result<(u64, Vec<ThrottleReport>), StoreError> {
+        let mut tx = self.begin().await?;
+        // Counters an attempt holds right now are skipped: they are not forgotten after all.
+        let rows = sqlx::query(
+            "SELECT key, failures, last_failure_at, aggregated, aggregate_since, reported_at \
+             FROM login_counters WHERE last_failure_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(tx.conn())
+        .await
+        .map_err(unavailable)?;
+        let mut forgotten = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key: String = row.try_get("key").map_err(corrupt)?;
+            forgotten.push((key, counter_from_row(row)?));
+        }
+        let keys: Vec<&str> = forgotten.iter().map(|(key, _)| key.as_str()).collect();
+        sqlx::query("DELETE FROM login_counters WHERE key = ANY($1)")
+            .bind(&keys)
+            .execute(tx.conn())
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await?;
+        Ok((forgotten.len() as u64, leftover_reports(&forgotten)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn row_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut counts = Vec::with_capacity(TABLES.len());
+        for table in TABLES {
+            let count: i64 =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+            counts.push((
+                (*table).to_owned(),
+                u64::try_from(count).unwrap_or_default(),
+            ));
+        }
+        Ok(counts)
     }
 
     async fn listen_for_revocations(

@@ -299,6 +299,39 @@ pub(crate) fn plan_login_attempt(
     }
 }
 
+/// Every table of the schema (for [`ostiary_core::Store::row_counts`]).
+pub(crate) const TABLES: &[&str] = &[
+    "users",
+    "clients",
+    "signing_keys",
+    "sessions",
+    "session_clients",
+    "authorization_codes",
+    "refresh_families",
+    "refresh_tokens",
+    "issued_access_tokens",
+    "revoked_access_tokens",
+    "revocations",
+    "backchannel_deliveries",
+    "audit_events",
+    "login_counters",
+    "job_leases",
+];
+
+/// The reports of aggregates that forgotten counters still held (key, row).
+pub(crate) fn leftover_reports(forgotten: &[(String, CounterRow)]) -> Vec<ThrottleReport> {
+    forgotten
+        .iter()
+        .filter(|(_, row)| row.aggregated > 0)
+        .map(|(key, row)| ThrottleReport {
+            key: key.clone(),
+            kind: ostiary_core::throttle::CounterKind::of_key(key),
+            attempts: u64::try_from(row.aggregated).unwrap_or_default(),
+            since: row.aggregate_since,
+        })
+        .collect()
+}
+
 fn report(key: &ThrottleKey, row: &CounterRow) -> ThrottleReport {
     ThrottleReport {
         key: key.key.clone(),

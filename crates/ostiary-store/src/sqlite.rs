@@ -15,12 +15,14 @@ use ostiary_core::clock::UnixTime;
 use ostiary_core::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
 use ostiary_core::keys::{SigningAlgorithm, StoredKey};
 use ostiary_core::refresh::RefreshFamily;
+use ostiary_core::retention::Prunable;
 use ostiary_core::scope::Scope;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
     BackchannelDelivery, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken, LoginAttempt,
     RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
+    ThrottleReport,
 };
 use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_core::user::{PasswordHashString, User, Username};
@@ -29,9 +31,9 @@ use sqlx::{AssertSqlSafe, Row, SqlitePool};
 
 use crate::OpenError;
 use crate::shared::{
-    CounterRow, LimitDecision, corrupt, describe, invalid_url, is_unique_violation, json_list,
-    limit_decision, log_opened, migration_failed, migrator, parse_list, plan_login_attempt,
-    policy_json, schema_status, unavailable,
+    CounterRow, LimitDecision, TABLES, corrupt, describe, invalid_url, is_unique_violation,
+    json_list, leftover_reports, limit_decision, log_opened, migration_failed, migrator,
+    parse_list, plan_login_attempt, policy_json, schema_status, unavailable,
 };
 
 /// The embedded migrations, in order.
@@ -229,7 +231,8 @@ async fn end_in(
         "INSERT INTO backchannel_deliveries (client_id, sid, uri, next_attempt_at, created_at) \
          SELECT c.id, ?1, c.backchannel_logout_uri, ?2, ?2 FROM clients c \
          WHERE c.backchannel_logout_uri IS NOT NULL \
-         AND c.id IN (SELECT client_id FROM authorization_codes WHERE sid = ?1 AND used_at IS NOT NULL)",
+         AND c.id IN (SELECT client_id FROM session_clients WHERE sid = ?1 \
+         UNION SELECT client_id FROM authorization_codes WHERE sid = ?1 AND used_at IS NOT NULL)",
     )
     .bind(sid)
     .bind(now)
@@ -395,6 +398,23 @@ fn counter_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CounterRow, StoreEr
         aggregate_since: row.try_get("aggregate_since").map_err(corrupt)?,
         reported_at: row.try_get("reported_at").map_err(corrupt)?,
     })
+}
+
+/// Runs a `DELETE … WHERE … IN (SELECT … WHERE cut-off < ? LIMIT ?)` in the caller's
+/// transaction; returns how many rows went.
+async fn delete_batch(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    statement: &'static str,
+    before: UnixTime,
+    limit: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(statement)
+        .bind(before)
+        .bind(limit)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    Ok(done.rows_affected())
 }
 
 fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
@@ -1302,21 +1322,6 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn prune_revocations(&self, before: UnixTime) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM revocations WHERE revoked_at < ?")
-            .bind(before)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < ?")
-            .bind(before)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected())
-    }
-
-    #[tracing::instrument(skip_all)]
     async fn claim_backchannel_deliveries(
         &self,
         now: UnixTime,
@@ -1511,6 +1516,154 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         Ok(done.rows_affected())
+    }
+
+    #[tracing::instrument(skip_all, fields(job = name))]
+    async fn claim_job(
+        &self,
+        name: &str,
+        holder: &str,
+        now: UnixTime,
+        lease: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO job_leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE job_leases.expires_at <= ?4 OR job_leases.holder = excluded.holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now.saturating_add(lease))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_expired_sessions(
+        &self,
+        idle_since: UnixTime,
+        absolute_since: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<Session>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM sessions WHERE ended_at IS NULL AND (last_used_at <= ? OR created_at <= ?) \
+             ORDER BY last_used_at LIMIT ?",
+        )
+        .bind(idle_since)
+        .bind(absolute_since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(what = what.as_str()))]
+    async fn prune(&self, what: Prunable, before: UnixTime, limit: u32) -> Result<u64, StoreError> {
+        let limit = i64::from(limit);
+        let mut tx = self.begin_immediate().await?;
+        let deleted = match what {
+            Prunable::EndedSessions => {
+                let sids: Vec<String> = sqlx::query_scalar(
+                    "SELECT sid FROM sessions WHERE ended_at < ? ORDER BY ended_at LIMIT ?",
+                )
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+                let batch = json_list(&sids);
+                // Everything of the sessions first, then the sessions (foreign keys).
+                for statement in [
+                    "DELETE FROM issued_access_tokens WHERE family_id IN \
+                     (SELECT id FROM refresh_families WHERE sid IN (SELECT value FROM json_each(?1))) \
+                     OR code_hash IN (SELECT code_hash FROM authorization_codes \
+                     WHERE sid IN (SELECT value FROM json_each(?1)))",
+                    "DELETE FROM refresh_tokens WHERE family_id IN \
+                     (SELECT id FROM refresh_families WHERE sid IN (SELECT value FROM json_each(?)))",
+                    "DELETE FROM refresh_families WHERE sid IN (SELECT value FROM json_each(?))",
+                    "DELETE FROM authorization_codes WHERE sid IN (SELECT value FROM json_each(?))",
+                    "DELETE FROM session_clients WHERE sid IN (SELECT value FROM json_each(?))",
+                    "DELETE FROM backchannel_deliveries WHERE sid IN (SELECT value FROM json_each(?)) \
+                     AND (delivered_at IS NOT NULL OR failed_at IS NOT NULL)",
+                    "DELETE FROM sessions WHERE sid IN (SELECT value FROM json_each(?))",
+                ] {
+                    sqlx::query(statement)
+                        .bind(&batch)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                sids.len() as u64
+            }
+            Prunable::AuditEvents => delete_batch(&mut tx, "DELETE FROM audit_events WHERE id IN \
+                (SELECT id FROM audit_events WHERE at < ? ORDER BY id LIMIT ?)", before, limit).await?,
+            Prunable::AuthorizationCodes => delete_batch(&mut tx, "DELETE FROM authorization_codes WHERE code_hash IN \
+                (SELECT code_hash FROM authorization_codes WHERE expires_at < ? LIMIT ?)", before, limit).await?,
+            Prunable::AccessTokens => {
+                delete_batch(&mut tx, "DELETE FROM issued_access_tokens WHERE jti IN \
+                    (SELECT jti FROM issued_access_tokens WHERE expires_at < ? LIMIT ?)", before, limit).await?
+                    + delete_batch(&mut tx, "DELETE FROM revoked_access_tokens WHERE jti IN \
+                    (SELECT jti FROM revoked_access_tokens WHERE expires_at < ? LIMIT ?)", before, limit).await?
+            }
+            Prunable::Revocations => delete_batch(&mut tx, "DELETE FROM revocations WHERE seq IN \
+                (SELECT seq FROM revocations WHERE revoked_at < ? ORDER BY seq LIMIT ?)", before, limit).await?,
+            Prunable::BackchannelDeliveries => delete_batch(&mut tx, "DELETE FROM backchannel_deliveries WHERE id IN \
+                (SELECT id FROM backchannel_deliveries WHERE COALESCE(delivered_at, failed_at) < ? LIMIT ?)", before, limit).await?,
+        };
+        tx.commit().await.map_err(unavailable)?;
+        Ok(deleted)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn prune_login_counters(
+        &self,
+        before: UnixTime,
+        limit: u32,
+    ) -> Result<(u64, Vec<ThrottleReport>), StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        let rows = sqlx::query(
+            "SELECT key, failures, last_failure_at, aggregated, aggregate_since, reported_at \
+             FROM login_counters WHERE last_failure_at <= ? LIMIT ?",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let mut forgotten = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key: String = row.try_get("key").map_err(corrupt)?;
+            forgotten.push((key, counter_from_row(row)?));
+        }
+        let keys: Vec<&str> = forgotten.iter().map(|(key, _)| key.as_str()).collect();
+        sqlx::query("DELETE FROM login_counters WHERE key IN (SELECT value FROM json_each(?))")
+            .bind(json_list(&keys))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok((forgotten.len() as u64, leftover_reports(&forgotten)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn row_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut counts = Vec::with_capacity(TABLES.len());
+        for table in TABLES {
+            let count: i64 =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+            counts.push((
+                (*table).to_owned(),
+                u64::try_from(count).unwrap_or_default(),
+            ));
+        }
+        Ok(counts)
     }
 
     async fn listen_for_revocations(

@@ -26,6 +26,8 @@ pub const CONFIDENTIAL_CLIENT: &str = "web";
 pub const REDIRECT_URI: &str = "http://127.0.0.1:9999/callback";
 pub const LOGOUT_URI: &str = "http://127.0.0.1:9999/bye";
 /// The admin API's token in tests.
+/// The retention interval of test apps: ten years.
+pub const RETENTION_INTERVAL: i64 = 10 * 365 * 24 * 3600;
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghijklmnop";
 /// The metrics scraper's token in tests.
 pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789abcdefghijklmn";
@@ -111,6 +113,9 @@ async fn start(
         metrics_token: Some(Credential::from_presented(METRICS_TOKEN)),
         ..ServerConfig::default()
     };
+    // Tests run the retention job themselves (`idp.apply_retention`), on the manual clock;
+    // the background worker, on the real one, never comes round.
+    config.idp.retention.interval = RETENTION_INTERVAL;
     configure(&mut config);
     let app = Application::build(config, store, Arc::new(clock))
         .await

@@ -19,6 +19,7 @@ mod metrics;
 mod policy;
 mod refresh;
 mod request_id;
+mod retention;
 mod revocation_feed;
 mod throttle;
 mod token_endpoint;

@@ -34,3 +34,18 @@ CREATE TABLE login_counters (
 );
 CREATE INDEX login_counters_username ON login_counters (username);
 CREATE INDEX login_counters_last_failure ON login_counters (last_failure_at);
+
+-- Retention (see ostiary-core's retention.rs): one instance at a time runs each job, under a
+-- lease; and the indexes its deletions and the expiry of untouched sessions need.
+CREATE TABLE job_leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_ended ON sessions (ended_at) WHERE ended_at IS NOT NULL;
+CREATE INDEX sessions_live_last_used ON sessions (last_used_at) WHERE ended_at IS NULL;
+CREATE INDEX sessions_live_created ON sessions (created_at) WHERE ended_at IS NULL;
+CREATE INDEX authorization_codes_expiry ON authorization_codes (expires_at);
+CREATE INDEX revoked_access_tokens_expiry ON revoked_access_tokens (expires_at);
+CREATE INDEX backchannel_deliveries_sid ON backchannel_deliveries (sid);
+CREATE INDEX backchannel_deliveries_done ON backchannel_deliveries (COALESCE(delivered_at, failed_at));

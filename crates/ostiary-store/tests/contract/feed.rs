@@ -5,6 +5,8 @@ use std::sync::Arc;
 use ostiary_core::Store;
 use ostiary_core::session::EndReason;
 
+use ostiary_core::retention::Prunable;
+
 use crate::fixtures::*;
 
 contract!(
@@ -123,16 +125,37 @@ async fn pruning_deletes_old_entries_but_the_latest_seq_remembers_them(store: Ar
     let all = feed(&store).await;
     let latest = all.last().unwrap().seq;
 
-    let pruned = store.prune_revocations(T0 + 2).await.unwrap();
+    let one = store.prune(Prunable::Revocations, T0 + 2, 1).await.unwrap();
+    let pruned = store
+        .prune(Prunable::Revocations, T0 + 2, 100)
+        .await
+        .unwrap();
 
-    assert_eq!(pruned, 2, "revoked before T0+2, exclusive");
+    assert_eq!(
+        (one, pruned),
+        (1, 1),
+        "revoked before T0+2, exclusive, in batches"
+    );
     assert_eq!(feed(&store).await, all[2..]);
     assert_eq!(store.latest_revocation_seq().await.unwrap(), latest);
-    // Revoked access tokens that expired before the bound are forgotten too.
+    // Records of revoked access tokens that expired before the bound are forgotten too.
+    assert_eq!(
+        store
+            .prune(Prunable::AccessTokens, T0 + 2, 100)
+            .await
+            .unwrap(),
+        1
+    );
     assert!(!store.is_access_token_revoked("jti-old").await.unwrap());
     assert!(store.is_access_token_revoked("jti-a").await.unwrap());
 
-    assert_eq!(store.prune_revocations(T0 + 100).await.unwrap(), 4);
+    assert_eq!(
+        store
+            .prune(Prunable::Revocations, T0 + 100, 100)
+            .await
+            .unwrap(),
+        4
+    );
     assert!(feed(&store).await.is_empty());
     assert_eq!(
         store.latest_revocation_seq().await.unwrap(),

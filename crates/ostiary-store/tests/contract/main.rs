@@ -19,6 +19,7 @@
 //! - `concurrency`: many tasks at once against one store.
 //! - `operations`: failed-login counters, the next signing key, revocation notifications,
 //!   readiness.
+//! - `retention`: the job lease, expired sessions, deletion in batches, row counts.
 //! - `text`: text no database can keep (NUL) through every method that takes text.
 
 /// Instantiates each named `async fn(Arc<dyn Store>)` of the calling module as one test per
@@ -54,6 +55,7 @@ mod feed;
 mod fixtures;
 mod operations;
 mod registry;
+mod retention;
 mod sessions;
 mod text;
 mod tokens;
