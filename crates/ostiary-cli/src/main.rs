@@ -17,6 +17,7 @@
 #[macro_use]
 mod output;
 mod commands;
+mod kek;
 mod settings;
 
 use std::path::PathBuf;
@@ -188,7 +189,8 @@ Settings without a flag: config file key (environment variable), then default an
       3600 seconds a new key is published before it signs (at least 360)
   key_encryption_key (OSTIARY_KEY_ENCRYPTION_KEY)
       unset; base64 of 32 bytes sealing the signing keys at rest (`ostiary
-      keys generate-kek`); required with PostgreSQL
+      keys generate-kek`); required with PostgreSQL; a SQLite file otherwise
+      gets its own, PATH.kek beside the database (mode 0600)
   key_encryption_key_file (OSTIARY_KEY_ENCRYPTION_KEY_FILE)
       unset; a file holding the key-encryption key instead
   log_format (OSTIARY_LOG_FORMAT)

@@ -463,21 +463,11 @@ impl Settings {
             .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
-    /// The key-encryption key, read from the setting or its file. Required (an error naming
-    /// the fix) when the database is shared (PostgreSQL); only commands that use the signing
-    /// keys ask for it, so `ostiary migrate` and `ostiary keys generate-kek` work without.
-    fn key_encryption_key(&self) -> anyhow::Result<Option<KeyEncryptionKey>> {
-        let shared_database = !self.database_url.starts_with("sqlite:");
+    /// The key-encryption key the settings give (the setting or its file), if any. Which key
+    /// a command uses, and when one is required, is `crate::kek::resolve`'s business: only
+    /// the commands that use the signing keys ask for it.
+    pub fn configured_key_encryption_key(&self) -> anyhow::Result<Option<KeyEncryptionKey>> {
         let text = match (&self.key_encryption_key, &self.key_encryption_key_file) {
-            (None, None) if shared_database => anyhow::bail!(
-                "a key-encryption key is required with {}: set OSTIARY_KEY_ENCRYPTION_KEY (or \
-                 key_encryption_key_file) to base64 of 32 random bytes, for example the output of \
-                 `ostiary keys generate-kek`; it seals the signing keys in the database",
-                self.database_url
-                    .split(':')
-                    .next()
-                    .unwrap_or("this database")
-            ),
             (Some(value), _) => value.expose().to_owned(),
             (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
                 anyhow::anyhow!(
@@ -497,9 +487,9 @@ impl Settings {
         )?)
     }
 
-    /// The IdP part of the settings. An unset issuer stays empty here, so that the server
-    /// derives it from the address it actually bound (which matters with port 0). Fails if
-    /// the key-encryption key cannot be read.
+    /// The IdP part of the settings, without a key-encryption key (commands that need one add
+    /// what `crate::kek::resolve` finds). An unset issuer stays empty here, so that the
+    /// server derives it from the address it actually bound (which matters with port 0).
     pub fn idp_config(&self) -> anyhow::Result<IdpConfig> {
         Ok(IdpConfig {
             issuer: self.issuer.clone().unwrap_or_default(),
@@ -511,7 +501,7 @@ impl Settings {
             login_throttle: self.login_throttle,
             retention: self.retention,
             keys: self.keys,
-            key_encryption_key: self.key_encryption_key()?,
+            key_encryption_key: None,
         })
     }
 }

@@ -25,15 +25,26 @@ const REDIRECT: &str = "http://127.0.0.1/cb";
 
 struct Env {
     database: String,
-    kek: String,
+    /// The key-encryption key given to every process; `None`: a SQLite database's own.
+    kek: Option<String>,
 }
 
 impl Env {
+    /// `ostiary` with this environment's database and key-encryption key.
+    fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ostiary"));
+        command.env("OSTIARY_DATABASE_URL", &self.database);
+        match &self.kek {
+            Some(kek) => command.env("OSTIARY_KEY_ENCRYPTION_KEY", kek),
+            None => command.env_remove("OSTIARY_KEY_ENCRYPTION_KEY"),
+        };
+        command
+    }
+
     fn ostiary(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ostiary"))
+        let mut child = self
+            .command()
             .args(args)
-            .env("OSTIARY_DATABASE_URL", &self.database)
-            .env("OSTIARY_KEY_ENCRYPTION_KEY", &self.kek)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -55,10 +66,9 @@ impl Env {
 
     /// Starts `ostiary serve` on a free port and returns it with its base URL.
     fn serve(&self) -> Instance {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ostiary"))
+        let mut child = self
+            .command()
             .args(["serve", "--listen", "127.0.0.1:0", "--issuer", ISSUER])
-            .env("OSTIARY_DATABASE_URL", &self.database)
-            .env("OSTIARY_KEY_ENCRYPTION_KEY", &self.kek)
             .env("OSTIARY_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -97,7 +107,7 @@ async fn setup(what: &str) -> (ScratchDatabase, Env) {
     let kek = ostiary_core::keys::KeyEncryptionKey::generate_encoded();
     let env = Env {
         database: database.url().to_owned(),
-        kek,
+        kek: Some(kek),
     };
     env.ostiary(
         &["user", "add", "alice", "--password-stdin"],
@@ -298,4 +308,168 @@ fn jwt_claim(jwt: &str, name: &str) -> String {
         .expect("base64url");
     let claims: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
     claims[name].as_str().expect("a string claim").to_owned()
+}
+
+/// The `kid`s an instance publishes.
+async fn published_kids(base: &str) -> Vec<String> {
+    let jwks: serde_json::Value = reqwest::get(format!("{base}/jwks.json"))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid").to_owned())
+        .collect()
+}
+
+/// Waits (at most `limit`) until none of `instances` publishes any of `withdrawn`; returns how
+/// long that took.
+async fn until_withdrawn(
+    instances: &[&Instance],
+    withdrawn: &[String],
+    limit: Duration,
+) -> Duration {
+    let started = std::time::Instant::now();
+    tokio::time::timeout(limit, async {
+        for instance in instances {
+            while published_kids(&instance.base)
+                .await
+                .iter()
+                .any(|kid| withdrawn.contains(kid))
+            {
+                tokio::task::yield_now().await;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("an instance still publishes a withdrawn key after {limit:?}"));
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs OSTIARY_TEST_DATABASE_URL"]
+async fn an_emergency_rotation_from_the_command_line_reaches_every_instance_within_seconds() {
+    let (database, env) = setup("the multi-instance tests").await;
+    let (a, b) = (env.serve(), env.serve());
+    let before = published_kids(&a.base).await;
+    assert_eq!(published_kids(&b.base).await, before);
+
+    env.ostiary(&["keys", "rotate", "--immediately"], None);
+    // PostgreSQL notifies every instance of the withdrawal at once.
+    let took = until_withdrawn(&[&a, &b], &before, Duration::from_secs(2)).await;
+    eprintln!("both instances dropped the withdrawn keys {took:?} after the command");
+    let after = published_kids(&b.base).await;
+    assert_eq!(after.len(), 2, "the new ES256 and RS256 keys: {after:?}");
+    assert_eq!(published_kids(&a.base).await, after);
+
+    drop((a, b));
+    database.drop_now().await.expect("drop the database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_sqlite_the_keys_are_sealed_by_default_and_a_withdrawal_from_the_command_line_reaches_the_server()
+ {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ostiary.db");
+    let env = Env {
+        database: format!("sqlite://{}", db.display()),
+        kek: None,
+    };
+    // Commands that touch no signing key need no key-encryption key, and make none.
+    env.ostiary(&["user", "list"], None);
+    let kek_file = dir.path().join("ostiary.db.kek");
+    assert!(!kek_file.exists());
+
+    let server = env.serve();
+    // The server made the database's own key-encryption key, private to its owner, and
+    // sealed the signing keys with it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&kek_file)
+            .expect("the .kek file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let listed = env.ostiary(&["keys", "list"], None);
+    let keys: Vec<serde_json::Value> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().all(|k| k["encrypted"] == true), "{keys:?}");
+    let before = published_kids(&server.base).await;
+
+    // The CLI is another process on SQLite: the server hears of it by re-reading the feed.
+    env.ostiary(&["keys", "rotate", "--immediately"], None);
+    let took = until_withdrawn(&[&server], &before, Duration::from_secs(3)).await;
+    eprintln!("the server dropped the withdrawn keys {took:?} after the command");
+    let audit = env.ostiary(&["audit", "--kind", "signing_key_withdrawn"], None);
+    let withdrawn = String::from_utf8_lossy(&audit.stdout).into_owned();
+    assert_eq!(withdrawn.lines().count(), 2);
+    assert!(withdrawn.contains("\"actor\":\"cli"), "{withdrawn}");
+
+    // Without its key-encryption key the sealed keys cannot be used: refused, with the fix.
+    std::fs::rename(&kek_file, dir.path().join("elsewhere.kek")).expect("move the kek");
+    drop(server);
+    let refused = env
+        .command()
+        .args(["keys", "rotate"])
+        .output()
+        .expect("ostiary runs");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("sealed") && stderr.contains("ostiary.db.kek"),
+        "{stderr}"
+    );
+    assert!(!kek_file.exists(), "no new key was made over sealed keys");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs OSTIARY_TEST_DATABASE_URL"]
+async fn on_postgresql_only_the_commands_that_use_signing_keys_ask_for_the_key_encryption_key() {
+    let database = ScratchDatabase::create("the multi-instance tests").await;
+    let env = Env {
+        database: database.url().to_owned(),
+        kek: None,
+    };
+    env.ostiary(
+        &["user", "add", "alice", "--password-stdin"],
+        Some("a-long-passw0rd\n"),
+    );
+    for args in [
+        &["user", "list"][..],
+        &[
+            "client",
+            "add",
+            "app",
+            "--public",
+            "--redirect-uri",
+            REDIRECT,
+        ],
+        &["client", "list"],
+        &["session", "list"],
+        &["audit"],
+        &["keys", "list"],
+        &["backchannel", "list"],
+        &["user", "unlock", "alice"],
+    ] {
+        env.ostiary(args, None);
+    }
+    for args in [&["serve"][..], &["keys", "rotate"]] {
+        let refused = env.command().args(args).output().expect("ostiary runs");
+        assert!(!refused.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains("key-encryption key is required"),
+            "{stderr}"
+        );
+    }
+    database.drop_now().await.expect("drop the database");
 }

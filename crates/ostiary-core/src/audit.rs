@@ -76,13 +76,16 @@ pub enum AuditKind {
     /// A signing key was withdrawn at once by an emergency rotation (`details`: kid, alg):
     /// no longer published, no longer accepted, announced on the revocation feed.
     SigningKeyWithdrawn,
+    /// Signing keys stored in the clear were sealed under the key-encryption key
+    /// (`details.kids`).
+    SigningKeysSealed,
     /// The retention job deleted expired records (`details`: what, how many, cut-off times).
     RetentionApplied,
 }
 
 impl AuditKind {
     /// Every kind, for validating filters.
-    pub const ALL: [AuditKind; 25] = [
+    pub const ALL: [AuditKind; 26] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::RefreshRotated,
@@ -107,6 +110,7 @@ impl AuditKind {
         Self::LoginThrottled,
         Self::LoginCountersCleared,
         Self::SigningKeyWithdrawn,
+        Self::SigningKeysSealed,
         Self::RetentionApplied,
     ];
 
@@ -137,6 +141,7 @@ impl AuditKind {
             Self::LoginThrottled => "login_throttled",
             Self::LoginCountersCleared => "login_counters_cleared",
             Self::SigningKeyWithdrawn => "signing_key_withdrawn",
+            Self::SigningKeysSealed => "signing_keys_sealed",
             Self::RetentionApplied => "retention_applied",
         }
     }

@@ -9,10 +9,7 @@ use crate::audit::{AuditEvent, AuditFilter, AuditKind, AuditObserver, NoObserver
 use crate::client::{Client, ClientId, ClientKind, RedirectUri, WebOrigin};
 use crate::clock::{Clock, UnixTime};
 use crate::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
-use crate::keys::{
-    KeyEncryptionKey, KeyError, KeyPolicy, KeyRing, KeyState, KeyStatus, LoadedKey,
-    SigningAlgorithm, StoredKey,
-};
+use crate::keys::{KeyEncryptionKey, KeyError, KeyPolicy, KeyRing, SigningAlgorithm};
 use crate::refresh::{self, RefreshDecision, RefreshFamily};
 use crate::scope::{self, Scope};
 use crate::secret::{Credential, Password, random_id};
@@ -156,10 +153,6 @@ pub enum EndWhich<'a> {
 
 /// Lifetime of a back-channel logout token, seconds.
 pub const LOGOUT_TOKEN_TTL: i64 = 120;
-
-/// Seconds a retired signing key stays published beyond the longest token lifetime (clock
-/// skew and verifiers' leeway).
-const KEY_RETENTION_MARGIN: i64 = 300;
 
 /// Attempts before a back-channel logout is given up.
 pub const BACKCHANNEL_MAX_ATTEMPTS: i64 = 8;
@@ -306,16 +299,19 @@ const ROTATION_ATTEMPTS: usize = 3;
 /// The identity provider.
 #[derive(Clone)]
 pub struct Idp {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    keys: Arc<std::sync::RwLock<Arc<KeyRing>>>,
-    config: Arc<IdpConfig>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// The signing keys as last loaded; empty for an IdP opened for administration.
+    pub(crate) keys: Arc<std::sync::RwLock<Arc<KeyRing>>>,
+    /// Whether this IdP signs (its keys are loaded and kept current), or only administers.
+    pub(crate) signs: bool,
+    pub(crate) config: Arc<IdpConfig>,
     hasher: PasswordHasher,
     throttle: LoginThrottle,
     /// Woken whenever this process publishes a revocation (for the streaming feed).
-    revocations: Arc<tokio::sync::Notify>,
+    pub(crate) revocations: Arc<tokio::sync::Notify>,
     /// Hears of every audit event appended (for metrics).
-    observer: Arc<dyn AuditObserver>,
+    pub(crate) observer: Arc<dyn AuditObserver>,
 }
 
 impl std::fmt::Debug for Idp {
@@ -366,6 +362,7 @@ impl Idp {
             store,
             clock,
             keys: Arc::default(),
+            signs: true,
             config: Arc::new(config),
             hasher: PasswordHasher::new(permits)?,
             throttle,
@@ -376,194 +373,30 @@ impl Idp {
         Ok(idp)
     }
 
-    // ---- signing keys -------------------------------------------------------------------------
-
-    /// How long a retired key stays published, seconds: the longest lifetime of anything it
-    /// signed (access, ID and logout tokens), plus a margin for clock skew and leeway.
-    pub fn key_retention(&self) -> i64 {
-        self.config
-            .access_token_ttl
-            .max(self.config.id_token_ttl)
-            .max(LOGOUT_TOKEN_TTL)
-            .saturating_add(KEY_RETENTION_MARGIN)
-    }
-
-    fn algorithms_in_use(&self) -> [SigningAlgorithm; 2] {
-        [self.config.access_token_alg, ID_TOKEN_ALG]
-    }
-
-    /// A new key for `alg`, sealed under the key-encryption key if there is one.
-    async fn new_key(
-        &self,
-        alg: SigningAlgorithm,
-        activates_at: UnixTime,
-    ) -> Result<StoredKey, IdpError> {
-        let now = self.now();
-        let key = tokio::task::spawn_blocking(move || LoadedKey::generate(alg, now, activates_at))
-            .await
-            .map_err(|e| KeyError::from_message(e.to_string()))??;
-        Ok(match &self.config.key_encryption_key {
-            Some(kek) => kek.seal(&key)?,
-            None => key,
+    /// The IdP opened for administration (the CLI's user, client, session, audit and key
+    /// commands): the same use cases on the same store, but its signing keys are not loaded
+    /// (no key-encryption key is needed to manage users), nothing is minted, and other
+    /// processes are not listened to. [`Idp::rotate_keys`] still works, given the key-encryption
+    /// key it seals the new keys with.
+    pub fn for_administration(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: IdpConfig,
+    ) -> Result<Self, IdpError> {
+        let permits = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Ok(Self {
+            store,
+            clock,
+            keys: Arc::default(),
+            signs: false,
+            throttle: LoginThrottle::new(config.login_throttle),
+            config: Arc::new(config),
+            hasher: PasswordHasher::new(permits)?,
+            revocations: Arc::new(tokio::sync::Notify::new()),
+            observer: Arc::new(NoObserver),
         })
-    }
-
-    fn audit_key_generated(&self, key: &StoredKey, reason: &str) -> AuditEvent {
-        AuditEvent::new(self.now(), AuditKind::SigningKeyGenerated, "system").details(json!({
-            "kid": key.kid, "alg": key.alg.as_str(), "activates_at": key.activates_at,
-            "reason": reason,
-        }))
-    }
-
-    /// Brings the signing keys up to date, as every instance does at start and every
-    /// [`crate::keys::KEY_RELOAD_INTERVAL`] seconds: generates a first key for an algorithm
-    /// in use that has none; publishes the next key when the current one is due to rotate
-    /// (`keys.rotation_interval`), [`KeyPolicy::publish_ahead`] seconds before it signs (one
-    /// store transaction decides, so that instances racing here publish one key); deletes keys
-    /// past their retention; and reloads the ring, so that keys published by other instances
-    /// or by `ostiary keys rotate` are picked up. Generation and removal are audited.
-    pub async fn maintain_keys(&self) -> Result<(), IdpError> {
-        let now = self.now();
-        let policy = self.config.keys;
-        let mut stored = self.store.list_signing_keys().await?;
-        let mut changed = false;
-        let statuses = crate::keys::lifecycle(&stored, now, self.key_retention());
-        for alg in self.algorithms_in_use() {
-            let of_alg = || statuses.iter().filter(move |s| s.alg == alg);
-            let Some(current) = of_alg().find(|s| s.state == KeyState::Current) else {
-                // Instances starting together on an empty database store one first key.
-                let key = self.new_key(alg, now).await?;
-                if self
-                    .store
-                    .insert_next_signing_key(&key, UnixTime::MIN)
-                    .await?
-                {
-                    self.audit(self.audit_key_generated(&key, "first_start"))
-                        .await;
-                    tracing::info!(kid = %key.kid, alg = alg.as_str(), "generated signing key");
-                }
-                changed = true;
-                continue;
-            };
-            let pending = of_alg().any(|s| s.state == KeyState::Next);
-            let due = policy.rotation_interval > 0
-                && now
-                    >= current
-                        .activates_at
-                        .saturating_add(policy.rotation_interval)
-                        .saturating_sub(policy.publish_ahead);
-            if due && !pending {
-                let activates_at = now.saturating_add(policy.publish_ahead).max(
-                    current
-                        .activates_at
-                        .saturating_add(policy.rotation_interval),
-                );
-                let key = self.new_key(alg, activates_at).await?;
-                if self.store.insert_next_signing_key(&key, now).await? {
-                    self.audit(self.audit_key_generated(&key, "scheduled"))
-                        .await;
-                    tracing::info!(kid = %key.kid, alg = alg.as_str(), activates_at, "published the next signing key");
-                }
-                changed = true;
-            }
-        }
-        if changed {
-            stored = self.store.list_signing_keys().await?;
-        }
-        for status in crate::keys::lifecycle(&stored, now, self.key_retention()) {
-            if status.state == KeyState::Removed
-                && self.store.delete_signing_key(&status.kid).await?
-            {
-                self.audit(
-                    AuditEvent::new(now, AuditKind::SigningKeyRemoved, "system")
-                        .details(json!({"kid": status.kid, "alg": status.alg.as_str()})),
-                )
-                .await;
-                tracing::info!(kid = %status.kid, "removed a retired signing key");
-            }
-        }
-        let ring = KeyRing::new(
-            &stored,
-            now,
-            self.key_retention(),
-            self.config.key_encryption_key.as_ref(),
-        )?;
-        *self
-            .keys
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ring);
-        Ok(())
-    }
-
-    /// Publishes a new signing key for each algorithm in use (`ostiary keys rotate`). Normally
-    /// it signs [`KeyPolicy::publish_ahead`] seconds from now, and a key already waiting to
-    /// sign is an error. `immediately` (a compromised key) makes it sign at once (within a
-    /// second: activation times have one-second precision) and deletes any key that was
-    /// waiting to sign (made before the compromise, never used); verifiers
-    /// that cached the JWKS fetch the new key when they first see its `kid`, and the old key
-    /// is retired. Audited. Returns the new keys' states.
-    pub async fn rotate_keys(&self, immediately: bool) -> Result<Vec<KeyStatus>, IdpError> {
-        let now = self.now();
-        let statuses = self.key_statuses().await?;
-        let mut created = Vec::new();
-        for alg in self.algorithms_in_use() {
-            // Activation times order the keys, at one-second precision: an immediate key
-            // activates after the current one, even when that one activated this second.
-            let current = statuses
-                .iter()
-                .filter(|s| s.alg == alg && s.state == KeyState::Current)
-                .map(|s| s.activates_at)
-                .max()
-                .unwrap_or(now);
-            let activates_at = if immediately {
-                now.max(current.saturating_add(1))
-            } else {
-                now.saturating_add(self.config.keys.publish_ahead)
-            };
-            let key = self.new_key(alg, activates_at).await?;
-            if immediately {
-                self.store.insert_signing_key(&key).await?;
-                // A key waiting to sign was made before the compromise: it goes too.
-                for pending in statuses
-                    .iter()
-                    .filter(|s| s.alg == alg && s.state == KeyState::Next)
-                {
-                    if self.store.delete_signing_key(&pending.kid).await? {
-                        self.audit(
-                            AuditEvent::new(now, AuditKind::SigningKeyRemoved, "admin").details(
-                                json!({"kid": pending.kid, "alg": alg.as_str(), "reason": "superseded_by_immediate_rotation"}),
-                            ),
-                        )
-                        .await;
-                    }
-                }
-            } else if !self.store.insert_next_signing_key(&key, now).await? {
-                return Err(IdpError::Rejected(format!(
-                    "a next {} key is already published and waiting to sign; see `ostiary keys list`",
-                    alg.as_str()
-                )));
-            }
-            let reason = if immediately { "immediate" } else { "manual" };
-            self.audit(self.audit_key_generated(&key, reason)).await;
-            created.push(key.kid);
-        }
-        self.maintain_keys().await?;
-        Ok(self
-            .key_statuses()
-            .await?
-            .into_iter()
-            .filter(|s| created.contains(&s.kid))
-            .collect())
-    }
-
-    /// Every stored signing key with its state now (`ostiary keys list`).
-    pub async fn key_statuses(&self) -> Result<Vec<KeyStatus>, IdpError> {
-        let stored = self.store.list_signing_keys().await?;
-        Ok(crate::keys::lifecycle(
-            &stored,
-            self.now(),
-            self.key_retention(),
-        ))
     }
 
     /// Appends to the audit log. A failed write is logged at error level; it does not undo
@@ -581,7 +414,7 @@ impl Idp {
     /// own transactions are told here after the store call returned, as that call's contract
     /// says it wrote them (see [`Store::end_session`], [`Store::insert_session`],
     /// [`Store::rotate_refresh`]): each appended event is observed exactly once.
-    fn observed(&self, event: &AuditEvent) {
+    pub(crate) fn observed(&self, event: &AuditEvent) {
         self.observer.observe(event.kind, event.category());
     }
 

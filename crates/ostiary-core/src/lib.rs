@@ -17,7 +17,9 @@
 //! - [`session`]: IdP sessions (the `sid`), their idle/absolute lifetimes and the policy.
 //! - [`refresh`]: the refresh-token state machine (rotation, grace-window replay, theft).
 //! - [`code`]: authorization codes and PKCE (RFC 7636, S256 only).
-//! - [`keys`]: signing keys (ES256, EdDSA, RS256), JWKS publication.
+//! - [`keys`]: signing keys (ES256, EdDSA, RS256), their lifecycle, JWKS publication.
+//! - [`signing`]: the signing keys' use cases: maintenance on every instance, rotation, the
+//!   emergency rotation that withdraws a compromised key everywhere within seconds.
 //! - [`token`]: minting access tokens (RFC 9068) and ID tokens (OIDC Core), and verifying
 //!   our own tokens where the IdP itself consumes them (userinfo, revocation, logout hints).
 //! - `strict_json`: JSON objects without repeated member names, for reading tokens back.
@@ -38,6 +40,7 @@ pub mod retention;
 pub mod scope;
 pub mod secret;
 pub mod session;
+pub mod signing;
 pub mod store;
 mod strict_json;
 pub mod throttle;

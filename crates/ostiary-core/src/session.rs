@@ -211,6 +211,9 @@ pub enum EndReason {
     PasswordChanged,
     /// An administrator ended the session.
     AdminRevoked,
+    /// An emergency rotation of the signing keys ended every session (`keys rotate
+    /// --immediately --end-sessions`).
+    SigningKeyCompromised,
 }
 
 impl EndReason {
@@ -227,6 +230,7 @@ impl EndReason {
             Self::PolicyEviction => "policy_eviction",
             Self::PasswordChanged => "password_changed",
             Self::AdminRevoked => "admin_revoked",
+            Self::SigningKeyCompromised => "signing_key_compromised",
         }
     }
 }
@@ -238,7 +242,10 @@ impl EndReason {
         match self {
             Self::Logout => "user",
             Self::Revoked | Self::AuthorizationCodeReplay => "client",
-            Self::UserDisabled | Self::AdminRevoked | Self::PasswordChanged => "admin",
+            Self::UserDisabled
+            | Self::AdminRevoked
+            | Self::PasswordChanged
+            | Self::SigningKeyCompromised => "admin",
             Self::RefreshTokenReuse
             | Self::IdleTimeout
             | Self::AbsoluteLifetime

@@ -32,8 +32,9 @@ pub enum StoreError {
     InvalidInput(&'static str),
 }
 
-/// An entry of the revocation feed: a session that ended (`sid`) or an access token that was
-/// revoked (`jti`).
+/// An entry of the revocation feed: a session that ended (`sid`), an access token that was
+/// revoked (`jti`), or a signing key that was withdrawn (`kid`: tokens it signed are not to be
+/// trusted any more, whatever their `exp`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevocationEntry {
     /// Position in the feed: strictly increasing.
@@ -42,6 +43,8 @@ pub struct RevocationEntry {
     pub sid: Option<String>,
     /// The revoked access token, if this entry is about one token.
     pub jti: Option<String>,
+    /// The withdrawn signing key, if this entry is about a key.
+    pub kid: Option<String>,
     /// When (Unix seconds).
     pub revoked_at: UnixTime,
     /// Why (an [`EndReason::as_str`], or `access_token_revoked`).
@@ -268,6 +271,18 @@ pub trait Store: Send + Sync + 'static {
         key: &StoredKey,
         after: UnixTime,
     ) -> Result<bool, StoreError>;
+    /// Changes the signing keys in one transaction (an emergency rotation, or sealing keys
+    /// stored in the clear): `keys` are stored, replacing the private key of a stored key with
+    /// the same `kid` (its times stay); the keys `withdraw` names are deleted and each published
+    /// on the revocation feed as a withdrawn `kid` (reason `signing_key_withdrawn`); `audit` is
+    /// appended.
+    async fn change_signing_keys(
+        &self,
+        keys: &[StoredKey],
+        withdraw: &[String],
+        now: UnixTime,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError>;
     /// Deletes a signing key (past its retention); `false` if it was already gone.
     async fn delete_signing_key(&self, kid: &str) -> Result<bool, StoreError>;
 

@@ -241,6 +241,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit", get(admin::audit))
         .route("/admin/backchannel", get(admin::backchannel))
         .route("/admin/users/unlock", post(admin::unlock))
+        .route("/admin/keys/rotate", post(admin::rotate_keys))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(endpoints::metrics::metrics))

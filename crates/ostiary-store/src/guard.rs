@@ -255,6 +255,23 @@ impl Store for TextGuard {
         self.inner.insert_next_signing_key(key, after).await
     }
 
+    async fn change_signing_keys(
+        &self,
+        keys: &[StoredKey],
+        withdraw: &[String],
+        now: UnixTime,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        check_all("kid", keys.iter().map(|k| k.kid.as_str()))?;
+        check_all("kid", withdraw.iter().map(String::as_str))?;
+        for event in audit {
+            check_audit(event)?;
+        }
+        self.inner
+            .change_signing_keys(keys, withdraw, now, audit)
+            .await
+    }
+
     async fn delete_signing_key(&self, kid: &str) -> Result<bool, StoreError> {
         if !storable(kid) {
             return Ok(false);

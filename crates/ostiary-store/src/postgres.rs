@@ -207,6 +207,7 @@ impl PostgresStore {
 struct FeedEntry {
     sid: Option<String>,
     jti: Option<String>,
+    kid: Option<String>,
     revoked_at: UnixTime,
     reason: &'static str,
 }
@@ -254,10 +255,11 @@ async fn publish(
         .map_err(unavailable)?;
     for entry in entries {
         sqlx::query(
-            "INSERT INTO revocations (sid, jti, revoked_at, reason) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO revocations (sid, jti, kid, revoked_at, reason) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&entry.sid)
         .bind(&entry.jti)
+        .bind(&entry.kid)
         .bind(entry.revoked_at)
         .bind(entry.reason)
         .execute(&mut **tx)
@@ -331,6 +333,7 @@ async fn revoke_access_token_in(
         tx.feed.push(FeedEntry {
             sid: None,
             jti: Some(jti.to_owned()),
+            kid: None,
             revoked_at: now,
             reason,
         });
@@ -375,6 +378,7 @@ async fn end_in(
     tx.feed.push(FeedEntry {
         sid: Some(sid.to_owned()),
         jti: None,
+        kid: None,
         revoked_at: now,
         reason: reason.as_str(),
     });
@@ -803,6 +807,52 @@ impl Store for PostgresStore {
         insert_key(tx.conn(), key).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn change_signing_keys(
+        &self,
+        keys: &[StoredKey],
+        withdraw: &[String],
+        now: UnixTime,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        use secrecy::ExposeSecret as _;
+        let mut tx = self.begin().await?;
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, activates_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (kid) DO UPDATE SET private_pkcs8 = EXCLUDED.private_pkcs8",
+            )
+            .bind(&key.kid)
+            .bind(key.alg.as_str())
+            .bind(key.private_pkcs8.expose_secret().to_vec())
+            .bind(key.created_at)
+            .bind(key.activates_at)
+            .execute(tx.conn())
+            .await
+            .map_err(unavailable)?;
+        }
+        for kid in withdraw {
+            let gone = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+                .bind(kid)
+                .execute(tx.conn())
+                .await
+                .map_err(unavailable)?;
+            if gone.rows_affected() == 1 {
+                tx.feed.push(FeedEntry {
+                    sid: None,
+                    jti: None,
+                    kid: Some(kid.clone()),
+                    revoked_at: now,
+                    reason: "signing_key_withdrawn",
+                });
+            }
+        }
+        for event in audit {
+            append_audit(tx.conn(), event).await?;
+        }
+        tx.commit().await
     }
 
     #[tracing::instrument(skip_all, fields(kid = %kid))]
@@ -1391,7 +1441,7 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<RevocationEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, sid, jti, revoked_at, reason FROM revocations WHERE seq > $1 AND revoked_at >= $2 \
+            "SELECT seq, sid, jti, kid, revoked_at, reason FROM revocations WHERE seq > $1 AND revoked_at >= $2 \
              ORDER BY seq LIMIT $3",
         )
         .bind(after_seq)
@@ -1406,6 +1456,7 @@ impl Store for PostgresStore {
                     seq: row.try_get("seq").map_err(corrupt)?,
                     sid: row.try_get("sid").map_err(corrupt)?,
                     jti: row.try_get("jti").map_err(corrupt)?,
+                    kid: row.try_get("kid").map_err(corrupt)?,
                     revoked_at: row.try_get("revoked_at").map_err(corrupt)?,
                     reason: row.try_get("reason").map_err(corrupt)?,
                 })

@@ -720,6 +720,53 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn change_signing_keys(
+        &self,
+        keys: &[StoredKey],
+        withdraw: &[String],
+        now: UnixTime,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        use secrecy::ExposeSecret as _;
+        let mut tx = self.begin_immediate().await?;
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, activates_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (kid) DO UPDATE SET private_pkcs8 = excluded.private_pkcs8",
+            )
+            .bind(&key.kid)
+            .bind(key.alg.as_str())
+            .bind(key.private_pkcs8.expose_secret().to_vec())
+            .bind(key.created_at)
+            .bind(key.activates_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        for kid in withdraw {
+            let gone = sqlx::query("DELETE FROM signing_keys WHERE kid = ?")
+                .bind(kid)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            if gone.rows_affected() == 1 {
+                sqlx::query(
+                    "INSERT INTO revocations (kid, revoked_at, reason) VALUES (?, ?, 'signing_key_withdrawn')",
+                )
+                .bind(kid)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            }
+        }
+        for event in audit {
+            append_audit(&mut *tx, event).await?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
     #[tracing::instrument(skip_all, fields(kid = %kid))]
     async fn delete_signing_key(&self, kid: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM signing_keys WHERE kid = ?")
@@ -1290,7 +1337,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<RevocationEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, sid, jti, revoked_at, reason FROM revocations WHERE seq > ? AND revoked_at >= ? ORDER BY seq LIMIT ?",
+            "SELECT seq, sid, jti, kid, revoked_at, reason FROM revocations WHERE seq > ? AND revoked_at >= ? ORDER BY seq LIMIT ?",
         )
         .bind(after_seq)
         .bind(since)
@@ -1304,6 +1351,7 @@ impl Store for SqliteStore {
                     seq: row.try_get("seq").map_err(corrupt)?,
                     sid: row.try_get("sid").map_err(corrupt)?,
                     jti: row.try_get("jti").map_err(corrupt)?,
+                    kid: row.try_get("kid").map_err(corrupt)?,
                     revoked_at: row.try_get("revoked_at").map_err(corrupt)?,
                     reason: row.try_get("reason").map_err(corrupt)?,
                 })

@@ -207,6 +207,23 @@ impl RemoteJwks {
         }
     }
 
+    /// Forgets the key `kid` at once (the identity provider withdrew it, as its revocation
+    /// feed says) and makes the next validation refetch the JWKS, rate limits aside: the cached
+    /// set is stale by definition, and the new keys are what the next tokens carry.
+    pub(crate) fn withdraw(&self, kid: &str) {
+        let mut state = self.state();
+        if let Some(keys) = &state.keys
+            && let Some(remaining) = keys.without_kid(kid)
+        {
+            state.keys = Some(Arc::new(remaining));
+            state.generation += 1;
+        }
+        state.fresh_until = 0;
+        state.retry_at = 0;
+        state.last_unknown_kid_refetch = None;
+        tracing::info!(url = %self.url, kid, "signing key withdrawn; dropped from the JWKS cache");
+    }
+
     fn fresh(&self, now: i64) -> Option<Snapshot> {
         let state = self.state();
         match &state.keys {

@@ -81,6 +81,11 @@ pub enum ValidationError {
     /// identity provider's revocation feed says.
     #[error("the token has been revoked")]
     Revoked,
+    /// The key that signed the token was withdrawn by the identity provider (an emergency
+    /// rotation after a compromise), as its revocation feed says: whoever holds that key can
+    /// mint tokens with any claims, so none it signed is trusted, whatever its `exp`.
+    #[error("the token's signing key has been withdrawn")]
+    KeyWithdrawn,
     /// Fail-closed mode only: the revocation feed has not been read successfully for longer
     /// than allowed, so no token can be trusted not to be revoked. A server-side outage (503).
     #[error("the revocation feed is unavailable")]
@@ -103,7 +108,7 @@ impl ValidationError {
     /// `unsupported_header`, `wrong_type`, `unknown_key`, `key_mismatch`, `bad_signature`,
     /// `missing_claim`, `invalid_claim`, `wrong_issuer`, `wrong_audience`, `expired`,
     /// `not_yet_valid`, `too_old`, `lifetime_too_long`, `jwks_unavailable`, `revoked`,
-    /// `revocation_feed_unavailable`. A code, once given, keeps its meaning; new checks get
+    /// `key_withdrawn`, `revocation_feed_unavailable`. A code, once given, keeps its meaning; new checks get
     /// new codes.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -126,6 +131,7 @@ impl ValidationError {
             Self::LifetimeTooLong => "lifetime_too_long",
             Self::JwksUnavailable => "jwks_unavailable",
             Self::Revoked => "revoked",
+            Self::KeyWithdrawn => "key_withdrawn",
             Self::RevocationFeedUnavailable => "revocation_feed_unavailable",
         }
     }

@@ -236,6 +236,21 @@ impl KeySet {
         self.keys.len()
     }
 
+    /// The set without the keys whose `kid` is `kid`; `None` if it has none.
+    pub(crate) fn without_kid(&self, kid: &str) -> Option<Self> {
+        if !self.keys.iter().any(|key| key.kid.as_deref() == Some(kid)) {
+            return None;
+        }
+        Some(Self {
+            keys: self
+                .keys
+                .iter()
+                .filter(|key| key.kid.as_deref() != Some(kid))
+                .cloned()
+                .collect(),
+        })
+    }
+
     /// Whether any key can verify any of `algorithms`.
     pub(crate) fn serves_any(&self, algorithms: &[Algorithm]) -> bool {
         self.keys

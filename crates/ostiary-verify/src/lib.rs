@@ -42,7 +42,10 @@
 //!    other than `sig`, symmetric keys and unsupported curves are ignored. A token **without
 //!    `kid`** is tried against the first three keys that fit its algorithm; an identity
 //!    provider with more keys than that must send `kid` (Ostiary does). Unknown `kid`:
-//!    `unknown_key`.
+//!    `unknown_key`. With a [`RevocationFeed`], a `kid` the identity provider withdrew (an
+//!    emergency rotation after a compromise) is `key_withdrawn`, whatever the cache holds: the
+//!    feed drops such a key from the cache at once and the next validation refetches the
+//!    JWKS.
 //! 4. The signature (`bad_signature`), before any claim is looked at.
 //! 5. The payload, a JSON object with no member name repeated at any depth (`malformed`).
 //!    The claims, strictly typed (`missing_claim`, `invalid_claim`): `iss`, `sub`, `aud`

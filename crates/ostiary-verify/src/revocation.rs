@@ -3,9 +3,16 @@
 //!
 //! A [`RevocationFeed`] reads `GET {feed}?after=CURSOR` (Ostiary's `/revocations`, advertised
 //! as `ostiary_revocation_feed_endpoint` in the discovery document) and remembers the revoked
-//! session ids (`sid`) and token ids (`jti`) it lists, each only until the entry's
-//! `expires_at`: after that no token it could concern is valid anyway. Memory is therefore
-//! bounded by the revocations of one access-token lifetime, whatever the uptime.
+//! session ids (`sid`), token ids (`jti`) and withdrawn signing keys (`kid`) it lists, each
+//! only until the entry's `expires_at`: after that no token it could concern is valid anyway.
+//! Memory is therefore bounded by the revocations of one access-token lifetime, whatever the
+//! uptime.
+//!
+//! A withdrawn `kid` (the identity provider's emergency rotation after a key compromise) is
+//! also dropped at once from the JWKS cache of every [`Validator`](crate::Validator) using this
+//! feed, and the next validation refetches the JWKS: tokens signed with the key are rejected
+//! (`key_withdrawn`) from the moment the entry arrives, not when the cache would have
+//! expired.
 //!
 //! [`RevocationFeed::spawn`] follows the IdP's Server-Sent Events stream (`{feed}/stream`, or
 //! [`RevocationFeed::with_stream_url`]) in the background: it first reads the feed up to now,
@@ -82,6 +89,8 @@ struct Entry {
     sid: Option<String>,
     #[serde(default)]
     jti: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
     expires_at: i64,
 }
 
@@ -89,15 +98,17 @@ struct Entry {
 struct Revoked {
     sids: HashMap<String, i64>,
     jtis: HashMap<String, i64>,
+    kids: HashMap<String, i64>,
     cursor: i64,
     last_success: Option<i64>,
 }
 
 impl Revoked {
-    /// Adds an entry unless it has already expired.
-    fn remember(&mut self, entry: Entry, now: i64, margin: i64) {
+    /// Adds an entry unless it has already expired. Returns the `kid` it withdraws, if it is
+    /// news.
+    fn remember(&mut self, entry: Entry, now: i64, margin: i64) -> Option<String> {
         if entry.expires_at.saturating_add(margin) <= now {
-            return;
+            return None;
         }
         if let Some(sid) = entry.sid {
             self.sids.insert(sid, entry.expires_at);
@@ -105,6 +116,11 @@ impl Revoked {
         if let Some(jti) = entry.jti {
             self.jtis.insert(jti, entry.expires_at);
         }
+        let kid = entry.kid?;
+        self.kids
+            .insert(kid.clone(), entry.expires_at)
+            .is_none()
+            .then_some(kid)
     }
 
     /// Forgets entries that no token can need any more: past `expires_at` plus the validators'
@@ -114,6 +130,8 @@ impl Revoked {
         self.sids
             .retain(|_, expires_at| expires_at.saturating_add(margin) > now);
         self.jtis
+            .retain(|_, expires_at| expires_at.saturating_add(margin) > now);
+        self.kids
             .retain(|_, expires_at| expires_at.saturating_add(margin) > now);
     }
 }
@@ -135,6 +153,8 @@ struct Inner {
     reading: Mutex<()>,
     /// The cursor, announced after every successful read and every pushed entry.
     progress: tokio::sync::watch::Sender<i64>,
+    /// The JWKS caches of the validators using this feed, told of withdrawn keys.
+    key_caches: std::sync::Mutex<Vec<Weak<crate::cache::RemoteJwks>>>,
 }
 
 /// The revocations this resource server knows of, kept current from the IdP's feed. Cheap to
@@ -194,6 +214,7 @@ impl RevocationFeed {
                 reading: Mutex::new(()),
                 progress: tokio::sync::watch::Sender::new(0),
                 margin: std::sync::atomic::AtomicI64::new(0),
+                key_caches: std::sync::Mutex::new(Vec::new()),
             }),
         })
     }
@@ -255,9 +276,11 @@ impl RevocationFeed {
             let more = (!page.entries.is_empty() && page.cursor > cursor) || page.cursor < cursor;
             read += page.entries.len();
             let margin = self.margin();
+            let mut withdrawn = Vec::new();
             for entry in page.entries {
-                revoked.remember(entry, now, margin);
+                withdrawn.extend(revoked.remember(entry, now, margin));
             }
+            self.drop_from_caches(&withdrawn);
             // The IdP's cursor is authoritative, even when it goes back: after a reset of its
             // database it sends readers back to the start.
             revoked.cursor = page.cursor;
@@ -362,7 +385,8 @@ impl RevocationFeed {
                 serde_json::from_str(&event.data).map_err(|e| FeedError::Invalid(e.to_string()))?;
             let seq = entry.seq;
             let margin = self.margin();
-            revoked.remember(entry, now, margin);
+            let withdrawn = revoked.remember(entry, now, margin);
+            self.drop_from_caches(withdrawn.as_slice());
             revoked.cursor = revoked.cursor.max(seq);
             self.inner.progress.send_replace(revoked.cursor);
         }
@@ -420,6 +444,42 @@ impl RevocationFeed {
         Ok(())
     }
 
+    /// Whether the IdP withdrew the signing key `kid` (and the entry still matters at `now`).
+    pub async fn is_key_withdrawn(&self, kid: &str, now: i64) -> bool {
+        let revoked = self.inner.revoked.read().await;
+        revoked
+            .kids
+            .get(kid)
+            .is_some_and(|expires_at| expires_at.saturating_add(self.margin()) > now)
+    }
+
+    /// Lets a validator's JWKS cache hear of withdrawn keys (see the module documentation).
+    pub(crate) fn watch_keys(&self, cache: &Arc<crate::cache::RemoteJwks>) {
+        let mut caches = self
+            .inner
+            .key_caches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        caches.retain(|weak| weak.strong_count() > 0);
+        caches.push(Arc::downgrade(cache));
+    }
+
+    fn drop_from_caches(&self, kids: &[String]) {
+        if kids.is_empty() {
+            return;
+        }
+        let caches = self
+            .inner
+            .key_caches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for cache in caches.iter().filter_map(Weak::upgrade) {
+            for kid in kids {
+                cache.withdraw(kid);
+            }
+        }
+    }
+
     fn margin(&self) -> i64 {
         self.inner.margin.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -440,7 +500,7 @@ impl RevocationFeed {
     /// access-token lifetime).
     pub async fn len(&self) -> usize {
         let revoked = self.inner.revoked.read().await;
-        revoked.sids.len() + revoked.jtis.len()
+        revoked.sids.len() + revoked.jtis.len() + revoked.kids.len()
     }
 
     /// Whether no revocation is remembered.

@@ -65,7 +65,7 @@ struct Config {
 
 enum Keys {
     Static(KeySet),
-    Remote(RemoteJwks),
+    Remote(Arc<RemoteJwks>),
 }
 
 impl Validator {
@@ -130,7 +130,7 @@ impl Validator {
                 }
                 Keys::Static(keys)
             }
-            JwksSource::Remote { url } => Keys::Remote(RemoteJwks::new(&url)?),
+            JwksSource::Remote { url } => Keys::Remote(Arc::new(RemoteJwks::new(&url)?)),
         };
 
         Ok(Self {
@@ -155,8 +155,14 @@ impl Validator {
     /// ([`ValidationError::Revoked`]), or every token while a fail-closed feed is stale
     /// ([`ValidationError::RevocationFeedUnavailable`]). Start the feed's background reads with
     /// [`RevocationFeed::spawn`].
+    ///
+    /// A signing key the feed announces as withdrawn is dropped from this validator's JWKS
+    /// cache at once, and tokens it signed are rejected ([`ValidationError::KeyWithdrawn`]).
     pub fn with_revocation_feed(mut self, feed: RevocationFeed) -> Self {
         feed.keep_for_leeway(self.config.leeway);
+        if let Keys::Remote(remote) = &*self.keys {
+            feed.watch_keys(remote);
+        }
         Arc::make_mut(&mut self.config).revocations = Some(feed);
         self
     }
@@ -283,6 +289,11 @@ impl Validator {
         }
         let token = CompactToken::parse(token)?;
         let header = check_header(&token.header, &self.config.algorithms)?;
+        if let (Some(feed), Some(kid)) = (&self.config.revocations, header.kid.as_deref())
+            && feed.is_key_withdrawn(kid, now).await
+        {
+            return Err(ValidationError::KeyWithdrawn);
+        }
         self.verify_signature(&token, &header).await?;
         let claims = AccessTokenClaims::from_payload(&token.payload)?;
         self.check_claims(&claims, now)?;

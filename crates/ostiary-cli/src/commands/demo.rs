@@ -71,7 +71,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let store = ostiary_store::open(&settings.database_url).await?;
     let config = ServerConfig {
         listen: settings.listen,
-        idp: settings.idp_config()?,
+        idp: ostiary_core::IdpConfig {
+            key_encryption_key: crate::kek::resolve(&settings, store.as_ref()).await?,
+            ..settings.idp_config()?
+        },
         http: settings.http.timeouts(),
         ..ServerConfig::default()
     };

@@ -2,6 +2,7 @@
 
 use clap::Subcommand;
 use ostiary_core::keys::KeyEncryptionKey;
+use ostiary_core::signing::{KeyRotation, Operator};
 
 use crate::settings::Settings;
 
@@ -14,15 +15,19 @@ pub enum KeyCommand {
     List,
     /// Publish a new key for each algorithm in use. It starts signing keys.publish_ahead
     /// seconds from now (default one hour), after every instance and every verifier's JWKS
-    /// cache has it. Running instances pick it up within a minute.
+    /// cache has it. Running instances pick it up within a minute. Needs the key-encryption
+    /// key (the SQLite database's own PATH.kek by default).
     Rotate {
-        /// Sign with the new key at once and retire the current one (a compromised key).
-        /// Verifiers fetch the new key when they first see its kid; the old key stays
-        /// published until the tokens it signed have expired. Running instances switch at
-        /// their next key reload (within a minute). A key that was waiting to sign is deleted
-        /// (it was made before the compromise).
+        /// A compromised key: sign with the new keys at once and withdraw every existing key.
+        /// Withdrawn keys are deleted and announced on the revocation feed: running instances
+        /// stop publishing and accepting them within seconds, verifiers following the feed
+        /// drop them from their JWKS cache at once, and tokens they signed are refused
+        /// everywhere, whatever their expiry (clients get new ones by refreshing).
         #[arg(long)]
         immediately: bool,
+        /// With --immediately: also end every active session (users sign in again).
+        #[arg(long, requires = "immediately")]
+        end_sessions: bool,
     },
     /// Print a new random key-encryption key (URL-safe base64 of 32 bytes) for
     /// key_encryption_key. Needs no database.
@@ -35,10 +40,31 @@ pub async fn run(command: KeyCommand, settings: &Settings) -> anyhow::Result<()>
         out!("{}", KeyEncryptionKey::generate_encoded())?;
         return Ok(());
     }
-    let idp = super::open_idp(settings).await?;
     let statuses = match command {
-        KeyCommand::List => idp.key_statuses().await?,
-        KeyCommand::Rotate { immediately } => idp.rotate_keys(immediately).await?,
+        KeyCommand::List => super::open_idp(settings).await?.key_statuses().await?,
+        KeyCommand::Rotate {
+            immediately,
+            end_sessions,
+        } => {
+            let idp = super::open_idp_with_kek(settings).await?;
+            let actor = super::operator_name();
+            let outcome = idp
+                .rotate_keys(
+                    KeyRotation {
+                        immediately,
+                        end_sessions,
+                    },
+                    Operator {
+                        actor: &actor,
+                        origin: None,
+                    },
+                )
+                .await?;
+            if !outcome.withdrawn.is_empty() {
+                tracing::warn!(withdrawn = ?outcome.withdrawn, sessions_ended = outcome.sessions_ended, "signing keys withdrawn");
+            }
+            outcome.keys
+        }
         KeyCommand::GenerateKek => Vec::new(),
     };
     for status in statuses {

@@ -31,14 +31,55 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The IdP on the configured database, for administrative commands.
+/// The IdP on the configured database, for administrative commands: its signing keys are not
+/// loaded, so no key-encryption key is needed (see [`Idp::for_administration`]).
 pub async fn open_idp(settings: &Settings) -> anyhow::Result<Idp> {
     let config = ostiary_core::IdpConfig {
         issuer: settings.issuer(),
         ..settings.idp_config()?
     };
     let store = open_store(settings).await?;
-    Ok(Idp::new(store, Arc::new(SystemClock), config).await?)
+    Ok(Idp::for_administration(
+        store,
+        Arc::new(SystemClock),
+        config,
+    )?)
+}
+
+/// The IdP on the configured database for a command that makes signing keys (`keys rotate`):
+/// like [`open_idp`], with the key-encryption key that seals them ([`crate::kek::resolve`]).
+pub async fn open_idp_with_kek(settings: &Settings) -> anyhow::Result<Idp> {
+    crate::kek::precheck(settings)?;
+    let store = open_store(settings).await?;
+    let config = ostiary_core::IdpConfig {
+        issuer: settings.issuer(),
+        key_encryption_key: crate::kek::resolve(settings, store.as_ref()).await?,
+        ..settings.idp_config()?
+    };
+    Ok(Idp::for_administration(
+        store,
+        Arc::new(SystemClock),
+        config,
+    )?)
+}
+
+/// The audit log's name for whoever runs this command: `cli:` and the login name of the
+/// operating-system user (`USER`, or `LOGNAME`), or `cli` if neither is set.
+pub fn operator_name() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .map(|name| {
+            name.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                .take(64)
+                .collect::<String>()
+        })
+        .filter(|name| !name.is_empty());
+    match user {
+        Some(name) => format!("cli:{name}"),
+        None => "cli".to_owned(),
+    }
 }
 
 /// Resolves when the process receives Ctrl-C or SIGTERM.

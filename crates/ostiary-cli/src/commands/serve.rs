@@ -9,9 +9,13 @@ use crate::settings::Settings;
 
 /// Runs the IdP until Ctrl-C or SIGTERM.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    // Settings errors (a missing key-encryption key) before the database is touched.
-    let idp = settings.idp_config()?;
+    // A missing key-encryption key is named before the database is touched.
+    crate::kek::precheck(&settings)?;
     let store = super::open_store(&settings).await?;
+    let idp = ostiary_core::IdpConfig {
+        key_encryption_key: crate::kek::resolve(&settings, store.as_ref()).await?,
+        ..settings.idp_config()?
+    };
     let config = ServerConfig {
         listen: settings.listen,
         idp,

@@ -9,6 +9,11 @@
 //!   audit events (JSON), oldest first.
 //! - `GET /admin/backchannel`: back-channel logouts not delivered yet, pending or given up
 //!   (JSON `{"deliveries": [...]}`, oldest first; the fields of `ostiary backchannel list`).
+//! - `POST /admin/keys/rotate` with `immediately=true` (and optionally `end_sessions=true`):
+//!   rotates the signing keys (`ostiary keys rotate [--immediately [--end-sessions]]`); JSON
+//!   `{"keys": [...], "withdrawn": [kid, ...], "sessions_ended": N}`, audited with actor
+//!   `admin_api` and the request's origin. An emergency rotation withdraws every existing key
+//!   at once (see `ostiary_core::signing`).
 //! - `POST /admin/users/unlock` with `user=USERNAME`: clears the user's failed-login counters
 //!   (`ostiary user unlock`; JSON `{"cleared": N}`), audited as `login_counters_cleared` by
 //!   `admin_api`.
@@ -20,10 +25,12 @@ use http::HeaderMap;
 use ostiary_core::audit::{AuditFilter, AuditKind};
 use ostiary_core::idp::EndWhich;
 use ostiary_core::session::EndReason;
+use ostiary_core::signing::{KeyRotation, Operator};
 use ostiary_core::user::Username;
 use serde_json::json;
 
 use crate::AppState;
+use crate::endpoints::Caller;
 use crate::error::TokenEndpointError;
 use crate::params::{FormBody, Params};
 
@@ -123,6 +130,52 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: For
             }
         };
         Ok::<_, TokenEndpointError>(Json(json!({"ended": ended})).into_response())
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /admin/keys/rotate`.
+pub async fn rotate_keys(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    body: FormBody,
+) -> Response {
+    if let Some(refusal) = refusal(&state, &headers) {
+        return refusal;
+    }
+    let result = async {
+        let params = Params::from_form(&headers, &body)?;
+        let flag = |name: &str| -> Result<bool, TokenEndpointError> {
+            match params.get(name) {
+                None | Some("false") => Ok(false),
+                Some("true") => Ok(true),
+                Some(_) => Err(TokenEndpointError::invalid_request(format!(
+                    "{name} must be true or false"
+                ))),
+            }
+        };
+        let rotation = KeyRotation {
+            immediately: flag("immediately")?,
+            end_sessions: flag("end_sessions")?,
+        };
+        if rotation.end_sessions && !rotation.immediately {
+            return Err(TokenEndpointError::invalid_request(
+                "end_sessions goes with immediately=true",
+            ));
+        }
+        let outcome = state
+            .idp
+            .rotate_keys(
+                rotation,
+                Operator {
+                    actor: "admin_api",
+                    origin: Some(&caller),
+                },
+            )
+            .await?;
+        Ok::<_, TokenEndpointError>(Json(json!(outcome)).into_response())
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

@@ -1,9 +1,11 @@
 //! The revocation feed: how resource servers learn within seconds that a session ended or an
 //! access token was revoked, with bounded state.
 //!
-//! Each entry names a `sid` (every token of that session is dead) or a `jti` (that one token
-//! is), with `revoked_at` and `expires_at`: after `expires_at` (revoked_at plus the longest
-//! access-token lifetime) no token it could concern is valid any more, so a reader forgets it.
+//! Each entry names a `sid` (every token of that session is dead), a `jti` (that one token
+//! is), or a `kid` (a signing key was withdrawn by an emergency rotation: no token it signed
+//! is to be trusted, and a JWKS cached before is stale), with `revoked_at` and `expires_at`:
+//! after `expires_at` (revoked_at plus the longest access-token lifetime) no token it could
+//! concern is valid any more, so a reader forgets it.
 //! Entries have a strictly increasing `seq`; readers resume from the last `seq` they saw.
 //!
 //! - `GET /revocations?after=SEQ[&limit=N]`: a page of entries as JSON (polling).
@@ -61,8 +63,11 @@ impl FeedHead {
 }
 
 /// Re-reads the feed's latest `seq` when this process (or, through the store's notifications,
-/// another instance) publishes, and every few seconds for writers it cannot hear (the CLI on
-/// SQLite); wakes the streams when something may have been published. Stops at shutdown.
+/// another instance) publishes, and every [`STREAM_REREAD`] for writers it cannot hear (the
+/// CLI on SQLite); wakes the streams when something may have been published. When new
+/// entries withdraw a signing key (an emergency rotation anywhere), reloads this instance's
+/// keys at once, so that it stops signing with, publishing and accepting the withdrawn key.
+/// Stops at shutdown.
 pub async fn follow_head(
     idp: ostiary_core::Idp,
     feed: FeedHead,
@@ -70,19 +75,26 @@ pub async fn follow_head(
 ) {
     let notifier = idp.revocation_notifier();
     let mut announced = false;
+    // The feed's head when this instance last looked for withdrawn keys.
+    let mut checked: Option<i64> = None;
     loop {
         let notified = notifier.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         match idp.store().latest_revocation_seq().await {
-            // After a notification, wake the streams even if the number did not move (it may
-            // have been taken before the notifying transaction committed).
-            Ok(seq) if announced => {
-                feed.head.send_replace(seq);
-            }
             Ok(seq) => {
-                feed.head
-                    .send_if_modified(|head| std::mem::replace(head, seq) != seq);
+                if checked.is_some_and(|at| seq != at) {
+                    reload_keys_if_withdrawn(&idp, checked.unwrap_or_default()).await;
+                }
+                checked = Some(seq);
+                if announced {
+                    // After a notification, wake the streams even if the number did not move
+                    // (it may have been taken before the notifying transaction committed).
+                    feed.head.send_replace(seq);
+                } else {
+                    feed.head
+                        .send_if_modified(|head| std::mem::replace(head, seq) != seq);
+                }
             }
             Err(e) => tracing::warn!(error = %e, "revocation streams could not read the feed"),
         }
@@ -93,17 +105,41 @@ pub async fn follow_head(
         }
     }
 }
+/// Reloads the signing keys if the feed's entries after `after` withdraw one.
+async fn reload_keys_if_withdrawn(idp: &ostiary_core::Idp, after: i64) {
+    let page = match idp.revocation_feed(after, PAGE_LIMIT).await {
+        Ok(page) => page,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the feed for withdrawn keys");
+            return;
+        }
+    };
+    // A reset feed (cursor sent back to 0), or more entries than a page: reload to be safe.
+    let withdrawn = page.cursor < after
+        || page.entries.len() >= PAGE_LIMIT as usize
+        || page.entries.iter().any(|e| e.kid.is_some());
+    if withdrawn {
+        match idp.maintain_keys().await {
+            Ok(()) => tracing::info!("reloaded the signing keys after a key withdrawal"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not reload the signing keys after a key withdrawal")
+            }
+        }
+    }
+}
+
 /// Silence after which the stream sends a `keep-alive` event.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// How often a stream re-reads the feed even without a local notification, so that entries
-/// written by another process (the CLI, another instance) arrive too.
-const STREAM_REREAD: Duration = Duration::from_secs(2);
+/// How often the feed's head is re-read even without a notification, so that entries written
+/// by a process this one cannot hear (the CLI on SQLite) arrive too, withdrawn keys included.
+pub const STREAM_REREAD: Duration = Duration::from_secs(1);
 
 fn entry_json(entry: &RevocationEntry, retention: i64) -> Value {
     json!({
         "seq": entry.seq,
         "sid": entry.sid,
         "jti": entry.jti,
+        "kid": entry.kid,
         "revoked_at": entry.revoked_at,
         "expires_at": entry.revoked_at + retention,
         "reason": entry.reason,

@@ -239,6 +239,9 @@ async fn only_the_public_documents_are_cacheable_every_other_response_is_no_stor
     let revoke = admin(Method::POST, "/admin/sessions/revoke").form(&[("sid", "no-such-session")]);
     walk.check("/admin/sessions/revoke", revoke, StatusCode::OK)
         .await;
+    let rotate = admin(Method::POST, "/admin/keys/rotate").form(&[("end_sessions", "true")]);
+    walk.check("/admin/keys/rotate", rotate, StatusCode::BAD_REQUEST)
+        .await;
     let unlock = admin(Method::POST, "/admin/users/unlock").form(&[("user", USERNAME)]);
     walk.check("/admin/users/unlock", unlock, StatusCode::OK)
         .await;

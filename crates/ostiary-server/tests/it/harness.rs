@@ -138,6 +138,26 @@ impl TestApp {
         }));
     }
 
+    /// A second instance on the same database (and clock), serving on a port of its own, as
+    /// several instances behind a proxy do; its issuer is its own address.
+    pub async fn another_instance(&self) -> TestApp {
+        let (app, issuer, base) = start(&self.database_url, self.clock.clone(), |_| {}).await;
+        let mut other = TestApp {
+            issuer,
+            base,
+            clock: self.clock.clone(),
+            idp: app.idp().clone(),
+            client_secret: self.client_secret.clone(),
+            database_url: self.database_url.clone(),
+            _dir: self._dir.clone(),
+            postgres: None,
+            stop: None,
+            task: None,
+        };
+        other.run(app);
+        other
+    }
+
     /// Stops the server and starts a new one on the same database (and a new port).
     pub async fn restart(&mut self) {
         if let Some(stop) = self.stop.take() {

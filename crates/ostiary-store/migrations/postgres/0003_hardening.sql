@@ -49,3 +49,10 @@ CREATE INDEX authorization_codes_expiry ON authorization_codes (expires_at);
 CREATE INDEX revoked_access_tokens_expiry ON revoked_access_tokens (expires_at);
 CREATE INDEX backchannel_deliveries_sid ON backchannel_deliveries (sid);
 CREATE INDEX backchannel_deliveries_done ON backchannel_deliveries (COALESCE(delivered_at, failed_at));
+
+-- The revocation feed also announces withdrawn signing keys (an emergency rotation): a `kid`
+-- entry.
+ALTER TABLE revocations ADD COLUMN kid TEXT;
+ALTER TABLE revocations DROP CONSTRAINT revocations_check;
+ALTER TABLE revocations ADD CONSTRAINT revocations_check
+    CHECK (sid IS NOT NULL OR jti IS NOT NULL OR kid IS NOT NULL);

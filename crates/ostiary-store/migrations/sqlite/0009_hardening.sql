@@ -49,3 +49,26 @@ CREATE INDEX authorization_codes_expiry ON authorization_codes (expires_at);
 CREATE INDEX revoked_access_tokens_expiry ON revoked_access_tokens (expires_at);
 CREATE INDEX backchannel_deliveries_sid ON backchannel_deliveries (sid);
 CREATE INDEX backchannel_deliveries_done ON backchannel_deliveries (COALESCE(delivered_at, failed_at));
+
+-- The revocation feed also announces withdrawn signing keys (an emergency rotation): a `kid`
+-- entry. SQLite cannot change a CHECK constraint, so the table is rebuilt, keeping the highest
+-- seq ever issued (pruned entries included) that AUTOINCREMENT remembers.
+CREATE TABLE revocations_new (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    sid        TEXT,
+    jti        TEXT,
+    kid        TEXT,
+    revoked_at INTEGER NOT NULL,
+    reason     TEXT NOT NULL,
+    CHECK (sid IS NOT NULL OR jti IS NOT NULL OR kid IS NOT NULL)
+);
+INSERT INTO revocations_new (seq, sid, jti, revoked_at, reason)
+    SELECT seq, sid, jti, revoked_at, reason FROM revocations;
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'revocations_new', seq FROM sqlite_sequence WHERE name = 'revocations'
+    AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'revocations_new');
+UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT seq FROM sqlite_sequence WHERE name = 'revocations'))
+    WHERE name = 'revocations_new' AND EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'revocations');
+DROP TABLE revocations;
+ALTER TABLE revocations_new RENAME TO revocations;
+CREATE INDEX revocations_revoked_at ON revocations (revoked_at);

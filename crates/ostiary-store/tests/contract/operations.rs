@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ostiary_core::Store;
+use ostiary_core::audit::{AuditEvent, AuditKind};
 use ostiary_core::keys::{SigningAlgorithm, StoredKey};
 use ostiary_core::session::EndReason;
 use ostiary_core::store::{LoginAttempt, ThrottleKey};
@@ -20,6 +21,7 @@ contract!(
     success_forgets_the_pair_and_takes_one_failure_back_from_the_others,
     clearing_a_username_clears_its_counters_only,
     only_one_next_signing_key_per_algorithm_is_stored_and_keys_are_deleted,
+    an_emergency_change_stores_withdraws_and_publishes_keys_at_once,
     racing_instances_store_one_next_key,
     a_session_ending_wakes_listeners_where_the_backend_can,
     a_migrated_store_is_ready,
@@ -373,4 +375,72 @@ async fn a_session_ending_wakes_listeners_where_the_backend_can(store: Arc<dyn S
 
 async fn a_migrated_store_is_ready(store: Arc<dyn Store>) {
     store.check_ready().await.unwrap();
+}
+
+async fn an_emergency_change_stores_withdraws_and_publishes_keys_at_once(store: Arc<dyn Store>) {
+    let old = signing_key("old", SigningAlgorithm::ES256, T0);
+    let retired = signing_key("retired", SigningAlgorithm::RS256, T0 - 100);
+    store.insert_signing_key(&old).await.unwrap();
+    store.insert_signing_key(&retired).await.unwrap();
+    let fresh = signing_key("fresh", SigningAlgorithm::ES256, T0 + 10);
+    let withdrawn_event = AuditEvent::new(T0 + 10, AuditKind::SigningKeyWithdrawn, "cli:ops")
+        .details(serde_json::json!({"kid": "old"}));
+
+    store
+        .change_signing_keys(
+            std::slice::from_ref(&fresh),
+            &[
+                "old".to_owned(),
+                "retired".to_owned(),
+                "never-was".to_owned(),
+            ],
+            T0 + 10,
+            std::slice::from_ref(&withdrawn_event),
+        )
+        .await
+        .unwrap();
+
+    let kids: Vec<String> = store
+        .list_signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(kids, ["fresh"]);
+    let published = feed(&store).await;
+    let announced: Vec<(Option<&str>, &str)> = published
+        .iter()
+        .map(|e| (e.kid.as_deref(), e.reason.as_str()))
+        .collect();
+    assert_eq!(
+        announced,
+        [
+            (Some("old"), "signing_key_withdrawn"),
+            (Some("retired"), "signing_key_withdrawn")
+        ],
+        "only keys that existed"
+    );
+    assert!(published.iter().all(|e| e.sid.is_none() && e.jti.is_none()));
+    assert_eq!(
+        events(&store, AuditKind::SigningKeyWithdrawn).await.len(),
+        1
+    );
+
+    // Replacing a stored key changes its private key only (sealing keys stored in the clear).
+    let resealed = StoredKey {
+        private_pkcs8: vec![9, 9, 9].into(),
+        created_at: T0 + 99,
+        ..fresh.clone()
+    };
+    store
+        .change_signing_keys(std::slice::from_ref(&resealed), &[], T0 + 20, &[])
+        .await
+        .unwrap();
+    let stored = store.list_signing_keys().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    use secrecy::ExposeSecret as _;
+    assert_eq!(stored[0].private_pkcs8.expose_secret(), &[9, 9, 9]);
+    assert_eq!(stored[0].created_at, T0, "its times stay");
+    assert_eq!(feed(&store).await.len(), 2, "nothing more published");
 }
