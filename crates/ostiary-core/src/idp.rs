@@ -1358,15 +1358,8 @@ impl Idp {
         if family.client_id != client.id {
             // Nothing changes for the holder: another client may be confused or malicious,
             // and a token it holds must not let it end someone's session.
-            self.audit_grant_of_other_client(
-                "refresh_token",
-                &family.client_id,
-                client,
-                &family.user_id,
-                &family.sid,
-                caller,
-            )
-            .await;
+            self.audit_refresh_token_of_other_client(&family, client, caller)
+                .await;
             return Err(IdpError::InvalidGrant(
                 "refresh token issued to another client",
             ));
@@ -1605,6 +1598,24 @@ impl Idp {
         .await;
     }
 
+    /// [`Self::audit_grant_of_other_client`] for a refresh token of `family`.
+    async fn audit_refresh_token_of_other_client(
+        &self,
+        family: &RefreshFamily,
+        presented_by: &Client,
+        caller: &LoginContext,
+    ) {
+        self.audit_grant_of_other_client(
+            "refresh_token",
+            &family.client_id,
+            presented_by,
+            &family.user_id,
+            &family.sid,
+            caller,
+        )
+        .await;
+    }
+
     async fn reload_family(&self, family_id: &str) -> Result<RefreshFamily, IdpError> {
         self.store
             .find_refresh_family(family_id)
@@ -1628,15 +1639,8 @@ impl Idp {
                 self.end_session(&family.sid, EndReason::Logout).await
             }
             Some((family, _)) => {
-                self.audit_grant_of_other_client(
-                    "refresh_token",
-                    &family.client_id,
-                    client,
-                    &family.user_id,
-                    &family.sid,
-                    caller,
-                )
-                .await;
+                self.audit_refresh_token_of_other_client(&family, client, caller)
+                    .await;
                 Ok(false)
             }
             None => Ok(false),
@@ -1661,15 +1665,8 @@ impl Idp {
             // the user out of that session (and publishes its end, so resource servers drop the
             // access tokens issued from it too, RFC 7009 §2.1).
             if family.client_id != client.id {
-                self.audit_grant_of_other_client(
-                    "refresh_token",
-                    &family.client_id,
-                    client,
-                    &family.user_id,
-                    &family.sid,
-                    caller,
-                )
-                .await;
+                self.audit_refresh_token_of_other_client(&family, client, caller)
+                    .await;
             } else if self.end_session(&family.sid, EndReason::Revoked).await? {
                 tracing::info!(sid = %family.sid, family = %family.id, "refresh token revoked; session ended");
             }
