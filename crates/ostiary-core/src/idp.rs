@@ -8,17 +8,16 @@ use std::sync::Arc;
 use crate::audit::{AuditEvent, AuditFilter, AuditKind, AuditObserver, NoObserver};
 use crate::client::{Client, ClientId, ClientKind, RedirectUri, WebOrigin};
 use crate::clock::{Clock, UnixTime};
-use crate::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
+use crate::code::{AuthorizationCode, CodeChallenge};
 use crate::keys::{KeyEncryptionKey, KeyError, KeyPolicy, KeyRing, SigningAlgorithm};
-use crate::refresh::{self, RefreshDecision, RefreshFamily};
 use crate::scope::{self, Scope};
 use crate::secret::{Credential, Password, random_id};
 use crate::session::{
     ClientPolicy, EndReason, Session, SessionLimitAction, SessionPolicy, SessionState,
 };
 use crate::store::{
-    BackchannelDelivery, DeliveryOutcome, IssuedAccessToken, RevocationEntry, Rotation,
-    SessionAdmission, SessionLimit, Store, StoreError,
+    BackchannelDelivery, DeliveryOutcome, IssuedAccessToken, RevocationEntry, SessionAdmission,
+    SessionLimit, Store, StoreError,
 };
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::token::{self, AccessTokenClaims, Audience, IdTokenClaims, OwnTokenError};
@@ -294,7 +293,7 @@ pub struct UserInfo {
 /// How often a refresh re-reads the family after losing a compare-and-swap. After one loss the
 /// presented token is normally the previous generation (a replay within grace); more losses
 /// mean the family is rotating faster than we can read it, and the request gives up.
-const ROTATION_ATTEMPTS: usize = 3;
+pub(crate) const ROTATION_ATTEMPTS: usize = 3;
 
 /// The identity provider.
 #[derive(Clone)]
@@ -306,8 +305,8 @@ pub struct Idp {
     /// Whether this IdP signs (its keys are loaded and kept current), or only administers.
     pub(crate) signs: bool,
     pub(crate) config: Arc<IdpConfig>,
-    hasher: PasswordHasher,
-    throttle: LoginThrottle,
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) throttle: LoginThrottle,
     /// Woken whenever this process publishes a revocation (for the streaming feed).
     pub(crate) revocations: Arc<tokio::sync::Notify>,
     /// Hears of every audit event appended (for metrics).
@@ -419,14 +418,14 @@ impl Idp {
     }
 
     /// Observes the `session_ended` event the store appends whenever it ends a session.
-    fn observed_ending(&self, reason: EndReason) {
+    pub(crate) fn observed_ending(&self, reason: EndReason) {
         self.observer
             .observe(AuditKind::SessionEnded, Some(reason.as_str()));
     }
 
     /// Observes the events of `count` evictions under a session limit: each appends
     /// `session_ended` (policy eviction) and `session_evicted`.
-    fn observed_evictions(&self, count: usize) {
+    pub(crate) fn observed_evictions(&self, count: usize) {
         for _ in 0..count {
             self.observed_ending(EndReason::PolicyEviction);
             self.observer.observe(AuditKind::SessionEvicted, None);
@@ -568,7 +567,7 @@ impl Idp {
 
     /// Ends every session of a user at once: published on the feed (and queued for back-channel
     /// logout by the store), and audited one by one. Returns the ended `sid`s.
-    async fn end_sessions_of_user(
+    pub(crate) async fn end_sessions_of_user(
         &self,
         user_id: &str,
         reason: EndReason,
@@ -715,231 +714,8 @@ impl Idp {
         Ok(())
     }
 
-    // ---- browser login ----------------------------------------------------------------------
-
-    /// Checks a username and password and, on success, creates a new session with a fresh
-    /// `sid` and a fresh browser cookie (never reusing an earlier one: no session fixation).
-    ///
-    /// Under the failed-login throttle ([`crate::throttle`]): [`IdpError::TooManyAttempts`]
-    /// when this username from this address must wait, and a failure carries how long the
-    /// answer should be held back ([`IdpError::InvalidCredentials`]'s `delay`).
-    #[tracing::instrument(skip_all)]
-    pub async fn login(
-        &self,
-        username: &str,
-        password: Password,
-        context: LoginContext,
-    ) -> Result<(Session, Credential), IdpError> {
-        let now = self.now();
-        let (keys, attempt) = self
-            .throttle
-            .begin_attempt(self.store.as_ref(), username, context.ip.as_deref(), now)
-            .await?;
-        let evaluation = &attempt.evaluation;
-        for report in &attempt.reports {
-            self.audit_throttle_report(report, now).await;
-        }
-        if let Some(retry_after) = evaluation.refused_for {
-            tracing::warn!("login refused: too many failed attempts");
-            self.observer
-                .observe_aggregated(AuditKind::LoginFailed, Some("throttled"));
-            return Err(IdpError::TooManyAttempts(retry_after));
-        }
-        let user = match Username::parse(username) {
-            Ok(username) => self.store.find_user_by_username(&username).await?,
-            Err(_) => None,
-        };
-        let too_long = password.expose().len() > Password::MAX_BYTES;
-        let hash = user.as_ref().map(|u| u.password_hash.clone());
-        let verified = !too_long && self.hasher.verify(password, hash).await;
-        let disabled = user.as_ref().is_some_and(|u| u.disabled);
-        let known_user_id = user.as_ref().map(|u| u.id.clone());
-        let Some(user) = user.filter(|u| verified && !u.disabled) else {
-            tracing::info!("login failed");
-            let reason = if verified && disabled {
-                "account_disabled"
-            } else {
-                "wrong_credentials"
-            };
-            if evaluation.aggregate_into.is_some() {
-                // Counted into the throttle's aggregate, reported once a minute.
-                self.observer
-                    .observe_aggregated(AuditKind::LoginFailed, Some(reason));
-            } else {
-                let mut event = AuditEvent::new(now, AuditKind::LoginFailed, "user")
-                    .origin(context.ip.as_deref(), context.user_agent.as_deref())
-                    .details(json!({"reason": reason, "known_user": known_user_id.is_some()}));
-                if let Some(id) = &known_user_id {
-                    event = event.user(id);
-                }
-                self.audit(event).await;
-            }
-            return Err(IdpError::InvalidCredentials {
-                delay: std::time::Duration::from_secs(evaluation.failure_delay.unsigned_abs()),
-            });
-        };
-        self.throttle
-            .record_success(self.store.as_ref(), &keys, evaluation.aggregate_into)
-            .await?;
-        let sid = random_id();
-        let cookie = Credential::generate();
-        let session = Session {
-            sid,
-            user_id: user.id.clone(),
-            cookie_hash: Some(cookie.hash()),
-            auth_time: now,
-            created_at: now,
-            last_used_at: now,
-            ended_at: None,
-            end_reason: None,
-            user_agent: context.user_agent.map(|ua| truncate(ua, 256)),
-            ip: context.ip,
-        };
-        self.admit_session(&session, &user, now).await?;
-        tracing::info!(sid = %session.sid, user_id = %user.id, "login succeeded; session created");
-        Ok((session, cookie))
-    }
-
-    /// The active session a browser cookie belongs to, with its user.
-    pub async fn find_browser_session(
-        &self,
-        cookie: &Credential,
-    ) -> Result<Option<(Session, User)>, IdpError> {
-        let Some(session) = self.store.find_session_by_cookie(&cookie.hash()).await? else {
-            return Ok(None);
-        };
-        self.active_session_user(session).await
-    }
-
-    async fn active_session_user(
-        &self,
-        session: Session,
-    ) -> Result<Option<(Session, User)>, IdpError> {
-        let now = self.now();
-        match session.state_at(now, &self.config.session) {
-            SessionState::Active => {}
-            SessionState::Ended => return Ok(None),
-            SessionState::Expired(reason) => {
-                self.end_session(&session.sid, reason).await?;
-                return Ok(None);
-            }
-        }
-        match self.store.find_user(&session.user_id).await? {
-            Some(user) if !user.disabled => Ok(Some((session, user))),
-            _ => Ok(None),
-        }
-    }
-
-    /// Stores a new session within `max_sessions_per_user`, in one store transaction (so that
-    /// parallel logins cannot exceed it) with its `login_succeeded` event and the audit of any
-    /// eviction: the oldest sessions are ended to make room, or the login is refused.
-    async fn admit_session(
-        &self,
-        session: &Session,
-        user: &User,
-        now: UnixTime,
-    ) -> Result<(), IdpError> {
-        let policy = &self.config.session;
-        let limit = SessionLimit {
-            max: policy.max_sessions_per_user,
-            evict_oldest: policy.on_session_limit == SessionLimitAction::EndOldest,
-            idle_since: now - policy.idle_timeout,
-            absolute_since: now - policy.absolute_lifetime,
-        };
-        let login = AuditEvent::new(now, AuditKind::LoginSucceeded, "user")
-            .user(&user.id)
-            .session(&session.sid)
-            .origin(session.ip.as_deref(), session.user_agent.as_deref());
-        match self.store.insert_session(session, limit, &login).await? {
-            SessionAdmission::Admitted { evicted } => {
-                self.observed(&login);
-                self.observed_evictions(evicted.len());
-                self.published_endings(evicted.len());
-                Ok(())
-            }
-            SessionAdmission::Refused => {
-                self.audit(
-                    AuditEvent::new(now, AuditKind::LoginFailed, "user")
-                        .user(&user.id)
-                        .origin(session.ip.as_deref(), session.user_agent.as_deref())
-                        .details(
-                            json!({"reason": "session_limit", "max_sessions_per_user": limit.max}),
-                        ),
-                )
-                .await;
-                Err(IdpError::SessionLimit(limit.max))
-            }
-        }
-    }
-
-    /// Audits a report of the failed-login throttle: the attempts one counter took into its
-    /// aggregate. Names the username only if such a user exists (the counter's text may be
-    /// anything, even a mistyped password).
-    pub(crate) async fn audit_throttle_report(
-        &self,
-        report: &crate::store::ThrottleReport,
-        now: UnixTime,
-    ) {
-        let username = report.key.strip_prefix("user:").or_else(|| {
-            report
-                .key
-                .strip_prefix("pair:")
-                .and_then(|k| k.split('|').next())
-        });
-        let user_id = match username.map(Username::parse) {
-            Some(Ok(name)) => match self.store.find_user_by_username(&name).await {
-                Ok(user) => user.map(|u| u.id),
-                Err(error) => {
-                    tracing::error!(%error, "could not look up the throttled user");
-                    None
-                }
-            },
-            _ => None,
-        };
-        let address = report.key.strip_prefix("ip:").or_else(|| {
-            report
-                .key
-                .strip_prefix("pair:")
-                .and_then(|k| k.rsplit('|').next())
-        });
-        let mut event = AuditEvent::new(now, AuditKind::LoginThrottled, "system")
-            .origin(address, None)
-            .details(json!({
-                "reason": "throttled",
-                "counter": report.kind.as_str(),
-                "attempts": report.attempts,
-                "since": report.since,
-            }));
-        if let Some(id) = user_id {
-            event = event.user(&id);
-        }
-        self.audit(event).await;
-    }
-
-    /// Clears the failed-login counters of `username` (`ostiary user unlock`, the admin API),
-    /// audited. Returns how many counters there were.
-    #[tracing::instrument(skip_all, fields(username = %username))]
-    pub async fn unlock_user(&self, username: &Username, actor: &str) -> Result<u64, IdpError> {
-        let user = self
-            .store
-            .find_user_by_username(username)
-            .await?
-            .ok_or_else(|| IdpError::Rejected(format!("no user {username}")))?;
-        let cleared = self
-            .store
-            .clear_login_counters(&crate::throttle::username_key(username.as_str()))
-            .await?;
-        self.audit(
-            AuditEvent::new(self.now(), AuditKind::LoginCountersCleared, actor)
-                .user(&user.id)
-                .details(json!({"counters": cleared})),
-        )
-        .await;
-        Ok(cleared)
-    }
-
     /// Wakes the revocation stream and the back-channel worker after `count` sessions ended.
-    fn published_endings(&self, count: usize) {
+    pub(crate) fn published_endings(&self, count: usize) {
         if count > 0 {
             self.revocations.notify_waiters();
         }
@@ -948,7 +724,7 @@ impl Idp {
     /// Records that `client` obtains tokens in `session`, within the client's own limit on
     /// sessions per user (see [`ClientPolicy`]), in one store transaction: the oldest other
     /// sessions holding its tokens end, or this grant is refused.
-    async fn admit_client_session(
+    pub(crate) async fn admit_client_session(
         &self,
         session: &Session,
         user: &User,
@@ -993,7 +769,7 @@ impl Idp {
 
     /// The latest time tokens of `client` in `session` can be refreshed until: the session's
     /// absolute lifetime, or the client's own for a family created at `family_created_at`.
-    fn grant_expires_at(
+    pub(crate) fn grant_expires_at(
         &self,
         session: &Session,
         client: &Client,
@@ -1014,7 +790,7 @@ impl Idp {
     /// Ends a session, with `cause` (the event that explains why, such as a detected reuse
     /// with its evidence) audited in the same transaction as the ending.
     #[tracing::instrument(skip_all, fields(sid = %sid))]
-    async fn end_session_because(
+    pub(crate) async fn end_session_because(
         &self,
         sid: &str,
         reason: EndReason,
@@ -1159,548 +935,6 @@ impl Idp {
         self.store.insert_authorization_code(&record).await?;
         self.store.touch_session(&session.sid, now).await?;
         Ok(code)
-    }
-
-    // ---- token endpoint -----------------------------------------------------------------------
-
-    /// Authenticates a client at the token, revocation or introspection endpoint. A
-    /// confidential client must present its secret; a public client must present none.
-    pub async fn authenticate_client(
-        &self,
-        client_id: &str,
-        secret: Option<&Credential>,
-    ) -> Result<Client, IdpError> {
-        let client = self.get_client(client_id).await?;
-        match (client.kind, secret) {
-            (ClientKind::Confidential, Some(secret)) if client.secret_matches(secret) => Ok(client),
-            (ClientKind::Public | ClientKind::Browser, None) => Ok(client),
-            _ => Err(IdpError::InvalidClient),
-        }
-    }
-
-    /// The `authorization_code` grant (RFC 6749 §4.1.3) with PKCE (RFC 7636 §4.5). A code
-    /// presented a second time by its client revokes everything issued from it (RFC 9700
-    /// §4.3.1): the refresh families and every unexpired access token, published on the
-    /// revocation feed. A code presented by another client changes nothing for its holder and
-    /// is audited.
-    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
-    pub async fn exchange_code(
-        &self,
-        client: &Client,
-        request: CodeExchange<'_>,
-    ) -> Result<TokenResponse, IdpError> {
-        let CodeExchange {
-            code,
-            redirect_uri,
-            code_verifier,
-            resource,
-            caller,
-        } = request;
-        let now = self.now();
-        let code_hash = Credential::from_presented(code).hash();
-        let access = IssuedAccessToken::new(now + self.config.access_token_ttl);
-        let record = match self
-            .store
-            .consume_authorization_code(&code_hash, &client.id, now, &access)
-            .await?
-        {
-            CodeConsumption::First(record) => record,
-            // Only the client the code was issued to can make its replay revoke anything: another
-            // client presenting a stolen code must not be able to log the victim out, nor spend
-            // the code before its holder redeems it.
-            CodeConsumption::OtherClient(record) => {
-                self.audit_grant_of_other_client(
-                    "authorization_code",
-                    &record.client_id,
-                    client,
-                    &record.user_id,
-                    &record.sid,
-                    caller,
-                )
-                .await;
-                return Err(IdpError::InvalidGrant("code issued to another client"));
-            }
-            CodeConsumption::Replayed(replayed) => {
-                let revoked = self.store.revoke_grants_of_code(&code_hash, now).await?;
-                if revoked.access_tokens_revoked > 0 {
-                    self.revocations.notify_waiters();
-                }
-                tracing::warn!(
-                    families_ended = revoked.families_ended,
-                    access_tokens_revoked = revoked.access_tokens_revoked,
-                    "authorization code replayed; what it issued is revoked"
-                );
-                self.audit(
-                    AuditEvent::new(
-                        now,
-                        AuditKind::AuthorizationCodeReplayed,
-                        format!("client:{}", client.id),
-                    )
-                    .client(client.id.as_str())
-                    .user(&replayed.user_id)
-                    .session(&replayed.sid)
-                    .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
-                    .details(json!({
-                        "families_ended": revoked.families_ended,
-                        "access_tokens_revoked": revoked.access_tokens_revoked,
-                    })),
-                )
-                .await;
-                return Err(IdpError::InvalidGrant("authorization code replayed"));
-            }
-            CodeConsumption::Unknown => {
-                return Err(IdpError::InvalidGrant("unknown authorization code"));
-            }
-        };
-        if now >= record.expires_at {
-            return Err(IdpError::InvalidGrant("authorization code expired"));
-        }
-        if record.redirect_uri != redirect_uri {
-            return Err(IdpError::InvalidGrant(
-                "redirect_uri differs from the authorization request",
-            ));
-        }
-        match record.code_challenge.verify(code_verifier) {
-            Ok(true) => {}
-            Ok(false) => return Err(IdpError::InvalidGrant("PKCE verification failed")),
-            Err(e) => return Err(IdpError::InvalidRequest(e.to_string())),
-        }
-        if resource.is_some_and(|r| r != record.resource) {
-            return Err(IdpError::InvalidTarget(
-                "resource must be the one granted at the authorization endpoint".into(),
-            ));
-        }
-        let session = self
-            .store
-            .find_session(&record.sid)
-            .await?
-            .ok_or(IdpError::InvalidGrant("session gone"))?;
-        let Some((session, user)) = self.active_session_user(session).await? else {
-            return Err(IdpError::InvalidGrant("session ended"));
-        };
-        self.admit_client_session(&session, &user, client, caller, now)
-            .await?;
-
-        let access_token = self.mint_access_token(
-            &session,
-            &user.id,
-            client,
-            &record.scope,
-            &record.resource,
-            &access,
-        )?;
-        let id_token = if record.scope.contains(scope::OPENID) {
-            Some(self.mint_id_token(
-                &session,
-                &user,
-                client,
-                &record.scope,
-                record.nonce.clone(),
-            )?)
-        } else {
-            None
-        };
-        let refresh_token = if record.scope.contains(scope::OFFLINE_ACCESS) {
-            let first = Credential::generate();
-            let family = RefreshFamily {
-                id: random_id(),
-                sid: session.sid.clone(),
-                client_id: client.id.clone(),
-                user_id: user.id.clone(),
-                scope: record.scope.clone(),
-                resource: record.resource.clone(),
-                generation: 0,
-                rotated_at: now,
-                sealed_successor: None,
-                created_at: now,
-                ended_at: None,
-                end_reason: None,
-                code_hash: Some(code_hash),
-                last_use_ip: caller.ip.clone(),
-                last_use_user_agent: caller.user_agent.clone().map(|ua| truncate(ua, 256)),
-                current_reissued: false,
-                previous_reissued: false,
-            };
-            self.store
-                .insert_refresh_family(&family, &first.hash())
-                .await?;
-            Some(first)
-        } else {
-            None
-        };
-        Ok(TokenResponse {
-            access_token,
-            expires_in: self.config.access_token_ttl,
-            refresh_token,
-            id_token,
-            scope: record.scope,
-            session_expires_at: self.grant_expires_at(&session, client, now),
-        })
-    }
-
-    /// The `refresh_token` grant (RFC 6749 §6) under the state machine of [`crate::refresh`].
-    /// `scope` may narrow the granted scope; `resource` must be the granted one.
-    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
-    pub async fn refresh(
-        &self,
-        client: &Client,
-        refresh_token: &str,
-        scope: Option<Scope>,
-        resource: Option<&str>,
-        caller: &LoginContext,
-    ) -> Result<TokenResponse, IdpError> {
-        let presented = Credential::from_presented(refresh_token);
-        let Some((mut family, generation)) =
-            self.store.find_refresh_token(&presented.hash()).await?
-        else {
-            return Err(IdpError::InvalidGrant("unknown refresh token"));
-        };
-        if family.client_id != client.id {
-            // Nothing changes for the holder: another client may be confused or malicious,
-            // and a token it holds must not let it end someone's session.
-            self.audit_refresh_token_of_other_client(&family, client, caller)
-                .await;
-            return Err(IdpError::InvalidGrant(
-                "refresh token issued to another client",
-            ));
-        }
-        let scope = match scope {
-            Some(s) if !s.is_empty() => {
-                if !s.is_subset_of(&family.scope) {
-                    return Err(IdpError::InvalidScope(
-                        "a refresh can only narrow the granted scope".into(),
-                    ));
-                }
-                s
-            }
-            _ => family.scope.clone(),
-        };
-        if resource.is_some_and(|r| r != family.resource) {
-            return Err(IdpError::InvalidTarget(
-                "a refresh can only name the resource that was granted".into(),
-            ));
-        }
-
-        for _ in 0..ROTATION_ATTEMPTS {
-            let now = self.now();
-            let access = IssuedAccessToken::new(now + self.config.access_token_ttl);
-            let session = self
-                .store
-                .find_session(&family.sid)
-                .await?
-                .ok_or(IdpError::InvalidGrant("session gone"))?;
-            let successor = match refresh::decide(
-                &family,
-                &session,
-                generation,
-                now,
-                &self.config.session,
-                &client.policy,
-            ) {
-                RefreshDecision::Rotate => {
-                    let successor = Credential::generate();
-                    let rotation = Rotation {
-                        family_id: family.id.clone(),
-                        expected_generation: generation,
-                        new_token_hash: successor.hash(),
-                        sealed_successor: refresh::seal_successor(
-                            &presented, &successor, &family.id,
-                        ),
-                        now,
-                        ip: caller.ip.clone(),
-                        user_agent: caller.user_agent.clone().map(|ua| truncate(ua, 256)),
-                        audit: AuditEvent::new(
-                            now,
-                            AuditKind::RefreshRotated,
-                            format!("client:{}", client.id),
-                        )
-                        .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
-                        .user(&family.user_id)
-                        .session(&family.sid)
-                        .client(client.id.as_str())
-                        .details(json!({"generation": generation + 1})),
-                        access_token: access.clone(),
-                    };
-                    if !self.store.rotate_refresh(&rotation).await? {
-                        // Another request rotated this generation first: look again.
-                        family = self.reload_family(&family.id).await?;
-                        continue;
-                    }
-                    self.observed(&rotation.audit);
-                    tracing::info!(sid = %family.sid, family = %family.id, generation = generation + 1, "refresh token rotated");
-                    successor
-                }
-                decision @ (RefreshDecision::ReplayWithinGrace
-                | RefreshDecision::RecoverLostResponse) => {
-                    let sealed = family.sealed_successor.as_deref().unwrap_or_default();
-                    let Some(successor) = refresh::open_successor(&presented, sealed, &family.id)
-                    else {
-                        return Err(IdpError::InvalidGrant("sealed successor does not open"));
-                    };
-                    let recovering = decision == RefreshDecision::RecoverLostResponse;
-                    let kind = if recovering {
-                        AuditKind::RefreshRecovered
-                    } else {
-                        AuditKind::RefreshReplayedWithinGrace
-                    };
-                    let event = AuditEvent::new(now, kind, format!("client:{}", client.id))
-                        .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
-                        .user(&family.user_id)
-                        .session(&family.sid)
-                        .client(client.id.as_str())
-                        .details(json!({
-                            "generation": generation,
-                            "seconds_since_rotation": now - family.rotated_at,
-                        }));
-                    // A recovery hands the successor out again: it may now have two holders,
-                    // so it is marked (see refresh.rs). So is a grace replay of a token that
-                    // was itself reissued, or the mark would launder through it.
-                    if recovering || family.previous_reissued {
-                        if !self
-                            .store
-                            .reissue_successor(&family.id, family.generation, &event, &access)
-                            .await?
-                        {
-                            family = self.reload_family(&family.id).await?;
-                            continue;
-                        }
-                        self.observed(&event);
-                    } else {
-                        self.store
-                            .insert_issued_access_token(&family.id, &access)
-                            .await?;
-                        self.audit(event).await;
-                    }
-                    tracing::info!(sid = %family.sid, family = %family.id, generation, recovering, "previous refresh token presented again; same successor returned");
-                    successor
-                }
-                RefreshDecision::Reuse {
-                    presented_generation,
-                    current_generation,
-                    seconds_since_rotation,
-                } => {
-                    let evidence =
-                        AuditEvent::new(now, AuditKind::RefreshTokenReuseDetected, "system")
-                            .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
-                            .user(&family.user_id)
-                            .session(&family.sid)
-                            .client(family.client_id.as_str())
-                            .details(json!({
-                                "presented_generation": presented_generation,
-                                "current_generation": current_generation,
-                                "seconds_since_rotation": seconds_since_rotation,
-                                "replayed_from": {
-                                    "ip": caller.ip,
-                                    "user_agent": caller.user_agent.as_deref().map(|ua| truncate(ua.to_owned(), 256)),
-                                },
-                                "current_token_issued_to": {
-                                    "ip": family.last_use_ip,
-                                    "user_agent": family.last_use_user_agent,
-                                },
-                            }));
-                    self.end_session_because(
-                        &family.sid,
-                        EndReason::RefreshTokenReuse,
-                        Some(&evidence),
-                    )
-                    .await?;
-                    tracing::warn!(
-                        sid = %family.sid,
-                        family = %family.id,
-                        presented_generation,
-                        current_generation,
-                        seconds_since_rotation,
-                        "refresh token reuse detected; session ended"
-                    );
-                    return Err(IdpError::InvalidGrant("refresh token reuse"));
-                }
-                RefreshDecision::Ended => {
-                    return Err(IdpError::InvalidGrant("session or family ended"));
-                }
-                RefreshDecision::Expired(reason) => {
-                    self.end_session(&family.sid, reason).await?;
-                    return Err(IdpError::InvalidGrant("session expired"));
-                }
-                RefreshDecision::FamilyExpired(reason) => {
-                    if self
-                        .store
-                        .end_refresh_family(&family.id, now, reason)
-                        .await?
-                    {
-                        self.audit(
-                            AuditEvent::new(now, AuditKind::RefreshFamilyExpired, "system")
-                                .user(&family.user_id)
-                                .session(&family.sid)
-                                .client(client.id.as_str())
-                                .details(json!({"reason": reason.as_str()})),
-                        )
-                        .await;
-                    }
-                    return Err(IdpError::InvalidGrant(
-                        "refresh token expired under the client's policy",
-                    ));
-                }
-            };
-            let Some((session, user)) = self.active_session_user(session).await? else {
-                return Err(IdpError::InvalidGrant("user disabled"));
-            };
-            let access_token = self.mint_access_token(
-                &session,
-                &user.id,
-                client,
-                &scope,
-                &family.resource,
-                &access,
-            )?;
-            return Ok(TokenResponse {
-                access_token,
-                expires_in: self.config.access_token_ttl,
-                refresh_token: Some(successor),
-                id_token: None,
-                scope,
-                session_expires_at: self.grant_expires_at(&session, client, family.created_at),
-            });
-        }
-        Err(IdpError::InvalidGrant(
-            "refresh token rotated concurrently too often",
-        ))
-    }
-
-    /// Audits (and logs) a grant of `owner` presented by another client: a refresh token or
-    /// an authorization code. The holder's grant is left alone.
-    async fn audit_grant_of_other_client(
-        &self,
-        grant: &str,
-        owner: &ClientId,
-        presented_by: &Client,
-        user_id: &str,
-        sid: &str,
-        caller: &LoginContext,
-    ) {
-        tracing::warn!(
-            grant,
-            owner = %owner,
-            presented_by = %presented_by.id,
-            "a grant was presented by a client it was not issued to; refused, nothing changed"
-        );
-        self.audit(
-            AuditEvent::new(
-                self.now(),
-                AuditKind::GrantPresentedByOtherClient,
-                format!("client:{}", presented_by.id),
-            )
-            .client(owner.as_str())
-            .user(user_id)
-            .session(sid)
-            .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
-            .details(json!({"grant": grant, "presented_by": presented_by.id.as_str()})),
-        )
-        .await;
-    }
-
-    /// [`Self::audit_grant_of_other_client`] for a refresh token of `family`.
-    async fn audit_refresh_token_of_other_client(
-        &self,
-        family: &RefreshFamily,
-        presented_by: &Client,
-        caller: &LoginContext,
-    ) {
-        self.audit_grant_of_other_client(
-            "refresh_token",
-            &family.client_id,
-            presented_by,
-            &family.user_id,
-            &family.sid,
-            caller,
-        )
-        .await;
-    }
-
-    async fn reload_family(&self, family_id: &str) -> Result<RefreshFamily, IdpError> {
-        self.store
-            .find_refresh_family(family_id)
-            .await?
-            .ok_or(IdpError::InvalidGrant("refresh family gone"))
-    }
-
-    /// Logout from an app that holds only a refresh token (a browser client's cookie): ends the
-    /// whole session the token belongs to. Unknown tokens, or tokens of another client, end
-    /// nothing. Returns whether a session ended.
-    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
-    pub async fn end_session_of_refresh_token(
-        &self,
-        client: &Client,
-        token: &str,
-        caller: &LoginContext,
-    ) -> Result<bool, IdpError> {
-        let hash = Credential::from_presented(token).hash();
-        match self.store.find_refresh_token(&hash).await? {
-            Some((family, _)) if family.client_id == client.id => {
-                self.end_session(&family.sid, EndReason::Logout).await
-            }
-            Some((family, _)) => {
-                self.audit_refresh_token_of_other_client(&family, client, caller)
-                    .await;
-                Ok(false)
-            }
-            None => Ok(false),
-        }
-    }
-
-    /// Token revocation (RFC 7009 §2.1). A refresh token ends its session (and so every token
-    /// of it); an access token is recorded as revoked until it expires. Both are published on
-    /// the revocation feed. Tokens that are unknown, or belong to another
-    /// client, are silently ignored (RFC 7009 §2.2), so the response reveals nothing.
-    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
-    pub async fn revoke(
-        &self,
-        client: &Client,
-        token: &str,
-        caller: &LoginContext,
-    ) -> Result<(), IdpError> {
-        let now = self.now();
-        let hash = Credential::from_presented(token).hash();
-        if let Some((family, _)) = self.store.find_refresh_token(&hash).await? {
-            // The refresh token is the session's credential for this client: revoking it signs
-            // the user out of that session (and publishes its end, so resource servers drop the
-            // access tokens issued from it too, RFC 7009 §2.1).
-            if family.client_id != client.id {
-                self.audit_refresh_token_of_other_client(&family, client, caller)
-                    .await;
-            } else if self.end_session(&family.sid, EndReason::Revoked).await? {
-                tracing::info!(sid = %family.sid, family = %family.id, "refresh token revoked; session ended");
-            }
-            return Ok(());
-        }
-        if let Ok(claims) = token::verify_own::<AccessTokenClaims>(
-            &self.keys(),
-            &self.config.issuer,
-            token::ACCESS_TOKEN_TYP,
-            token,
-            now,
-            false,
-        ) && claims.client_id == client.id.as_str()
-        {
-            self.store
-                .insert_revoked_access_token(&claims.jti, claims.exp, now)
-                .await?;
-            self.revocations.notify_waiters();
-            self.audit(
-                AuditEvent::new(
-                    now,
-                    AuditKind::AccessTokenRevoked,
-                    format!("client:{}", client.id),
-                )
-                .user(&claims.sub)
-                .session(&claims.sid)
-                .client(client.id.as_str())
-                .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
-                .details(json!({"jti": claims.jti})),
-            )
-            .await;
-            tracing::info!(jti = %claims.jti, "access token revoked");
-        }
-        Ok(())
     }
 
     // ---- back-channel logout -------------------------------------------------------------------
@@ -1932,7 +1166,7 @@ impl Idp {
     }
 
     /// The client with this id; [`IdpError::InvalidClient`] if there is none.
-    async fn get_client(&self, client_id: &str) -> Result<Client, IdpError> {
+    pub(crate) async fn get_client(&self, client_id: &str) -> Result<Client, IdpError> {
         self.find_client(client_id)
             .await?
             .ok_or(IdpError::InvalidClient)
@@ -1949,7 +1183,7 @@ impl Idp {
     // ---- minting ------------------------------------------------------------------------------
 
     /// Mints the access token recorded as `issued` (its `jti` and `exp`).
-    fn mint_access_token(
+    pub(crate) fn mint_access_token(
         &self,
         session: &Session,
         user_id: &str,
@@ -1983,7 +1217,7 @@ impl Idp {
         Ok(token::sign(key, token::ACCESS_TOKEN_TYP, &claims)?)
     }
 
-    fn mint_id_token(
+    pub(crate) fn mint_id_token(
         &self,
         session: &Session,
         user: &User,
@@ -2036,7 +1270,7 @@ fn check_new_password(password: &Password) -> Result<(), IdpError> {
     Ok(())
 }
 
-fn truncate(mut value: String, max_bytes: usize) -> String {
+pub(crate) fn truncate(mut value: String, max_bytes: usize) -> String {
     if value.len() > max_bytes {
         let mut end = max_bytes;
         while !value.is_char_boundary(end) {

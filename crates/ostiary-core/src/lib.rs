@@ -27,14 +27,17 @@
 //! - [`throttle`]: brute-force protection for the login form.
 //! - [`retention`]: how long records are kept; the job that ends expired sessions and
 //!   deletes what no longer matters.
-//! - [`idp`]: [`Idp`], the use cases, and [`IdpError`].
+//! - [`idp`]: [`Idp`], the use cases, and [`IdpError`]; the sign-in use case is in `login`,
+//!   the token endpoint's grants and revocation in `grants`.
 
 pub mod audit;
 pub mod client;
 pub mod clock;
 pub mod code;
+mod grants;
 pub mod idp;
 pub mod keys;
+mod login;
 pub mod refresh;
 pub mod retention;
 pub mod scope;
