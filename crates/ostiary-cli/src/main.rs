@@ -39,9 +39,15 @@ struct Cli {
 /// Options shared by every command that opens the database.
 #[derive(Debug, clap::Args)]
 struct DatabaseArgs {
-    /// TOML config file. Settings are layered: defaults < this file < OSTIARY_* environment
-    /// variables < flags.
-    #[arg(long, value_name = "FILE", global = true, env = "OSTIARY_CONFIG")]
+    /// TOML config file [env: OSTIARY_CONFIG]. Settings are layered: defaults < this file <
+    /// OSTIARY_* environment variables < flags.
+    #[arg(
+        long,
+        value_name = "FILE",
+        global = true,
+        env = "OSTIARY_CONFIG",
+        hide_env = true
+    )]
     config: Option<PathBuf>,
     /// Database URL [env: OSTIARY_DATABASE_URL] [default: sqlite://ostiary.db, created with
     /// its schema on first use].

@@ -133,9 +133,13 @@ impl Params {
         Ok(Self(map))
     }
 
-    /// Parses a form body after checking its `Content-Type`.
+    /// Parses a form body after checking its `Content-Type`. An empty body is no parameters,
+    /// whatever its type (a client that sends none often sends no `Content-Type` either).
     pub fn from_form(headers: &HeaderMap, body: &FormBody) -> Result<Self, ParamsError> {
         let body = body.0.as_ref().map_err(Clone::clone)?;
+        if body.is_empty() {
+            return Ok(Self::default());
+        }
         let content_type = headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -203,6 +207,9 @@ mod tests {
         assert!(Params::from_form(&headers, &FormBody(Ok(Bytes::from_static(b"a=1")))).is_ok());
         headers.insert(CONTENT_TYPE, "application/json".parse().unwrap());
         assert!(Params::from_form(&headers, &FormBody(Ok(Bytes::from_static(b"{}")))).is_err());
+        // Nothing sent is no parameters, whatever the type says.
+        let empty = Params::from_form(&HeaderMap::new(), &FormBody(Ok(Bytes::new()))).unwrap();
+        assert!(!empty.has("a"));
     }
 
     #[test]

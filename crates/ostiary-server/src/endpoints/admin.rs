@@ -123,9 +123,14 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: For
                     .end_sessions(&id, EndWhich::All, EndReason::AdminRevoked)
                     .await?
             }
-            _ => {
+            (Some(_), Some(_)) => {
                 return Err(TokenEndpointError::invalid_request(
                     "send sid or user, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(TokenEndpointError::invalid_request(
+                    "send sid (one session) or user (all of a user's sessions)",
                 ));
             }
         };

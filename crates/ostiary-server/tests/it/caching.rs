@@ -150,7 +150,7 @@ async fn only_the_public_documents_are_cacheable_every_other_response_is_no_stor
     walk.check(
         "/login",
         http().post(walk.url("/login")),
-        StatusCode::BAD_REQUEST,
+        StatusCode::FORBIDDEN,
     )
     .await;
     walk.check("/", browser.get(walk.url("/")), StatusCode::OK)
