@@ -14,9 +14,9 @@ use crate::idp::{
 };
 use crate::refresh::{self, RefreshDecision, RefreshFamily};
 use crate::scope::{self, Scope};
-use crate::secret::{Credential, random_id};
+use crate::secret::{Credential, CredentialHash, random_id};
 use crate::session::EndReason;
-use crate::store::{IssuedAccessToken, Rotation};
+use crate::store::{IssuedAccessToken, RefreshGrant, Rotation};
 use crate::token::{self, AccessTokenClaims};
 
 impl Idp {
@@ -207,15 +207,15 @@ impl Idp {
         caller: &LoginContext,
     ) -> Result<TokenResponse, IdpError> {
         let presented = Credential::from_presented(refresh_token);
-        let Some((mut family, generation)) =
-            self.store.find_refresh_token(&presented.hash()).await?
-        else {
+        let presented_hash = presented.hash();
+        // One store call reads all the grant needs; the rotation is one more.
+        let Some(mut grant) = self.store.find_refresh_grant(&presented_hash).await? else {
             return Err(IdpError::InvalidGrant("unknown refresh token"));
         };
-        if family.client_id != client.id {
+        if grant.family.client_id != client.id {
             // Nothing changes for the holder: another client may be confused or malicious,
             // and a token it holds must not let it end someone's session.
-            self.audit_refresh_token_of_other_client(&family, client, caller)
+            self.audit_refresh_token_of_other_client(&grant.family, client, caller)
                 .await;
             return Err(IdpError::InvalidGrant(
                 "refresh token issued to another client",
@@ -223,32 +223,32 @@ impl Idp {
         }
         let scope = match scope {
             Some(s) if !s.is_empty() => {
-                if !s.is_subset_of(&family.scope) {
+                if !s.is_subset_of(&grant.family.scope) {
                     return Err(IdpError::InvalidScope(
                         "a refresh can only narrow the granted scope".into(),
                     ));
                 }
                 s
             }
-            _ => family.scope.clone(),
+            _ => grant.family.scope.clone(),
         };
-        if resource.is_some_and(|r| r != family.resource) {
+        if resource.is_some_and(|r| r != grant.family.resource) {
             return Err(IdpError::InvalidTarget(
                 "a refresh can only name the resource that was granted".into(),
             ));
+        }
+        if grant.user.disabled {
+            return Err(IdpError::InvalidGrant("user disabled"));
         }
 
         for _ in 0..ROTATION_ATTEMPTS {
             let now = self.now();
             let access = IssuedAccessToken::new(now + self.config.access_token_ttl);
-            let session = self
-                .store
-                .find_session(&family.sid)
-                .await?
-                .ok_or(IdpError::InvalidGrant("session gone"))?;
+            let generation = grant.generation;
+            let family = &grant.family;
             let successor = match refresh::decide(
-                &family,
-                &session,
+                family,
+                &grant.session,
                 generation,
                 now,
                 &self.config.session,
@@ -280,7 +280,7 @@ impl Idp {
                     };
                     if !self.store.rotate_refresh(&rotation).await? {
                         // Another request rotated this generation first: look again.
-                        family = self.reload_family(&family.id).await?;
+                        grant = self.reload_grant(&presented_hash).await?;
                         continue;
                     }
                     self.observed(&rotation.audit);
@@ -318,7 +318,7 @@ impl Idp {
                             .reissue_successor(&family.id, family.generation, &event, &access)
                             .await?
                         {
-                            family = self.reload_family(&family.id).await?;
+                            grant = self.reload_grant(&presented_hash).await?;
                             continue;
                         }
                         self.observed(&event);
@@ -398,15 +398,12 @@ impl Idp {
                     ));
                 }
             };
-            let Some((session, user)) = self.active_session_user(session).await? else {
-                return Err(IdpError::InvalidGrant("user disabled"));
-            };
             let access_token = self.mint_access_token(
-                &session,
-                &user.id,
+                &grant.session,
+                &grant.user.id,
                 client,
                 &scope,
-                &family.resource,
+                &grant.family.resource,
                 &access,
             )?;
             return Ok(TokenResponse {
@@ -415,7 +412,11 @@ impl Idp {
                 refresh_token: Some(successor),
                 id_token: None,
                 scope,
-                session_expires_at: self.grant_expires_at(&session, client, family.created_at),
+                session_expires_at: self.grant_expires_at(
+                    &grant.session,
+                    client,
+                    grant.family.created_at,
+                ),
             });
         }
         Err(IdpError::InvalidGrant(
@@ -473,9 +474,10 @@ impl Idp {
         .await;
     }
 
-    pub(crate) async fn reload_family(&self, family_id: &str) -> Result<RefreshFamily, IdpError> {
+    /// The refresh grant of a token read again, after a concurrent change.
+    async fn reload_grant(&self, token_hash: &CredentialHash) -> Result<RefreshGrant, IdpError> {
         self.store
-            .find_refresh_family(family_id)
+            .find_refresh_grant(token_hash)
             .await?
             .ok_or(IdpError::InvalidGrant("refresh family gone"))
     }

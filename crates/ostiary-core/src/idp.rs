@@ -311,6 +311,8 @@ pub struct Idp {
     pub(crate) revocations: Arc<tokio::sync::Notify>,
     /// Hears of every audit event appended (for metrics).
     pub(crate) observer: Arc<dyn AuditObserver>,
+    /// Clients as recently read (see [`crate::client_cache`]).
+    pub(crate) clients: Arc<crate::client_cache::ClientCache>,
 }
 
 impl std::fmt::Debug for Idp {
@@ -347,9 +349,6 @@ impl Idp {
             .validate()
             .map_err(IdpError::Rejected)?;
         config.retention.validate().map_err(IdpError::Rejected)?;
-        let permits = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
         let throttle = LoginThrottle::new(config.login_throttle);
         // Other instances sharing the database wake this one's revocation streams and
         // back-channel worker too (where the backend can tell).
@@ -363,10 +362,11 @@ impl Idp {
             keys: Arc::default(),
             signs: true,
             config: Arc::new(config),
-            hasher: PasswordHasher::new(permits)?,
+            hasher: PasswordHasher::new(PasswordHasher::default_concurrency())?,
             throttle,
             revocations,
             observer,
+            clients: Arc::default(),
         };
         idp.maintain_keys().await?;
         Ok(idp)
@@ -382,9 +382,6 @@ impl Idp {
         clock: Arc<dyn Clock>,
         config: IdpConfig,
     ) -> Result<Self, IdpError> {
-        let permits = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
         Ok(Self {
             store,
             clock,
@@ -392,9 +389,10 @@ impl Idp {
             signs: false,
             throttle: LoginThrottle::new(config.login_throttle),
             config: Arc::new(config),
-            hasher: PasswordHasher::new(permits)?,
+            hasher: PasswordHasher::new(PasswordHasher::default_concurrency())?,
             revocations: Arc::new(tokio::sync::Notify::new()),
             observer: Arc::new(NoObserver),
+            clients: Arc::default(),
         })
     }
 
@@ -702,7 +700,9 @@ impl Idp {
         policy
             .validate()
             .map_err(|e| IdpError::Rejected(e.into()))?;
-        if !self.store.update_client_policy(client_id, &policy).await? {
+        let updated = self.store.update_client_policy(client_id, &policy).await;
+        self.clients.forget(client_id);
+        if !updated? {
             return Err(IdpError::Rejected(format!("no client {client_id}")));
         }
         self.audit(
@@ -1177,7 +1177,15 @@ impl Idp {
         let Ok(id) = ClientId::parse(client_id) else {
             return Ok(None);
         };
-        Ok(self.store.find_client(&id).await?)
+        let now = self.now();
+        if let Some(client) = self.clients.get(&id, now) {
+            return Ok(Some(client));
+        }
+        let found = self.store.find_client(&id).await?;
+        if let Some(client) = &found {
+            self.clients.put(client, now);
+        }
+        Ok(found)
     }
 
     // ---- minting ------------------------------------------------------------------------------

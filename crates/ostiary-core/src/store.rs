@@ -221,6 +221,20 @@ pub struct Rotation {
     pub access_token: IssuedAccessToken,
 }
 
+/// What the refresh grant reads before it decides ([`Store::find_refresh_grant`]).
+#[derive(Debug, Clone)]
+pub struct RefreshGrant {
+    /// The family the presented token belongs to.
+    pub family: RefreshFamily,
+    /// The presented token's generation: the family's current one, or an older one (a replay
+    /// or a reuse, decided by [`crate::refresh::decide`]).
+    pub generation: i64,
+    /// The family's session.
+    pub session: Session,
+    /// The session's user.
+    pub user: User,
+}
+
 /// Everything the domain stores.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -378,6 +392,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         token_hash: &CredentialHash,
     ) -> Result<Option<(RefreshFamily, i64)>, StoreError>;
+    /// Everything the refresh grant reads, in one call (one statement): the family and
+    /// generation of the refresh token with this hash, the family's session and the session's
+    /// user. `None` if no token has this hash.
+    async fn find_refresh_grant(
+        &self,
+        token_hash: &CredentialHash,
+    ) -> Result<Option<RefreshGrant>, StoreError>;
     /// The family with this id.
     async fn find_refresh_family(
         &self,

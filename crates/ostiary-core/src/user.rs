@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordVerifier, Version};
 use serde::Serialize;
-use tokio::sync::Semaphore;
 
 use crate::clock::UnixTime;
 use crate::secret::Password;
@@ -99,11 +98,80 @@ pub struct User {
 #[error("password hashing failed: {0}")]
 pub struct HashingError(String);
 
-/// Hashes and verifies passwords on a bounded blocking pool.
+/// Hashes and verifies passwords on threads of their own: as many as the hasher may run at
+/// once, each at a lower scheduling priority than the rest of the process (nice 10 on
+/// Linux), so that a flood of sign-ins takes the CPU that refreshes, logouts and everything
+/// else leave over, and not the other way round. Requests beyond the threads wait in turn.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    threads: Arc<HashingThreads>,
     dummy_hash: Arc<PasswordHashString>,
+}
+
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads and the queue they take work from.
+struct HashingThreads {
+    jobs: std::sync::mpsc::Sender<HashJob>,
+}
+
+impl std::fmt::Debug for HashingThreads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashingThreads")
+    }
+}
+
+impl HashingThreads {
+    fn start(count: usize) -> Result<Self, HashingError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<HashJob>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for _ in 0..count {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name("ostiary-argon2".into())
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return, // the hasher is gone
+                        }
+                    }
+                })
+                .map_err(|e| HashingError(e.to_string()))?;
+        }
+        Ok(Self { jobs })
+    }
+
+    /// Runs `work` on a hashing thread.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashingError> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = answer.send(work());
+            }))
+            .map_err(|_| HashingError("the hashing threads have stopped".into()))?;
+        answered
+            .await
+            .map_err(|_| HashingError("a hashing thread stopped".into()))
+    }
+}
+
+/// Makes the calling thread yield to the process's other threads (nice 10; on Linux the
+/// niceness is per thread). Best effort: a refusal leaves it at normal priority.
+fn lower_priority() {
+    #[cfg(unix)]
+    if let Err(e) = rustix::process::setpriority_process(None, 10) {
+        tracing::debug!(error = %e, "could not lower the priority of a hashing thread");
+    }
 }
 
 fn argon2() -> Argon2<'static> {
@@ -132,37 +200,39 @@ fn verify_blocking(password: &Password, hash: &PasswordHashString) -> bool {
 }
 
 impl PasswordHasher {
-    /// A hasher running at most `max_concurrent` hashes at once (at least 1).
+    /// A hasher running at most `max_concurrent` hashes at once (at least 1), each on a
+    /// thread of its own.
     pub fn new(max_concurrent: usize) -> Result<Self, HashingError> {
         let dummy = hash_blocking(&Password::new(crate::secret::random_id()))?;
         Ok(Self {
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            threads: Arc::new(HashingThreads::start(max_concurrent.max(1))?),
             dummy_hash: Arc::new(dummy),
         })
     }
 
+    /// How many hashes an IdP runs at once on this machine: one fewer than the cores the
+    /// process may use (at least one), so that sign-ins never take every core.
+    pub fn default_concurrency() -> usize {
+        std::thread::available_parallelism()
+            .map(|n| n.get().saturating_sub(1))
+            .unwrap_or(1)
+            .max(1)
+    }
+
     /// Hashes a new password.
     pub async fn hash(&self, password: Password) -> Result<PasswordHashString, HashingError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashingError(e.to_string()))?;
-        tokio::task::spawn_blocking(move || hash_blocking(&password))
-            .await
-            .map_err(|e| HashingError(e.to_string()))?
+        self.threads.run(move || hash_blocking(&password)).await?
     }
 
     /// Verifies a password against a stored hash. With `None` (unknown user) it verifies
     /// against a dummy hash and returns `false`, so that response time does not reveal
     /// whether a username exists.
     pub async fn verify(&self, password: Password, hash: Option<PasswordHashString>) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return false;
-        };
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| (*self.dummy_hash).clone());
-        let verified = tokio::task::spawn_blocking(move || verify_blocking(&password, &hash))
+        let verified = self
+            .threads
+            .run(move || verify_blocking(&password, &hash))
             .await
             .unwrap_or(false);
         known && verified

@@ -24,6 +24,7 @@
 //!   background.
 
 pub mod backchannel;
+pub mod completion;
 pub mod cookies;
 pub mod endpoints;
 pub mod error;
@@ -257,6 +258,8 @@ pub fn router(state: AppState) -> Router {
         .merge(private)
         // Layers run from the last added (outermost) to the first. `Router::layer` wraps each
         // route after matching, so the metrics see the matched route.
+        // Innermost: the handler runs to its end even if the client goes away.
+        .layer(axum::middleware::from_fn(completion::run_to_completion))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track_http))

@@ -29,8 +29,8 @@ use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
     BackchannelDelivery, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken, LoginAttempt,
-    RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
-    ThrottleReport,
+    RefreshGrant, RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError,
+    ThrottleKey, ThrottleReport,
 };
 use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_core::user::{PasswordHashString, User, Username};
@@ -402,6 +402,13 @@ impl Store for TextGuard {
         token_hash: &CredentialHash,
     ) -> Result<Option<(RefreshFamily, i64)>, StoreError> {
         self.inner.find_refresh_token(token_hash).await
+    }
+
+    async fn find_refresh_grant(
+        &self,
+        token_hash: &CredentialHash,
+    ) -> Result<Option<RefreshGrant>, StoreError> {
+        self.inner.find_refresh_grant(token_hash).await
     }
 
     async fn find_refresh_family(

@@ -18,8 +18,10 @@
 
 pub mod guard;
 pub mod postgres;
+mod rows;
 mod shared;
 pub mod sqlite;
+mod sqlite_writer;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -28,19 +28,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ostiary_core::audit::{AuditEvent, AuditFilter, AuditKind};
-use ostiary_core::client::{Client, ClientId, ClientKind, RedirectUri, WebOrigin};
+use ostiary_core::client::{Client, ClientId};
 use ostiary_core::clock::UnixTime;
-use ostiary_core::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
+use ostiary_core::code::{AuthorizationCode, CodeConsumption};
 use ostiary_core::keys::{SigningAlgorithm, StoredKey};
 use ostiary_core::refresh::RefreshFamily;
 use ostiary_core::retention::Prunable;
-use ostiary_core::scope::Scope;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
     BackchannelDelivery, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken, LoginAttempt,
-    RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
-    ThrottleReport,
+    RefreshGrant, RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError,
+    ThrottleKey, ThrottleReport,
 };
 use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_core::user::{PasswordHashString, User, Username};
@@ -48,10 +47,15 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRo
 use sqlx::{AssertSqlSafe, Connection as _, Postgres, Row};
 
 use crate::OpenError;
+use crate::rows::{
+    FAMILY_COLUMNS, REFRESH_GRANT_SELECT, audit_from_row, client_from_row, code_from_row,
+    counter_from_row, delivery_from_row, family_from_row, refresh_grant_from_row, session_from_row,
+    user_from_row,
+};
 use crate::shared::{
-    CounterRow, LimitDecision, TABLES, corrupt, describe, invalid_url, is_unique_violation,
-    json_list, leftover_reports, limit_decision, log_opened, migration_failed, migrator,
-    parse_list, plan_login_attempt, policy_json, redacted_url, schema_status, unavailable,
+    LimitDecision, TABLES, corrupt, describe, invalid_url, is_unique_violation, json_list,
+    leftover_reports, limit_decision, log_opened, migration_failed, migrator, plan_login_attempt,
+    policy_json, redacted_url, schema_status, unavailable,
 };
 
 /// The embedded migrations, in order.
@@ -455,164 +459,6 @@ async fn append_audit<'e>(
     .map_err(unavailable)?;
     Ok(())
 }
-
-fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
-    Ok(User {
-        id: row.try_get("id").map_err(corrupt)?,
-        username: Username::parse(&row.try_get::<String, _>("username").map_err(corrupt)?)
-            .map_err(corrupt)?,
-        password_hash: PasswordHashString::from_stored(
-            row.try_get("password_hash").map_err(corrupt)?,
-        ),
-        disabled: row.try_get("disabled").map_err(corrupt)?,
-        created_at: row.try_get("created_at").map_err(corrupt)?,
-    })
-}
-
-fn client_from_row(row: &PgRow) -> Result<Client, StoreError> {
-    let text =
-        |column: &str| -> Result<String, StoreError> { row.try_get(column).map_err(corrupt) };
-    let uris = |column: &str| -> Result<Vec<RedirectUri>, StoreError> {
-        parse_list(&text(column)?)?
-            .iter()
-            .map(|u| RedirectUri::parse(u).map_err(corrupt))
-            .collect()
-    };
-    let kind = text("kind")?;
-    Ok(Client {
-        id: ClientId::parse(&text("id")?).map_err(corrupt)?,
-        kind: ClientKind::from_stored(&kind)
-            .ok_or_else(|| corrupt(format!("client kind {kind}")))?,
-        secret_hash: row
-            .try_get::<Option<String>, _>("secret_hash")
-            .map_err(corrupt)?
-            .map(CredentialHash::from_stored),
-        redirect_uris: uris("redirect_uris")?,
-        post_logout_redirect_uris: uris("post_logout_redirect_uris")?,
-        allowed_resources: parse_list(&text("allowed_resources")?)?,
-        extra_scopes: parse_list(&text("extra_scopes")?)?,
-        web_origins: parse_list(&text("web_origins")?)?
-            .iter()
-            .map(|o| WebOrigin::parse(o).map_err(corrupt))
-            .collect::<Result<_, _>>()?,
-        backchannel_logout_uri: row
-            .try_get::<Option<String>, _>("backchannel_logout_uri")
-            .map_err(corrupt)?
-            .map(|u| RedirectUri::parse(&u).map_err(corrupt))
-            .transpose()?,
-        policy: serde_json::from_str(&text("policy")?).map_err(corrupt)?,
-        created_at: row.try_get("created_at").map_err(corrupt)?,
-    })
-}
-
-fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
-    Ok(Session {
-        sid: row.try_get("sid").map_err(corrupt)?,
-        user_id: row.try_get("user_id").map_err(corrupt)?,
-        cookie_hash: row
-            .try_get::<Option<String>, _>("cookie_hash")
-            .map_err(corrupt)?
-            .map(CredentialHash::from_stored),
-        auth_time: row.try_get("auth_time").map_err(corrupt)?,
-        created_at: row.try_get("created_at").map_err(corrupt)?,
-        last_used_at: row.try_get("last_used_at").map_err(corrupt)?,
-        ended_at: row.try_get("ended_at").map_err(corrupt)?,
-        end_reason: row.try_get("end_reason").map_err(corrupt)?,
-        user_agent: row.try_get("user_agent").map_err(corrupt)?,
-        ip: row.try_get("ip").map_err(corrupt)?,
-    })
-}
-
-fn code_from_row(row: &PgRow) -> Result<AuthorizationCode, StoreError> {
-    Ok(AuthorizationCode {
-        code_hash: CredentialHash::from_stored(row.try_get("code_hash").map_err(corrupt)?),
-        client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(corrupt)?)
-            .map_err(corrupt)?,
-        redirect_uri: row.try_get("redirect_uri").map_err(corrupt)?,
-        sid: row.try_get("sid").map_err(corrupt)?,
-        user_id: row.try_get("user_id").map_err(corrupt)?,
-        scope: Scope::parse(&row.try_get::<String, _>("scope").map_err(corrupt)?)
-            .map_err(corrupt)?,
-        resource: row.try_get("resource").map_err(corrupt)?,
-        code_challenge: CodeChallenge::from_stored(row.try_get("code_challenge").map_err(corrupt)?),
-        nonce: row.try_get("nonce").map_err(corrupt)?,
-        auth_time: row.try_get("auth_time").map_err(corrupt)?,
-        created_at: row.try_get("created_at").map_err(corrupt)?,
-        expires_at: row.try_get("expires_at").map_err(corrupt)?,
-    })
-}
-
-fn counter_from_row(row: &PgRow) -> Result<CounterRow, StoreError> {
-    Ok(CounterRow {
-        failures: row.try_get("failures").map_err(corrupt)?,
-        last_failure_at: row.try_get("last_failure_at").map_err(corrupt)?,
-        aggregated: row.try_get("aggregated").map_err(corrupt)?,
-        aggregate_since: row.try_get("aggregate_since").map_err(corrupt)?,
-        reported_at: row.try_get("reported_at").map_err(corrupt)?,
-    })
-}
-
-fn family_from_row(row: &PgRow) -> Result<RefreshFamily, StoreError> {
-    Ok(RefreshFamily {
-        id: row.try_get("id").map_err(corrupt)?,
-        sid: row.try_get("sid").map_err(corrupt)?,
-        client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(corrupt)?)
-            .map_err(corrupt)?,
-        user_id: row.try_get("user_id").map_err(corrupt)?,
-        scope: Scope::parse(&row.try_get::<String, _>("scope").map_err(corrupt)?)
-            .map_err(corrupt)?,
-        resource: row.try_get("resource").map_err(corrupt)?,
-        generation: row.try_get("generation").map_err(corrupt)?,
-        rotated_at: row.try_get("rotated_at").map_err(corrupt)?,
-        sealed_successor: row.try_get("sealed_successor").map_err(corrupt)?,
-        created_at: row.try_get("created_at").map_err(corrupt)?,
-        ended_at: row.try_get("ended_at").map_err(corrupt)?,
-        end_reason: row.try_get("end_reason").map_err(corrupt)?,
-        code_hash: row
-            .try_get::<Option<String>, _>("code_hash")
-            .map_err(corrupt)?
-            .map(CredentialHash::from_stored),
-        last_use_ip: row.try_get("last_use_ip").map_err(corrupt)?,
-        last_use_user_agent: row.try_get("last_use_user_agent").map_err(corrupt)?,
-        current_reissued: row.try_get("current_reissued").map_err(corrupt)?,
-        previous_reissued: row.try_get("previous_reissued").map_err(corrupt)?,
-    })
-}
-
-fn delivery_from_row(row: &PgRow) -> Result<BackchannelDelivery, StoreError> {
-    Ok(BackchannelDelivery {
-        id: row.try_get("id").map_err(corrupt)?,
-        client_id: row.try_get("client_id").map_err(corrupt)?,
-        sid: row.try_get("sid").map_err(corrupt)?,
-        uri: row.try_get("uri").map_err(corrupt)?,
-        attempts: row.try_get("attempts").map_err(corrupt)?,
-        next_attempt_at: row.try_get("next_attempt_at").map_err(corrupt)?,
-        delivered_at: row.try_get("delivered_at").map_err(corrupt)?,
-        failed_at: row.try_get("failed_at").map_err(corrupt)?,
-        last_error: row.try_get("last_error").map_err(corrupt)?,
-    })
-}
-
-fn audit_from_row(row: &PgRow) -> Result<AuditEvent, StoreError> {
-    let kind: String = row.try_get("kind").map_err(corrupt)?;
-    let details: String = row.try_get("details").map_err(corrupt)?;
-    Ok(AuditEvent {
-        id: row.try_get("id").map_err(corrupt)?,
-        at: row.try_get("at").map_err(corrupt)?,
-        kind: AuditKind::parse(&kind).ok_or_else(|| corrupt(format!("audit kind {kind}")))?,
-        actor: row.try_get("actor").map_err(corrupt)?,
-        user_id: row.try_get("user_id").map_err(corrupt)?,
-        sid: row.try_get("sid").map_err(corrupt)?,
-        client_id: row.try_get("client_id").map_err(corrupt)?,
-        ip: row.try_get("ip").map_err(corrupt)?,
-        user_agent: row.try_get("user_agent").map_err(corrupt)?,
-        details: serde_json::from_str(&details).map_err(corrupt)?,
-    })
-}
-
-const FAMILY_COLUMNS: &str = "f.id, f.sid, f.client_id, f.user_id, f.scope, f.resource, f.generation, f.rotated_at, \
-     f.sealed_successor, f.created_at, f.ended_at, f.end_reason, f.code_hash, f.last_use_ip, f.last_use_user_agent, \
-     f.current_reissued, f.previous_reissued";
 
 // Text is ordered with `COLLATE "C"` (bytewise), as SQLite orders it, whatever the database's
 // locale; usernames by `lower()`, as SQLite's NOCASE orders them.
@@ -1233,6 +1079,20 @@ impl Store for PostgresStore {
         .transpose()
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn find_refresh_grant(
+        &self,
+        token_hash: &CredentialHash,
+    ) -> Result<Option<RefreshGrant>, StoreError> {
+        let sql = format!("{REFRESH_GRANT_SELECT} WHERE t.token_hash = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(token_hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(refresh_grant_from_row).transpose()
+    }
+
     #[tracing::instrument(skip_all, fields(family = %family_id))]
     async fn find_refresh_family(
         &self,
@@ -1249,23 +1109,33 @@ impl Store for PostgresStore {
 
     #[tracing::instrument(skip_all, fields(family = %rotation.family_id, generation = rotation.expected_generation))]
     async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
-        // The session first, then the family: the order in which an ending locks them, so that
-        // a rotation racing a logout waits for it instead of deadlocking. Undone below if the
-        // swap loses.
-        sqlx::query(
-            "UPDATE sessions SET last_used_at = GREATEST(last_used_at, $1) \
-             WHERE sid = (SELECT sid FROM refresh_families WHERE id = $2)",
-        )
-        .bind(rotation.now)
-        .bind(&rotation.family_id)
-        .execute(tx.conn())
-        .await
-        .map_err(unavailable)?;
-        let swapped = sqlx::query(
-            "UPDATE refresh_families SET generation = generation + 1, rotated_at = $1, sealed_successor = $2, \
-             last_use_ip = $3, last_use_user_agent = $4, previous_reissued = current_reissued, current_reissued = FALSE \
-             WHERE id = $5 AND generation = $6 AND ended_at IS NULL",
+        // One statement, so one round trip and its own transaction (nothing is left half-done
+        // on a connection if the caller goes away). The session is touched (and locked)
+        // before the family row: the family's update joins the touched session, so it cannot
+        // lock the family first; an ending locks them in the same order, so a rotation racing
+        // a logout waits for it instead of deadlocking. Under READ COMMITTED a concurrent
+        // rotation makes the family's `generation = $6` false when it is re-checked, and
+        // nothing is inserted: this call lost. The session is touched only while the swap can
+        // still win (a concurrent winner touches it too).
+        let swapped: i64 = sqlx::query_scalar(
+            "WITH touched AS ( \
+                UPDATE sessions SET last_used_at = GREATEST(last_used_at, $1) \
+                WHERE sid = (SELECT sid FROM refresh_families WHERE id = $5 AND generation = $6 AND ended_at IS NULL) \
+                RETURNING sid), \
+             swapped AS ( \
+                UPDATE refresh_families f SET generation = f.generation + 1, rotated_at = $1, sealed_successor = $2, \
+                last_use_ip = $3, last_use_user_agent = $4, previous_reissued = f.current_reissued, current_reissued = FALSE \
+                FROM touched WHERE f.sid = touched.sid AND f.id = $5 AND f.generation = $6 AND f.ended_at IS NULL \
+                RETURNING f.id), \
+             token AS ( \
+                INSERT INTO refresh_tokens (token_hash, family_id, generation) SELECT $7, id, $6 + 1 FROM swapped), \
+             issued AS ( \
+                INSERT INTO issued_access_tokens (jti, code_hash, family_id, expires_at) \
+                SELECT $8, NULL, id, $9 FROM swapped), \
+             audited AS ( \
+                INSERT INTO audit_events (at, kind, actor, user_id, sid, client_id, ip, user_agent, details) \
+                SELECT $10, $11, $12, $13, $14, $15, $16, $17, $18 FROM swapped) \
+             SELECT COUNT(*) FROM swapped",
         )
         .bind(rotation.now)
         .bind(&rotation.sealed_successor)
@@ -1273,33 +1143,22 @@ impl Store for PostgresStore {
         .bind(&rotation.user_agent)
         .bind(&rotation.family_id)
         .bind(rotation.expected_generation)
-        .execute(tx.conn())
-        .await
-        .map_err(unavailable)?;
-        if swapped.rows_affected() != 1 {
-            // Lost the race (or the family ended): change nothing.
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family_id, generation) VALUES ($1, $2, $3)",
-        )
         .bind(rotation.new_token_hash.as_str())
-        .bind(&rotation.family_id)
-        .bind(rotation.expected_generation + 1)
-        .execute(tx.conn())
+        .bind(&rotation.access_token.jti)
+        .bind(rotation.access_token.expires_at)
+        .bind(rotation.audit.at)
+        .bind(rotation.audit.kind.as_str())
+        .bind(&rotation.audit.actor)
+        .bind(&rotation.audit.user_id)
+        .bind(&rotation.audit.sid)
+        .bind(&rotation.audit.client_id)
+        .bind(&rotation.audit.ip)
+        .bind(&rotation.audit.user_agent)
+        .bind(rotation.audit.details.to_string())
+        .fetch_one(&self.pool)
         .await
         .map_err(unavailable)?;
-        insert_issued(
-            tx.conn(),
-            &rotation.access_token,
-            None,
-            Some(&rotation.family_id),
-        )
-        .await?;
-        append_audit(tx.conn(), &rotation.audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        Ok(swapped == 1)
     }
 
     #[tracing::instrument(skip_all, fields(family = %family_id, generation))]

@@ -6,23 +6,23 @@
 //! changed a row won.
 
 use std::str::FromStr;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ostiary_core::audit::{AuditEvent, AuditFilter, AuditKind};
-use ostiary_core::client::{Client, ClientId, ClientKind, RedirectUri, WebOrigin};
+use ostiary_core::client::{Client, ClientId};
 use ostiary_core::clock::UnixTime;
-use ostiary_core::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
+use ostiary_core::code::{AuthorizationCode, CodeConsumption};
 use ostiary_core::keys::{SigningAlgorithm, StoredKey};
 use ostiary_core::refresh::RefreshFamily;
 use ostiary_core::retention::Prunable;
-use ostiary_core::scope::Scope;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
     BackchannelDelivery, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken, LoginAttempt,
-    RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
-    ThrottleReport,
+    RefreshGrant, RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError,
+    ThrottleKey, ThrottleReport,
 };
 use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_core::user::{PasswordHashString, User, Username};
@@ -30,11 +30,17 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Row, SqlitePool};
 
 use crate::OpenError;
-use crate::shared::{
-    CounterRow, LimitDecision, TABLES, corrupt, describe, invalid_url, is_unique_violation,
-    json_list, leftover_reports, limit_decision, log_opened, migration_failed, migrator,
-    parse_list, plan_login_attempt, policy_json, schema_status, unavailable,
+use crate::rows::{
+    FAMILY_COLUMNS, REFRESH_GRANT_SELECT, audit_from_row, client_from_row, code_from_row,
+    counter_from_row, delivery_from_row, family_from_row, refresh_grant_from_row, session_from_row,
+    user_from_row,
 };
+use crate::shared::{
+    LimitDecision, TABLES, corrupt, describe, invalid_url, is_unique_violation, json_list,
+    leftover_reports, limit_decision, log_opened, migration_failed, migrator, plan_login_attempt,
+    policy_json, schema_status, unavailable,
+};
+use crate::sqlite_writer::{self, Writer};
 
 /// The embedded migrations, in order.
 #[rustfmt::skip]
@@ -54,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The refresh grant's path: one connection on one thread, group commit.
+    writer: Writer,
+    /// The directory of a `sqlite::memory:` database (a private file, deleted with the last
+    /// handle), so that the writer thread can share it.
+    _temporary: Option<Arc<tempfile::TempDir>>,
 }
 
 /// The connection options a `sqlite:` URL names, before Ostiary's own (an error if the URL
@@ -73,44 +84,51 @@ impl SqliteStore {
     /// file is created (readable by its owner only), in a directory that must exist
     /// ([`OpenError::MissingDirectory`]). Logs which file is in use and whether it was empty.
     pub async fn connect_with(url: &str, migrate: bool) -> Result<Self, OpenError> {
+        // An in-memory database would exist per connection; the writer thread needs to share
+        // it, so it is a private temporary file instead, gone when the store is dropped.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let options = connect_options(url)?
+        let (temporary, options) = if in_memory {
+            let dir = tempfile::Builder::new()
+                .prefix("ostiary-memory-")
+                .tempdir()
+                .map_err(|e| OpenError::Database(format!("a temporary database: {e}")))?;
+            let options = SqliteConnectOptions::new().filename(dir.path().join("ostiary.db"));
+            (Some(Arc::new(dir)), options)
+        } else {
+            (None, connect_options(url)?)
+        };
+        let options = options
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
-            .synchronous(SqliteSynchronous::Full);
+            .synchronous(SqliteSynchronous::Full)
+            .journal_mode(SqliteJournalMode::Wal);
+        let file = options.get_filename().to_owned();
         let shown = if in_memory {
             url.to_owned()
         } else {
-            let file = options.get_filename();
-            create_private_file(file)?;
-            let file = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
+            create_private_file(&file)?;
+            let file = std::path::absolute(&file).unwrap_or_else(|_| file.clone());
             format!("sqlite://{}", file.display())
         };
-        let options = if in_memory {
-            options
-        } else {
-            options.journal_mode(SqliteJournalMode::Wal)
-        };
-        // An in-memory database exists per connection: keep exactly one.
-        let max = if in_memory { 1 } else { 8 };
         let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .min_connections(if in_memory { 1 } else { 0 })
-            .idle_timeout(if in_memory {
-                None
-            } else {
-                Some(Duration::from_secs(600))
-            })
-            .max_lifetime(if in_memory {
-                None
-            } else {
-                Some(Duration::from_secs(3600))
-            })
+            .max_connections(8)
+            .min_connections(0)
+            // A broken connection shows as the error of the statement that meets it; a ping
+            // per checkout would cost a round trip to the connection's thread every time.
+            .test_before_acquire(false)
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .max_lifetime(Some(Duration::from_secs(3600)))
             .connect_with(options)
             .await
             .map_err(|e| OpenError::Database(format!("{shown}: {}", describe(&e))))?;
-        let store = Self { pool };
+        let writer =
+            Writer::open(&file).map_err(|e| OpenError::Database(format!("{shown}: {e}")))?;
+        let store = Self {
+            pool,
+            writer,
+            _temporary: temporary,
+        };
         let applied = store
             .applied_migration()
             .await
@@ -240,20 +258,6 @@ async fn end_in(
     .await
     .map_err(unavailable)?;
     Ok(true)
-}
-
-fn delivery_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<BackchannelDelivery, StoreError> {
-    Ok(BackchannelDelivery {
-        id: row.try_get("id").map_err(corrupt)?,
-        client_id: row.try_get("client_id").map_err(corrupt)?,
-        sid: row.try_get("sid").map_err(corrupt)?,
-        uri: row.try_get("uri").map_err(corrupt)?,
-        attempts: row.try_get("attempts").map_err(corrupt)?,
-        next_attempt_at: row.try_get("next_attempt_at").map_err(corrupt)?,
-        delivered_at: row.try_get("delivered_at").map_err(corrupt)?,
-        failed_at: row.try_get("failed_at").map_err(corrupt)?,
-        last_error: row.try_get("last_error").map_err(corrupt)?,
-    })
 }
 
 /// Ends the sessions in `rows` (a `sid` column) to admit `by_sid` under a session limit, and
@@ -390,16 +394,6 @@ async fn revoke_access_token_in(
     Ok(inserted.rows_affected() == 1)
 }
 
-fn counter_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CounterRow, StoreError> {
-    Ok(CounterRow {
-        failures: row.try_get("failures").map_err(corrupt)?,
-        last_failure_at: row.try_get("last_failure_at").map_err(corrupt)?,
-        aggregated: row.try_get("aggregated").map_err(corrupt)?,
-        aggregate_since: row.try_get("aggregate_since").map_err(corrupt)?,
-        reported_at: row.try_get("reported_at").map_err(corrupt)?,
-    })
-}
-
 /// Runs a `DELETE … WHERE … IN (SELECT … WHERE cut-off < ? LIMIT ?)` in the caller's
 /// transaction; returns how many rows went.
 async fn delete_batch(
@@ -417,124 +411,88 @@ async fn delete_batch(
     Ok(done.rows_affected())
 }
 
-fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
-    Ok(User {
-        id: row.try_get("id").map_err(corrupt)?,
-        username: Username::parse(&row.try_get::<String, _>("username").map_err(corrupt)?)
-            .map_err(corrupt)?,
-        password_hash: PasswordHashString::from_stored(
-            row.try_get("password_hash").map_err(corrupt)?,
-        ),
-        disabled: row.try_get::<i64, _>("disabled").map_err(corrupt)? != 0,
-        created_at: row.try_get("created_at").map_err(corrupt)?,
-    })
-}
+/// [`REFRESH_GRANT_SELECT`] for one token hash.
+static REFRESH_GRANT_BY_HASH: LazyLock<String> =
+    LazyLock::new(|| format!("{REFRESH_GRANT_SELECT} WHERE t.token_hash = ?1"));
 
-fn client_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Client, StoreError> {
-    let uris = |column: &str| -> Result<Vec<RedirectUri>, StoreError> {
-        parse_list(&row.try_get::<String, _>(column).map_err(corrupt)?)?
-            .iter()
-            .map(|u| RedirectUri::parse(u).map_err(corrupt))
-            .collect()
+/// The rotation's compare-and-swap and everything that goes with it (the new token's hash,
+/// the session touched, the access token recorded, the audit event), on the writer's
+/// connection inside its batch. `false` if the family was not at the expected generation (or
+/// had ended): then nothing was changed.
+fn rotate_in(connection: &rusqlite::Connection, rotation: &Rotation) -> Result<bool, StoreError> {
+    use rusqlite::{OptionalExtension, params};
+    let fail = sqlite_writer::unavailable;
+    let sid: Option<String> = connection
+        .prepare_cached(
+            "UPDATE refresh_families SET generation = generation + 1, rotated_at = ?1, sealed_successor = ?2, \
+             last_use_ip = ?3, last_use_user_agent = ?4, previous_reissued = current_reissued, current_reissued = FALSE \
+             WHERE id = ?5 AND generation = ?6 AND ended_at IS NULL RETURNING sid",
+        )
+        .map_err(fail)?
+        .query_row(
+            params![
+                rotation.now,
+                rotation.sealed_successor,
+                rotation.ip,
+                rotation.user_agent,
+                rotation.family_id,
+                rotation.expected_generation,
+            ],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(fail)?;
+    let Some(sid) = sid else {
+        return Ok(false);
     };
-    let kind: String = row.try_get("kind").map_err(corrupt)?;
-    Ok(Client {
-        id: ClientId::parse(&row.try_get::<String, _>("id").map_err(corrupt)?).map_err(corrupt)?,
-        kind: ClientKind::from_stored(&kind)
-            .ok_or_else(|| corrupt(format!("client kind {kind}")))?,
-        secret_hash: row
-            .try_get::<Option<String>, _>("secret_hash")
-            .map_err(corrupt)?
-            .map(CredentialHash::from_stored),
-        redirect_uris: uris("redirect_uris")?,
-        post_logout_redirect_uris: uris("post_logout_redirect_uris")?,
-        allowed_resources: parse_list(
-            &row.try_get::<String, _>("allowed_resources")
-                .map_err(corrupt)?,
-        )?,
-        extra_scopes: parse_list(&row.try_get::<String, _>("extra_scopes").map_err(corrupt)?)?,
-        web_origins: parse_list(&row.try_get::<String, _>("web_origins").map_err(corrupt)?)?
-            .iter()
-            .map(|o| WebOrigin::parse(o).map_err(corrupt))
-            .collect::<Result<_, _>>()?,
-        backchannel_logout_uri: row
-            .try_get::<Option<String>, _>("backchannel_logout_uri")
-            .map_err(corrupt)?
-            .map(|u| RedirectUri::parse(&u).map_err(corrupt))
-            .transpose()?,
-        policy: serde_json::from_str(&row.try_get::<String, _>("policy").map_err(corrupt)?)
-            .map_err(corrupt)?,
-        created_at: row.try_get("created_at").map_err(corrupt)?,
-    })
+    connection
+        .prepare_cached(
+            "INSERT INTO refresh_tokens (token_hash, family_id, generation) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(fail)?
+        .execute(params![
+            rotation.new_token_hash.as_str(),
+            rotation.family_id,
+            rotation.expected_generation + 1,
+        ])
+        .map_err(fail)?;
+    connection
+        .prepare_cached("UPDATE sessions SET last_used_at = MAX(last_used_at, ?1) WHERE sid = ?2")
+        .map_err(fail)?
+        .execute(params![rotation.now, sid])
+        .map_err(fail)?;
+    connection
+        .prepare_cached(
+            "INSERT INTO issued_access_tokens (jti, code_hash, family_id, expires_at) VALUES (?1, NULL, ?2, ?3)",
+        )
+        .map_err(fail)?
+        .execute(params![
+            rotation.access_token.jti,
+            rotation.family_id,
+            rotation.access_token.expires_at,
+        ])
+        .map_err(fail)?;
+    let event = &rotation.audit;
+    connection
+        .prepare_cached(
+            "INSERT INTO audit_events (at, kind, actor, user_id, sid, client_id, ip, user_agent, details) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .map_err(fail)?
+        .execute(params![
+            event.at,
+            event.kind.as_str(),
+            event.actor,
+            event.user_id,
+            event.sid,
+            event.client_id,
+            event.ip,
+            event.user_agent,
+            event.details.to_string(),
+        ])
+        .map_err(fail)?;
+    Ok(true)
 }
-
-fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Session, StoreError> {
-    Ok(Session {
-        sid: row.try_get("sid").map_err(corrupt)?,
-        user_id: row.try_get("user_id").map_err(corrupt)?,
-        cookie_hash: row
-            .try_get::<Option<String>, _>("cookie_hash")
-            .map_err(corrupt)?
-            .map(CredentialHash::from_stored),
-        auth_time: row.try_get("auth_time").map_err(corrupt)?,
-        created_at: row.try_get("created_at").map_err(corrupt)?,
-        last_used_at: row.try_get("last_used_at").map_err(corrupt)?,
-        ended_at: row.try_get("ended_at").map_err(corrupt)?,
-        end_reason: row.try_get("end_reason").map_err(corrupt)?,
-        user_agent: row.try_get("user_agent").map_err(corrupt)?,
-        ip: row.try_get("ip").map_err(corrupt)?,
-    })
-}
-
-fn code_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuthorizationCode, StoreError> {
-    Ok(AuthorizationCode {
-        code_hash: CredentialHash::from_stored(row.try_get("code_hash").map_err(corrupt)?),
-        client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(corrupt)?)
-            .map_err(corrupt)?,
-        redirect_uri: row.try_get("redirect_uri").map_err(corrupt)?,
-        sid: row.try_get("sid").map_err(corrupt)?,
-        user_id: row.try_get("user_id").map_err(corrupt)?,
-        scope: Scope::parse(&row.try_get::<String, _>("scope").map_err(corrupt)?)
-            .map_err(corrupt)?,
-        resource: row.try_get("resource").map_err(corrupt)?,
-        code_challenge: CodeChallenge::from_stored(row.try_get("code_challenge").map_err(corrupt)?),
-        nonce: row.try_get("nonce").map_err(corrupt)?,
-        auth_time: row.try_get("auth_time").map_err(corrupt)?,
-        created_at: row.try_get("created_at").map_err(corrupt)?,
-        expires_at: row.try_get("expires_at").map_err(corrupt)?,
-    })
-}
-
-fn family_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RefreshFamily, StoreError> {
-    Ok(RefreshFamily {
-        id: row.try_get("id").map_err(corrupt)?,
-        sid: row.try_get("sid").map_err(corrupt)?,
-        client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(corrupt)?)
-            .map_err(corrupt)?,
-        user_id: row.try_get("user_id").map_err(corrupt)?,
-        scope: Scope::parse(&row.try_get::<String, _>("scope").map_err(corrupt)?)
-            .map_err(corrupt)?,
-        resource: row.try_get("resource").map_err(corrupt)?,
-        generation: row.try_get("generation").map_err(corrupt)?,
-        rotated_at: row.try_get("rotated_at").map_err(corrupt)?,
-        sealed_successor: row.try_get("sealed_successor").map_err(corrupt)?,
-        created_at: row.try_get("created_at").map_err(corrupt)?,
-        ended_at: row.try_get("ended_at").map_err(corrupt)?,
-        end_reason: row.try_get("end_reason").map_err(corrupt)?,
-        code_hash: row
-            .try_get::<Option<String>, _>("code_hash")
-            .map_err(corrupt)?
-            .map(CredentialHash::from_stored),
-        last_use_ip: row.try_get("last_use_ip").map_err(corrupt)?,
-        last_use_user_agent: row.try_get("last_use_user_agent").map_err(corrupt)?,
-        current_reissued: row.try_get("current_reissued").map_err(corrupt)?,
-        previous_reissued: row.try_get("previous_reissued").map_err(corrupt)?,
-    })
-}
-
-const FAMILY_COLUMNS: &str = "f.id, f.sid, f.client_id, f.user_id, f.scope, f.resource, f.generation, f.rotated_at, \
-     f.sealed_successor, f.created_at, f.ended_at, f.end_reason, f.code_hash, f.last_use_ip, f.last_use_user_agent, \
-     f.current_reissued, f.previous_reissued";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -1137,6 +1095,28 @@ impl Store for SqliteStore {
         .transpose()
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn find_refresh_grant(
+        &self,
+        token_hash: &CredentialHash,
+    ) -> Result<Option<RefreshGrant>, StoreError> {
+        let hash = token_hash.as_str().to_owned();
+        self.writer
+            .read(move |connection| {
+                let mut statement = connection
+                    .prepare_cached(&REFRESH_GRANT_BY_HASH)
+                    .map_err(sqlite_writer::unavailable)?;
+                let mut rows = statement
+                    .query([hash])
+                    .map_err(sqlite_writer::unavailable)?;
+                rows.next()
+                    .map_err(sqlite_writer::unavailable)?
+                    .map(refresh_grant_from_row)
+                    .transpose()
+            })
+            .await
+    }
+
     #[tracing::instrument(skip_all, fields(family = %family_id))]
     async fn find_refresh_family(
         &self,
@@ -1153,52 +1133,14 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(family = %rotation.family_id, generation = rotation.expected_generation))]
     async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError> {
-        let mut tx = self.begin_immediate().await?;
-        let swapped = sqlx::query(
-            "UPDATE refresh_families SET generation = generation + 1, rotated_at = ?, sealed_successor = ?, \
-             last_use_ip = ?, last_use_user_agent = ?, previous_reissued = current_reissued, current_reissued = FALSE \
-             WHERE id = ? AND generation = ? AND ended_at IS NULL RETURNING sid",
-        )
-        .bind(rotation.now)
-        .bind(&rotation.sealed_successor)
-        .bind(&rotation.ip)
-        .bind(&rotation.user_agent)
-        .bind(&rotation.family_id)
-        .bind(rotation.expected_generation)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        let Some(row) = swapped else {
-            // Lost the race (or the family ended): change nothing.
-            tx.rollback().await.map_err(unavailable)?;
-            return Ok(false);
-        };
-        let sid: String = row.try_get("sid").map_err(corrupt)?;
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family_id, generation) VALUES (?, ?, ?)",
-        )
-        .bind(rotation.new_token_hash.as_str())
-        .bind(&rotation.family_id)
-        .bind(rotation.expected_generation + 1)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        sqlx::query("UPDATE sessions SET last_used_at = MAX(last_used_at, ?) WHERE sid = ?")
-            .bind(rotation.now)
-            .bind(&sid)
-            .execute(&mut *tx)
+        // On the writer thread, in a batch with the rotations that arrive meanwhile.
+        let rotation = rotation.clone();
+        self.writer
+            .write(
+                move |connection| rotate_in(connection, &rotation),
+                |won| *won,
+            )
             .await
-            .map_err(unavailable)?;
-        insert_issued(
-            &mut tx,
-            &rotation.access_token,
-            None,
-            Some(&rotation.family_id),
-        )
-        .await?;
-        append_audit(&mut *tx, &rotation.audit).await?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok(true)
     }
 
     #[tracing::instrument(skip_all, fields(family = %family_id, generation))]
@@ -1455,25 +1397,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get("kind").map_err(corrupt)?;
-                let details: String = row.try_get("details").map_err(corrupt)?;
-                Ok(AuditEvent {
-                    id: row.try_get("id").map_err(corrupt)?,
-                    at: row.try_get("at").map_err(corrupt)?,
-                    kind: AuditKind::parse(&kind)
-                        .ok_or_else(|| corrupt(format!("audit kind {kind}")))?,
-                    actor: row.try_get("actor").map_err(corrupt)?,
-                    user_id: row.try_get("user_id").map_err(corrupt)?,
-                    sid: row.try_get("sid").map_err(corrupt)?,
-                    client_id: row.try_get("client_id").map_err(corrupt)?,
-                    ip: row.try_get("ip").map_err(corrupt)?,
-                    user_agent: row.try_get("user_agent").map_err(corrupt)?,
-                    details: serde_json::from_str(&details).map_err(corrupt)?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_from_row).collect()
     }
 
     #[tracing::instrument(skip_all)]

@@ -15,6 +15,7 @@ use crate::fixtures::*;
 
 contract!(
     parallel_rotations_of_one_generation_have_exactly_one_winner,
+    parallel_rotations_of_many_families_are_each_answered_as_if_alone,
     parallel_consumptions_of_one_code_have_exactly_one_first_use,
     parallel_logins_under_a_refusing_limit_of_one_admit_exactly_one,
     parallel_logins_under_an_evicting_limit_of_one_leave_exactly_one_session,
@@ -75,6 +76,71 @@ async fn parallel_rotations_of_one_generation_have_exactly_one_winner(store: Arc
     }
     let rotated = events(&store, ostiary_core::audit::AuditKind::RefreshRotated).await;
     assert_eq!(rotated.len(), 1);
+}
+
+/// Rotations of many families at once (which SQLite's writer commits in shared
+/// transactions): each family gets exactly one winner per generation, every winner is kept,
+/// and a rotation that fails (its new token's hash is already taken) fails alone.
+async fn parallel_rotations_of_many_families_are_each_answered_as_if_alone(store: Arc<dyn Store>) {
+    const FAMILIES: usize = 12;
+    const TRIES: usize = 4;
+    let alice = stored_user(&store, "alice").await;
+    let web = stored_client(&store, client("web")).await.id;
+    let mut families = Vec::new();
+    for _ in 0..FAMILIES {
+        let session = stored_session(&store, &alice, T0).await;
+        families.push(stored_family(&store, &session, &web, None, T0).await);
+    }
+    let (_, taken_hash) = families[0].clone();
+    let mut tasks = JoinSet::new();
+    for (f, (family, _)) in families.iter().enumerate() {
+        for t in 0..TRIES {
+            let store = Arc::clone(&store);
+            let mut rotation = rotation(family, 0, T0 + 1 + t as i64);
+            let failing = f == FAMILIES - 1 && t == 0;
+            if failing {
+                // A hash that already exists: this rotation's INSERT must fail, alone.
+                rotation.new_token_hash = taken_hash.clone();
+            }
+            tasks.spawn(
+                async move { (f, failing, store.rotate_refresh(&rotation).await, rotation) },
+            );
+        }
+    }
+    let outcomes = tasks.join_all().await;
+
+    for (f, (family, _)) in families.iter().enumerate() {
+        let mine: Vec<_> = outcomes.iter().filter(|(of, ..)| *of == f).collect();
+        let winners: Vec<_> = mine
+            .iter()
+            .filter(|(_, _, outcome, _)| matches!(outcome, Ok(true)))
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "family {f}: {:?}",
+            mine.iter().map(|m| &m.2).collect::<Vec<_>>()
+        );
+        let winner = &winners[0].3;
+        let stored = get_family(&store, &family.id).await;
+        assert_eq!((stored.generation, stored.rotated_at), (1, winner.now));
+        let (found, generation) = store
+            .find_refresh_token(&winner.new_token_hash)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((found.id.as_str(), generation), (family.id.as_str(), 1));
+        for (_, failing, outcome, _) in &mine {
+            if *failing {
+                // It failed, or lost the race before reaching its INSERT: never a winner.
+                assert!(!matches!(outcome, Ok(true)), "{outcome:?}");
+            } else {
+                assert!(outcome.is_ok(), "family {f}: {outcome:?}");
+            }
+        }
+    }
+    let rotated = events(&store, ostiary_core::audit::AuditKind::RefreshRotated).await;
+    assert_eq!(rotated.len(), FAMILIES);
 }
 
 async fn parallel_consumptions_of_one_code_have_exactly_one_first_use(store: Arc<dyn Store>) {

@@ -14,6 +14,7 @@ use crate::fixtures::*;
 contract!(
     an_authorization_code_is_consumed_once_then_reported_as_replayed,
     a_refresh_family_is_found_by_each_of_its_tokens,
+    a_refresh_grant_reads_the_family_session_and_user_of_a_token,
     a_rotation_applies_only_at_the_expected_generation_of_a_live_family,
     a_rotation_never_moves_the_session_back_in_time,
     a_reissued_mark_applies_only_at_its_generation_and_moves_with_the_rotation,
@@ -133,6 +134,44 @@ async fn a_refresh_family_is_found_by_each_of_its_tokens(store: Arc<dyn Store>) 
     let unknown = Credential::generate().hash();
     assert!(store.find_refresh_token(&unknown).await.unwrap().is_none());
     assert!(store.find_refresh_family("nope").await.unwrap().is_none());
+}
+
+async fn a_refresh_grant_reads_the_family_session_and_user_of_a_token(store: Arc<dyn Store>) {
+    let alice = stored_user(&store, "alice").await;
+    let web = stored_client(&store, client("web")).await.id;
+    let session = stored_session(&store, &alice, T0).await;
+    let (family, first) = stored_family(&store, &session, &web, None, T0).await;
+    let rotation = rotation(&family, 0, T0 + 10);
+    assert!(store.rotate_refresh(&rotation).await.unwrap());
+
+    for (token, generation) in [(&first, 0), (&rotation.new_token_hash, 1)] {
+        let grant = store.find_refresh_grant(token).await.unwrap().unwrap();
+        assert_eq!(grant.generation, generation);
+        assert_eq!(
+            family_view(&grant.family),
+            family_view(&get_family(&store, &family.id).await)
+        );
+        assert_eq!(
+            session_view(&grant.session),
+            session_view(&get_session(&store, &session.sid).await)
+        );
+        assert_eq!(
+            grant.session.last_used_at,
+            T0 + 10,
+            "touched by the rotation"
+        );
+        assert_eq!(user_view(&grant.user), user_view(&alice));
+    }
+
+    store
+        .end_session(&session.sid, T0 + 20, EndReason::Logout, None)
+        .await
+        .unwrap();
+    let ended = store.find_refresh_grant(&first).await.unwrap().unwrap();
+    assert_eq!(ended.session.ended_at, Some(T0 + 20));
+    assert_eq!(ended.family.ended_at, Some(T0 + 20));
+    let unknown = Credential::generate().hash();
+    assert!(store.find_refresh_grant(&unknown).await.unwrap().is_none());
 }
 
 async fn a_rotation_applies_only_at_the_expected_generation_of_a_live_family(

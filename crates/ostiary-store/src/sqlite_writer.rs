@@ -1,0 +1,237 @@
+//! The SQLite write path: one connection (`rusqlite`) owned by one thread per database file,
+//! which runs whole store steps sent to it as messages, and commits concurrent writes
+//! together (group commit).
+//!
+//! Why: sqlx's SQLite driver runs each connection on a thread of its own and makes every
+//! statement a message to it and back, so a refresh of a few statements cost ~50 context
+//! switches; its pooled connections contended for SQLite's one write lock, whose busy handler
+//! sleeps up to 100 ms; and every rotation paid an fsync of its own. Here a step is one
+//! message (one hop to this thread and one back), its statements are prepared once and
+//! cached, and writes that arrive while a commit is under way wait for the next one, which
+//! takes all of them in one transaction and one fsync.
+//!
+//! Semantics are those of one transaction per write: each write runs in a savepoint of the
+//! batch's transaction, so a write that fails (or decides to change nothing) is rolled back
+//! alone and answered as it would have been alone; the others commit. No write is answered
+//! before its batch is durable (`synchronous=FULL`, as the rest of the store), and if the
+//! commit fails, every write of the batch is answered with that error and none of them
+//! happened. Reads run on the same thread between batches and see everything committed.
+//!
+//! A step keeps running when its caller goes away (a client disconnecting mid-request): it
+//! is a message already sent, and its answer is dropped. Nothing is left half-done.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ostiary_core::StoreError;
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+/// At most this many writes share a transaction (bounds the latency one batch adds).
+const MAX_BATCH: usize = 256;
+
+/// A write sent to the thread: run once inside its savepoint, then answered once the batch's
+/// fate is known.
+trait WriteStep: Send {
+    /// Runs the step; `true` if its changes are to be kept.
+    fn run(&mut self, connection: &Connection) -> bool;
+    /// Answers the caller: the step's outcome if the batch committed, the batch's error if
+    /// not (then nothing of it happened).
+    fn answer(self: Box<Self>, committed: Result<(), StoreError>);
+}
+
+struct Step<T, F> {
+    write: Option<F>,
+    keep: fn(&T) -> bool,
+    outcome: Option<Result<T, StoreError>>,
+    answer: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> WriteStep for Step<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, connection: &Connection) -> bool {
+        let Some(write) = self.write.take() else {
+            return false;
+        };
+        // A step that panics is answered as failed and rolled back; the thread goes on.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write(connection)))
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("a store step panicked".into())));
+        let kept = outcome.as_ref().is_ok_and(self.keep);
+        self.outcome = Some(outcome);
+        kept
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), StoreError>) {
+        let answer = match (committed, self.outcome) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(outcome)) => outcome,
+            (Ok(()), None) => Err(StoreError::Unavailable("the write did not run".into())),
+        };
+        // The caller may have gone away; the step is done either way.
+        let _ = self.answer.send(answer);
+    }
+}
+
+/// A read: runs and answers on its own.
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+enum Job {
+    Read(ReadJob),
+    Write(Box<dyn WriteStep>),
+}
+
+/// The handle to a database's writer thread. Cloning shares the thread; it ends when the
+/// last handle is dropped, after finishing what was sent.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writer")
+    }
+}
+
+impl Writer {
+    /// Opens the database file (which must exist with Ostiary's schema: sqlx migrated it)
+    /// and starts its thread.
+    pub(crate) fn open(path: &Path) -> Result<Self, String> {
+        let connection = connect(path).map_err(|e| e.to_string())?;
+        let (jobs, incoming) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("ostiary-sqlite-writer".into())
+            .spawn(move || run(connection, incoming))
+            .map_err(|e| e.to_string())?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `read` on the writer's connection.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        self.send(Job::Read(Box::new(move |connection| {
+            let _ = answer.send(read(connection));
+        })))?;
+        answered.await.map_err(|_| gone())?
+    }
+
+    /// Runs `write` in the next batch, in a savepoint of its own: its changes are kept if it
+    /// returns `Ok` and `keep` of that value is true, and rolled back alone otherwise. The
+    /// answer comes once the batch committed (or failed: then nothing of it happened).
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        keep: fn(&T) -> bool,
+    ) -> Result<T, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        self.send(Job::Write(Box::new(Step {
+            write: Some(write),
+            keep,
+            outcome: None,
+            answer,
+        })))?;
+        answered.await.map_err(|_| gone())?
+    }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        self.jobs.send(job).map_err(|_| gone())
+    }
+}
+
+fn gone() -> StoreError {
+    StoreError::Unavailable("the SQLite writer thread has stopped".into())
+}
+
+/// A driver error as [`StoreError::Unavailable`] (the message is the database's own).
+pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
+    tracing::debug!(error = ?e, "database error");
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(message)) => StoreError::Unavailable(message),
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // WAL is a property of the file (sqlx set it); these are per connection.
+    connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    connection.busy_handler(Some(wait_for_lock))?;
+    connection.set_prepared_statement_cache_capacity(64);
+    Ok(connection)
+}
+
+/// While another connection (sqlx's pool, the CLI) holds the write lock: wait in short
+/// steps, not SQLite's default ones of up to 100 ms, for about 5 s in all.
+fn wait_for_lock(attempt: i32) -> bool {
+    let step = if attempt < 100 {
+        Duration::from_micros(50)
+    } else {
+        Duration::from_millis(1)
+    };
+    if attempt > 5_100 {
+        return false;
+    }
+    std::thread::sleep(step);
+    true
+}
+
+fn run(connection: Connection, incoming: mpsc::Receiver<Job>) {
+    let mut writes = Vec::new();
+    while let Ok(first) = incoming.recv() {
+        let mut next = Some(first);
+        while let Some(job) = next {
+            match job {
+                Job::Read(read) => read(&connection),
+                Job::Write(write) => writes.push(write),
+            }
+            next = if writes.len() < MAX_BATCH {
+                incoming.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if !writes.is_empty() {
+            commit(&connection, std::mem::take(&mut writes));
+        }
+    }
+}
+
+/// Runs `writes` in one transaction, each in a savepoint, and answers each after the commit.
+fn commit(connection: &Connection, mut writes: Vec<Box<dyn WriteStep>>) {
+    let batch = (|| {
+        connection.execute_batch("BEGIN IMMEDIATE")?;
+        for write in &mut writes {
+            connection.execute_batch("SAVEPOINT step")?;
+            if write.run(connection) {
+                connection.execute_batch("RELEASE step")?;
+            } else {
+                connection.execute_batch("ROLLBACK TO step; RELEASE step")?;
+            }
+        }
+        connection.execute_batch("COMMIT")
+    })();
+    let committed = batch.map_err(|e| {
+        if !connection.is_autocommit() {
+            let _ = connection.execute_batch("ROLLBACK");
+        }
+        let message = match unavailable(e) {
+            StoreError::Unavailable(message) => message,
+            other => other.to_string(),
+        };
+        tracing::error!(error = %message, writes = writes.len(), "a batch of writes failed; none of it happened");
+        message
+    });
+    for write in writes {
+        write.answer(committed.clone().map_err(StoreError::Unavailable));
+    }
+}
