@@ -32,7 +32,7 @@
 
 pub mod audit;
 pub mod client;
-mod client_cache;
+pub mod client_cache;
 pub mod clock;
 pub mod code;
 mod grants;

@@ -16,6 +16,8 @@
 //!   backend.
 //! - [`open`]: picks the implementation from a database URL, behind the guard.
 
+#[cfg(feature = "testing")]
+pub mod counting;
 pub mod guard;
 pub mod postgres;
 mod rows;

@@ -106,7 +106,17 @@ async fn start(
     clock: ManualClock,
     configure: impl FnOnce(&mut ServerConfig),
 ) -> (Application, String, String) {
-    let store = ostiary_store::open(database_url).await.expect("store");
+    start_wrapped(database_url, clock, configure, |store| store).await
+}
+
+/// [`start`], with the store the app uses wrapped by `wrap`.
+async fn start_wrapped(
+    database_url: &str,
+    clock: ManualClock,
+    configure: impl FnOnce(&mut ServerConfig),
+    wrap: impl FnOnce(Arc<dyn ostiary_core::Store>) -> Arc<dyn ostiary_core::Store>,
+) -> (Application, String, String) {
+    let store = wrap(ostiary_store::open(database_url).await.expect("store"));
     let mut config = ServerConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         admin_token: Some(Credential::from_presented(ADMIN_TOKEN)),
@@ -413,7 +423,37 @@ pub async fn spawn_app_on_postgres() -> TestApp {
     spawn_app_on(true, |_| {}).await
 }
 
+/// An app whose store counts the calls made to it (by method), to pin how many store round
+/// trips a request makes.
+pub async fn spawn_counting_app() -> (TestApp, Arc<ostiary_store::counting::CountingStore>) {
+    let counting = std::sync::Mutex::new(None);
+    let app = spawn_app_wrapped(
+        false,
+        |_| {},
+        |store| {
+            let store = Arc::new(ostiary_store::counting::CountingStore::new(store));
+            *counting.lock().unwrap() = Some(Arc::clone(&store));
+            store
+        },
+    )
+    .await;
+    let counting = counting
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the store was opened");
+    (app, counting)
+}
+
 async fn spawn_app_on(postgres: bool, configure: impl FnOnce(&mut ServerConfig)) -> TestApp {
+    spawn_app_wrapped(postgres, configure, |store| store).await
+}
+
+async fn spawn_app_wrapped(
+    postgres: bool,
+    configure: impl FnOnce(&mut ServerConfig),
+    wrap: impl FnOnce(Arc<dyn ostiary_core::Store>) -> Arc<dyn ostiary_core::Store>,
+) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
     let scratch = if postgres {
         Some(ostiary_store::testing::ScratchDatabase::create("the server's PostgreSQL tests").await)
@@ -425,7 +465,7 @@ async fn spawn_app_on(postgres: bool, configure: impl FnOnce(&mut ServerConfig))
         None => format!("sqlite://{}", dir.path().join("ostiary.db").display()),
     };
     let clock = ManualClock::new(T0);
-    let (app, issuer, base) = start(&database_url, clock.clone(), configure).await;
+    let (app, issuer, base) = start_wrapped(&database_url, clock.clone(), configure, wrap).await;
     let idp = app.idp().clone();
     idp.add_user(
         Username::parse(USERNAME).expect("username"),

@@ -330,3 +330,48 @@ async fn without_offline_access_no_refresh_token_is_issued() {
     assert!(tokens.get("refresh_token").is_none());
     assert!(tokens.get("id_token").is_some());
 }
+
+/// What background tasks read on their own clock (the feed's head, back-channel deliveries
+/// due, key maintenance), whenever they come round: not part of any request.
+const BACKGROUND: &[&str] = &[
+    "latest_revocation_seq",
+    "claim_backchannel_deliveries",
+    "list_signing_keys",
+];
+
+fn request_calls(
+    store: &ostiary_store::counting::CountingStore,
+) -> std::collections::BTreeMap<&'static str, u64> {
+    let mut calls = store.take();
+    calls.retain(|method, _| !BACKGROUND.contains(method));
+    calls
+}
+
+#[tokio::test]
+async fn a_refresh_is_one_store_read_and_one_store_write() {
+    let (app, store) = spawn_counting_app().await;
+    let first = rt(&signed_in(&app).await);
+    let second = rt(&refresh_ok(&app, &first).await);
+    request_calls(&store);
+
+    let third = rt(&refresh_ok(&app, &second).await);
+    assert_eq!(
+        request_calls(&store),
+        [("find_refresh_grant", 1), ("rotate_refresh", 1)].into(),
+        "the client was read less than a second ago"
+    );
+
+    app.clock
+        .advance(ostiary_core::client_cache::CLIENT_CACHE_TTL);
+    refresh_ok(&app, &third).await;
+    assert_eq!(
+        request_calls(&store),
+        [
+            ("find_client", 1),
+            ("find_refresh_grant", 1),
+            ("rotate_refresh", 1)
+        ]
+        .into(),
+        "the client is read again once a second"
+    );
+}

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ostiary_core::Store;
 use ostiary_core::code::CodeConsumption;
+use ostiary_core::secret::Credential;
 use ostiary_core::session::EndReason;
 use ostiary_core::store::{IssuedAccessToken, RevocationEntry, SessionAdmission};
 use tokio::task::JoinSet;
@@ -16,6 +17,7 @@ use crate::fixtures::*;
 contract!(
     parallel_rotations_of_one_generation_have_exactly_one_winner,
     parallel_rotations_of_many_families_are_each_answered_as_if_alone,
+    rotations_abandoned_midway_leave_the_store_consistent_and_usable,
     parallel_consumptions_of_one_code_have_exactly_one_first_use,
     parallel_logins_under_a_refusing_limit_of_one_admit_exactly_one,
     parallel_logins_under_an_evicting_limit_of_one_leave_exactly_one_session,
@@ -141,6 +143,88 @@ async fn parallel_rotations_of_many_families_are_each_answered_as_if_alone(store
     }
     let rotated = events(&store, ostiary_core::audit::AuditKind::RefreshRotated).await;
     assert_eq!(rotated.len(), FAMILIES);
+}
+
+/// A caller that goes away mid-call (a client disconnecting, a timeout) drops the store's
+/// future wherever it was: before it sent anything, between statements, waiting for the
+/// commit. Each rotation must then have happened entirely or not at all, and no connection may
+/// go back to the pool in the middle of a transaction: every later call still works.
+async fn rotations_abandoned_midway_leave_the_store_consistent_and_usable(store: Arc<dyn Store>) {
+    use std::task::Poll;
+    const CALLS: usize = 48;
+    let alice = stored_user(&store, "alice").await;
+    let web = stored_client(&store, client("web")).await.id;
+    let shared = stored_session(&store, &alice, T0).await;
+    let mut attempts = Vec::new();
+    for i in 0..CALLS {
+        let (family, _) = stored_family(&store, &shared, &web, None, T0).await;
+        let rotation = rotation(&family, 0, T0 + 1);
+        // Polled 0 to 11 times, giving the runtime a turn in between, then dropped.
+        let mut call = Box::pin(store.rotate_refresh(&rotation));
+        for _ in 0..i % 12 {
+            let ready =
+                std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx).is_ready())).await;
+            if ready {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        drop(call);
+        attempts.push((family, rotation));
+    }
+
+    // Every pooled connection is usable: as many calls at once as any pool has connections.
+    let outcomes = all_at_once(|i| {
+        let store = Arc::clone(&store);
+        let web = web.clone();
+        let alice = alice.clone();
+        async move {
+            let session = session(&alice, T0 + i as i64);
+            store
+                .insert_session(&session, unlimited(), &login_event(&session))
+                .await?;
+            let family = family(&session, &web, None, T0);
+            store
+                .insert_refresh_family(&family, &Credential::generate().hash())
+                .await?;
+            store.rotate_refresh(&rotation(&family, 0, T0 + 2)).await
+        }
+    })
+    .await;
+    for outcome in outcomes {
+        assert!(matches!(outcome, Ok(true)), "{outcome:?}");
+    }
+
+    // All or nothing, for each abandoned rotation. (One may still be finishing: a rotated
+    // family is read first, then its token, so each check holds whatever happens meanwhile.)
+    for (family, rotation) in &attempts {
+        let stored = get_family(&store, &family.id).await;
+        if stored.generation == 1 {
+            let grant = store
+                .find_refresh_grant(&rotation.new_token_hash)
+                .await
+                .unwrap()
+                .expect("a rotated family has its new token");
+            assert_eq!(grant.generation, 1);
+            assert_eq!(
+                grant.session.last_used_at,
+                T0 + 1,
+                "the session was touched"
+            );
+        } else {
+            assert_eq!(stored.generation, 0);
+        }
+        if let Some(grant) = store
+            .find_refresh_grant(&rotation.new_token_hash)
+            .await
+            .unwrap()
+        {
+            assert_eq!(
+                grant.family.generation, 1,
+                "a stored token has its rotation"
+            );
+        }
+    }
 }
 
 async fn parallel_consumptions_of_one_code_have_exactly_one_first_use(store: Arc<dyn Store>) {
