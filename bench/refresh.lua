@@ -34,6 +34,7 @@ queue, head, tail = {}, 1, 0
 leftover_path = nil
 failures, starved, chained = 0, 0, 0
 statuses = {}
+sample = nil -- the first failed answer, for the report
 local client_id
 local headers
 
@@ -89,6 +90,9 @@ function response(status, _, body)
       status = "200-without-refresh_token"
    end
    failures = failures + 1
+   if not sample then
+      sample = tostring(status) .. " " .. (body or ""):sub(1, 300):gsub("%s+", " ")
+   end
    local key = tostring(status)
    statuses[key] = (statuses[key] or 0) + 1
 end
@@ -96,7 +100,10 @@ end
 function done(summary, latency, _)
    local total_failures, total_starved, total_chained, by_status = 0, 0, 0, {}
    local leftover = {}
+   local samples = {}
    for _, thread in ipairs(threads) do
+      local one = thread:get("sample")
+      if one then samples[#samples + 1] = one end
       total_failures = total_failures + thread:get("failures")
       total_starved = total_starved + thread:get("starved")
       total_chained = total_chained + thread:get("chained")
@@ -125,6 +132,9 @@ function done(summary, latency, _)
       #statuses_text > 0 and table.concat(statuses_text, ",") or "-",
       latency:percentile(50) / 1000, latency:percentile(90) / 1000,
       latency:percentile(99) / 1000, latency.max / 1000, #leftover))
+   for _, one in ipairs(samples) do
+      io.write("FAILED ", one, "\n")
+   end
    local path = threads[1] and threads[1]:get("leftover_path")
    if path then
       local f = assert(io.open(path, "w"))

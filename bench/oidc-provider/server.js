@@ -75,6 +75,12 @@ const provider = new Provider(issuer, {
 
 // Fail loudly instead of logging and carrying on.
 provider.on('server_error', (_ctx, err) => console.error('server_error', err));
+// A refused grant is a failure of the benchmark: say why (the first few).
+let refused = 0;
+provider.on('grant.error', (_ctx, err) => {
+  refused += 1;
+  if (refused <= 5) console.error(`grant.error ${err.message}: ${err.error_detail ?? ''}`);
+});
 
 const client = await provider.Client.find(clientId);
 if (!client) throw new Error('client "load" was not registered');
