@@ -125,10 +125,11 @@ function done(summary, latency, _)
    table.sort(statuses_text)
    io.write(string.format(
       "RESULT requests=%d seconds=%.3f rps=%.1f ok_rps=%.1f failures=%d starved=%d "
-         .. "socket_errors=%d statuses=%s p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f "
+         .. "socket_errors=%d socket=connect:%d,read:%d,write:%d,timeout:%d statuses=%s p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f "
          .. "unused_tokens=%d\n",
       summary.requests, seconds, summary.requests / seconds,
       total_chained / seconds, total_failures, total_starved, socket_errors,
+      e.connect, e.read, e.write, e.timeout,
       #statuses_text > 0 and table.concat(statuses_text, ",") or "-",
       latency:percentile(50) / 1000, latency:percentile(90) / 1000,
       latency:percentile(99) / 1000, latency.max / 1000, #leftover))

@@ -12,7 +12,7 @@
 # BENCH_CONNECTIONS ("8 32"), BENCH_SERVERS ("sqlite postgres oidc-provider"), BENCH_WARMUP
 # (2 seconds, 0: none), BENCH_FAMILIES (refresh families seeded per run: 4 x the largest
 # connection count, at least 128; oidc-provider's in-memory adapter loses tokens beyond about
-# 200), BENCH_PORT (first of three ports, 18290),
+# 200), BENCH_PORT (first of three ports, 18290), BENCH_TIMEOUT (wrk's --timeout, 30 s),
 # BENCH_PG_ADMIN_URL (or OSTIARY_LOADTEST_ADMIN_URL; default
 # postgres://postgres@127.0.0.1:5432/postgres, used with psql to create and drop a scratch
 # database).
@@ -39,6 +39,10 @@ servers="${BENCH_SERVERS:-sqlite postgres oidc-provider}"
 warmup="${BENCH_WARMUP:-2}"
 families="${BENCH_FAMILIES:-}"
 port_base="${BENCH_PORT:-18290}"
+# wrk counts an answer slower than its --timeout (default 2 s) as a timeout error and leaves it
+# out of the latencies: with a long one, slow answers are measured (and still counted here as
+# failures if they come later than that).
+timeout="${BENCH_TIMEOUT:-30}"
 admin_url="${BENCH_PG_ADMIN_URL:-${OSTIARY_LOADTEST_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}}"
 pg() { PGOPTIONS='--client-min-messages=warning' psql -q "$admin_url" "$@"; }
 
@@ -65,6 +69,7 @@ is_pos() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
 is_pos "$rounds" || die "rounds must be a positive integer, not '$rounds'"
 is_pos "$seconds" || die "seconds must be a positive integer, not '$seconds'"
 is_uint "$warmup" || die "warmup must be a whole number of seconds, not '$warmup'"
+is_pos "$timeout" || die "BENCH_TIMEOUT must be a positive number of seconds, not '$timeout'"
 is_uint "$port_base" || die "BENCH_PORT must be a port number, not '$port_base'"
 ((${#conn_list[@]} > 0)) || die "no connection count given"
 max_conn=0
@@ -252,7 +257,7 @@ stop_server() {
 # in the background so that a signal stops the script at once.
 run_wrk() { # server, connections, seconds, tokens in, tokens out, extra wrk flags...
     local s="$1" c="$2" d="$3" in="$4" out="$5" rc=0; shift 5
-    taskset -c 1 wrk -t1 -c"$c" -d"${d}s" "$@" -s "$root/bench/refresh.lua" \
+    taskset -c 1 wrk -t1 -c"$c" -d"${d}s" --timeout "${timeout}s" "$@" -s "$root/bench/refresh.lua" \
         "http://127.0.0.1:${port[$s]}/token" -- "$in" load 1 "$out" >"$work/wrk.out" 2>&1 &
     helper_pid=$!
     wait "$helper_pid" || rc=$?
@@ -291,7 +296,7 @@ echo "wrk:         $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 wants_ostiary && echo "ostiary:     $("$ostiary" --version 2>/dev/null || echo '?')"
 wants postgres && echo "postgresql:  $(pg -At -c 'SHOW server_version')"
 wants oidc-provider && echo "node:        $(node --version), oidc-provider $(node -p "require('$op_dir/node_modules/oidc-provider/package.json').version")"
-echo "settings:    rounds=$rounds seconds=$seconds warmup=${warmup}s connections=[${conn_list[*]}] families=$families servers=[${server_list[*]}]"
+echo "settings:    rounds=$rounds seconds=$seconds warmup=${warmup}s connections=[${conn_list[*]}] families=$families timeout=${timeout}s servers=[${server_list[*]}]"
 echo "method:      server on core 0, wrk -t1 on core 1 (taskset), keep-alive, fresh server and families per run, runs alternate"
 echo "top CPU consumers before the runs (ps):"
 top_cpu | sed 's/^/    /'
