@@ -61,9 +61,22 @@ pub use crate::serve::HttpTimeouts;
 /// Largest request body accepted anywhere, in bytes (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// What handlers share.
+/// What handlers share: one allocation, so that the extractors' clones of it cost one
+/// reference count each.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// The contents of [`AppState`].
+#[derive(Debug)]
+pub struct SharedState {
     /// The use cases.
     pub idp: Idp,
     /// How cookies are written.
@@ -90,7 +103,7 @@ pub struct AppState {
     pub feed: endpoints::revocations::FeedHead,
 }
 
-impl AppState {
+impl SharedState {
     /// An absolute URL on the issuer for `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.idp.config().issuer.trim_end_matches('/'))
@@ -330,7 +343,7 @@ impl Application {
         if !config.trusted_proxies.is_empty() {
             tracing::info!("X-Forwarded-For is believed from the configured trusted_proxies only");
         }
-        let state = AppState {
+        let state = AppState(Arc::new(SharedState {
             idp: idp.clone(),
             cookies,
             origin: origin.into(),
@@ -343,7 +356,7 @@ impl Application {
                 endpoints::login::MAX_HELD_ANSWERS,
             )),
             feed: endpoints::revocations::FeedHead::new(config.max_revocation_streams),
-        };
+        }));
         // One reader of the feed's head for every stream of this instance, until shutdown.
         tokio::spawn(endpoints::revocations::follow_head(
             idp.clone(),

@@ -164,7 +164,12 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     // WAL is a property of the file (sqlx set it); these are per connection.
-    connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    // Savepoints' statement journals stay in memory (a temporary file each otherwise), and
+    // the pages the refresh grant touches stay cached (64 MiB).
+    connection.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+         PRAGMA cache_size = -65536;",
+    )?;
     connection.busy_handler(Some(wait_for_lock))?;
     connection.set_prepared_statement_cache_capacity(64);
     Ok(connection)
@@ -208,17 +213,27 @@ fn run(connection: Connection, incoming: mpsc::Receiver<Job>) {
 
 /// Runs `writes` in one transaction, each in a savepoint, and answers each after the commit.
 fn commit(connection: &Connection, mut writes: Vec<Box<dyn WriteStep>>) {
+    // One write alone needs no savepoint: rolling back the transaction undoes it.
+    let alone = writes.len() == 1;
+    let run = |statement: &str| connection.prepare_cached(statement)?.execute([]).map(drop);
     let batch = (|| {
-        connection.execute_batch("BEGIN IMMEDIATE")?;
+        run("BEGIN IMMEDIATE")?;
         for write in &mut writes {
-            connection.execute_batch("SAVEPOINT step")?;
+            if alone {
+                if !write.run(connection) {
+                    return run("ROLLBACK");
+                }
+                continue;
+            }
+            run("SAVEPOINT step")?;
             if write.run(connection) {
-                connection.execute_batch("RELEASE step")?;
+                run("RELEASE step")?;
             } else {
-                connection.execute_batch("ROLLBACK TO step; RELEASE step")?;
+                run("ROLLBACK TO step")?;
+                run("RELEASE step")?;
             }
         }
-        connection.execute_batch("COMMIT")
+        run("COMMIT")
     })();
     let committed = batch.map_err(|e| {
         if !connection.is_autocommit() {
