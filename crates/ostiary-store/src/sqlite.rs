@@ -40,7 +40,7 @@ use crate::shared::{
     leftover_reports, limit_decision, log_opened, migration_failed, migrator, plan_login_attempt,
     policy_json, schema_status, unavailable,
 };
-use crate::sqlite_writer::{self, Writer};
+use crate::sqlite_writer::{self, Readers, Writer};
 
 /// The embedded migrations, in order.
 #[rustfmt::skip]
@@ -60,8 +60,10 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// The refresh grant's path: one connection on one thread, group commit.
+    /// The refresh grant's writes: one connection on one thread, group commit.
     writer: Writer,
+    /// The refresh grant's read, on the calling thread.
+    readers: Arc<Readers>,
     /// The directory of a `sqlite::memory:` database (a private file, deleted with the last
     /// handle), so that the writer thread can share it.
     _temporary: Option<Arc<tempfile::TempDir>>,
@@ -127,6 +129,7 @@ impl SqliteStore {
         let store = Self {
             pool,
             writer,
+            readers: Arc::new(Readers::new(&file)),
             _temporary: temporary,
         };
         let applied = store
@@ -1100,21 +1103,19 @@ impl Store for SqliteStore {
         &self,
         token_hash: &CredentialHash,
     ) -> Result<Option<RefreshGrant>, StoreError> {
-        let hash = token_hash.as_str().to_owned();
-        self.writer
-            .read(move |connection| {
-                let mut statement = connection
-                    .prepare_cached(&REFRESH_GRANT_BY_HASH)
-                    .map_err(sqlite_writer::unavailable)?;
-                let mut rows = statement
-                    .query([hash])
-                    .map_err(sqlite_writer::unavailable)?;
-                rows.next()
-                    .map_err(sqlite_writer::unavailable)?
-                    .map(refresh_grant_from_row)
-                    .transpose()
-            })
-            .await
+        let hash = token_hash.as_str();
+        self.readers.read(|connection| {
+            let mut statement = connection
+                .prepare_cached(&REFRESH_GRANT_BY_HASH)
+                .map_err(sqlite_writer::unavailable)?;
+            let mut rows = statement
+                .query([hash])
+                .map_err(sqlite_writer::unavailable)?;
+            rows.next()
+                .map_err(sqlite_writer::unavailable)?
+                .map(refresh_grant_from_row)
+                .transpose()
+        })
     }
 
     #[tracing::instrument(skip_all, fields(family = %family_id))]

@@ -8,14 +8,15 @@
 //! sleeps up to 100 ms; and every rotation paid an fsync of its own. Here a step is one
 //! message (one hop to this thread and one back), its statements are prepared once and
 //! cached, and writes that arrive while a commit is under way wait for the next one, which
-//! takes all of them in one transaction and one fsync.
+//! takes all of them in one transaction and one fsync. Reads by key do not queue behind
+//! writes: [`Readers`] runs them on read-only connections on the calling thread.
 //!
 //! Semantics are those of one transaction per write: each write runs in a savepoint of the
 //! batch's transaction, so a write that fails (or decides to change nothing) is rolled back
 //! alone and answered as it would have been alone; the others commit. No write is answered
 //! before its batch is durable (`synchronous=FULL`, as the rest of the store), and if the
 //! commit fails, every write of the batch is answered with that error and none of them
-//! happened. Reads run on the same thread between batches and see everything committed.
+//! happened.
 //!
 //! A step keeps running when its caller goes away (a client disconnecting mid-request): it
 //! is a message already sent, and its answer is dropped. Nothing is left half-done.
@@ -76,19 +77,11 @@ where
     }
 }
 
-/// A read: runs and answers on its own.
-type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
-
-enum Job {
-    Read(ReadJob),
-    Write(Box<dyn WriteStep>),
-}
-
 /// The handle to a database's writer thread. Cloning shares the thread; it ends when the
 /// last handle is dropped, after finishing what was sent.
 #[derive(Clone)]
 pub(crate) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Box<dyn WriteStep>>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -110,18 +103,6 @@ impl Writer {
         Ok(Self { jobs })
     }
 
-    /// Runs `read` on the writer's connection.
-    pub(crate) async fn read<T: Send + 'static>(
-        &self,
-        read: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let (answer, answered) = oneshot::channel();
-        self.send(Job::Read(Box::new(move |connection| {
-            let _ = answer.send(read(connection));
-        })))?;
-        answered.await.map_err(|_| gone())?
-    }
-
     /// Runs `write` in the next batch, in a savepoint of its own: its changes are kept if it
     /// returns `Ok` and `keep` of that value is true, and rolled back alone otherwise. The
     /// answer comes once the batch committed (or failed: then nothing of it happened).
@@ -131,17 +112,73 @@ impl Writer {
         keep: fn(&T) -> bool,
     ) -> Result<T, StoreError> {
         let (answer, answered) = oneshot::channel();
-        self.send(Job::Write(Box::new(Step {
+        self.send(Box::new(Step {
             write: Some(write),
             keep,
             outcome: None,
             answer,
-        })))?;
+        }))?;
         answered.await.map_err(|_| gone())?
     }
 
-    fn send(&self, job: Job) -> Result<(), StoreError> {
+    fn send(&self, job: Box<dyn WriteStep>) -> Result<(), StoreError> {
         self.jobs.send(job).map_err(|_| gone())
+    }
+}
+
+/// Read-only connections to the same file, for point lookups run on the calling thread: a
+/// lookup of a few pages costs less than the two thread switches of a message to the writer
+/// (WAL readers never wait for the writer). At most [`MAX_IDLE_READERS`] are kept.
+pub(crate) struct Readers {
+    path: std::path::PathBuf,
+    idle: std::sync::Mutex<Vec<Connection>>,
+}
+
+/// How many idle read connections are kept for reuse.
+const MAX_IDLE_READERS: usize = 8;
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Readers")
+    }
+}
+
+impl Readers {
+    pub(crate) fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            idle: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Runs `read` on a read-only connection, here and now. Only for reads of a few rows by
+    /// key: it blocks the calling thread while it runs.
+    pub(crate) fn read<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let taken = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let connection = match taken {
+            Some(connection) => connection,
+            None => {
+                let connection = Connection::open_with_flags(
+                    &self.path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(unavailable)?;
+                connection
+                    .busy_handler(Some(wait_for_lock))
+                    .map_err(unavailable)?;
+                connection
+            }
+        };
+        let outcome = read(&connection);
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(connection);
+        }
+        outcome
     }
 }
 
@@ -190,24 +227,17 @@ fn wait_for_lock(attempt: i32) -> bool {
     true
 }
 
-fn run(connection: Connection, incoming: mpsc::Receiver<Job>) {
-    let mut writes = Vec::new();
+fn run(connection: Connection, incoming: mpsc::Receiver<Box<dyn WriteStep>>) {
+    // Whatever queued while the last batch committed is the next batch.
     while let Ok(first) = incoming.recv() {
-        let mut next = Some(first);
-        while let Some(job) = next {
-            match job {
-                Job::Read(read) => read(&connection),
-                Job::Write(write) => writes.push(write),
+        let mut writes = vec![first];
+        while writes.len() < MAX_BATCH {
+            match incoming.try_recv() {
+                Ok(write) => writes.push(write),
+                Err(_) => break,
             }
-            next = if writes.len() < MAX_BATCH {
-                incoming.try_recv().ok()
-            } else {
-                None
-            };
         }
-        if !writes.is_empty() {
-            commit(&connection, std::mem::take(&mut writes));
-        }
+        commit(&connection, writes);
     }
 }
 
