@@ -30,20 +30,26 @@
 //! - [`idp`]: [`Idp`], the use cases, and [`IdpError`]; the sign-in use case is in `login`,
 //!   the token endpoint's grants and revocation in `grants`.
 
+mod administration;
 pub mod audit;
+mod authorization;
+mod backchannel;
 pub mod client;
 pub mod client_cache;
 pub mod clock;
 pub mod code;
+mod feed;
 mod grants;
 pub mod idp;
 pub mod keys;
 mod login;
+mod own_tokens;
 pub mod refresh;
 pub mod retention;
 pub mod scope;
 pub mod secret;
 pub mod session;
+mod sessions;
 pub mod signing;
 pub mod store;
 mod strict_json;

@@ -462,7 +462,9 @@ fn rotate_in(connection: &rusqlite::Connection, rotation: &Rotation) -> Result<b
     connection
         // Only when the time moved on (it is kept in seconds): a session refreshed many times
         // a second is written once, its row and its index entry by time with it.
-        .prepare_cached("UPDATE sessions SET last_used_at = ?1 WHERE sid = ?2 AND last_used_at < ?1")
+        .prepare_cached(
+            "UPDATE sessions SET last_used_at = ?1 WHERE sid = ?2 AND last_used_at < ?1",
+        )
         .map_err(fail)?
         .execute(params![rotation.now, sid])
         .map_err(fail)?;
