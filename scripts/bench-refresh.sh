@@ -6,7 +6,8 @@
 #
 #   scripts/bench-refresh.sh [--rounds R] [--seconds S] [--connections "8 32"]
 #                            [--servers "sqlite postgres oidc-provider"] [--warmup W]
-#                            [--families N]
+#                            [--families N] [--login-flood] [--flood-clients K]
+#                            [--flood-users U]
 #
 # The same settings as environment variables: BENCH_ROUNDS (3), BENCH_SECONDS (10),
 # BENCH_CONNECTIONS ("8 32"), BENCH_SERVERS ("sqlite postgres oidc-provider"), BENCH_WARMUP
@@ -15,14 +16,30 @@
 # 200), BENCH_PORT (first of three ports, 18290), BENCH_TIMEOUT (wrk's --timeout, 30 s),
 # BENCH_PG_ADMIN_URL (or OSTIARY_LOADTEST_ADMIN_URL; default
 # postgres://postgres@127.0.0.1:5432/postgres, used with psql to create and drop a scratch
-# database).
+# database), BENCH_LOGIN_FLOOD (1: --login-flood), BENCH_FLOOD_CLIENTS (4), BENCH_FLOOD_USERS
+# (as many as clients).
+#
+# --login-flood: every Ostiary server X in --servers also runs as X+flood (which --servers can
+# name itself, after X): the same server under the same refresh load while K clients
+# (crates/ostiary-server/examples/login_flood.rs, on core 1 beside wrk) sign in with the right
+# password through the whole code flow (authorize, login form, code exchange), one sign-in
+# after another each, as U users (flood-1 ... flood-U, created in every store, with the flood
+# or without; client i signs in as user i mod U). One user per client by default: six or more
+# concurrent sign-ins of one user from one address can be refused with 429 although every
+# password is right (in-flight attempts count as failures until they succeed); --flood-users 1
+# shows it, as failed sign-ins. The flood starts after seeding, before the warm-up, and stops
+# after the measured run; runs with and without it alternate. Reported per connection count:
+# refresh req/s and p99 with and without the flood, their ratios against Ostiary's goal
+# (>= 0.7 x the req/s, <= 2 x the p99), the flood's sign-ins/s in the measured run, and every
+# failed sign-in (any outcome but a token response), by kind.
 #
 # Method: the server is pinned to core 0 and wrk (and the seeding client) to core 1 with
 # taskset; wrk -t1 -cN with keep-alive; runs alternate A/B/C/A/B/C (servers in turn, for each
 # connection count, round after round); every run starts a fresh server (fresh database,
 # fresh families), seeds the families, runs wrk for the warm-up (its figures discarded, its
 # unused tokens handed on), then the measured run. Any non-200 answer, socket error or
-# starved request (no unused token left) is a failure and is reported.
+# starved request (no unused token left) is a failure and is reported. The CPU the server (and
+# its Argon2 threads) and the flood client used during each measured run is read from /proc.
 # PostgreSQL itself is the machine's service: it is not pinned.
 set -euo pipefail
 
@@ -39,6 +56,9 @@ servers="${BENCH_SERVERS:-sqlite postgres oidc-provider}"
 warmup="${BENCH_WARMUP:-2}"
 families="${BENCH_FAMILIES:-}"
 port_base="${BENCH_PORT:-18290}"
+login_flood="${BENCH_LOGIN_FLOOD:-0}"
+flood_clients="${BENCH_FLOOD_CLIENTS:-4}"
+flood_users="${BENCH_FLOOD_USERS:-}"
 # wrk counts an answer slower than its --timeout (default 2 s) as a timeout error and leaves it
 # out of the latencies: with a long one, slow answers are measured (and still counted here as
 # failures if they come later than that).
@@ -46,7 +66,7 @@ timeout="${BENCH_TIMEOUT:-30}"
 admin_url="${BENCH_PG_ADMIN_URL:-${OSTIARY_LOADTEST_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}}"
 pg() { PGOPTIONS='--client-min-messages=warning' psql -q "$admin_url" "$@"; }
 
-usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
+usage() { awk 'NR == 1 { next } /^# Method:/ || !/^#/ { exit } { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2; }
 while (($#)); do
     case "$1" in
         --rounds) rounds="${2:?--rounds needs a value}"; shift 2 ;;
@@ -55,6 +75,9 @@ while (($#)); do
         --servers) servers="${2:?--servers needs a value}"; shift 2 ;;
         --warmup) warmup="${2:?--warmup needs a value}"; shift 2 ;;
         --families) families="${2:?--families needs a value}"; shift 2 ;;
+        --login-flood) login_flood=1; shift ;;
+        --flood-clients) flood_clients="${2:?--flood-clients needs a value}"; shift 2 ;;
+        --flood-users) flood_users="${2:?--flood-users needs a value}"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) usage; die "unknown argument: $1" ;;
     esac
@@ -71,6 +94,10 @@ is_pos "$seconds" || die "seconds must be a positive integer, not '$seconds'"
 is_uint "$warmup" || die "warmup must be a whole number of seconds, not '$warmup'"
 is_pos "$timeout" || die "BENCH_TIMEOUT must be a positive number of seconds, not '$timeout'"
 is_uint "$port_base" || die "BENCH_PORT must be a port number, not '$port_base'"
+[[ "$login_flood" == 0 || "$login_flood" == 1 ]] || die "BENCH_LOGIN_FLOOD must be 0 or 1, not '$login_flood'"
+is_pos "$flood_clients" || die "flood clients must be a positive integer, not '$flood_clients'"
+flood_users="${flood_users:-$flood_clients}"
+is_pos "$flood_users" || die "flood users must be a positive integer, not '$flood_users'"
 ((${#conn_list[@]} > 0)) || die "no connection count given"
 max_conn=0
 for c in "${conn_list[@]}"; do
@@ -84,17 +111,39 @@ fi
 is_pos "$families" || die "families must be a positive integer, not '$families'"
 ((families > max_conn)) || die "families ($families) must exceed the largest connection count ($max_conn)"
 ((${#server_list[@]} > 0)) || die "no server given"
-declare -A label port
+if ((login_flood)); then # X+flood right after each Ostiary server X
+    expanded=()
+    for s in "${server_list[@]}"; do
+        expanded+=("$s")
+        if [[ "$s" == sqlite || "$s" == postgres ]] && [[ " ${server_list[*]} " != *" $s+flood "* ]]; then
+            expanded+=("$s+flood")
+        fi
+    done
+    server_list=("${expanded[@]}")
+fi
+declare -A label port seen
+label_width=0
 for s in "${server_list[@]}"; do
+    [[ -z "${seen[$s]:-}" ]] || die "server '$s' is listed twice"
+    seen[$s]=1
     case "$s" in
-        sqlite) label[$s]="Ostiary SQLite"; port[$s]=$port_base ;;
-        postgres) label[$s]="Ostiary PostgreSQL"; port[$s]=$((port_base + 1)) ;;
+        sqlite|sqlite+flood) label[$s]="Ostiary SQLite"; port[$s]=$port_base ;;
+        postgres|postgres+flood) label[$s]="Ostiary PostgreSQL"; port[$s]=$((port_base + 1)) ;;
         oidc-provider) label[$s]="oidc-provider"; port[$s]=$((port_base + 2)) ;;
-        *) die "unknown server '$s' (sqlite, postgres, oidc-provider)" ;;
+        *) die "unknown server '$s' (sqlite, postgres, oidc-provider, sqlite+flood, postgres+flood)" ;;
     esac
+    if [[ "$s" == *+flood ]]; then
+        [[ -n "${seen[${s%+flood}]:-}" ]] \
+            || die "$s is compared with ${s%+flood}: list ${s%+flood} before it (or use --login-flood)"
+        label[$s]+=" + flood"
+    fi
+    ((${#label[$s]} > label_width)) && label_width=${#label[$s]}
 done
+((${#server_list[@]} <= 6)) || die "at most 6 servers in one run"
 wants() { [[ " ${server_list[*]} " == *" $1 "* ]]; }
-wants_ostiary() { wants sqlite || wants postgres; }
+wants_ostiary() { wants sqlite || wants postgres || wants sqlite+flood || wants postgres+flood; }
+wants_flood() { [[ " ${server_list[*]} " == *"+flood "* ]]; }
+is_flood() { [[ "$1" == *+flood ]]; }
 if wants oidc-provider && ((families > 200)); then
     # Its default in-memory adapter is an LRU of 1000 entries (two generations); each family
     # keeps a grant, its token index and its live token there, and every rotation adds one:
@@ -115,7 +164,7 @@ if ! command -v wrk >/dev/null; then
         die "wrk is missing: install it (Debian: sudo apt-get install -y wrk)"
     fi
 fi
-if wants postgres; then
+if wants postgres || wants postgres+flood; then
     command -v psql >/dev/null || die "psql is needed for the PostgreSQL server (apt-get install -y postgresql-client)"
     pg -c 'SELECT 1' >/dev/null 2>&1 \
         || die "cannot reach PostgreSQL at $admin_url (set BENCH_PG_ADMIN_URL)"
@@ -135,20 +184,31 @@ fi
 target="${CARGO_TARGET_DIR:-$root/target}"
 ostiary="$target/release/ostiary"
 seeder="$target/release/examples/bench_seed"
+flooder="$target/release/examples/login_flood"
 if wants_ostiary; then
     say "building the release binary and the bench_seed example"
     cargo build --release -q -p ostiary-cli
     cargo build --release -q -p ostiary-server --example bench_seed
     [[ -x "$ostiary" && -x "$seeder" ]] || die "build did not produce $ostiary and $seeder"
 fi
+if wants_flood; then
+    say "building the login_flood example"
+    cargo build --release -q -p ostiary-server --example login_flood
+    [[ -x "$flooder" ]] || die "build did not produce $flooder"
+fi
 
 # --- servers --------------------------------------------------------------------------------
 work="$(mktemp -d "${TMPDIR:-/tmp}/bench-refresh.XXXXXX")"
 server_pid=""
 helper_pid=""
+flood_pid=""
 pg_db=""
 cleanup() {
     local rc=$?
+    if [[ -n "$flood_pid" ]]; then
+        kill "$flood_pid" 2>/dev/null || true
+        wait "$flood_pid" 2>/dev/null || true
+    fi
     if [[ -n "$helper_pid" ]]; then
         kill "$helper_pid" 2>/dev/null || true
         wait "$helper_pid" 2>/dev/null || true
@@ -169,7 +229,7 @@ trap 'exit 143' TERM
 
 export OSTIARY_LOG=warn
 kek=""
-if wants postgres; then kek="$("$ostiary" keys generate-kek)"; fi
+if wants postgres || wants postgres+flood; then kek="$("$ostiary" keys generate-kek)"; fi
 
 wait_ready() { # url, what, log
     for _ in $(seq 300); do
@@ -188,9 +248,21 @@ port_free() { # port
     fi
 }
 
+flood_password='flood-passw0rd'
+flood_user_list=""
+for ((u = 1; u <= flood_users; u++)); do flood_user_list+="${flood_user_list:+,}flood-$u"; done
+
+# The flood's users go into every store when there is a flood at all: the runs with and
+# without it differ by the flood alone.
 prepare_ostiary() { # database URL
     echo 'load-passw0rd' | "$ostiary" user add load --password-stdin --database-url "$1" >/dev/null
     "$ostiary" client add load --public --redirect-uri http://127.0.0.1/cb --database-url "$1" >/dev/null
+    if wants_flood; then
+        local u
+        for ((u = 1; u <= flood_users; u++)); do
+            echo "$flood_password" | "$ostiary" user add "flood-$u" --password-stdin --database-url "$1" >/dev/null
+        done
+    fi
 }
 
 # Starts server $1 on a fresh store, writes $families refresh tokens to $2.
@@ -199,9 +271,9 @@ start_server() { # server, tokens file
     dir="$work/run"; rm -rf "$dir"; mkdir -p "$dir"
     log="$dir/server.log"
     port_free "$p"
-    case "$s" in
+    case "${s%+flood}" in
         sqlite|postgres)
-            if [[ "$s" == sqlite ]]; then
+            if [[ "${s%+flood}" == sqlite ]]; then
                 # The default: the key-encryption key in PATH.kek beside the database.
                 url="sqlite://$dir/bench.db"
             else
@@ -209,7 +281,7 @@ start_server() { # server, tokens file
                 pg -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" -c "CREATE DATABASE $pg_db" >/dev/null
                 url="${admin_url%/*}/$pg_db"
             fi
-            if [[ "$s" == postgres ]]; then export OSTIARY_KEY_ENCRYPTION_KEY="$kek"; fi
+            if [[ "${s%+flood}" == postgres ]]; then export OSTIARY_KEY_ENCRYPTION_KEY="$kek"; fi
             prepare_ostiary "$url"
             taskset -c 0 "$ostiary" serve --listen "127.0.0.1:$p" --issuer "http://127.0.0.1:$p" \
                 --database-url "$url" >"$log" 2>&1 &
@@ -250,6 +322,76 @@ stop_server() {
         pg -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null
         pg_db=""
     fi
+}
+
+# CPU time (clock ticks, user + system) of process $1, and of those of its threads named $2.
+clk_tck="$(getconf CLK_TCK)"
+cpu_ticks() { # pid [thread name]
+    local f line name fields total=0
+    if [[ -z "${2:-}" ]]; then
+        read -r line <"/proc/$1/stat" || { echo 0; return; }
+        read -r -a f <<<"${line##*) }"
+        echo $((f[11] + f[12]))
+        return
+    fi
+    for f in /proc/"$1"/task/*/stat; do
+        read -r line 2>/dev/null <"$f" || continue
+        name="${line#*(}"; name="${name%%) *}"
+        [[ "$name" == "$2" ]] || continue
+        read -r -a fields <<<"${line##*) }"
+        total=$((total + fields[11] + fields[12]))
+    done
+    echo "$total"
+}
+cpu_pct() { # ticks before, ticks after, seconds
+    awk -v a="$1" -v b="$2" -v s="$3" -v hz="$clk_tck" 'BEGIN { if (s > 0) printf "%.0f", 100 * (b - a) / hz / s; else print "?" }'
+}
+
+# Starts the sign-in flood against server $1 (on core 1, beside wrk) and waits until its first
+# sign-in has ended.
+start_flood() { # server
+    local s="$1" out="$work/run/flood.out"
+    taskset -c 1 "$flooder" --workers "$flood_clients" --users "$flood_user_list" \
+        --password "$flood_password" "http://127.0.0.1:${port[$s]}" >"$out" 2>"$work/run/flood.err" &
+    flood_pid=$!
+    for _ in $(seq 300); do
+        grep -qs '^FIRST' "$out" && return 0
+        kill -0 "$flood_pid" 2>/dev/null \
+            || { say "the login flood exited at once:"; cat "$out" "$work/run/flood.err" >&2; exit 1; }
+        sleep 0.1
+    done
+    say "the login flood ended no sign-in in 30 s:"; cat "$out" "$work/run/flood.err" "$work/run/server.log" >&2; exit 1
+}
+
+# Asks the flood for a MARK line (its counts so far) and waits for it.
+mark_flood() { # the number of MARK lines to wait for
+    kill -0 "$flood_pid" 2>/dev/null \
+        || { say "the login flood ended early:"; cat "$work/run/flood.out" "$work/run/flood.err" >&2; exit 1; }
+    kill -USR1 "$flood_pid"
+    for _ in $(seq 100); do
+        (($(grep -c '^MARK ' "$work/run/flood.out" || true) >= $1)) && return 0
+        sleep 0.05
+    done
+    say "the login flood printed no MARK line:"; cat "$work/run/flood.out" "$work/run/flood.err" >&2; exit 1
+}
+
+# Stops the flood; sets flood_res to its FLOOD line, flood_kinds to its FLOOD-FAILURES lines and
+# flood_win_ok, flood_win_failed, flood_win_s to its counts between its two MARK lines.
+stop_flood() {
+    local out="$work/run/flood.out" rc=0 m1 m2
+    kill -0 "$flood_pid" 2>/dev/null \
+        || { say "the login flood ended early:"; cat "$out" "$work/run/flood.err" >&2; exit 1; }
+    kill -TERM "$flood_pid"
+    wait "$flood_pid" || rc=$?
+    flood_pid=""
+    ((rc == 0)) || { say "the login flood failed (exit $rc):"; cat "$out" "$work/run/flood.err" >&2; exit 1; }
+    flood_res="$(grep '^FLOOD ' "$out")" \
+        || { say "the login flood printed no FLOOD line:"; cat "$out" "$work/run/flood.err" >&2; exit 1; }
+    flood_kinds="$(grep '^FLOOD-FAILURES ' "$out" || true)"
+    m1="$(grep '^MARK ' "$out" | sed -n 1p)"; m2="$(grep '^MARK ' "$out" | sed -n 2p)"
+    flood_win_ok=$(($(field "$m2" ok) - $(field "$m1" ok)))
+    flood_win_failed=$(($(field "$m2" failed) - $(field "$m1" failed)))
+    flood_win_s=$(awk -v a="$(field "$m1" elapsed_ms)" -v b="$(field "$m2" elapsed_ms)" 'BEGIN { printf "%.3f", (b - a) / 1000 }')
 }
 
 # Runs wrk; sets res to its RESULT line (key=value ...) and failed to its FAILED lines (the
@@ -294,18 +436,22 @@ echo "kernel:      $(uname -sr)"
 echo "commit:      $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (uncommitted changes)')"
 echo "wrk:         $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 wants_ostiary && echo "ostiary:     $("$ostiary" --version 2>/dev/null || echo '?')"
-wants postgres && echo "postgresql:  $(pg -At -c 'SHOW server_version')"
+{ wants postgres || wants postgres+flood; } && echo "postgresql:  $(pg -At -c 'SHOW server_version')"
 wants oidc-provider && echo "node:        $(node --version), oidc-provider $(node -p "require('$op_dir/node_modules/oidc-provider/package.json').version")"
 echo "settings:    rounds=$rounds seconds=$seconds warmup=${warmup}s connections=[${conn_list[*]}] families=$families timeout=${timeout}s servers=[${server_list[*]}]"
+wants_flood && echo "flood:       $flood_clients clients on core 1 (login_flood: authorize, login form with the right password, code exchange), users [${flood_user_list//,/ }], from seeding's end to the measured run's end"
 echo "method:      server on core 0, wrk -t1 on core 1 (taskset), keep-alive, fresh server and families per run, runs alternate"
 echo "top CPU consumers before the runs (ps):"
 top_cpu | sed 's/^/    /'
 echo
 
-declare -A rps_runs p99_runs fail_runs warm_fail
+declare -A rps_runs p99_runs fail_runs warm_fail cpu_runs
+declare -A flood_rate_runs flood_ok flood_fail flood_win_fail flood_cpu_runs hash_cpu_runs
 res="" failed="" seed_time=""
-letters=(A B C)
+flood_res="" flood_kinds="" flood_win_ok=0 flood_win_failed=0 flood_win_s=0
+letters=(A B C D E F)
 total_failures=0
+total_flood_failures=0
 for ((r = 1; r <= rounds; r++)); do
     for c in "${conn_list[@]}"; do
         i=0
@@ -314,6 +460,7 @@ for ((r = 1; r <= rounds; r++)); do
             tokens="$work/tokens"; left="$work/left"; unused="$work/unused"
             rm -f "$tokens" "$left" "$unused"
             start_server "$s" "$tokens"
+            if is_flood "$s"; then start_flood "$s"; fi
             wf=0
             if ((warmup > 0)); then
                 run_wrk "$s" "$c" "$warmup" "$tokens" "$left"
@@ -325,16 +472,49 @@ for ((r = 1; r <= rounds; r++)); do
             else
                 cp "$tokens" "$left"
             fi
+            if is_flood "$s"; then mark_flood 1; fi
+            t0=$(date +%s.%N)
+            sc0=$(cpu_ticks "$server_pid"); hc0=$(cpu_ticks "$server_pid" ostiary-argon2)
+            fc0=0; if is_flood "$s"; then fc0=$(cpu_ticks "$flood_pid"); fi
             run_wrk "$s" "$c" "$seconds" "$left" "$unused" --latency
+            sc1=$(cpu_ticks "$server_pid"); hc1=$(cpu_ticks "$server_pid" ostiary-argon2)
+            fc1=0; if is_flood "$s"; then fc1=$(cpu_ticks "$flood_pid"); fi
+            wall=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
+            if is_flood "$s"; then
+                mark_flood 2
+                stop_flood
+            fi
             stop_server
             rps="$(field "$res" rps)"; p99="$(field "$res" p99_ms)"
             f=$(($(field "$res" failures) + $(field "$res" socket_errors)))
             total_failures=$((total_failures + f + wf))
             rps_runs[$key]+="$rps "; p99_runs[$key]+="$p99 "
             fail_runs[$key]=$((${fail_runs[$key]:-0} + f)); warm_fail[$key]=$((${warm_fail[$key]:-0} + wf))
-            printf 'round %d/%d  c=%-3s %s %-19s %9s req/s  p99 %8s ms  failures %d (warm-up %d)  seeded %s in %s s\n' \
-                "$r" "$rounds" "$c" "${letters[$i]}" "${label[$s]}" "$rps" "$p99" "$f" "$wf" "$families" "$seed_time"
+            cpu="$(cpu_pct "$sc0" "$sc1" "$wall")"; cpu_runs[$key]+="$cpu "
+            printf 'round %d/%d  c=%-3s %s %-*s %9s req/s  p99 %8s ms  failures %d (warm-up %d)  seeded %s in %s s\n' \
+                "$r" "$rounds" "$c" "${letters[$i]}" "$label_width" "${label[$s]}" "$rps" "$p99" "$f" "$wf" "$families" "$seed_time"
             echo "    $res"
+            if [[ "$s" == oidc-provider ]]; then
+                echo "    cpu: server ${cpu}% of core 0"
+            else
+                echo "    cpu: server ${cpu}% of core 0 (Argon2 threads $(cpu_pct "$hc0" "$hc1" "$wall")%)$(is_flood "$s" && echo ", flood client $(cpu_pct "$fc0" "$fc1" "$wall")% of core 1")"
+            fi
+            if is_flood "$s"; then
+                fok="$(field "$flood_res" ok)"; ffail="$(field "$flood_res" failed)"
+                rate="$(awk -v n="$flood_win_ok" -v s="$flood_win_s" 'BEGIN { if (s > 0) printf "%.1f", n / s; else print "?" }')"
+                flood_rate_runs[$key]+="$rate "
+                flood_cpu_runs[$key]+="$(cpu_pct "$fc0" "$fc1" "$wall") "
+                hash_cpu_runs[$key]+="$(cpu_pct "$hc0" "$hc1" "$wall") "
+                flood_ok[$key]=$((${flood_ok[$key]:-0} + fok))
+                flood_fail[$key]=$((${flood_fail[$key]:-0} + ffail))
+                flood_win_fail[$key]=$((${flood_win_fail[$key]:-0} + flood_win_failed))
+                total_flood_failures=$((total_flood_failures + ffail))
+                echo "    flood: $rate sign-ins/s in the measured run ($flood_win_ok ok, $flood_win_failed failed in $flood_win_s s); whole flood $fok ok, $ffail failed"
+                echo "    $flood_res"
+                if [[ -n "$flood_kinds" ]]; then
+                    while read -r line; do echo "    $line"; done <<<"$flood_kinds"
+                fi
+            fi
             if [[ -n "$failed" ]]; then
                 while read -r line; do echo "    $line"; done <<<"$failed"
             fi
@@ -358,18 +538,45 @@ for c in "${conn_list[@]}"; do
         key="$s,$c"
         read -r -a rr <<<"${rps_runs[$key]}"; read -r -a pp <<<"${p99_runs[$key]}"
         med_rps[$key]="$(median "${rr[@]}")"; med_p99[$key]="$(median "${pp[@]}")"
-        printf '%-19s c=%-3s req/s %-28s median %9s | p99 ms %-28s median %8s | failures %d (warm-up %d)\n' \
-            "${label[$s]}" "$c" "[${rr[*]}]" "${med_rps[$key]}" "[${pp[*]}]" "${med_p99[$key]}" \
+        printf '%-*s c=%-3s req/s %-28s median %9s | p99 ms %-28s median %8s | failures %d (warm-up %d)\n' \
+            "$label_width" "${label[$s]}" "$c" "[${rr[*]}]" "${med_rps[$key]}" "[${pp[*]}]" "${med_p99[$key]}" \
             "${fail_runs[$key]}" "${warm_fail[$key]}"
     done
 done
+if wants_flood; then
+    echo
+    echo "## Login flood: refresh with / without $flood_clients clients signing in (the same server; medians over $rounds round(s))"
+    echo "goal: with the flood, req/s >= 0.70 x and p99 <= 2.00 x those without it"
+    verdict() { awk -v v="$1" -v lim="$2" -v op="$3" 'BEGIN { if (v == "?") print "?"; else if ((op == ">=" && v >= lim) || (op == "<=" && v <= lim)) print "met"; else print "NOT MET" }'; }
+    for c in "${conn_list[@]}"; do
+        for s in "${server_list[@]}"; do
+            is_flood "$s" || continue
+            b="${s%+flood}"; key="$s,$c"
+            read -r -a ra <<<"${rps_runs[$b,$c]}"; read -r -a rb <<<"${rps_runs[$key]}"
+            read -r -a pa <<<"${p99_runs[$b,$c]}"; read -r -a pb <<<"${p99_runs[$key]}"
+            per_rps=() per_p99=()
+            for ((j = 0; j < ${#ra[@]}; j++)); do
+                per_rps+=("$(ratio "${rb[$j]}" "${ra[$j]}")"); per_p99+=("$(ratio "${pb[$j]}" "${pa[$j]}")")
+            done
+            rr_rps="$(ratio "${med_rps[$key]}" "${med_rps[$b,$c]}")"; rr_p99="$(ratio "${med_p99[$key]}" "${med_p99[$b,$c]}")"
+            read -r -a fr <<<"${flood_rate_runs[$key]}"; read -r -a fcpu <<<"${flood_cpu_runs[$key]}"
+            read -r -a hcpu <<<"${hash_cpu_runs[$key]}"
+            printf '%s c=%-3s req/s %9s without, %9s with: %s (%s; per round [%s]) | p99 %8s ms without, %8s ms with: %s (%s; per round [%s])\n' \
+                "${label[$b]}" "$c" "${med_rps[$b,$c]}" "${med_rps[$key]}" "$rr_rps" "$(verdict "$rr_rps" 0.70 '>=')" "${per_rps[*]}" \
+                "${med_p99[$b,$c]}" "${med_p99[$key]}" "$rr_p99" "$(verdict "$rr_p99" 2.00 '<=')" "${per_p99[*]}"
+            printf '%*s flood: %s sign-ins/s (median; runs [%s]), failed sign-ins %d in the measured runs, %d in all (%d ok); Argon2 threads [%s]%% of core 0, flood client [%s]%% of core 1\n' \
+                "${#label[$b]}" "" "$(median "${fr[@]}")" "${fr[*]}" "${flood_win_fail[$key]}" "${flood_fail[$key]}" \
+                "${flood_ok[$key]}" "${hcpu[*]}" "${fcpu[*]}"
+        done
+    done
+fi
 if wants oidc-provider; then
     echo
     echo "## Ratios of medians (Ostiary / oidc-provider; req/s: above 1 is faster, p99: below 1 is better)"
     for c in "${conn_list[@]}"; do
-        for s in sqlite postgres; do
+        for s in sqlite postgres sqlite+flood postgres+flood; do
             wants "$s" || continue
-            printf 'c=%-3s %-19s / oidc-provider: req/s %s, p99 %s\n' "$c" "${label[$s]}" \
+            printf 'c=%-3s %-*s / oidc-provider: req/s %s, p99 %s\n' "$c" "$label_width" "${label[$s]}" \
                 "$(ratio "${med_rps[$s,$c]}" "${med_rps[oidc-provider,$c]}")" \
                 "$(ratio "${med_p99[$s,$c]}" "${med_p99[oidc-provider,$c]}")"
         done
@@ -394,8 +601,32 @@ for c in "${conn_list[@]}"; do
             "${med_p99[$key]}" "$((${fail_runs[$key]} + ${warm_fail[$key]}))" "$vs"
     done
 done
+if wants_flood; then
+    echo
+    echo "Login flood ($flood_clients clients, ${flood_users} user(s)), medians:"
+    echo
+    echo "| server | connections | req/s without | req/s with flood | ratio | p99 without | p99 with flood | ratio | sign-ins/s | failed sign-ins |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for c in "${conn_list[@]}"; do
+        for s in "${server_list[@]}"; do
+            is_flood "$s" || continue
+            b="${s%+flood}"; key="$s,$c"
+            read -r -a fr <<<"${flood_rate_runs[$key]}"
+            printf '| %s | %s | %.0f | %.0f | %s | %s ms | %s ms | %s | %s | %d |\n' "${label[$b]}" "$c" \
+                "${med_rps[$b,$c]}" "${med_rps[$key]}" "$(ratio "${med_rps[$key]}" "${med_rps[$b,$c]}")" \
+                "${med_p99[$b,$c]}" "${med_p99[$key]}" "$(ratio "${med_p99[$key]}" "${med_p99[$b,$c]}")" \
+                "$(median "${fr[@]}")" "${flood_fail[$key]}"
+        done
+    done
+fi
 
+rc=0
 if ((total_failures > 0)); then
     say "$total_failures failed requests in all: the figures above include them"
-    exit 2
+    rc=2
 fi
+if ((total_flood_failures > 0)); then
+    say "$total_flood_failures failed sign-ins in the login flood (see the FLOOD-FAILURES lines)"
+    rc=2
+fi
+((rc == 0)) || exit "$rc"
