@@ -26,17 +26,7 @@ async fn a_kill_during_a_refresh_storm_loses_no_answered_rotation() {
         &["user", "add", "alice", "--password-stdin"],
         Some("a-long-passw0rd\n"),
     );
-    env.ostiary(
-        &[
-            "client",
-            "add",
-            "app",
-            "--public",
-            "--redirect-uri",
-            REDIRECT,
-        ],
-        None,
-    );
+    env.add_app();
     let mut server = env.serve();
     let mut firsts = Vec::new();
     for _ in 0..CHAINS {

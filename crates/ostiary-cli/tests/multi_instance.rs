@@ -35,17 +35,7 @@ async fn setup(what: &str) -> (ScratchDatabase, Env) {
 #[ignore = "needs OSTIARY_TEST_DATABASE_URL"]
 async fn two_instances_share_sessions_rotations_and_reuse_detection() {
     let (database, env) = setup("the multi-instance tests").await;
-    env.ostiary(
-        &[
-            "client",
-            "add",
-            "app",
-            "--public",
-            "--redirect-uri",
-            REDIRECT,
-        ],
-        None,
-    );
+    env.add_app();
     // Migrating needs the database URL only, not the key-encryption key.
     let migrated = Command::new(env!("CARGO_BIN_EXE_ostiary"))
         .arg("migrate")

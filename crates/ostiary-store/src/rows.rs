@@ -79,19 +79,43 @@ impl Columns for rusqlite::Row<'_> {
     }
 }
 
-pub(crate) fn user_from_row(row: &impl Columns) -> Result<User, StoreError> {
-    user_from_prefixed(row, "")
+/// The column names a user is read from: as in `users`, or as a join names them apart.
+pub(crate) struct UserColumns {
+    id: &'static str,
+    username: &'static str,
+    password_hash: &'static str,
+    disabled: &'static str,
+    created_at: &'static str,
 }
 
-/// A user from columns named `{prefix}id`, `{prefix}username`, … (a join names them apart).
-pub(crate) fn user_from_prefixed(row: &impl Columns, prefix: &str) -> Result<User, StoreError> {
-    let column = |name: &str| format!("{prefix}{name}");
+const USER: UserColumns = UserColumns {
+    id: "id",
+    username: "username",
+    password_hash: "password_hash",
+    disabled: "disabled",
+    created_at: "created_at",
+};
+
+/// The user's columns in [`REFRESH_GRANT_SELECT`].
+const GRANT_USER: UserColumns = UserColumns {
+    id: "u_id",
+    username: "u_username",
+    password_hash: "u_password_hash",
+    disabled: "u_disabled",
+    created_at: "u_created_at",
+};
+
+pub(crate) fn user_from_row(row: &impl Columns) -> Result<User, StoreError> {
+    user_from_columns(row, &USER)
+}
+
+fn user_from_columns(row: &impl Columns, names: &UserColumns) -> Result<User, StoreError> {
     Ok(User {
-        id: row.text(&column("id"))?,
-        username: Username::parse(&row.text(&column("username"))?).map_err(corrupt)?,
-        password_hash: PasswordHashString::from_stored(row.text(&column("password_hash"))?),
-        disabled: row.flag(&column("disabled"))?,
-        created_at: row.int(&column("created_at"))?,
+        id: row.text(names.id)?,
+        username: Username::parse(&row.text(names.username)?).map_err(corrupt)?,
+        password_hash: PasswordHashString::from_stored(row.text(names.password_hash)?),
+        disabled: row.flag(names.disabled)?,
+        created_at: row.int(names.created_at)?,
     })
 }
 
@@ -127,29 +151,65 @@ pub(crate) fn client_from_row(row: &impl Columns) -> Result<Client, StoreError> 
     })
 }
 
-pub(crate) fn session_from_row(row: &impl Columns) -> Result<Session, StoreError> {
-    session_from_prefixed(row, "")
+/// The column names a session is read from: as in `sessions`, or as a join names them apart.
+pub(crate) struct SessionColumns {
+    sid: &'static str,
+    user_id: &'static str,
+    cookie_hash: &'static str,
+    auth_time: &'static str,
+    created_at: &'static str,
+    last_used_at: &'static str,
+    ended_at: &'static str,
+    end_reason: &'static str,
+    user_agent: &'static str,
+    ip: &'static str,
 }
 
-/// A session from columns named `{prefix}sid`, `{prefix}user_id`, … (a join names them apart).
-pub(crate) fn session_from_prefixed(
-    row: &impl Columns,
-    prefix: &str,
-) -> Result<Session, StoreError> {
-    let column = |name: &str| format!("{prefix}{name}");
+const SESSION: SessionColumns = SessionColumns {
+    sid: "sid",
+    user_id: "user_id",
+    cookie_hash: "cookie_hash",
+    auth_time: "auth_time",
+    created_at: "created_at",
+    last_used_at: "last_used_at",
+    ended_at: "ended_at",
+    end_reason: "end_reason",
+    user_agent: "user_agent",
+    ip: "ip",
+};
+
+/// The session's columns in [`REFRESH_GRANT_SELECT`].
+const GRANT_SESSION: SessionColumns = SessionColumns {
+    sid: "s_sid",
+    user_id: "s_user_id",
+    cookie_hash: "s_cookie_hash",
+    auth_time: "s_auth_time",
+    created_at: "s_created_at",
+    last_used_at: "s_last_used_at",
+    ended_at: "s_ended_at",
+    end_reason: "s_end_reason",
+    user_agent: "s_user_agent",
+    ip: "s_ip",
+};
+
+pub(crate) fn session_from_row(row: &impl Columns) -> Result<Session, StoreError> {
+    session_from_columns(row, &SESSION)
+}
+
+fn session_from_columns(row: &impl Columns, names: &SessionColumns) -> Result<Session, StoreError> {
     Ok(Session {
-        sid: row.text(&column("sid"))?,
-        user_id: row.text(&column("user_id"))?,
+        sid: row.text(names.sid)?,
+        user_id: row.text(names.user_id)?,
         cookie_hash: row
-            .opt_text(&column("cookie_hash"))?
+            .opt_text(names.cookie_hash)?
             .map(CredentialHash::from_stored),
-        auth_time: row.int(&column("auth_time"))?,
-        created_at: row.int(&column("created_at"))?,
-        last_used_at: row.int(&column("last_used_at"))?,
-        ended_at: row.opt_int(&column("ended_at"))?,
-        end_reason: row.opt_text(&column("end_reason"))?,
-        user_agent: row.opt_text(&column("user_agent"))?,
-        ip: row.opt_text(&column("ip"))?,
+        auth_time: row.int(names.auth_time)?,
+        created_at: row.int(names.created_at)?,
+        last_used_at: row.int(names.last_used_at)?,
+        ended_at: row.opt_int(names.ended_at)?,
+        end_reason: row.opt_text(names.end_reason)?,
+        user_agent: row.opt_text(names.user_agent)?,
+        ip: row.opt_text(names.ip)?,
     })
 }
 
@@ -240,7 +300,7 @@ pub(crate) fn audit_from_row(row: &impl Columns) -> Result<AuditEvent, StoreErro
 /// What [`Store::find_refresh_grant`](ostiary_core::store::Store::find_refresh_grant) reads,
 /// in one statement on either backend (followed by `WHERE t.token_hash = ` and the
 /// dialect's placeholder): the family (`f`, [`FAMILY_COLUMNS`]), the presented token's
-/// generation, the session (columns prefixed `s_`) and the user (`u_`).
+/// generation, the session (`GRANT_SESSION`'s columns) and the user (`GRANT_USER`'s).
 pub(crate) const REFRESH_GRANT_SELECT: &str = "SELECT f.id, f.sid, f.client_id, f.user_id, f.scope, f.resource, f.generation, \
      f.rotated_at, f.sealed_successor, f.created_at, f.ended_at, f.end_reason, f.code_hash, f.last_use_ip, \
      f.last_use_user_agent, f.current_reissued, f.previous_reissued, t.generation AS token_generation, \
@@ -259,7 +319,7 @@ pub(crate) fn refresh_grant_from_row(
     Ok(ostiary_core::store::RefreshGrant {
         family: family_from_row(row)?,
         generation: row.int("token_generation")?,
-        session: session_from_prefixed(row, "s_")?,
-        user: user_from_prefixed(row, "u_")?,
+        session: session_from_columns(row, &GRANT_SESSION)?,
+        user: user_from_columns(row, &GRANT_USER)?,
     })
 }

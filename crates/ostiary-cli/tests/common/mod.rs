@@ -54,6 +54,21 @@ impl Env {
         output
     }
 
+    /// Registers the public client `app` (redirect URI [`REDIRECT`]) the tests sign in to.
+    pub fn add_app(&self) {
+        self.ostiary(
+            &[
+                "client",
+                "add",
+                "app",
+                "--public",
+                "--redirect-uri",
+                REDIRECT,
+            ],
+            None,
+        );
+    }
+
     /// Starts `ostiary serve` on a free port and returns it with its base URL.
     pub fn serve(&self) -> Instance {
         let mut child = self
