@@ -284,7 +284,8 @@ impl Idp {
                         continue;
                     }
                     self.observed(&rotation.audit);
-                    tracing::info!(sid = %family.sid, family = %family.id, generation = generation + 1, "refresh token rotated");
+                    // Debug, not info: every refresh of every app would be a line; the audit log has it.
+                    tracing::debug!(sid = %family.sid, family = %family.id, generation = generation + 1, "refresh token rotated");
                     successor
                 }
                 decision @ (RefreshDecision::ReplayWithinGrace

@@ -19,11 +19,12 @@
 #[cfg(feature = "testing")]
 pub mod counting;
 pub mod guard;
+mod methods;
 pub mod postgres;
 mod rows;
 mod shared;
+mod sql;
 pub mod sqlite;
-mod sqlite_writer;
 #[cfg(feature = "testing")]
 pub mod testing;
 

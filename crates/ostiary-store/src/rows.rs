@@ -1,6 +1,6 @@
 //! Rows into domain types, written once for every backend: [`Columns`] reads a column by name
 //! from a row of sqlx's SQLite or PostgreSQL driver or of `rusqlite` (the SQLite write path,
-//! [`crate::sqlite_writer`]), and the `*_from_row` functions build a domain value from any of
+//! [`crate::sqlite`'s writer]), and the `*_from_row` functions build a domain value from any of
 //! them. A new column is added here once; only the SQL naming it is per backend.
 
 use ostiary_core::StoreError;
@@ -27,6 +27,9 @@ pub(crate) trait Columns {
     fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError>;
     fn flag(&self, column: &str) -> Result<bool, StoreError>;
     fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// A list of text values: a `TEXT[]` on PostgreSQL, a JSON array on SQLite (as
+    /// `json_group_array` makes it).
+    fn text_list(&self, column: &str) -> Result<Vec<String>, StoreError>;
 }
 
 /// [`Columns`] for a sqlx row type, whose `try_get` is generic over the driver.
@@ -51,12 +54,33 @@ macro_rules! sqlx_columns {
             fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
                 self.try_get(column).map_err(corrupt)
             }
+            fn text_list(&self, column: &str) -> Result<Vec<String>, StoreError> {
+                ListColumn::text_list(self, column)
+            }
         }
     };
 }
 
 sqlx_columns!(sqlx::sqlite::SqliteRow);
 sqlx_columns!(sqlx::postgres::PgRow);
+
+impl ListColumn for sqlx::sqlite::SqliteRow {
+    fn text_list(&self, column: &str) -> Result<Vec<String>, StoreError> {
+        parse_list(&self.text(column)?)
+    }
+}
+
+impl ListColumn for sqlx::postgres::PgRow {
+    fn text_list(&self, column: &str) -> Result<Vec<String>, StoreError> {
+        self.try_get(column).map_err(corrupt)
+    }
+}
+
+/// How a driver's row reads a list column (the one [`Columns`] method that differs between
+/// the two sqlx drivers).
+trait ListColumn {
+    fn text_list(&self, column: &str) -> Result<Vec<String>, StoreError>;
+}
 
 impl Columns for rusqlite::Row<'_> {
     fn text(&self, column: &str) -> Result<String, StoreError> {
@@ -76,6 +100,9 @@ impl Columns for rusqlite::Row<'_> {
     }
     fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.get(column).map_err(corrupt)
+    }
+    fn text_list(&self, column: &str) -> Result<Vec<String>, StoreError> {
+        parse_list(&self.text(column)?)
     }
 }
 

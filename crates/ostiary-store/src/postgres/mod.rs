@@ -1,0 +1,353 @@
+//! The PostgreSQL implementation of [`Store`](ostiary_core::Store), for several IdP instances
+//! sharing one database. Most methods are `methods`' bodies over this file's
+//! `Backend`, with the SQL text in `statements.rs`; the refresh rotation (one statement) and
+//! the feed's notifications are this file's own.
+//!
+//! Transactions run at PostgreSQL's default isolation, READ COMMITTED, so what must be atomic
+//! across processes is built from row locks and single conditional statements:
+//!
+//! - **Compare-and-swap** (`rotate_refresh`, `consume_authorization_code`, every ending) is one
+//!   `UPDATE … WHERE generation = $n AND ended_at IS NULL` (or `WHERE used_at IS NULL`,
+//!   `WHERE ended_at IS NULL`): a concurrent writer waits for the row, then re-checks the
+//!   condition on the committed version, so exactly one caller changes it.
+//! - **Session limits** (`insert_session`, `admit_client_session`) count, evict and insert with
+//!   the user's row locked (`SELECT … FROM users … FOR UPDATE`), so two logins of one user are
+//!   admitted one after the other, each counting what the other stored.
+//! - **The revocation feed** must never show an entry with a lower `seq` than one a reader has
+//!   already seen. A sequence alone hands out numbers in allocation order but transactions commit
+//!   in any order, so `Tx::commit` takes a transaction-scoped advisory lock right before
+//!   allocating seqs and holds it until commit: seq order is commit order. It also sends
+//!   `NOTIFY ostiary_revocations` (delivered at commit) for instances that listen.
+//! - **Back-channel claims** select with `FOR UPDATE SKIP LOCKED`, so two instances never claim
+//!   the same delivery.
+//!
+//! Lock order, to wait rather than deadlock: the user's row, then sessions, then their refresh
+//! families, and the feed's advisory lock last of all (feed entries are appended when the
+//! transaction's rows are all changed, just before commit). A rotation therefore touches the
+//! session before it swaps the family, in the order a logout locks them.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use ostiary_core::store::{RefreshGrant, Rotation, StoreError};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Connection as _, Postgres, Row};
+
+use crate::OpenError;
+use crate::methods;
+use crate::sql::{Arg, FeedEntry};
+
+mod statements;
+use crate::rows::{REFRESH_GRANT_SELECT, refresh_grant_from_row};
+use crate::shared::{
+    corrupt, describe, invalid_url, log_opened, migration_failed, migrator, redacted_url,
+    schema_status, unavailable,
+};
+
+/// The embedded migrations, in order.
+#[rustfmt::skip]
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
+    (2, "login_failures_key_lifecycle", include_str!("../../migrations/postgres/0002_login_failures_key_lifecycle.sql")),
+    (3, "hardening", include_str!("../../migrations/postgres/0003_hardening.sql")),
+];
+
+/// The key of the transaction-scoped advisory lock that orders the revocation feed (the bytes
+/// of `ostiaryf`). sqlx's migrator locks other keys of the same one-`bigint` key space.
+const FEED_LOCK: i64 = i64::from_be_bytes(*b"ostiaryf");
+
+/// The channel notified, at commit, whenever a transaction appends to the revocation feed.
+pub const REVOCATIONS_CHANNEL: &str = "ostiary_revocations";
+
+/// Ostiary's storage on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+/// How long opening the database waits for its first connection (TCP, TLS, authentication)
+/// before saying that the server does not answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The connection options a `postgres:` URL names (an error if the URL does not parse).
+pub(crate) fn connect_options(url: &str) -> Result<PgConnectOptions, OpenError> {
+    PgConnectOptions::from_str(url).map_err(|e| {
+        invalid_url(
+            "PostgreSQL",
+            "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+            &e,
+        )
+    })
+}
+
+impl PostgresStore {
+    /// Connects to the database at a `postgres://` (or `postgresql://`) URL and applies
+    /// migrations. The database must exist; the schema is created in it on first start.
+    pub async fn connect(url: &str) -> Result<Self, OpenError> {
+        Self::connect_with(url, true).await
+    }
+
+    /// Connects, applying migrations if `migrate`. A server that cannot be reached, or that
+    /// refuses the connection (authentication, a missing database), is an error within 5
+    /// seconds, naming its address and the cause. Logs which database is in use
+    /// (without its password) and whether it was empty.
+    pub async fn connect_with(url: &str, migrate: bool) -> Result<Self, OpenError> {
+        let options = connect_options(url)?.application_name("ostiary");
+        let server = match options.get_socket() {
+            Some(socket) => socket.display().to_string(),
+            None => format!("{}:{}", options.get_host(), options.get_port()),
+        };
+        let cannot = |why: String| {
+            OpenError::Database(format!("cannot connect to PostgreSQL at {server}: {why}"))
+        };
+        // One connection on its own first: the pool would retry a refused connection until
+        // its acquire timeout and then report only that it timed out.
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| cannot(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
+            .map_err(|e| {
+                tracing::debug!(error = ?e, "connecting to PostgreSQL failed");
+                cannot(describe(&e))
+            })?;
+        let _ = first.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .max_lifetime(Some(Duration::from_secs(3600)))
+            .connect_with(options)
+            .await
+            .map_err(|e| cannot(describe(&e)))?;
+        let store = Self { pool };
+        let applied = store
+            .applied_migration()
+            .await
+            .map_err(|e| OpenError::Database(describe(&e)))?;
+        if migrate {
+            store.migrate().await?;
+        }
+        log_opened(&redacted_url(url), applied.is_none(), migrate);
+        Ok(store)
+    }
+
+    /// Applies the migrations not yet applied. Instances starting together take turns (sqlx's
+    /// migrator holds an advisory lock while it runs), so this is safe to call from each.
+    pub async fn migrate(&self) -> Result<(), OpenError> {
+        migrator(MIGRATIONS)
+            .run(&self.pool)
+            .await
+            .map_err(migration_failed)
+    }
+
+    /// The last migration applied, `None` on a database without Ostiary's schema.
+    async fn applied_migration(&self) -> Result<Option<i64>, sqlx::Error> {
+        let tracked: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+                .fetch_one(&self.pool)
+                .await?;
+        match tracked {
+            Some(_) => {
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// Appends entries to the revocation feed, in order, as the last writes of a transaction.
+///
+/// The advisory lock is taken right before the seqs are allocated and held until commit, so a
+/// transaction that allocates a higher seq commits after every lower one is visible: a reader
+/// paging with `after = seq` never misses an entry. Taking it last means that a transaction
+/// holding it waits for no row lock, which keeps the lock from closing a deadlock cycle.
+async fn publish(
+    tx: &mut sqlx::Transaction<'static, Postgres>,
+    entries: &[FeedEntry],
+) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(FEED_LOCK)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    for entry in entries {
+        sqlx::query(
+            "INSERT INTO revocations (sid, jti, kid, revoked_at, reason) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&entry.sid)
+        .bind(&entry.jti)
+        .bind(&entry.kid)
+        .bind(entry.revoked_at)
+        .bind(entry.reason)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    }
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(REVOCATIONS_CHANNEL)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Binds `args` to a statement, as PostgreSQL types them: flags as `BOOLEAN`, lists as
+/// `TEXT[]`, integers as `BIGINT`.
+fn bind<'q>(
+    mut query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    args: &[Arg<'_>],
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    for arg in args {
+        query = match *arg {
+            Arg::Text(value) => query.bind(value),
+            Arg::OptText(value) => query.bind(value),
+            Arg::Int(value) => query.bind(value),
+            Arg::OptInt(value) => query.bind(value),
+            Arg::Flag(value) => query.bind(value),
+            Arg::Bytes(value) => query.bind(value),
+            Arg::OptBytes(value) => query.bind(value),
+            Arg::TextList(values) => query.bind(values),
+        };
+    }
+    query
+}
+
+crate::sql::sqlx_backend! {
+    store: PostgresStore,
+    tx: Tx,
+    database: Postgres,
+    row: PgRow,
+    bind: bind,
+    begin: |pool| pool.begin(),
+    publish: publish,
+}
+
+// Text is ordered with `COLLATE "C"` (bytewise), as SQLite orders it, whatever the database's
+// locale; usernames by `lower()`, as SQLite's NOCASE orders them.
+methods::impl_store! {
+    PostgresStore;
+
+    #[tracing::instrument(skip_all)]
+    async fn find_refresh_grant(
+        &self,
+        token_hash: &CredentialHash,
+    ) -> Result<Option<RefreshGrant>, StoreError> {
+        let sql = format!("{REFRESH_GRANT_SELECT} WHERE t.token_hash = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(token_hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(refresh_grant_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(family = %rotation.family_id, generation = rotation.expected_generation))]
+    async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError> {
+        // One statement, so one round trip and its own transaction (nothing is left half-done
+        // on a connection if the caller goes away). The session is touched (and locked)
+        // before the family row: the family's update joins the touched session, so it cannot
+        // lock the family first; an ending locks them in the same order, so a rotation racing
+        // a logout waits for it instead of deadlocking. Under READ COMMITTED a concurrent
+        // rotation makes the family's `generation = $6` false when it is re-checked, and
+        // nothing is inserted: this call lost. The session is touched only while the swap can
+        // still win (a concurrent winner touches it too).
+        let swapped: i64 = sqlx::query_scalar(
+            "WITH touched AS ( \
+                UPDATE sessions SET last_used_at = GREATEST(last_used_at, $1) \
+                WHERE sid = (SELECT sid FROM refresh_families WHERE id = $5 AND generation = $6 AND ended_at IS NULL) \
+                RETURNING sid), \
+             swapped AS ( \
+                UPDATE refresh_families f SET generation = f.generation + 1, rotated_at = $1, sealed_successor = $2, \
+                last_use_ip = $3, last_use_user_agent = $4, previous_reissued = f.current_reissued, current_reissued = FALSE \
+                FROM touched WHERE f.sid = touched.sid AND f.id = $5 AND f.generation = $6 AND f.ended_at IS NULL \
+                RETURNING f.id), \
+             token AS ( \
+                INSERT INTO refresh_tokens (token_hash, family_id, generation) SELECT $7, id, $6 + 1 FROM swapped), \
+             issued AS ( \
+                INSERT INTO issued_access_tokens (jti, code_hash, family_id, expires_at) \
+                SELECT $8, NULL, id, $9 FROM swapped), \
+             audited AS ( \
+                INSERT INTO audit_events (at, kind, actor, user_id, sid, client_id, ip, user_agent, details) \
+                SELECT $10, $11, $12, $13, $14, $15, $16, $17, $18 FROM swapped) \
+             SELECT COUNT(*) FROM swapped",
+        )
+        .bind(rotation.now)
+        .bind(&rotation.sealed_successor)
+        .bind(&rotation.ip)
+        .bind(&rotation.user_agent)
+        .bind(&rotation.family_id)
+        .bind(rotation.expected_generation)
+        .bind(rotation.new_token_hash.as_str())
+        .bind(&rotation.access_token.jti)
+        .bind(rotation.access_token.expires_at)
+        .bind(rotation.audit.at)
+        .bind(rotation.audit.kind.as_str())
+        .bind(&rotation.audit.actor)
+        .bind(&rotation.audit.user_id)
+        .bind(&rotation.audit.sid)
+        .bind(&rotation.audit.client_id)
+        .bind(&rotation.audit.ip)
+        .bind(&rotation.audit.user_agent)
+        .bind(rotation.audit.details.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(swapped == 1)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn latest_revocation_seq(&self) -> Result<i64, StoreError> {
+        // The sequence keeps the highest seq ever issued, even after pruning. It may count a
+        // seq whose transaction rolled back or has not committed yet: a little high is safe
+        // (the IdP only resets readers whose cursor is beyond it).
+        let row = sqlx::query(
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS seq FROM revocations_seq",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.try_get::<i64, _>("seq").map_err(corrupt)
+    }
+
+    async fn listen_for_revocations(
+        &self,
+        wake: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Result<bool, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        listener
+            .listen(REVOCATIONS_CHANNEL)
+            .await
+            .map_err(unavailable)?;
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            // `recv` reconnects by itself after a lost connection (and wakes the readers then,
+            // since notifications sent meanwhile are lost: they re-read from their cursors).
+            loop {
+                if pool.is_closed() {
+                    return;
+                }
+                match listener.try_recv().await {
+                    Ok(Some(_)) => wake.notify_waiters(),
+                    Ok(None) => {
+                        tracing::warn!("revocation notifications: connection lost; reconnecting");
+                        wake.notify_waiters();
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "revocation notifications failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(true)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        let applied = self.applied_migration().await.map_err(unavailable)?;
+        schema_status(applied, MIGRATIONS)
+    }
+}
