@@ -17,7 +17,9 @@
 # BENCH_PG_ADMIN_URL (or OSTIARY_LOADTEST_ADMIN_URL; default
 # postgres://postgres@127.0.0.1:5432/postgres, used with psql to create and drop a scratch
 # database), BENCH_LOGIN_FLOOD (1: --login-flood), BENCH_FLOOD_CLIENTS (4), BENCH_FLOOD_USERS
-# (as many as clients).
+# (as many as clients), BENCH_LOG (Ostiary's log filter, OSTIARY_LOG syntax; default: its own
+# default, info), BENCH_OSTIARY (the ostiary binary to measure; default: this tree's, built
+# with cargo).
 #
 # --login-flood: every Ostiary server X in --servers also runs as X+flood (which --servers can
 # name itself, after X): the same server under the same refresh load while K clients
@@ -182,12 +184,14 @@ if wants oidc-provider; then
 fi
 
 target="${CARGO_TARGET_DIR:-$root/target}"
-ostiary="$target/release/ostiary"
+# BENCH_OSTIARY: another build of ostiary to measure (for example one of an earlier commit,
+# to compare two builds in alternating runs); by default this tree's, built here.
+ostiary="${BENCH_OSTIARY:-$target/release/ostiary}"
 seeder="$target/release/examples/bench_seed"
 flooder="$target/release/examples/login_flood"
 if wants_ostiary; then
     say "building the release binary and the bench_seed example"
-    cargo build --release -q -p ostiary-cli
+    [[ -n "${BENCH_OSTIARY:-}" ]] || cargo build --release -q -p ostiary-cli
     cargo build --release -q -p ostiary-server --example bench_seed
     [[ -x "$ostiary" && -x "$seeder" ]] || die "build did not produce $ostiary and $seeder"
 fi
@@ -227,7 +231,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-export OSTIARY_LOG=warn
+# The servers log at their default level (Ostiary: info) unless BENCH_LOG names another
+# (OSTIARY_LOG's syntax): the default is what is measured.
+if [[ -n "${BENCH_LOG:-}" ]]; then export OSTIARY_LOG="$BENCH_LOG"; else unset OSTIARY_LOG; fi
 kek=""
 if wants postgres || wants postgres+flood; then kek="$("$ostiary" keys generate-kek)"; fi
 

@@ -246,7 +246,7 @@ impl Idp {
             let access = IssuedAccessToken::new(now + self.config.access_token_ttl);
             let generation = grant.generation;
             let family = &grant.family;
-            let successor = match refresh::decide(
+            let (successor, minted) = match refresh::decide(
                 family,
                 &grant.session,
                 generation,
@@ -278,7 +278,23 @@ impl Idp {
                         .details(json!({"generation": generation + 1})),
                         access_token: access.clone(),
                     };
-                    if !self.store.rotate_refresh(&rotation).await? {
+                    // The access token is signed while the rotation commits (on SQLite, while
+                    // the writer waits for its fsync); it leaves here only if the rotation won.
+                    let (rotated, minted) = tokio::join!(
+                        biased;
+                        self.store.rotate_refresh(&rotation),
+                        async {
+                            self.mint_access_token(
+                                &grant.session,
+                                &grant.user.id,
+                                client,
+                                &scope,
+                                &family.resource,
+                                &access,
+                            )
+                        },
+                    );
+                    if !rotated? {
                         // Another request rotated this generation first: look again.
                         grant = self.reload_grant(&presented_hash).await?;
                         continue;
@@ -286,7 +302,7 @@ impl Idp {
                     self.observed(&rotation.audit);
                     // Debug, not info: every refresh of every app would be a line; the audit log has it.
                     tracing::debug!(sid = %family.sid, family = %family.id, generation = generation + 1, "refresh token rotated");
-                    successor
+                    (successor, Some(minted?))
                 }
                 decision @ (RefreshDecision::ReplayWithinGrace
                 | RefreshDecision::RecoverLostResponse) => {
@@ -330,7 +346,7 @@ impl Idp {
                         self.audit(event).await;
                     }
                     tracing::info!(sid = %family.sid, family = %family.id, generation, recovering, "previous refresh token presented again; same successor returned");
-                    successor
+                    (successor, None)
                 }
                 RefreshDecision::Reuse {
                     presented_generation,
@@ -399,14 +415,17 @@ impl Idp {
                     ));
                 }
             };
-            let access_token = self.mint_access_token(
-                &grant.session,
-                &grant.user.id,
-                client,
-                &scope,
-                &grant.family.resource,
-                &access,
-            )?;
+            let access_token = match minted {
+                Some(minted) => minted,
+                None => self.mint_access_token(
+                    &grant.session,
+                    &grant.user.id,
+                    client,
+                    &scope,
+                    &grant.family.resource,
+                    &access,
+                )?,
+            };
             return Ok(TokenResponse {
                 access_token,
                 expires_in: self.config.access_token_ttl,
