@@ -7,7 +7,7 @@
 #   scripts/bench-refresh.sh [--rounds R] [--seconds S] [--connections "8 32"]
 #                            [--servers "sqlite postgres oidc-provider"] [--warmup W]
 #                            [--families N] [--login-flood] [--flood-clients K]
-#                            [--flood-users U]
+#                            [--flood-users U] [--background-sessions N]
 #
 # The same settings as environment variables: BENCH_ROUNDS (3), BENCH_SECONDS (10),
 # BENCH_CONNECTIONS ("8 32"), BENCH_SERVERS ("sqlite postgres oidc-provider"), BENCH_WARMUP
@@ -19,7 +19,13 @@
 # database), BENCH_LOGIN_FLOOD (1: --login-flood), BENCH_FLOOD_CLIENTS (4), BENCH_FLOOD_USERS
 # (as many as clients), BENCH_LOG (Ostiary's log filter, OSTIARY_LOG syntax; default: its own
 # default, info), BENCH_OSTIARY (the ostiary binary to measure; default: this tree's, built
-# with cargo).
+# with cargo), BENCH_BACKGROUND_SESSIONS (0).
+#
+# --background-sessions N: every Ostiary store starts with N more live sessions, each with a
+# refresh family, its refresh token (a random hash, as real ones are) and an audit event, as a
+# large deployment's database holds them (written in one statement per table before the
+# server starts: python3's sqlite3 module for SQLite, psql for PostgreSQL). Comparing runs with
+# and without them shows what the database's size costs the refresh grant.
 #
 # --login-flood: every Ostiary server X in --servers also runs as X+flood (which --servers can
 # name itself, after X): the same server under the same refresh load while K clients
@@ -61,6 +67,7 @@ port_base="${BENCH_PORT:-18290}"
 login_flood="${BENCH_LOGIN_FLOOD:-0}"
 flood_clients="${BENCH_FLOOD_CLIENTS:-4}"
 flood_users="${BENCH_FLOOD_USERS:-}"
+background_sessions="${BENCH_BACKGROUND_SESSIONS:-0}"
 # wrk counts an answer slower than its --timeout (default 2 s) as a timeout error and leaves it
 # out of the latencies: with a long one, slow answers are measured (and still counted here as
 # failures if they come later than that).
@@ -80,6 +87,7 @@ while (($#)); do
         --login-flood) login_flood=1; shift ;;
         --flood-clients) flood_clients="${2:?--flood-clients needs a value}"; shift 2 ;;
         --flood-users) flood_users="${2:?--flood-users needs a value}"; shift 2 ;;
+        --background-sessions) background_sessions="${2:?--background-sessions needs a value}"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) usage; die "unknown argument: $1" ;;
     esac
@@ -111,6 +119,8 @@ if [[ -z "$families" ]]; then
     ((families < 128)) && families=128
 fi
 is_pos "$families" || die "families must be a positive integer, not '$families'"
+[[ "$background_sessions" =~ ^[0-9]+$ ]] \
+    || die "background sessions must be a whole number, not '$background_sessions'"
 ((families > max_conn)) || die "families ($families) must exceed the largest connection count ($max_conn)"
 ((${#server_list[@]} > 0)) || die "no server given"
 if ((login_flood)); then # X+flood right after each Ostiary server X
@@ -260,9 +270,67 @@ for ((u = 1; u <= flood_users; u++)); do flood_user_list+="${flood_user_list:+,}
 
 # The flood's users go into every store when there is a flood at all: the runs with and
 # without it differ by the flood alone.
+# N background sessions (see --background-sessions) into the store at $1 (sqlite://PATH or a
+# postgres:// URL), for user and client `load`.
+add_background_sessions() { # database URL
+    local n="$background_sessions" now
+    now=$(date +%s)
+    case "$1" in
+        sqlite://*)
+            python3 - "${1#sqlite://}" "$n" "$now" <<'PY'
+import sqlite3, sys
+path, n, now = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+db = sqlite3.connect(path)
+users = max(1, n // 4)
+series = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+user = "'bgu-' || (i % ?)"
+with db:
+    db.execute(series + "INSERT INTO users (id, username, password_hash, disabled, created_at) "
+               "SELECT 'bgu-' || (i - 1), 'bg-user-' || i, 'none', 0, ? FROM n", (users, now))
+    db.execute(series + "INSERT INTO sessions (sid, user_id, auth_time, created_at, last_used_at, ip) "
+               f"SELECT 'bg-' || i, {user}, ?, ?, ?, '127.0.0.1' FROM n", (n, users, now, now, now))
+    db.execute(series + "INSERT INTO refresh_families (id, sid, client_id, user_id, scope, resource, "
+               f"generation, rotated_at, created_at) SELECT 'bgf-' || i, 'bg-' || i, 'load', {user}, "
+               "'offline_access', 'http://127.0.0.1/', 0, ?, ? FROM n", (n, users, now, now))
+    db.execute(series + "INSERT INTO refresh_tokens (token_hash, family_id, generation) "
+               "SELECT lower(hex(randomblob(32))), 'bgf-' || i, 0 FROM n", (n,))
+    db.execute(series + "INSERT INTO audit_events (at, kind, actor, user_id, sid, client_id, details) "
+               f"SELECT ?, 'session_created', 'user:' || {user}, {user}, 'bg-' || i, 'load', '{{}}' FROM n",
+               (n, now, users, users))
+PY
+            ;;
+        *)
+            psql -q -v ON_ERROR_STOP=1 "$1" <<SQL
+\set n $n
+\set now $now
+\set users $(( n / 4 > 1 ? n / 4 : 1 ))
+INSERT INTO users (id, username, password_hash, disabled, created_at)
+    SELECT 'bgu-' || (i - 1), 'bg-user-' || i, 'none', FALSE, :now FROM generate_series(1, :users) AS i;
+INSERT INTO sessions (sid, user_id, auth_time, created_at, last_used_at, ip)
+    SELECT 'bg-' || i, 'bgu-' || (i % :users), :now, :now, :now, '127.0.0.1' FROM generate_series(1, :n) AS i;
+INSERT INTO refresh_families (id, sid, client_id, user_id, scope, resource, generation, rotated_at, created_at)
+    SELECT 'bgf-' || i, 'bg-' || i, 'load', 'bgu-' || (i % :users), 'offline_access', 'http://127.0.0.1/', 0,
+    :now, :now FROM generate_series(1, :n) AS i;
+INSERT INTO refresh_tokens (token_hash, family_id, generation)
+    SELECT md5(random()::text) || md5(i::text), 'bgf-' || i, 0 FROM generate_series(1, :n) AS i;
+INSERT INTO audit_events (at, kind, actor, user_id, sid, client_id, details)
+    SELECT :now, 'session_created', 'user:bgu-' || (i % :users), 'bgu-' || (i % :users), 'bg-' || i, 'load', '{}'
+    FROM generate_series(1, :n) AS i;
+ANALYZE;
+SQL
+            ;;
+    esac
+}
+
 prepare_ostiary() { # database URL
     echo 'load-passw0rd' | "$ostiary" user add load --password-stdin --database-url "$1" >/dev/null
     "$ostiary" client add load --public --redirect-uri http://127.0.0.1/cb --database-url "$1" >/dev/null
+    if ((background_sessions > 0)); then
+        local t0
+        t0=$(date +%s)
+        add_background_sessions "$1"
+        say "$background_sessions background sessions written in $(($(date +%s) - t0)) s"
+    fi
     if wants_flood; then
         local u
         for ((u = 1; u <= flood_users; u++)); do
