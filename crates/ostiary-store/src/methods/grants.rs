@@ -14,7 +14,7 @@ use ostiary_core::store::{CodeGrantsRevoked, IssuedAccessToken, RevocationEntry}
 
 use crate::methods::accounts::append_audit;
 use crate::rows::{Columns, code_from_row, family_from_row};
-use crate::sql::{Backend, FeedEntry, Statements, Transaction, args};
+use crate::sql::{Arg, Backend, FeedEntry, Statements, Transaction, args};
 
 /// Records an access token minted from a code or a family, inside the caller's transaction.
 async fn insert_issued<T: Transaction>(
@@ -246,10 +246,17 @@ pub(crate) async fn insert_issued_access_token(
     family_id: &str,
     access_token: &IssuedAccessToken,
 ) -> Result<(), StoreError> {
-    let sql = db.sql();
-    let mut tx = db.begin().await?;
-    insert_issued(&mut tx, sql, access_token, None, Some(family_id)).await?;
-    tx.commit().await
+    db.execute(
+        db.sql().insert_issued_access_token,
+        args![
+            &access_token.jti,
+            Arg::OptText(None),
+            family_id,
+            access_token.expires_at
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn end_refresh_family(

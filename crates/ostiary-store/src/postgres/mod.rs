@@ -121,11 +121,9 @@ impl PostgresStore {
         let _ = first.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            // No ping per checkout: it was a round trip more for every statement (two of a
-            // refresh's four). A connection the server has closed (a restart, a failover)
-            // shows as the error of the one statement that meets it (503, the client
-            // retries), and the pool replaces it.
-            .test_before_acquire(false)
+            // Pinged when taken, so that a restart of the server is not seen by the requests
+            // that meet its closed connections; the refresh grant, which cannot afford the
+            // round trip, has connections of its own (`hot.rs`).
             .acquire_timeout(Duration::from_secs(10))
             .idle_timeout(Some(Duration::from_secs(600)))
             .max_lifetime(Some(Duration::from_secs(3600)))
@@ -253,7 +251,7 @@ methods::impl_store! {
         // A read: run again once on a new connection if an idle one turned out to be closed
         // (a restart of the server since it was last used).
         for attempt in 0..2 {
-            let mut taken = self.hot.take().await?;
+            let mut taken = self.hot.take(attempt > 0).await?;
             let outcome = sqlx::query(REFRESH_GRANT_BY_HASH.as_str())
                 .bind(token_hash.as_str())
                 .fetch_optional(&mut taken.connection)
@@ -279,7 +277,7 @@ methods::impl_store! {
         // nothing is inserted: this call lost. The session is touched only while the swap can
         // still win (a concurrent winner touches it too). (Locking it and touching it only
         // when the second moved on, as SQLite does, measured no faster.)
-        let mut taken = self.hot.take().await?;
+        let mut taken = self.hot.take(false).await?;
         let swapped: Result<i64, sqlx::Error> = sqlx::query_scalar(
             "WITH touched AS ( \
                 UPDATE sessions SET last_used_at = GREATEST(last_used_at, $1) \
