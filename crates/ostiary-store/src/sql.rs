@@ -261,6 +261,13 @@ pub(crate) struct Statements {
     pub end_refresh_family: &'static str,
     pub forget_session_client: &'static str,
     pub insert_revoked_access_token: &'static str,
+    /// Taken before a transaction appends to the revocation feed, held until it commits
+    /// (`None`: its transactions already exclude every other writer).
+    pub lock_feed: Option<&'static str>,
+    /// Appends one feed entry: `sid`, `jti`, `kid`, `revoked_at`, `reason`.
+    pub append_revocation: &'static str,
+    /// Run after the feed entries, delivered at commit to the processes that listen.
+    pub notify_feed: Option<&'static str>,
     pub is_access_token_revoked: &'static str,
     pub list_revocations: &'static str,
 
@@ -308,8 +315,9 @@ pub(crate) fn built(sql: String) -> &'static str {
 
 /// `Backend for $store` (whose `pool` field is an sqlx pool of `$database`) and the
 /// transaction type `$tx` with its `Transaction`, written once over both sqlx drivers. What
-/// differs is given: how `Arg`s are bound (`bind`), how a transaction begins (`begin`, on the
-/// pool) and how feed entries are appended before commit (`publish`, called only with some).
+/// differs is given: how `Arg`s are bound (`bind`) and how a transaction begins (`begin`, on
+/// the pool); the SQL is the backend's `statements::SQL`. Feed entries are appended as a
+/// transaction's last writes: `lock_feed`, each entry, `notify_feed`.
 macro_rules! sqlx_backend {
     (
         store: $store:ty,
@@ -317,8 +325,7 @@ macro_rules! sqlx_backend {
         database: $database:ty,
         row: $row:ty,
         bind: $bind:path,
-        begin: |$pool:ident| $begin:expr,
-        publish: $publish:path $(,)?
+        begin: |$pool:ident| $begin:expr $(,)?
     ) => {
         /// Runs a statement on a pool or in a transaction; how many rows it changed.
         async fn execute<'e>(
@@ -464,7 +471,29 @@ macro_rules! sqlx_backend {
 
             async fn commit(mut self) -> Result<(), StoreError> {
                 if !self.feed.is_empty() {
-                    $publish(&mut self.tx, &self.feed).await?;
+                    let sql = &statements::SQL;
+                    if let Some(lock) = sql.lock_feed {
+                        execute(&mut *self.tx, lock, &[])
+                            .await
+                            .map_err($crate::shared::unavailable)?;
+                    }
+                    for entry in &self.feed {
+                        let args = $crate::sql::args![
+                            &entry.sid,
+                            &entry.jti,
+                            &entry.kid,
+                            entry.revoked_at,
+                            entry.reason,
+                        ];
+                        execute(&mut *self.tx, sql.append_revocation, args)
+                            .await
+                            .map_err($crate::shared::unavailable)?;
+                    }
+                    if let Some(notify) = sql.notify_feed {
+                        execute(&mut *self.tx, notify, &[])
+                            .await
+                            .map_err($crate::shared::unavailable)?;
+                    }
                 }
                 self.tx.commit().await.map_err($crate::shared::unavailable)
             }

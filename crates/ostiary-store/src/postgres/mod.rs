@@ -35,7 +35,7 @@ use sqlx::{Connection as _, Postgres, Row};
 
 use crate::OpenError;
 use crate::methods;
-use crate::sql::{Arg, FeedEntry};
+use crate::sql::Arg;
 
 mod hot;
 mod statements;
@@ -54,10 +54,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "login_failures_key_lifecycle", include_str!("../../migrations/postgres/0002_login_failures_key_lifecycle.sql")),
     (3, "hardening", include_str!("../../migrations/postgres/0003_hardening.sql")),
 ];
-
-/// The key of the transaction-scoped advisory lock that orders the revocation feed (the bytes
-/// of `ostiaryf`). sqlx's migrator locks other keys of the same one-`bigint` key space.
-const FEED_LOCK: i64 = i64::from_be_bytes(*b"ostiaryf");
 
 /// [`REFRESH_GRANT_SELECT`] for one token hash.
 static REFRESH_GRANT_BY_HASH: std::sync::LazyLock<String> =
@@ -171,42 +167,6 @@ impl PostgresStore {
     }
 }
 
-/// Appends entries to the revocation feed, in order, as the last writes of a transaction.
-///
-/// The advisory lock is taken right before the seqs are allocated and held until commit, so a
-/// transaction that allocates a higher seq commits after every lower one is visible: a reader
-/// paging with `after = seq` never misses an entry. Taking it last means that a transaction
-/// holding it waits for no row lock, which keeps the lock from closing a deadlock cycle.
-async fn publish(
-    tx: &mut sqlx::Transaction<'static, Postgres>,
-    entries: &[FeedEntry],
-) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(FEED_LOCK)
-        .execute(&mut **tx)
-        .await
-        .map_err(unavailable)?;
-    for entry in entries {
-        sqlx::query(
-            "INSERT INTO revocations (sid, jti, kid, revoked_at, reason) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&entry.sid)
-        .bind(&entry.jti)
-        .bind(&entry.kid)
-        .bind(entry.revoked_at)
-        .bind(entry.reason)
-        .execute(&mut **tx)
-        .await
-        .map_err(unavailable)?;
-    }
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(REVOCATIONS_CHANNEL)
-        .execute(&mut **tx)
-        .await
-        .map_err(unavailable)?;
-    Ok(())
-}
-
 /// Binds `args` to a statement, as PostgreSQL types them: flags as `BOOLEAN`, lists as
 /// `TEXT[]`, integers as `BIGINT`.
 fn bind<'q>(
@@ -235,7 +195,6 @@ crate::sql::sqlx_backend! {
     row: PgRow,
     bind: bind,
     begin: |pool| pool.begin(),
-    publish: publish,
 }
 
 // Text is ordered with `COLLATE "C"` (bytewise), as SQLite orders it, whatever the database's

@@ -7,8 +7,13 @@
 
 use std::sync::LazyLock;
 
+use super::REVOCATIONS_CHANNEL;
 use crate::rows::FAMILY_COLUMNS;
 use crate::sql::{Statements, built};
+
+/// The key of the transaction-scoped advisory lock that orders the revocation feed (the bytes
+/// of `ostiaryf`).
+const FEED_LOCK: i64 = i64::from_be_bytes(*b"ostiaryf");
 
 /// The key of the transaction-scoped advisory lock under which a next signing key is stored
 /// (the bytes of `ostiaryk`). sqlx's migrator locks other keys of the same one-`bigint` key
@@ -103,6 +108,15 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
         (SELECT 1 FROM refresh_families WHERE sid = $1 AND client_id = $2 AND ended_at IS NULL)",
     insert_revoked_access_token: "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
         ON CONFLICT (jti) DO NOTHING",
+    // Taken right before the seqs are allocated and held until commit, so a transaction that
+    // allocates a higher seq commits after every lower one is visible: a reader paging with
+    // `after = seq` never misses an entry. Taken last, so a transaction holding it waits for
+    // no row lock, which keeps it from closing a deadlock cycle.
+    lock_feed: Some(built(format!("SELECT pg_advisory_xact_lock({FEED_LOCK})"))),
+    append_revocation: "INSERT INTO revocations (sid, jti, kid, revoked_at, reason) VALUES ($1, $2, $3, $4, $5)",
+    notify_feed: Some(built(format!(
+        "SELECT pg_notify('{REVOCATIONS_CHANNEL}', '')"
+    ))),
     is_access_token_revoked: "SELECT 1 FROM revoked_access_tokens WHERE jti = $1",
     list_revocations: "SELECT seq, sid, jti, kid, revoked_at, reason FROM revocations \
         WHERE seq > $1 AND revoked_at >= $2 ORDER BY seq LIMIT $3",

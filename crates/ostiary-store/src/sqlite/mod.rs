@@ -27,7 +27,7 @@ use crate::shared::{
     corrupt, describe, invalid_url, json_list, log_opened, migration_failed, migrator,
     schema_status, unavailable,
 };
-use crate::sql::{Arg, FeedEntry};
+use crate::sql::Arg;
 
 mod statements;
 mod writer;
@@ -215,28 +215,6 @@ fn bind<'q>(
     query
 }
 
-/// Appends entries to the revocation feed, in order, as the last writes of a transaction. The
-/// transaction holds the database's write lock: seqs are allocated in commit order.
-async fn publish(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    entries: &[FeedEntry],
-) -> Result<(), StoreError> {
-    for entry in entries {
-        sqlx::query(
-            "INSERT INTO revocations (sid, jti, kid, revoked_at, reason) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&entry.sid)
-        .bind(&entry.jti)
-        .bind(&entry.kid)
-        .bind(entry.revoked_at)
-        .bind(entry.reason)
-        .execute(&mut **tx)
-        .await
-        .map_err(unavailable)?;
-    }
-    Ok(())
-}
-
 crate::sql::sqlx_backend! {
     store: SqliteStore,
     tx: Tx,
@@ -244,7 +222,6 @@ crate::sql::sqlx_backend! {
     row: SqliteRow,
     bind: bind,
     begin: |pool| pool.begin_with("BEGIN IMMEDIATE"),
-    publish: publish,
 }
 
 /// [`REFRESH_GRANT_SELECT`] for one token hash.

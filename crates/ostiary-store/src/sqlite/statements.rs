@@ -87,6 +87,10 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
         (SELECT 1 FROM refresh_families WHERE sid = ?1 AND client_id = ?2 AND ended_at IS NULL)",
     insert_revoked_access_token: "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) \
         ON CONFLICT (jti) DO NOTHING",
+    // The transaction holds the database's write lock: seqs are allocated in commit order.
+    lock_feed: None,
+    append_revocation: "INSERT INTO revocations (sid, jti, kid, revoked_at, reason) VALUES (?, ?, ?, ?, ?)",
+    notify_feed: None,
     is_access_token_revoked: "SELECT 1 FROM revoked_access_tokens WHERE jti = ?",
     list_revocations: "SELECT seq, sid, jti, kid, revoked_at, reason FROM revocations \
         WHERE seq > ? AND revoked_at >= ? ORDER BY seq LIMIT ?",
