@@ -195,6 +195,24 @@ impl Idp {
         })
     }
 
+    /// The access token a refresh of `grant` answers with, for `scope`.
+    fn mint_for_grant(
+        &self,
+        grant: &RefreshGrant,
+        client: &Client,
+        scope: &Scope,
+        access: &IssuedAccessToken,
+    ) -> Result<String, IdpError> {
+        self.mint_access_token(
+            &grant.session,
+            &grant.user.id,
+            client,
+            scope,
+            &grant.family.resource,
+            access,
+        )
+    }
+
     /// The `refresh_token` grant (RFC 6749 §6) under the state machine of [`crate::refresh`].
     /// `scope` may narrow the granted scope; `resource` must be the granted one.
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
@@ -246,7 +264,7 @@ impl Idp {
             let access = IssuedAccessToken::new(now + self.config.access_token_ttl);
             let generation = grant.generation;
             let family = &grant.family;
-            let (successor, minted) = match refresh::decide(
+            let (successor, access_token) = match refresh::decide(
                 family,
                 &grant.session,
                 generation,
@@ -283,16 +301,7 @@ impl Idp {
                     let (rotated, minted) = tokio::join!(
                         biased;
                         self.store.rotate_refresh(&rotation),
-                        async {
-                            self.mint_access_token(
-                                &grant.session,
-                                &grant.user.id,
-                                client,
-                                &scope,
-                                &family.resource,
-                                &access,
-                            )
-                        },
+                        async { self.mint_for_grant(&grant, client, &scope, &access) },
                     );
                     if !rotated? {
                         // Another request rotated this generation first: look again.
@@ -302,7 +311,7 @@ impl Idp {
                     self.observed(&rotation.audit);
                     // Debug, not info: every refresh of every app would be a line; the audit log has it.
                     tracing::debug!(sid = %family.sid, family = %family.id, generation = generation + 1, "refresh token rotated");
-                    (successor, Some(minted?))
+                    (successor, minted?)
                 }
                 decision @ (RefreshDecision::ReplayWithinGrace
                 | RefreshDecision::RecoverLostResponse) => {
@@ -346,7 +355,10 @@ impl Idp {
                         self.audit(event).await;
                     }
                     tracing::info!(sid = %family.sid, family = %family.id, generation, recovering, "previous refresh token presented again; same successor returned");
-                    (successor, None)
+                    (
+                        successor,
+                        self.mint_for_grant(&grant, client, &scope, &access)?,
+                    )
                 }
                 RefreshDecision::Reuse {
                     presented_generation,
@@ -414,17 +426,6 @@ impl Idp {
                         "refresh token expired under the client's policy",
                     ));
                 }
-            };
-            let access_token = match minted {
-                Some(minted) => minted,
-                None => self.mint_access_token(
-                    &grant.session,
-                    &grant.user.id,
-                    client,
-                    &scope,
-                    &grant.family.resource,
-                    &access,
-                )?,
             };
             return Ok(TokenResponse {
                 access_token,

@@ -27,14 +27,16 @@ pub(crate) trait Columns {
     fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError>;
     fn flag(&self, column: &str) -> Result<bool, StoreError>;
     fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// A list of text values: a `TEXT[]` on PostgreSQL, a JSON array on SQLite (as
-    /// `json_group_array` makes it).
-    fn text_list(&self, column: &str) -> Result<Vec<String>, StoreError>;
+    /// A list of text values: a JSON array on SQLite (as `json_group_array` makes it), a
+    /// `TEXT[]` on PostgreSQL.
+    fn text_list(&self, column: &str) -> Result<Vec<String>, StoreError> {
+        parse_list(&self.text(column)?)
+    }
 }
 
 /// [`Columns`] for a sqlx row type, whose `try_get` is generic over the driver.
 macro_rules! sqlx_columns {
-    ($row:ty) => {
+    ($row:ty $(, text_list: $list:expr)?) => {
         impl Columns for $row {
             fn text(&self, column: &str) -> Result<String, StoreError> {
                 self.try_get(column).map_err(corrupt)
@@ -54,33 +56,19 @@ macro_rules! sqlx_columns {
             fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
                 self.try_get(column).map_err(corrupt)
             }
-            fn text_list(&self, column: &str) -> Result<Vec<String>, StoreError> {
-                ListColumn::text_list(self, column)
-            }
+            $(
+                fn text_list(&self, column: &str) -> Result<Vec<String>, StoreError> {
+                    $list(self, column)
+                }
+            )?
         }
     };
 }
 
 sqlx_columns!(sqlx::sqlite::SqliteRow);
-sqlx_columns!(sqlx::postgres::PgRow);
-
-impl ListColumn for sqlx::sqlite::SqliteRow {
-    fn text_list(&self, column: &str) -> Result<Vec<String>, StoreError> {
-        parse_list(&self.text(column)?)
-    }
-}
-
-impl ListColumn for sqlx::postgres::PgRow {
-    fn text_list(&self, column: &str) -> Result<Vec<String>, StoreError> {
-        self.try_get(column).map_err(corrupt)
-    }
-}
-
-/// How a driver's row reads a list column (the one [`Columns`] method that differs between
-/// the two sqlx drivers).
-trait ListColumn {
-    fn text_list(&self, column: &str) -> Result<Vec<String>, StoreError>;
-}
+sqlx_columns!(sqlx::postgres::PgRow, text_list: |row: &sqlx::postgres::PgRow, column: &str| {
+    row.try_get(column).map_err(corrupt)
+});
 
 impl Columns for rusqlite::Row<'_> {
     fn text(&self, column: &str) -> Result<String, StoreError> {
@@ -100,9 +88,6 @@ impl Columns for rusqlite::Row<'_> {
     }
     fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.get(column).map_err(corrupt)
-    }
-    fn text_list(&self, column: &str) -> Result<Vec<String>, StoreError> {
-        parse_list(&self.text(column)?)
     }
 }
 
