@@ -202,7 +202,8 @@ crate::sql::sqlx_backend! {
 methods::impl_store! {
     PostgresStore;
 
-    #[tracing::instrument(skip_all)]
+    // The refresh grant's two calls: spans at debug, free at the default level.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn find_refresh_grant(
         &self,
         token_hash: &CredentialHash,
@@ -225,7 +226,7 @@ methods::impl_store! {
         unreachable!("the loop returns on its second attempt")
     }
 
-    #[tracing::instrument(skip_all, fields(family = %rotation.family_id, generation = rotation.expected_generation))]
+    #[tracing::instrument(level = "debug", skip_all, fields(family = %rotation.family_id, generation = rotation.expected_generation))]
     async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError> {
         // One statement, so one round trip and its own transaction (nothing is left half-done
         // on a connection if the caller goes away). The session is touched (and locked)

@@ -314,7 +314,8 @@ fn rotate_in(connection: &rusqlite::Connection, rotation: &Rotation) -> Result<b
 methods::impl_store! {
     SqliteStore;
 
-    #[tracing::instrument(skip_all)]
+    // The refresh grant's two calls: spans at debug, free at the default level.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn find_refresh_grant(
         &self,
         token_hash: &CredentialHash,
@@ -334,7 +335,7 @@ methods::impl_store! {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(family = %rotation.family_id, generation = rotation.expected_generation))]
+    #[tracing::instrument(level = "debug", skip_all, fields(family = %rotation.family_id, generation = rotation.expected_generation))]
     async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError> {
         // On the writer thread, in a batch with the rotations that arrive meanwhile.
         let rotation = rotation.clone();
