@@ -206,7 +206,7 @@ impl Idp {
             .validate()
             .map_err(|e| IdpError::Rejected(e.into()))?;
         let updated = self.store.update_client_policy(client_id, &policy).await;
-        self.clients.forget(client_id);
+        self.clients.forget(client_id.as_str());
         if !updated? {
             return Err(IdpError::Rejected(format!("no client {client_id}")));
         }
@@ -235,9 +235,10 @@ impl Idp {
         if let Some(client) = self.clients.get(&id, now) {
             return Ok(Some(client));
         }
+        let ticket = self.clients.read_ticket();
         let found = self.store.find_client(&id).await?;
         if let Some(client) = &found {
-            self.clients.put(client, now);
+            self.clients.put(client, now, ticket);
         }
         Ok(found)
     }

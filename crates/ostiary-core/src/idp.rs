@@ -308,6 +308,28 @@ pub struct Idp {
     pub(crate) clients: Arc<crate::client_cache::ClientCache>,
 }
 
+/// What an IdP does with the changes other processes announce through the store.
+struct Listener {
+    revocations: Arc<tokio::sync::Notify>,
+    clients: Arc<crate::client_cache::ClientCache>,
+}
+
+impl crate::store::ChangeListener for Listener {
+    fn revocations_published(&self) {
+        self.revocations.notify_waiters();
+    }
+
+    fn client_changed(&self, client_id: &str) {
+        self.clients.forget(client_id);
+    }
+
+    fn notifications_lost(&self) {
+        self.clients.clear();
+        // Readers re-read from their cursors: what was published meanwhile was not heard.
+        self.revocations.notify_waiters();
+    }
+}
+
 impl std::fmt::Debug for Idp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Idp")
@@ -346,8 +368,15 @@ impl Idp {
         // Other instances sharing the database wake this one's revocation streams and
         // back-channel worker too (where the backend can tell).
         let revocations = Arc::new(tokio::sync::Notify::new());
-        if !store.listen_for_revocations(revocations.clone()).await? {
-            tracing::debug!("store has no cross-process notifications; streams re-read instead");
+        let clients = Arc::<crate::client_cache::ClientCache>::default();
+        let listener = Arc::new(Listener {
+            revocations: revocations.clone(),
+            clients: clients.clone(),
+        });
+        if !store.listen(listener).await? {
+            tracing::debug!(
+                "store has no cross-process notifications; streams re-read and caches expire instead"
+            );
         }
         let idp = Self {
             store,
@@ -359,7 +388,7 @@ impl Idp {
             throttle,
             revocations,
             observer,
-            clients: Arc::default(),
+            clients,
         };
         idp.maintain_keys().await?;
         Ok(idp)

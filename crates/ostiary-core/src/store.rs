@@ -13,6 +13,18 @@ use crate::secret::CredentialHash;
 use crate::session::{ClientPolicy, EndReason, Session};
 use crate::user::{PasswordHashString, User, Username};
 
+/// Hears of changes other processes make to the database (see [`Store::listen`]). Called on
+/// the store's listening task: implementations only note the change and return.
+pub trait ChangeListener: Send + Sync {
+    /// Something was published on the revocation feed.
+    fn revocations_published(&self);
+    /// The registration of the client with this id changed (its policy, or it was added).
+    fn client_changed(&self, client_id: &str);
+    /// Notifications may have been missed (the connection they arrive on was lost): whatever
+    /// was learnt from the database may be stale, and is to be read again.
+    fn notifications_lost(&self);
+}
+
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -559,14 +571,15 @@ pub trait Store: Send + Sync + 'static {
     /// retention keeps the database the same size).
     async fn row_counts(&self) -> Result<Vec<(String, u64)>, StoreError>;
 
-    /// Calls `wake.notify_waiters()` whenever any process sharing this database publishes on
-    /// the revocation feed (which is also when back-channel logouts are queued), until the
-    /// store is dropped; the publishing process itself is woken too. Returns `false` when the
-    /// backend has no way to hear other processes (SQLite): readers then rely on their
-    /// periodic re-reads.
-    async fn listen_for_revocations(
+    /// Tells `listener` of what other processes sharing this database change, until the store
+    /// is dropped: every publication on the revocation feed (which is also when back-channel
+    /// logouts are queued) and every change to a client's registration, by any process (this
+    /// one too), after the change committed. Returns `false` when the backend has no way to
+    /// hear other processes (SQLite): readers then rely on their periodic re-reads and caches
+    /// on their time to live.
+    async fn listen(
         &self,
-        wake: std::sync::Arc<tokio::sync::Notify>,
+        listener: std::sync::Arc<dyn ChangeListener>,
     ) -> Result<bool, StoreError>;
 
     /// Whether the database answers and its schema is the one this build expects (for

@@ -18,9 +18,9 @@ use ostiary_core::retention::Prunable;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
-    BackchannelDelivery, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken, LoginAttempt,
-    RefreshGrant, RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError,
-    ThrottleKey, ThrottleReport,
+    BackchannelDelivery, ChangeListener, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken,
+    LoginAttempt, RefreshGrant, RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store,
+    StoreError, ThrottleKey, ThrottleReport,
 };
 use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_core::user::{PasswordHashString, User, Username};
@@ -466,12 +466,12 @@ impl Store for CountingStore {
         self.inner.row_counts().await
     }
 
-    async fn listen_for_revocations(
+    async fn listen(
         &self,
-        wake: std::sync::Arc<tokio::sync::Notify>,
+        listener: std::sync::Arc<dyn ChangeListener>,
     ) -> Result<bool, StoreError> {
-        self.count("listen_for_revocations");
-        self.inner.listen_for_revocations(wake).await
+        self.count("listen");
+        self.inner.listen(listener).await
     }
 
     async fn check_ready(&self) -> Result<(), StoreError> {

@@ -28,9 +28,9 @@ use ostiary_core::retention::Prunable;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
-    BackchannelDelivery, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken, LoginAttempt,
-    RefreshGrant, RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store, StoreError,
-    ThrottleKey, ThrottleReport,
+    BackchannelDelivery, ChangeListener, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken,
+    LoginAttempt, RefreshGrant, RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store,
+    StoreError, ThrottleKey, ThrottleReport,
 };
 use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_core::user::{PasswordHashString, User, Username};
@@ -630,11 +630,8 @@ impl Store for TextGuard {
         self.inner.row_counts().await
     }
 
-    async fn listen_for_revocations(
-        &self,
-        wake: Arc<tokio::sync::Notify>,
-    ) -> Result<bool, StoreError> {
-        self.inner.listen_for_revocations(wake).await
+    async fn listen(&self, listener: Arc<dyn ChangeListener>) -> Result<bool, StoreError> {
+        self.inner.listen(listener).await
     }
 
     async fn check_ready(&self) -> Result<(), StoreError> {

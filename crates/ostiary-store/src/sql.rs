@@ -220,6 +220,9 @@ pub(crate) struct Statements {
     pub find_client: &'static str,
     pub list_clients: &'static str,
     pub update_client_policy: &'static str,
+    /// Run in the transaction that changed a client (binds its id): announces the change at
+    /// commit to the processes that listen (`None`: no backend channel).
+    pub notify_client_changed: Option<&'static str>,
 
     // Signing keys.
     pub list_signing_keys: &'static str,

@@ -287,3 +287,50 @@ async fn invalid_client_policies_are_rejected() {
             .is_err()
     );
 }
+
+/// A policy changed at one instance applies at another that has the client cached: at once
+/// where the store announces changes (PostgreSQL), within the cache's second otherwise.
+async fn a_policy_change_reaches_another_instance(app: TestApp, announced: bool) {
+    let other = app.another_instance().await;
+    let id = ClientId::parse(PUBLIC_CLIENT).unwrap();
+    let cached = other.idp.find_client(PUBLIC_CLIENT).await.unwrap().unwrap();
+    assert_eq!(cached.policy.max_sessions_per_user, None);
+    let policy = ClientPolicy {
+        max_sessions_per_user: Some(1),
+        ..ClientPolicy::default()
+    };
+    app.idp.set_client_policy(&id, policy).await.unwrap();
+    let seen = || async {
+        let client = other.idp.find_client(PUBLIC_CLIENT).await.unwrap().unwrap();
+        client.policy.max_sessions_per_user == Some(1)
+    };
+    if announced {
+        // The clock stands still: only the announcement can make the other instance read again.
+        let wait = async {
+            while !seen().await {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .expect("the change is announced to the other instance");
+    } else {
+        assert!(!seen().await, "the cached client is used for its second");
+        app.clock
+            .advance(ostiary_core::client_cache::CLIENT_CACHE_TTL);
+        assert!(seen().await);
+    }
+    other.close().await;
+    app.close().await;
+}
+
+#[tokio::test]
+async fn a_policy_change_reaches_another_instance_on_sqlite_within_a_second() {
+    a_policy_change_reaches_another_instance(spawn_app().await, false).await;
+}
+
+#[tokio::test]
+#[ignore = "needs OSTIARY_TEST_DATABASE_URL"]
+async fn a_policy_change_reaches_another_instance_on_postgres_at_once() {
+    a_policy_change_reaches_another_instance(spawn_app_on_postgres().await, true).await;
+}

@@ -77,7 +77,8 @@ pub(crate) async fn insert_client(db: &impl Backend, client: &Client) -> Result<
     let extra_scopes = json_list(&client.extra_scopes);
     let web_origins = json_list(&client.web_origins);
     let policy = policy_json(&client.policy)?;
-    db.insert(
+    let mut tx = db.begin().await?;
+    tx.insert(
         db.sql().insert_client,
         args![
             client.id.as_str(),
@@ -94,7 +95,9 @@ pub(crate) async fn insert_client(db: &impl Backend, client: &Client) -> Result<
         ],
         "client id",
     )
-    .await
+    .await?;
+    announce_client_change(db, &mut tx, client.id.as_str()).await?;
+    tx.commit().await
 }
 
 pub(crate) async fn find_client(
@@ -118,10 +121,27 @@ pub(crate) async fn update_client_policy(
     policy: &ClientPolicy,
 ) -> Result<bool, StoreError> {
     let policy = policy_json(policy)?;
-    let changed = db
+    let mut tx = db.begin().await?;
+    let changed = tx
         .execute(db.sql().update_client_policy, args![&policy, id.as_str()])
         .await?;
+    if changed == 1 {
+        announce_client_change(db, &mut tx, id.as_str()).await?;
+    }
+    tx.commit().await?;
     Ok(changed == 1)
+}
+
+/// Tells the processes that listen, at commit, that a client changed (where the backend can).
+async fn announce_client_change<B: Backend>(
+    db: &B,
+    tx: &mut B::Tx,
+    client_id: &str,
+) -> Result<(), StoreError> {
+    if let Some(notify) = db.sql().notify_client_changed {
+        tx.execute(notify, args![client_id]).await?;
+    }
+    Ok(())
 }
 
 /// The parameters of `insert_audit_event`, in its column order.

@@ -29,7 +29,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use ostiary_core::store::{RefreshGrant, Rotation, StoreError};
+use ostiary_core::store::{ChangeListener, RefreshGrant, Rotation, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection as _, Postgres, Row};
 
@@ -61,6 +61,10 @@ static REFRESH_GRANT_BY_HASH: std::sync::LazyLock<String> =
 
 /// The channel notified, at commit, whenever a transaction appends to the revocation feed.
 pub const REVOCATIONS_CHANNEL: &str = "ostiary_revocations";
+
+/// The channel notified, at commit, whenever a client's registration changes; the payload is
+/// the client's id.
+pub const CLIENTS_CHANNEL: &str = "ostiary_clients";
 
 /// Ostiary's storage on PostgreSQL.
 #[derive(Debug, Clone)]
@@ -296,33 +300,37 @@ methods::impl_store! {
         row.try_get::<i64, _>("seq").map_err(corrupt)
     }
 
-    async fn listen_for_revocations(
+    async fn listen(
         &self,
-        wake: std::sync::Arc<tokio::sync::Notify>,
+        listener: std::sync::Arc<dyn ChangeListener>,
     ) -> Result<bool, StoreError> {
-        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool)
+        let mut notifications = sqlx::postgres::PgListener::connect_with(&self.pool)
             .await
             .map_err(unavailable)?;
-        listener
-            .listen(REVOCATIONS_CHANNEL)
+        notifications
+            .listen_all([REVOCATIONS_CHANNEL, CLIENTS_CHANNEL])
             .await
             .map_err(unavailable)?;
         let pool = self.pool.clone();
         tokio::spawn(async move {
-            // `recv` reconnects by itself after a lost connection (and wakes the readers then,
-            // since notifications sent meanwhile are lost: they re-read from their cursors).
+            // `try_recv` reconnects by itself after a lost connection; what was sent meanwhile
+            // is lost, so the listener is told to re-read.
             loop {
                 if pool.is_closed() {
                     return;
                 }
-                match listener.try_recv().await {
-                    Ok(Some(_)) => wake.notify_waiters(),
+                match notifications.try_recv().await {
+                    Ok(Some(notification)) if notification.channel() == CLIENTS_CHANNEL => {
+                        listener.client_changed(notification.payload());
+                    }
+                    Ok(Some(_)) => listener.revocations_published(),
                     Ok(None) => {
-                        tracing::warn!("revocation notifications: connection lost; reconnecting");
-                        wake.notify_waiters();
+                        tracing::warn!("change notifications: connection lost; reconnecting");
+                        listener.notifications_lost();
                     }
                     Err(error) => {
-                        tracing::warn!(%error, "revocation notifications failed; retrying");
+                        tracing::warn!(%error, "change notifications failed; retrying");
+                        listener.notifications_lost();
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }

@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use super::REVOCATIONS_CHANNEL;
+use super::{CLIENTS_CHANNEL, REVOCATIONS_CHANNEL};
 use crate::rows::FAMILY_COLUMNS;
 use crate::sql::{Statements, built};
 
@@ -33,6 +33,7 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
     find_client: "SELECT * FROM clients WHERE id = $1",
     list_clients: "SELECT * FROM clients ORDER BY id COLLATE \"C\"",
     update_client_policy: "UPDATE clients SET policy = $1 WHERE id = $2",
+    notify_client_changed: Some(built(format!("SELECT pg_notify('{CLIENTS_CHANNEL}', $1)"))),
 
     list_signing_keys: "SELECT kid, alg, private_pkcs8, created_at, activates_at FROM signing_keys \
         ORDER BY activates_at, created_at",

@@ -15,7 +15,7 @@ use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use ostiary_core::store::{RefreshGrant, Rotation, StoreError};
+use ostiary_core::store::{ChangeListener, RefreshGrant, Rotation, StoreError};
 use sqlx::sqlite::SqliteRow;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -357,12 +357,12 @@ methods::impl_store! {
         row.map_or(Ok(0), |row| row.try_get::<i64, _>("seq").map_err(corrupt))
     }
 
-    async fn listen_for_revocations(
+    async fn listen(
         &self,
-        _wake: std::sync::Arc<tokio::sync::Notify>,
+        _listener: std::sync::Arc<dyn ChangeListener>,
     ) -> Result<bool, StoreError> {
-        // One machine, no notification channel between processes: the IdP's own publications
-        // wake its readers in-process, and readers re-read for what the CLI writes.
+        // One machine, no notification channel between processes: the IdP's own changes apply
+        // in-process, readers re-read and caches expire for what the CLI writes.
         Ok(false)
     }
 

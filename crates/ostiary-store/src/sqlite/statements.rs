@@ -20,6 +20,7 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
     find_client: "SELECT * FROM clients WHERE id = ?",
     list_clients: "SELECT * FROM clients ORDER BY id",
     update_client_policy: "UPDATE clients SET policy = ? WHERE id = ?",
+    notify_client_changed: None,
 
     list_signing_keys: "SELECT kid, alg, private_pkcs8, created_at, activates_at FROM signing_keys \
         ORDER BY activates_at, created_at",

@@ -1,14 +1,16 @@
 //! What several instances share besides sessions: failed-login counters, the choice of the
-//! next signing key, notifications of revocations, and readiness.
+//! next signing key, notifications of revocations and client changes, and readiness.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ostiary_core::Store;
 use ostiary_core::audit::{AuditEvent, AuditKind};
+use ostiary_core::client::ClientId;
 use ostiary_core::keys::{SigningAlgorithm, StoredKey};
+use ostiary_core::session::ClientPolicy;
 use ostiary_core::session::EndReason;
-use ostiary_core::store::{LoginAttempt, ThrottleKey};
+use ostiary_core::store::{ChangeListener, LoginAttempt, ThrottleKey};
 use ostiary_core::throttle::{LoginThrottle, ThrottlePolicy};
 
 use crate::fixtures::*;
@@ -23,7 +25,7 @@ contract!(
     only_one_next_signing_key_per_algorithm_is_stored_and_keys_are_deleted,
     an_emergency_change_stores_withdraws_and_publishes_keys_at_once,
     racing_instances_store_one_next_key,
-    a_session_ending_wakes_listeners_where_the_backend_can,
+    changes_are_announced_to_listeners_where_the_backend_can,
     a_migrated_store_is_ready,
 );
 
@@ -354,22 +356,77 @@ async fn racing_instances_store_one_next_key(store: Arc<dyn Store>) {
     assert_eq!(store.list_signing_keys().await.unwrap().len(), 2);
 }
 
-async fn a_session_ending_wakes_listeners_where_the_backend_can(store: Arc<dyn Store>) {
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let listening = store.listen_for_revocations(wake.clone()).await.unwrap();
+/// Records what a store announces.
+#[derive(Default)]
+struct Heard {
+    revocations: tokio::sync::Notify,
+    clients: std::sync::Mutex<Vec<String>>,
+    client_changed: tokio::sync::Notify,
+}
+
+impl ChangeListener for Heard {
+    fn revocations_published(&self) {
+        self.revocations.notify_waiters();
+    }
+
+    fn client_changed(&self, client_id: &str) {
+        self.clients.lock().unwrap().push(client_id.to_owned());
+        self.client_changed.notify_waiters();
+    }
+
+    fn notifications_lost(&self) {}
+}
+
+impl Heard {
+    /// Waits until the clients heard of are `expected`.
+    async fn clients_are(&self, expected: &[&str]) {
+        let wait = async {
+            loop {
+                let changed = self.client_changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if *self.clients.lock().unwrap() == expected {
+                    return;
+                }
+                changed.await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("heard {:?}, not {expected:?}", self.clients.lock().unwrap())
+            });
+    }
+}
+
+async fn changes_are_announced_to_listeners_where_the_backend_can(store: Arc<dyn Store>) {
+    let heard = Arc::new(Heard::default());
+    let listening = store.listen(heard.clone()).await.unwrap();
     let user = stored_user(&store, "alice").await;
     let session = stored_session(&store, &user, T0).await;
-    let woken = wake.notified();
+    let woken = heard.revocations.notified();
     tokio::pin!(woken);
     woken.as_mut().enable();
     store
         .end_session(&session.sid, T0 + 1, EndReason::Logout, None)
         .await
         .unwrap();
+
+    stored_client(&store, client("app")).await;
+    let policy = ClientPolicy {
+        max_sessions_per_user: Some(1),
+        ..ClientPolicy::default()
+    };
+    let app = ClientId::parse("app").unwrap();
+    assert!(store.update_client_policy(&app, &policy).await.unwrap());
+    let nobody = ClientId::parse("nobody").unwrap();
+    assert!(!store.update_client_policy(&nobody, &policy).await.unwrap());
     if listening {
         tokio::time::timeout(Duration::from_secs(10), woken)
             .await
             .expect("the ending is announced to listeners");
+        // Registered, then changed; nothing for a client that does not exist.
+        heard.clients_are(&["app", "app"]).await;
     }
 }
 
