@@ -53,6 +53,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
     (2, "login_failures_key_lifecycle", include_str!("../../migrations/postgres/0002_login_failures_key_lifecycle.sql")),
     (3, "hardening", include_str!("../../migrations/postgres/0003_hardening.sql")),
+    (4, "partial_code_index", include_str!("../../migrations/postgres/0004_partial_code_index.sql")),
 ];
 
 /// [`REFRESH_GRANT_SELECT`] for one token hash.
