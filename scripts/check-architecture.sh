@@ -23,6 +23,7 @@ forbid() { # crate, list-function, forbidden..., reason in $REASON
 
 REASON="the domain knows no HTTP and no SQL" forbid ostiary-core deps axum hyper http tower tower-http reqwest sqlx sqlx-core ostiary-store ostiary-server ostiary-verify
 REASON="storage knows no HTTP" forbid ostiary-store deps axum hyper tower tower-http reqwest ostiary-server
+REASON="the shared JOSE pieces know no HTTP, no SQL and no other Ostiary crate" forbid ostiary-jose deps axum hyper http tower tower-http reqwest sqlx sqlx-core ostiary-core ostiary-store ostiary-server ostiary-verify ostiary-cli ostiary-demo
 REASON="the verification library stands alone" forbid ostiary-verify deps ostiary-core ostiary-store ostiary-server ostiary-cli ostiary-demo sqlx
 REASON="SQL lives in ostiary-store only" forbid ostiary-server direct sqlx
 REASON="SQL lives in ostiary-store only" forbid ostiary-cli direct sqlx

@@ -22,7 +22,6 @@
 //!   emergency rotation that withdraws a compromised key everywhere within seconds.
 //! - [`token`]: minting access tokens (RFC 9068) and ID tokens (OIDC Core), and verifying
 //!   our own tokens where the IdP itself consumes them (userinfo, revocation, logout hints).
-//! - `strict_json`: JSON objects without repeated member names, for reading tokens back.
 //! - [`store`]: the [`Store`] trait the use cases need, and its error type.
 //! - [`throttle`]: brute-force protection for the login form.
 //! - [`retention`]: how long records are kept; the job that ends expired sessions and
@@ -52,7 +51,6 @@ pub mod session;
 mod sessions;
 pub mod signing;
 pub mod store;
-mod strict_json;
 pub mod throttle;
 pub mod token;
 pub mod user;

@@ -5,7 +5,7 @@
 //! Signing uses the parsed keys of the [`KeyRing`] (aws-lc-rs); the JWS compact serialization
 //! (RFC 7515 §7.1) is `base64url(header) "." base64url(claims) "." base64url(signature)`.
 //! Verification reads the header and the claims here, as JSON objects without repeated member
-//! names (module `strict_json`), refuses the header members that would change how the token
+//! names (`ostiary_jose::strict_json`), refuses the header members that would change how the token
 //! is processed (`crit`, `b64`, `zip`, `enc`), and leaves the signature and `iss` to
 //! `jsonwebtoken`.
 
@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::clock::UnixTime;
 use crate::keys::{KeyError, KeyRing, LoadedKey};
-use crate::strict_json::object_from_slice;
+use ostiary_jose::strict_json::object_from_slice;
 
 /// `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::ValidationError;
-use crate::strict_json::object_from_slice;
+use ostiary_jose::strict_json::object_from_slice;
 
 /// The claims of a validated access token, as profiled by RFC 9068 §2.2.
 ///
@@ -72,7 +72,7 @@ impl AccessTokenClaims {
     /// Only types and presence are checked here; values (issuer, audience, times) are the
     /// validator's business. A payload that repeats a member name, at any depth, is
     /// [`ValidationError::Malformed`]: RFC 7519 §7.2 allows rejecting it, and keeping the
-    /// last one would let two parsers read two different claim sets (module `strict_json`).
+    /// last one would let two parsers read two different claim sets (`ostiary_jose::strict_json`).
     pub(crate) fn from_payload(payload: &[u8]) -> Result<Self, ValidationError> {
         let mut object = object_from_slice(payload).map_err(|_| ValidationError::Malformed)?;
         let mut take = |name: &str| object.remove(name);

@@ -7,10 +7,9 @@
 
 use std::path::Path;
 
-use jsonwebtoken::jwk::{
-    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyOperations, PublicKeyUse,
-};
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
+use ostiary_jose::KeyKind;
 use serde::Deserialize;
 
 use crate::ConfigError;
@@ -95,51 +94,6 @@ pub(crate) fn parse_jwk_set(json: &[u8]) -> Result<JwkSet, serde_json::Error> {
         })
         .collect();
     Ok(JwkSet { keys })
-}
-
-/// What a key is, judged from its own parameters (`kty`, `crv`), never from a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum KeyKind {
-    Rsa,
-    EcP256,
-    EcP384,
-    Ed25519,
-}
-
-impl KeyKind {
-    fn of(jwk: &Jwk) -> Option<Self> {
-        match &jwk.algorithm {
-            AlgorithmParameters::RSA(_) => Some(Self::Rsa),
-            AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
-                EllipticCurve::P256 => Some(Self::EcP256),
-                EllipticCurve::P384 => Some(Self::EcP384),
-                _ => None,
-            },
-            AlgorithmParameters::OctetKeyPair(okp) => {
-                (okp.curve == EllipticCurve::Ed25519).then_some(Self::Ed25519)
-            }
-            // Symmetric (`oct`) keys are never used: they would allow HMAC forgeries by
-            // anyone who can read the JWKS.
-            _ => None,
-        }
-    }
-
-    fn verifies(self, alg: Algorithm) -> bool {
-        matches!(
-            (self, alg),
-            (
-                Self::Rsa,
-                Algorithm::RS256
-                    | Algorithm::RS384
-                    | Algorithm::RS512
-                    | Algorithm::PS256
-                    | Algorithm::PS384
-                    | Algorithm::PS512
-            ) | (Self::EcP256, Algorithm::ES256)
-                | (Self::EcP384, Algorithm::ES384)
-                | (Self::Ed25519, Algorithm::EdDSA)
-        )
-    }
 }
 
 /// A public key vetted for signature verification.

@@ -83,7 +83,6 @@
 //!
 //! - [`validator`]: [`Validator`], the order of checks and the claim rules.
 //! - `token`: splitting the compact serialization and checking the protected header.
-//! - `strict_json`: JSON objects without duplicate member names, for the header and payload.
 //! - [`jwks`]: [`JwksSource`], vetting JWKs and choosing the key for a token.
 //! - [`revocation`]: [`RevocationFeed`], following the IdP's revocation feed (bounded memory,
 //!   fail-open or fail-closed).
@@ -101,7 +100,6 @@ pub mod error;
 pub mod extract;
 pub mod jwks;
 pub mod revocation;
-mod strict_json;
 mod token;
 pub mod validator;
 

@@ -3,7 +3,7 @@
 //! matters (`alg`, `typ`, `crit`, `kid`) is checked here and the ones that must never be
 //! used (`jwk`, `jku`, `x5u`, `x5c`) are simply not read.
 //!
-//! The header is a JSON object without duplicate member names (module `strict_json`).
+//! The header is a JSON object without duplicate member names (`ostiary_jose::strict_json`).
 //!
 //! # Header parameters that are refused
 //!
@@ -36,7 +36,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde_json::{Map, Value};
 
 use crate::ValidationError;
-use crate::strict_json::object_from_slice;
+use ostiary_jose::strict_json::object_from_slice;
 
 /// Header members that change how the token would have to be processed (see the module
 /// docs): refused whatever their value, [`ValidationError::UnsupportedHeader`].

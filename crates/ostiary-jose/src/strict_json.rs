@@ -1,11 +1,11 @@
-//! JSON objects whose member names are unique, at every depth, for reading our own tokens
-//! back ([`token::verify_own`](crate::token::verify_own)).
+//! JSON objects whose member names are unique, at every depth.
 //!
 //! RFC 7515 §5.2 and RFC 7519 §7.2 let a recipient either reject a header or claims set with
-//! duplicate member names or keep the last one; `serde_json` (and so `jsonwebtoken`) keeps
-//! the last one. Two parsers that resolve a duplicate differently read two different tokens
-//! out of the same signed bytes, so a token of ours with a duplicate is not accepted. Ostiary
-//! never mints one; this is about tokens that are not what they seem.
+//! duplicate member names or keep the last one; `serde_json` keeps the last one. Two JSON
+//! parsers that resolve a duplicate differently read two different tokens out of the same
+//! signed bytes (`{"sub":"alice","sub":"admin"}`), so Ostiary rejects duplicates wherever it
+//! reads a JOSE header or claims set: the IdP reading its own tokens back and DPoP proofs,
+//! `ostiary-verify` reading access tokens.
 //!
 //! The check is a `serde` visitor building the same [`Value`] that `serde_json` would, but
 //! failing on a member name it has already seen in the same object. Names are compared after
@@ -13,8 +13,6 @@
 //! `serde_json`'s recursion limit (128), so deep input is an error, never a stack overflow.
 //! Numbers arrive as `i64`/`u64`/`f64`, which holds as long as `serde_json`'s
 //! `arbitrary_precision` feature is off (it is: nothing in the workspace enables it).
-//!
-//! `ostiary-verify` has the same module: the crates share no code (see ARCHITECTURE.md).
 
 use std::fmt;
 
@@ -28,7 +26,7 @@ use serde_json::{Map, Number, Value};
 /// # Errors
 /// The `serde_json` error for invalid JSON, a value that is not an object, or a duplicate
 /// member name. Its text never quotes the input (nor the duplicated name).
-pub(crate) fn object_from_slice(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
+pub fn object_from_slice(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
     match serde_json::from_slice::<Unique>(bytes)?.0 {
         Value::Object(object) => Ok(object),
         _ => Err(de::Error::custom("expected a JSON object")),

@@ -1,0 +1,375 @@
+//! DPoP proofs (RFC 9449): the JWT a client sends in the `DPoP` header to show it holds the
+//! private key its tokens are bound to.
+//!
+//! [`verify_proof`] does RFC 9449 §4.3's checks that need nothing but the proof and the
+//! request: one well-formed JWS (§4.3 steps 1–3), `typ: dpop+jwt` (4), an asymmetric `alg` the
+//! caller allows (5), a public `jwk` of a kind that verifies that `alg` (7), the signature
+//! with that key (6), `htm` and `htu` of this request (8, 9; `htu` compared without query and
+//! fragment, after RFC 3986 §6 syntax- and scheme-based normalisation), `iat` within the
+//! window (11), and `ath`, the hash of the access token presented with it (§7, §4.3 step 12).
+//! What needs state is the caller's: that `jti` was not seen before within the window (§11.1;
+//! [`Proof::jti`]), and that `nonce` is one the server gave out (§8, §9; [`Proof::nonce`]).
+//!
+//! The key's identity is its JWK SHA-256 thumbprint (RFC 7638, [`Proof::jkt`]): the value of
+//! an access token's `cnf.jkt` (§6.1) and of the `dpop_jkt` authorization parameter (§10).
+//!
+//! Like every JOSE object Ostiary reads, the header and claims are JSON objects without
+//! repeated member names ([`strict_json`](crate::strict_json)); `crit`, `b64`, `zip` and `enc`
+//! are refused, as they would change how the signature is computed. Errors never quote the
+//! proof.
+
+use std::str::FromStr;
+
+use aws_lc_rs::digest;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use serde_json::{Map, Value};
+
+use crate::KeyKind;
+use crate::strict_json::object_from_slice;
+
+/// The `typ` of a DPoP proof (RFC 9449 §4.2).
+pub const DPOP_TYP: &str = "dpop+jwt";
+
+/// The longest proof accepted, in bytes: an RSA-4096 key in the header fits several times.
+pub const MAX_PROOF_LEN: usize = 8 * 1024;
+
+/// The longest `jti` accepted, in bytes (RFC 9449 asks for at least 96 bits of randomness;
+/// anything far longer only makes the replay cache larger).
+pub const MAX_JTI_LEN: usize = 256;
+
+/// The algorithms a proof may be signed with unless configured otherwise: ES256 (what
+/// browsers' WebCrypto and most client libraries use) and EdDSA (Ed25519), RS256 and PS256
+/// for clients with RSA keys, ES384. Never `none` nor HMAC.
+pub const DEFAULT_ALGORITHMS: [Algorithm; 5] = [
+    Algorithm::ES256,
+    Algorithm::EdDSA,
+    Algorithm::ES384,
+    Algorithm::PS256,
+    Algorithm::RS256,
+];
+
+/// Private or symmetric JWK members: a proof's `jwk` with any of them is refused (§4.2: "MUST
+/// NOT contain a private key").
+const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Header members that change how the signature would be computed: refused, whatever their
+/// value (as for access tokens).
+const REFUSED_HEADER_MEMBERS: [&str; 4] = ["crit", "b64", "zip", "enc"];
+
+/// How proofs are judged: the algorithms allowed and the `iat` window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofPolicy {
+    /// The algorithms accepted (asymmetric only; an HMAC one listed here is still refused).
+    /// Default [`DEFAULT_ALGORITHMS`]; also what discovery's
+    /// `dpop_signing_alg_values_supported` lists.
+    pub algorithms: Vec<Algorithm>,
+    /// How old `iat` may be, in seconds. Default 60. The replay cache must keep each `jti` at
+    /// least this long (plus `max_future`).
+    pub max_age: u64,
+    /// How far `iat` may be ahead of this clock, in seconds (clock skew). Default 5.
+    pub max_future: u64,
+}
+
+impl Default for ProofPolicy {
+    fn default() -> Self {
+        Self {
+            algorithms: DEFAULT_ALGORITHMS.to_vec(),
+            max_age: 60,
+            max_future: 5,
+        }
+    }
+}
+
+impl ProofPolicy {
+    /// How long, in seconds, a proof issued at `iat` stays acceptable: until then its `jti`
+    /// must be remembered (RFC 9449 §11.1).
+    pub fn acceptable_until(&self, iat: u64) -> u64 {
+        iat.saturating_add(self.max_age)
+    }
+}
+
+/// The request a proof came with.
+#[derive(Debug, Clone, Copy)]
+pub struct ProofRequest<'a> {
+    /// The HTTP method (`htm`, compared exactly: methods are case-sensitive).
+    pub method: &'a str,
+    /// The URL the request was sent to, as this server is known publicly (its configured
+    /// external URL and the path; never built from a client-supplied `Host`). Its query and
+    /// fragment are ignored.
+    pub url: &'a str,
+    /// The access token presented with the proof (resource requests, `/userinfo`): then
+    /// `ath` must be its hash (§4.2, §7). `None` at the token endpoint.
+    pub access_token: Option<&'a str>,
+}
+
+/// A proof whose signature and request binding are good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    /// The JWK SHA-256 thumbprint of the proof's key (RFC 7638), base64url: `cnf.jkt`.
+    pub jkt: String,
+    /// The proof's unique id: the caller must refuse one it saw within the window.
+    pub jti: String,
+    /// When the client made the proof (Unix seconds).
+    pub iat: u64,
+    /// The server-provided nonce the proof carries, if any (§8): the caller checks it.
+    pub nonce: Option<String>,
+    /// The algorithm it was signed with.
+    pub alg: Algorithm,
+}
+
+/// Why a proof was refused. At the token endpoint every one is the `invalid_dpop_proof`
+/// error (RFC 9449 §5); at a resource server, `WWW-Authenticate: DPoP error="invalid_dpop_proof"`
+/// (§7.1). The text is meant for `error_description` and never quotes the proof.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// Longer than [`MAX_PROOF_LEN`].
+    #[error("the DPoP proof is too long")]
+    TooLong,
+    /// Not a compact JWS of three base64url parts with JSON objects in them, or a claim of the
+    /// wrong type.
+    #[error("the DPoP proof is not a well-formed JWT")]
+    Malformed,
+    /// `typ` is not `dpop+jwt`.
+    #[error("the DPoP proof's typ must be dpop+jwt")]
+    WrongType,
+    /// `alg` missing, not asymmetric, or not allowed.
+    #[error("the DPoP proof's alg is not supported")]
+    AlgorithmNotAllowed,
+    /// `crit`, `b64`, `zip` or `enc` in the header.
+    #[error("the DPoP proof's header has a member that is not supported")]
+    UnsupportedHeader,
+    /// `jwk` missing, not a usable public key, private, or of a kind that does not verify
+    /// `alg`.
+    #[error("the DPoP proof's jwk must be a public key that verifies its alg")]
+    InvalidKey,
+    /// The signature does not verify with the header's key.
+    #[error("the DPoP proof's signature is invalid")]
+    BadSignature,
+    /// A required claim (`jti`, `htm`, `htu`, `iat`, or `ath` with an access token) is missing.
+    #[error("the DPoP proof lacks the {0} claim")]
+    MissingClaim(&'static str),
+    /// `htm` is not this request's method.
+    #[error("the DPoP proof's htm does not match the request's method")]
+    MethodMismatch,
+    /// `htu` is not this request's URL.
+    #[error("the DPoP proof's htu does not match the request's URL")]
+    UrlMismatch,
+    /// `iat` is older than the window, or too far in the future.
+    #[error("the DPoP proof's iat is outside the acceptable window")]
+    OutsideWindow,
+    /// `ath` is not the hash of the access token presented.
+    #[error("the DPoP proof's ath does not match the access token")]
+    AccessTokenHashMismatch,
+}
+
+/// Checks `proof` for `request` at `now` (Unix seconds) under `policy` (RFC 9449 §4.3).
+///
+/// # Errors
+/// The first check that fails, as a [`ProofError`].
+pub fn verify_proof(
+    proof: &str,
+    request: &ProofRequest<'_>,
+    policy: &ProofPolicy,
+    now: u64,
+) -> Result<Proof, ProofError> {
+    if proof.len() > MAX_PROOF_LEN {
+        return Err(ProofError::TooLong);
+    }
+    let Parts {
+        signing_input,
+        signature,
+        header,
+        payload,
+    } = split(proof)?;
+    let alg = check_header(&header, &policy.algorithms)?;
+    let (jwk, decoding) = public_key(&header, alg)?;
+    let verified =
+        jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &decoding, alg)
+            .map_err(|_| ProofError::BadSignature)?;
+    if !verified {
+        return Err(ProofError::BadSignature);
+    }
+    let jkt = jwk
+        .thumbprint(ThumbprintHash::SHA256)
+        .map_err(|_| ProofError::InvalidKey)?;
+
+    let claims = object_from_slice(&payload).map_err(|_| ProofError::Malformed)?;
+    let text = |name: &'static str| match claims.get(name) {
+        None => Err(ProofError::MissingClaim(name)),
+        Some(Value::String(value)) => Ok(value.as_str()),
+        Some(_) => Err(ProofError::Malformed),
+    };
+    let jti = text("jti")?;
+    if jti.is_empty() || jti.len() > MAX_JTI_LEN {
+        return Err(ProofError::Malformed);
+    }
+    if text("htm")? != request.method {
+        return Err(ProofError::MethodMismatch);
+    }
+    if !same_target(text("htu")?, request.url) {
+        return Err(ProofError::UrlMismatch);
+    }
+    let iat = match claims.get("iat") {
+        None => return Err(ProofError::MissingClaim("iat")),
+        Some(Value::Number(n)) => n.as_u64().ok_or(ProofError::Malformed)?,
+        Some(_) => return Err(ProofError::Malformed),
+    };
+    if iat > now.saturating_add(policy.max_future) || policy.acceptable_until(iat) < now {
+        return Err(ProofError::OutsideWindow);
+    }
+    if let Some(access_token) = request.access_token
+        && text("ath")? != access_token_hash(access_token)
+    {
+        return Err(ProofError::AccessTokenHashMismatch);
+    }
+    let nonce = match claims.get("nonce") {
+        None => None,
+        Some(Value::String(nonce)) => Some(nonce.clone()),
+        Some(_) => return Err(ProofError::Malformed),
+    };
+    Ok(Proof {
+        jkt,
+        jti: jti.to_owned(),
+        iat,
+        nonce,
+        alg,
+    })
+}
+
+/// The `ath` of an access token: base64url(SHA-256(ASCII token)) (RFC 9449 §4.2).
+pub fn access_token_hash(access_token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, access_token.as_bytes()))
+}
+
+/// A compact JWS taken apart: the signing input, the signature (base64url), the header and
+/// the payload's bytes.
+struct Parts<'a> {
+    signing_input: &'a str,
+    signature: &'a str,
+    header: Map<String, Value>,
+    payload: Vec<u8>,
+}
+
+/// The three parts of a compact JWS, header and payload decoded.
+fn split(proof: &str) -> Result<Parts<'_>, ProofError> {
+    let mut parts = proof.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ProofError::Malformed);
+    };
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| ProofError::Malformed)
+    };
+    let header = object_from_slice(&decode(header)?).map_err(|_| ProofError::Malformed)?;
+    let payload_bytes = decode(payload)?;
+    if decode(signature)?.is_empty() {
+        return Err(ProofError::Malformed);
+    }
+    let signing_input = &proof[..proof.len() - signature.len() - 1];
+    Ok(Parts {
+        signing_input,
+        signature,
+        header,
+        payload: payload_bytes,
+    })
+}
+
+fn check_header(
+    header: &Map<String, Value>,
+    allowed: &[Algorithm],
+) -> Result<Algorithm, ProofError> {
+    let alg = match header.get("alg") {
+        Some(Value::String(alg)) => {
+            Algorithm::from_str(alg).map_err(|_| ProofError::AlgorithmNotAllowed)?
+        }
+        Some(_) => return Err(ProofError::Malformed),
+        None => return Err(ProofError::AlgorithmNotAllowed),
+    };
+    if alg.family() == AlgorithmFamily::Hmac || !allowed.contains(&alg) {
+        return Err(ProofError::AlgorithmNotAllowed);
+    }
+    if REFUSED_HEADER_MEMBERS
+        .iter()
+        .any(|member| header.contains_key(*member))
+    {
+        return Err(ProofError::UnsupportedHeader);
+    }
+    match header.get("typ") {
+        // Media type names are case-insensitive (RFC 2045 §5.1).
+        Some(Value::String(typ))
+            if typ.eq_ignore_ascii_case(DPOP_TYP)
+                || typ.eq_ignore_ascii_case("application/dpop+jwt") => {}
+        _ => return Err(ProofError::WrongType),
+    }
+    Ok(alg)
+}
+
+/// The header's `jwk`, vetted: public, canonical base64url members, a kind that verifies
+/// `alg`, its own `alg` (if any) the same.
+fn public_key(
+    header: &Map<String, Value>,
+    alg: Algorithm,
+) -> Result<(Jwk, DecodingKey), ProofError> {
+    let Some(Value::Object(members)) = header.get("jwk") else {
+        return Err(ProofError::InvalidKey);
+    };
+    if PRIVATE_JWK_MEMBERS
+        .iter()
+        .any(|member| members.contains_key(*member))
+    {
+        return Err(ProofError::InvalidKey);
+    }
+    // The thumbprint is computed from these members' text: it must be the canonical
+    // base64url that the key was decoded from, or two spellings of one key would have two
+    // thumbprints.
+    for member in ["n", "e", "x", "y"] {
+        match members.get(member) {
+            None => {}
+            Some(Value::String(value))
+                if !value.is_empty() && URL_SAFE_NO_PAD.decode(value).is_ok() => {}
+            Some(_) => return Err(ProofError::InvalidKey),
+        }
+    }
+    let jwk: Jwk = serde_json::from_value(Value::Object(members.clone()))
+        .map_err(|_| ProofError::InvalidKey)?;
+    let kind = KeyKind::of(&jwk).ok_or(ProofError::InvalidKey)?;
+    if !kind.verifies(alg) {
+        return Err(ProofError::InvalidKey);
+    }
+    if let Some(own) = jwk.common.key_algorithm
+        && Algorithm::try_from(own).ok() != Some(alg)
+    {
+        return Err(ProofError::InvalidKey);
+    }
+    let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| ProofError::InvalidKey)?;
+    Ok((jwk, decoding))
+}
+
+/// Whether `htu` names the same target as `url`, ignoring query and fragment (RFC 9449 §4.3
+/// step 9), after syntax- and scheme-based normalisation (RFC 3986 §6.2.2, §6.2.3: case of
+/// scheme and host, default port, dot segments, an empty path as `/`). Only `http` and
+/// `https` URLs match anything.
+fn same_target(htu: &str, url: &str) -> bool {
+    let normalised = |text: &str| {
+        let mut url = url::Url::parse(text).ok()?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return None;
+        }
+        url.set_query(None);
+        url.set_fragment(None);
+        Some(url)
+    };
+    match (normalised(htu), normalised(url)) {
+        (Some(htu), Some(url)) => htu == url,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;
