@@ -142,6 +142,8 @@ Settings without a flag: config file key (environment variable), then default an
       60 seconds (at most 600)
   access_token_alg (OSTIARY_ACCESS_TOKEN_ALG)
       ES256 (or EdDSA, RS256)
+  dpop_proof_max_age (OSTIARY_DPOP_PROOF_MAX_AGE)
+      60 seconds a DPoP proof's iat may be old (its jti is remembered as long)
   session.idle_timeout (OSTIARY_SESSION__IDLE_TIMEOUT)
       604800 seconds (7 days)
   session.absolute_lifetime (OSTIARY_SESSION__ABSOLUTE_LIFETIME)

@@ -43,6 +43,9 @@ pub struct Settings {
     pub authorization_code_ttl: i64,
     /// Access-token signing algorithm: `ES256` (default), `EdDSA` or `RS256`.
     pub access_token_alg: SigningAlgorithm,
+    /// How old a DPoP proof's `iat` may be, seconds (RFC 9449 §11.1): each proof's `jti` is
+    /// remembered this long. Default 60.
+    pub dpop_proof_max_age: i64,
     /// Session idle timeout, absolute lifetime and refresh grace window, seconds.
     pub session: SessionPolicy,
     /// Development only: cookies without `Secure` and the `__Host-` prefix, for non-browser
@@ -208,6 +211,7 @@ impl Default for Settings {
             migrate_on_start: true,
             log_format: LogFormat::Text,
             access_token_ttl: idp.access_token_ttl,
+            dpop_proof_max_age: idp.dpop_proof_max_age,
             id_token_ttl: idp.id_token_ttl,
             authorization_code_ttl: idp.authorization_code_ttl,
             access_token_alg: idp.access_token_alg,
@@ -395,6 +399,7 @@ impl Settings {
             ("access_token_ttl", self.access_token_ttl),
             ("id_token_ttl", self.id_token_ttl),
             ("authorization_code_ttl", self.authorization_code_ttl),
+            ("dpop_proof_max_age", self.dpop_proof_max_age),
             ("session.idle_timeout", self.session.idle_timeout),
             ("session.absolute_lifetime", self.session.absolute_lifetime),
         ];
@@ -497,6 +502,7 @@ impl Settings {
             id_token_ttl: self.id_token_ttl,
             authorization_code_ttl: self.authorization_code_ttl,
             access_token_alg: self.access_token_alg,
+            dpop_proof_max_age: self.dpop_proof_max_age,
             session: self.session,
             login_throttle: self.login_throttle,
             retention: self.retention,

@@ -9,9 +9,11 @@ use crate::Idp;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::client::{Client, ClientId, ClientKind};
 use crate::code::CodeConsumption;
+use crate::dpop::{self, DpopKey};
 use crate::idp::{
     CodeExchange, IdpError, LoginContext, ROTATION_ATTEMPTS, TokenResponse, truncate,
 };
+use crate::own_tokens::AccessGrant;
 use crate::refresh::{self, RefreshDecision, RefreshFamily};
 use crate::scope::{self, Scope};
 use crate::secret::{Credential, CredentialHash, random_id};
@@ -52,6 +54,7 @@ impl Idp {
             code_verifier,
             resource,
             caller,
+            dpop,
         } = request;
         let now = self.now();
         let code_hash = Credential::from_presented(code).hash();
@@ -139,12 +142,15 @@ impl Idp {
             .await?;
 
         let access_token = self.mint_access_token(
-            &session,
-            &user.id,
             client,
-            &record.scope,
-            &record.resource,
-            &access,
+            AccessGrant {
+                session: &session,
+                user_id: &user.id,
+                scope: &record.scope,
+                resource: &record.resource,
+                issued: &access,
+                dpop,
+            },
         )?;
         let id_token = if record.scope.contains(scope::OPENID) {
             Some(self.mint_id_token(
@@ -175,6 +181,7 @@ impl Idp {
                 code_hash: Some(code_hash),
                 last_use_ip: caller.ip.clone(),
                 last_use_user_agent: caller.user_agent.clone().map(|ua| truncate(ua, 256)),
+                dpop_jkt: dpop::family_binding(client, dpop),
                 current_reissued: false,
                 previous_reissued: false,
             };
@@ -190,6 +197,7 @@ impl Idp {
             expires_in: self.config.access_token_ttl,
             refresh_token,
             id_token,
+            dpop: dpop.cloned(),
             scope: record.scope,
             session_expires_at: self.grant_expires_at(&session, client, now),
         })
@@ -202,19 +210,25 @@ impl Idp {
         client: &Client,
         scope: &Scope,
         access: &IssuedAccessToken,
+        dpop: Option<&DpopKey>,
     ) -> Result<String, IdpError> {
         self.mint_access_token(
-            &grant.session,
-            &grant.user.id,
             client,
-            scope,
-            &grant.family.resource,
-            access,
+            AccessGrant {
+                session: &grant.session,
+                user_id: &grant.user.id,
+                scope,
+                resource: &grant.family.resource,
+                issued: access,
+                dpop,
+            },
         )
     }
 
     /// The `refresh_token` grant (RFC 6749 §6) under the state machine of [`crate::refresh`].
-    /// `scope` may narrow the granted scope; `resource` must be the granted one.
+    /// `scope` may narrow the granted scope; `resource` must be the granted one. `dpop`: the
+    /// key the request proved it holds; a family bound to a key needs a proof by that key
+    /// (without one the answer is `invalid_grant`, and nothing changes: it is no reuse).
     // Debug, not info: a span per refresh costs at the default level (measured ~10 %).
     #[tracing::instrument(level = "debug", skip_all, fields(client_id = %client.id))]
     pub async fn refresh(
@@ -224,6 +238,7 @@ impl Idp {
         scope: Option<Scope>,
         resource: Option<&str>,
         caller: &LoginContext,
+        dpop: Option<&DpopKey>,
     ) -> Result<TokenResponse, IdpError> {
         let presented = Credential::from_presented(refresh_token);
         let presented_hash = presented.hash();
@@ -258,6 +273,9 @@ impl Idp {
         }
         if grant.user.disabled {
             return Err(IdpError::InvalidGrant("user disabled"));
+        }
+        if !dpop::refresh_allowed(grant.family.dpop_jkt.as_deref(), dpop) {
+            return Err(IdpError::InvalidGrant(dpop::PROOF_REQUIRED));
         }
 
         for _ in 0..ROTATION_ATTEMPTS {
@@ -302,7 +320,7 @@ impl Idp {
                     let (rotated, minted) = tokio::join!(
                         biased;
                         self.store.rotate_refresh(&rotation),
-                        async { self.mint_for_grant(&grant, client, &scope, &access) },
+                        async { self.mint_for_grant(&grant, client, &scope, &access, dpop) },
                     );
                     if !rotated? {
                         // Another request rotated this generation first: look again.
@@ -358,7 +376,7 @@ impl Idp {
                     tracing::info!(sid = %family.sid, family = %family.id, generation, recovering, "previous refresh token presented again; same successor returned");
                     (
                         successor,
-                        self.mint_for_grant(&grant, client, &scope, &access)?,
+                        self.mint_for_grant(&grant, client, &scope, &access, dpop)?,
                     )
                 }
                 RefreshDecision::Reuse {
@@ -433,6 +451,7 @@ impl Idp {
                 expires_in: self.config.access_token_ttl,
                 refresh_token: Some(successor),
                 id_token: None,
+                dpop: dpop.cloned(),
                 scope,
                 session_expires_at: self.grant_expires_at(
                     &grant.session,

@@ -41,6 +41,9 @@ pub struct IdpConfig {
     pub retention: crate::retention::RetentionPolicy,
     /// When signing keys rotate.
     pub keys: KeyPolicy,
+    /// How old a DPoP proof's `iat` may be, seconds (RFC 9449 §11.1): the window within which
+    /// its `jti` is remembered. Default 60.
+    pub dpop_proof_max_age: i64,
     /// Seals signing keys at rest; required to open keys sealed with it. Never serialized.
     #[serde(skip)]
     pub key_encryption_key: Option<KeyEncryptionKey>,
@@ -58,6 +61,7 @@ impl Default for IdpConfig {
             login_throttle: ThrottlePolicy::default(),
             retention: crate::retention::RetentionPolicy::default(),
             keys: KeyPolicy::default(),
+            dpop_proof_max_age: 60,
             key_encryption_key: None,
         }
     }
@@ -78,6 +82,10 @@ pub enum IdpError {
     /// client (`invalid_grant`). The reason is for logs, never for the response.
     #[error("the grant is invalid, expired or revoked")]
     InvalidGrant(&'static str),
+    /// A DPoP proof that is malformed, fails a check or was used before (RFC 9449 §5
+    /// `invalid_dpop_proof`); the text says which check.
+    #[error("{0}")]
+    InvalidDpopProof(String),
     /// A malformed or missing parameter (`invalid_request`).
     #[error("{0}")]
     InvalidRequest(String),
@@ -182,6 +190,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<Credential>,
     /// The ID token, when `openid` was granted and this is a code exchange.
     pub id_token: Option<String>,
+    /// The DPoP key the access token is bound to (`cnf.jkt`; `token_type` `DPoP`), if the
+    /// request came with a proof; `None`: a bearer token.
+    pub dpop: Option<crate::dpop::DpopKey>,
     /// The granted scope.
     pub scope: Scope,
     /// When the session ends at the latest, whatever its use (its absolute lifetime), Unix
@@ -238,6 +249,9 @@ pub struct CodeExchange<'a> {
     pub resource: Option<&'a str>,
     /// Who is calling (kept as evidence with the refresh family).
     pub caller: &'a LoginContext,
+    /// The DPoP key the request proved it holds ([`Idp::accept_dpop_proof`]): the access
+    /// token is bound to it, and so is a public client's refresh family.
+    pub dpop: Option<&'a crate::dpop::DpopKey>,
 }
 
 /// Who is logging in, for the session record.

@@ -37,6 +37,7 @@ pub mod client;
 pub mod client_cache;
 pub mod clock;
 pub mod code;
+pub mod dpop;
 mod feed;
 mod grants;
 pub mod idp;

@@ -6,17 +6,44 @@ use crate::keys::KeyError;
 use crate::scope::{self, Scope};
 use crate::session::Session;
 use crate::store::IssuedAccessToken;
-use crate::token::{self, AccessTokenClaims, Audience, IdTokenClaims, OwnTokenError};
+use crate::token::{self, AccessTokenClaims, Audience, Confirmation, IdTokenClaims, OwnTokenError};
 use crate::user::User;
 
 use crate::Idp;
 use crate::idp::{ID_TOKEN_ALG, IdpError, UserInfo};
 
+/// What an access token says, apart from its client.
+pub(crate) struct AccessGrant<'a> {
+    /// The session it is minted from.
+    pub(crate) session: &'a Session,
+    /// Its subject.
+    pub(crate) user_id: &'a str,
+    /// The scope granted.
+    pub(crate) scope: &'a Scope,
+    /// The resource (audience) it is for.
+    pub(crate) resource: &'a str,
+    /// Its record (`jti`, `exp`).
+    pub(crate) issued: &'a IssuedAccessToken,
+    /// The key it is bound to (`cnf.jkt`), if any.
+    pub(crate) dpop: Option<&'a crate::dpop::DpopKey>,
+}
+
 impl Idp {
     /// Validates an access token presented to the userinfo endpoint: ours, unexpired, not
-    /// revoked, its session still active, and with the `openid` scope.
-    pub async fn userinfo(&self, access_token: &str) -> Result<UserInfo, IdpError> {
+    /// revoked, its session still active, and with the `openid` scope. `dpop`: the key of
+    /// the request's DPoP proof (`Authorization: DPoP`, [`Idp::accept_dpop_proof`] with the
+    /// token): a token bound to a key (`cnf.jkt`) is accepted only with a proof by that key,
+    /// never as a bearer token (RFC 9449 §7.2), and a bearer token not with the DPoP scheme.
+    pub async fn userinfo(
+        &self,
+        access_token: &str,
+        dpop: Option<&crate::dpop::DpopKey>,
+    ) -> Result<UserInfo, IdpError> {
         let (claims, user) = self.active_access_token(access_token).await?;
+        let bound = claims.cnf.as_ref().map(|cnf| cnf.jkt.as_str());
+        if bound != dpop.map(|key| key.jkt.as_str()) {
+            return Err(IdpError::InvalidToken);
+        }
         // The userinfo endpoint is a resource server too (RFC 9068 §4): the token must name it.
         if !claims.aud.contains(&self.userinfo_url()) {
             return Err(IdpError::InvalidToken);
@@ -109,16 +136,20 @@ impl Idp {
         })
     }
 
-    /// Mints the access token recorded as `issued` (its `jti` and `exp`).
+    /// Mints the access token `grant` describes, for `client`.
     pub(crate) fn mint_access_token(
         &self,
-        session: &Session,
-        user_id: &str,
         client: &Client,
-        scope: &Scope,
-        resource: &str,
-        issued: &IssuedAccessToken,
+        grant: AccessGrant<'_>,
     ) -> Result<String, IdpError> {
+        let AccessGrant {
+            session,
+            user_id,
+            scope,
+            resource,
+            issued,
+            dpop,
+        } = grant;
         let now = self.now();
         let mut audience = vec![resource.to_owned()];
         let userinfo = self.userinfo_url();
@@ -136,6 +167,9 @@ impl Idp {
             scope: scope.to_string(),
             sid: session.sid.clone(),
             auth_time: session.auth_time,
+            cnf: dpop.map(|key| Confirmation {
+                jkt: key.jkt.clone(),
+            }),
         };
         let keys = self.keys();
         let key = keys

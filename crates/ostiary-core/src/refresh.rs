@@ -93,6 +93,10 @@ pub struct RefreshFamily {
     pub last_use_ip: Option<String>,
     /// `User-Agent` of that request.
     pub last_use_user_agent: Option<String>,
+    /// The thumbprint (RFC 7638) of the DPoP key the family is bound to (RFC 9449 §5): set for
+    /// a public client that presented a proof at the code exchange; every refresh must then
+    /// come with a proof by that key.
+    pub dpop_jkt: Option<String>,
     /// Whether the current token was handed out again by a recovery (or by a grace replay of a
     /// reissued token), so that it may be held by two parties (see the module documentation).
     pub current_reissued: bool,
@@ -284,6 +288,7 @@ mod tests {
             code_hash: None,
             last_use_ip: None,
             last_use_user_agent: None,
+            dpop_jkt: None,
             current_reissued: false,
             previous_reissued: false,
         };

@@ -461,6 +461,18 @@ pub trait Store: Send + Sync + 'static {
         access_token: &IssuedAccessToken,
     ) -> Result<(), StoreError>;
 
+    /// Records that a DPoP proof (RFC 9449) by the key `jkt` with this hash of its `jti` was
+    /// accepted, until `expires_at` (the end of its `iat` window): `true` the first time,
+    /// `false` for a replay, across every instance sharing the store (§11.1). A record that
+    /// expired before `now` counts as absent. Pruned with the access-token records.
+    async fn use_dpop_proof(
+        &self,
+        jkt: &str,
+        jti_hash: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+
     /// Records a revoked access token until it expires, and publishes its `jti` (revoked at
     /// `now`) on the revocation feed.
     async fn insert_revoked_access_token(

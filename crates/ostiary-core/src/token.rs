@@ -49,6 +49,17 @@ pub struct AccessTokenClaims {
     pub sid: String,
     /// When the user authenticated (Unix seconds).
     pub auth_time: UnixTime,
+    /// The key the token is bound to (RFC 7800 confirmation, RFC 9449 §6.1); absent for a
+    /// bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a DPoP-bound token (RFC 9449 §6.1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Confirmation {
+    /// The JWK SHA-256 thumbprint (RFC 7638) of the key, base64url.
+    pub jkt: String,
 }
 
 /// The `aud` claim (RFC 7519 §4.1.3): a string when there is one audience, an array otherwise.

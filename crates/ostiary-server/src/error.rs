@@ -21,6 +21,8 @@ pub fn oauth_error(e: &IdpError) -> (StatusCode, &'static str) {
         IdpError::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client"),
         IdpError::InvalidGrant(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),
         IdpError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        // RFC 9449 §5 at the token endpoint; a resource (userinfo) answers 401 (§7.1).
+        IdpError::InvalidDpopProof(_) => (StatusCode::BAD_REQUEST, "invalid_dpop_proof"),
         IdpError::InvalidScope(_) => (StatusCode::BAD_REQUEST, "invalid_scope"),
         IdpError::InvalidTarget(_) => (StatusCode::BAD_REQUEST, "invalid_target"),
         IdpError::UnsupportedResponseType => (StatusCode::BAD_REQUEST, "unsupported_response_type"),
@@ -148,12 +150,16 @@ pub fn no_store_headers() -> [(header::HeaderName, HeaderValue); 2] {
     ]
 }
 
-/// An error for a bearer-token-protected endpoint (RFC 6750 §3).
+/// An error for an endpoint protected by an access token (RFC 6750 §3), presented as a
+/// bearer token or DPoP-bound (RFC 9449 §7.1). The response challenges with both schemes
+/// (`Bearer` and `DPoP` with its `algs`), the error on the one the request used.
 #[derive(Debug)]
 pub struct BearerError {
     status: StatusCode,
     code: Option<&'static str>,
     description: String,
+    /// Whether the request used the `DPoP` scheme (then the error goes on its challenge).
+    dpop: bool,
 }
 
 impl BearerError {
@@ -163,6 +169,15 @@ impl BearerError {
             status: StatusCode::UNAUTHORIZED,
             code: None,
             description: "a bearer access token is required".into(),
+            dpop: false,
+        }
+    }
+
+    /// `e`, for a request that used the `DPoP` scheme.
+    pub fn dpop(e: IdpError) -> Self {
+        Self {
+            dpop: true,
+            ..Self::from(e)
         }
     }
 }
@@ -170,27 +185,42 @@ impl BearerError {
 impl From<IdpError> for BearerError {
     fn from(e: IdpError) -> Self {
         let (status, code) = oauth_error(&e);
-        let code = match code {
-            "insufficient_scope" | "invalid_token" | "server_error" => code,
-            _ => "invalid_request",
+        let (status, code) = match code {
+            "insufficient_scope" | "invalid_token" | "server_error" => (status, code),
+            // RFC 9449 §7.1: a resource answers a bad proof with 401.
+            "invalid_dpop_proof" => (StatusCode::UNAUTHORIZED, code),
+            _ => (status, "invalid_request"),
         };
         Self {
             status,
             code: Some(code),
             description: public_description(&e, status),
+            dpop: false,
         }
     }
 }
 
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
-        let challenge = match self.code {
+        let algs = ostiary_jose::dpop::DEFAULT_ALGORITHMS
+            .iter()
+            .map(|alg| format!("{alg:?}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let error = match self.code {
             Some(code) if code != "server_error" => format!(
-                "Bearer realm=\"ostiary\", error=\"{code}\", error_description=\"{}\"",
+                ", error=\"{code}\", error_description=\"{}\"",
                 self.description.replace(['"', '\\'], "'")
             ),
-            _ => "Bearer realm=\"ostiary\"".to_owned(),
+            _ => String::new(),
         };
+        let (bearer_error, dpop_error) = if self.dpop {
+            ("", error.as_str())
+        } else {
+            (error.as_str(), "")
+        };
+        let challenge =
+            format!("Bearer realm=\"ostiary\"{bearer_error}, DPoP algs=\"{algs}\"{dpop_error}");
         let mut response = (
             self.status,
             Json(serde_json::json!({"error": self.code.unwrap_or("invalid_request"), "error_description": self.description})),

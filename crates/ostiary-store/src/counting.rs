@@ -329,6 +329,19 @@ impl Store for CountingStore {
             .await
     }
 
+    async fn use_dpop_proof(
+        &self,
+        jkt: &str,
+        jti_hash: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        self.count("use_dpop_proof");
+        self.inner
+            .use_dpop_proof(jkt, jti_hash, expires_at, now)
+            .await
+    }
+
     async fn insert_revoked_access_token(
         &self,
         jti: &str,

@@ -132,6 +132,7 @@ fn check_family(family: &RefreshFamily) -> Result<(), StoreError> {
         ("resource", Some(family.resource.as_str())),
         ("ip", family.last_use_ip.as_deref()),
         ("user agent", family.last_use_user_agent.as_deref()),
+        ("DPoP key thumbprint", family.dpop_jkt.as_deref()),
     ])
 }
 
@@ -480,6 +481,19 @@ impl Store for TextGuard {
         check_access_token(access_token)?;
         self.inner
             .insert_issued_access_token(family_id, access_token)
+            .await
+    }
+
+    async fn use_dpop_proof(
+        &self,
+        jkt: &str,
+        jti_hash: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        check([("key thumbprint", Some(jkt)), ("proof id", Some(jti_hash))])?;
+        self.inner
+            .use_dpop_proof(jkt, jti_hash, expires_at, now)
             .await
     }
 

@@ -245,7 +245,7 @@ pub(crate) fn code_from_row(row: &impl Columns) -> Result<AuthorizationCode, Sto
 /// The columns [`family_from_row`] reads, from a table aliased `f`.
 pub(crate) const FAMILY_COLUMNS: &str = "f.id, f.sid, f.client_id, f.user_id, f.scope, f.resource, f.generation, f.rotated_at, \
      f.sealed_successor, f.created_at, f.ended_at, f.end_reason, f.code_hash, f.last_use_ip, f.last_use_user_agent, \
-     f.current_reissued, f.previous_reissued";
+     f.dpop_jkt, f.current_reissued, f.previous_reissued";
 
 pub(crate) fn family_from_row(row: &impl Columns) -> Result<RefreshFamily, StoreError> {
     Ok(RefreshFamily {
@@ -264,6 +264,7 @@ pub(crate) fn family_from_row(row: &impl Columns) -> Result<RefreshFamily, Store
         code_hash: row.opt_text("code_hash")?.map(CredentialHash::from_stored),
         last_use_ip: row.opt_text("last_use_ip")?,
         last_use_user_agent: row.opt_text("last_use_user_agent")?,
+        dpop_jkt: row.opt_text("dpop_jkt")?,
         current_reissued: row.flag("current_reissued")?,
         previous_reissued: row.flag("previous_reissued")?,
     })
@@ -315,7 +316,7 @@ pub(crate) fn audit_from_row(row: &impl Columns) -> Result<AuditEvent, StoreErro
 /// generation, the session (`GRANT_SESSION`'s columns) and the user (`GRANT_USER`'s).
 pub(crate) const REFRESH_GRANT_SELECT: &str = "SELECT f.id, f.sid, f.client_id, f.user_id, f.scope, f.resource, f.generation, \
      f.rotated_at, f.sealed_successor, f.created_at, f.ended_at, f.end_reason, f.code_hash, f.last_use_ip, \
-     f.last_use_user_agent, f.current_reissued, f.previous_reissued, t.generation AS token_generation, \
+     f.last_use_user_agent, f.dpop_jkt, f.current_reissued, f.previous_reissued, t.generation AS token_generation, \
      s.sid AS s_sid, s.user_id AS s_user_id, s.cookie_hash AS s_cookie_hash, s.auth_time AS s_auth_time, \
      s.created_at AS s_created_at, s.last_used_at AS s_last_used_at, s.ended_at AS s_ended_at, \
      s.end_reason AS s_end_reason, s.user_agent AS s_user_agent, s.ip AS s_ip, \

@@ -311,6 +311,7 @@ pub(crate) const TABLES: &[&str] = &[
     "refresh_tokens",
     "issued_access_tokens",
     "revoked_access_tokens",
+    "dpop_proofs",
     "revocations",
     "backchannel_deliveries",
     "audit_events",

@@ -264,6 +264,9 @@ pub(crate) struct Statements {
     pub end_refresh_family: &'static str,
     pub forget_session_client: &'static str,
     pub insert_revoked_access_token: &'static str,
+    /// Records a DPoP proof (`jkt`, `jti_hash`, `expires_at`; `?4`/`$4` is now): one row
+    /// changed if it is new or its earlier record had expired, none for a replay.
+    pub use_dpop_proof: &'static str,
     /// Taken before a transaction appends to the revocation feed, held until it commits
     /// (`None`: its transactions already exclude every other writer).
     pub lock_feed: Option<&'static str>,
@@ -306,6 +309,7 @@ pub(crate) struct Statements {
     pub prune_authorization_codes: &'static str,
     pub prune_issued_access_tokens: &'static str,
     pub prune_revoked_access_tokens: &'static str,
+    pub prune_dpop_proofs: &'static str,
     pub prune_revocations: &'static str,
     pub prune_backchannel_deliveries: &'static str,
 }

@@ -110,7 +110,7 @@ pub async fn preflight(
     );
     out.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("content-type, x-ostiary-csrf"),
+        HeaderValue::from_static("content-type, x-ostiary-csrf, dpop"),
     );
     out.insert(
         header::ACCESS_CONTROL_MAX_AGE,
@@ -138,7 +138,7 @@ async fn checked(
 fn token_response(state: &AppState, client: &Client, tokens: TokenResponse) -> Response {
     let mut body = json!({
         "access_token": tokens.access_token,
-        "token_type": "Bearer",
+        "token_type": crate::endpoints::token::token_type(&tokens),
         "expires_in": tokens.expires_in,
         "scope": tokens.scope.to_string(),
     });
@@ -193,6 +193,10 @@ async fn grant(
     body: &FormBody,
 ) -> Result<TokenResponse, (TokenEndpointError, bool)> {
     let params = Params::from_form(headers, body).map_err(|e| (e.into(), false))?;
+    let dpop = crate::endpoints::dpop_key(state, headers, "POST", "/browser/token", None)
+        .await
+        .map_err(|e| (e.into(), false))?;
+    let dpop = dpop.as_ref();
     if params.has("refresh_token") || params.has("client_secret") {
         let error = TokenEndpointError::invalid_request(
             "a browser client's refresh token is the IdP's cookie; send none",
@@ -224,6 +228,7 @@ async fn grant(
                 code_verifier: required("code_verifier")?,
                 resource: params.get("resource"),
                 caller,
+                dpop,
             };
             state
                 .idp
@@ -250,10 +255,13 @@ async fn grant(
                     scope,
                     params.get("resource"),
                     caller,
+                    dpop,
                 )
                 .await
                 .map_err(|e| {
-                    let dead = matches!(e, IdpError::InvalidGrant(_));
+                    // A cookie refused for want of its key's proof stays: its owner, who
+                    // holds the key, can still use it.
+                    let dead = matches!(e, IdpError::InvalidGrant(reason) if reason != ostiary_core::dpop::PROOF_REQUIRED);
                     (e.into(), dead)
                 })
         }

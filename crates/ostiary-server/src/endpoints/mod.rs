@@ -22,8 +22,45 @@ use http::request::Parts;
 use http::{HeaderMap, StatusCode, header};
 use ostiary_core::secret::{Credential, CredentialHash};
 
+use crate::AppState;
 use crate::error::BearerError;
 use crate::proxy::ClientAddr;
+use ostiary_core::IdpError;
+use ostiary_core::dpop::DpopKey;
+
+/// The request's `DPoP` header (RFC 9449 §4.1): none, or exactly one proof.
+fn dpop_header(headers: &HeaderMap) -> Result<Option<&str>, IdpError> {
+    let mut values = headers.get_all("dpop").iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(value), None) => value.to_str().map(Some).map_err(|_| {
+            IdpError::InvalidDpopProof("the DPoP header must be a JWT in ASCII".into())
+        }),
+        (Some(_), Some(_)) => Err(IdpError::InvalidDpopProof(
+            "send one DPoP header, not several".into(),
+        )),
+    }
+}
+
+/// The key of the request's DPoP proof, if it sent one: the proof accepted
+/// ([`ostiary_core::Idp::accept_dpop_proof`]) for `method` on this IdP's public URL of
+/// `path`, with `access_token` when one is presented with it.
+pub async fn dpop_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    access_token: Option<&str>,
+) -> Result<Option<DpopKey>, IdpError> {
+    match dpop_header(headers)? {
+        None => Ok(None),
+        Some(proof) => state
+            .idp
+            .accept_dpop_proof(proof, method, &state.url(path), access_token)
+            .await
+            .map(Some),
+    }
+}
 
 /// The client's IP address: the one [`crate::proxy::resolve_client`] decided (the TCP peer,
 /// or the address a trusted proxy forwarded), else the TCP peer.

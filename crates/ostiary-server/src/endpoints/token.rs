@@ -18,7 +18,7 @@ use ostiary_core::secret::Credential;
 use serde_json::json;
 
 use crate::AppState;
-use crate::endpoints::Caller;
+use crate::endpoints::{Caller, dpop_key};
 use crate::error::{TokenEndpointError, no_store_headers};
 use crate::params::{FormBody, Params};
 
@@ -103,7 +103,7 @@ fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, TokenEndpoint
 fn token_response(tokens: TokenResponse) -> Response {
     let mut body = json!({
         "access_token": tokens.access_token,
-        "token_type": "Bearer",
+        "token_type": token_type(&tokens),
         "expires_in": tokens.expires_in,
         "scope": tokens.scope.to_string(),
     });
@@ -116,7 +116,17 @@ fn token_response(tokens: TokenResponse) -> Response {
     (StatusCode::OK, no_store_headers(), Json(body)).into_response()
 }
 
-/// `POST /token`.
+/// `DPoP` for a token bound to a key (RFC 9449 §5), `Bearer` otherwise.
+pub fn token_type(tokens: &TokenResponse) -> &'static str {
+    if tokens.dpop.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    }
+}
+
+/// `POST /token`. With a `DPoP` header (RFC 9449 §5), the proof is checked first and the
+/// tokens are bound to its key.
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -132,6 +142,8 @@ pub async fn token(
             "browser clients use the browser token endpoint (/browser/token)",
         ));
     }
+    let dpop = dpop_key(&state, &headers, "POST", "/token", None).await?;
+    let dpop = dpop.as_ref();
     let tokens = match params.get("grant_type") {
         Some("authorization_code") => {
             let code = required(&params, "code")?;
@@ -143,6 +155,7 @@ pub async fn token(
                 code_verifier: verifier,
                 resource: params.get("resource"),
                 caller: &caller,
+                dpop,
             };
             state.idp.exchange_code(&client, request).await?
         }
@@ -161,6 +174,7 @@ pub async fn token(
                     scope,
                     params.get("resource"),
                     &caller,
+                    dpop,
                 )
                 .await?
         }
@@ -202,7 +216,8 @@ pub async fn introspect(
     let body = match state.idp.introspect(&client, token).await? {
         Some((claims, user)) => json!({
             "active": true,
-            "token_type": "Bearer",
+            "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
+            "cnf": claims.cnf,
             "scope": claims.scope,
             "client_id": claims.client_id,
             "username": user.username,

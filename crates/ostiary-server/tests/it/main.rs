@@ -12,6 +12,7 @@ mod browser;
 mod browser_client;
 mod caching;
 mod client_policy;
+mod dpop;
 mod flow;
 mod http_timeouts;
 mod keys;

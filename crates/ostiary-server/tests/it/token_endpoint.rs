@@ -457,9 +457,10 @@ async fn userinfo_answers_for_valid_tokens_and_challenges_the_rest() {
 
     let missing = http().get(app.url("/userinfo")).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    // Both schemes the endpoint accepts are offered (RFC 9449 §7.1), DPoP with its algs.
     assert_eq!(
         missing.headers()["www-authenticate"],
-        "Bearer realm=\"ostiary\""
+        "Bearer realm=\"ostiary\", DPoP algs=\"ES256 EdDSA ES384 PS256 RS256\""
     );
     let garbage = app.userinfo("garbage").await;
     assert_eq!(garbage.status(), StatusCode::UNAUTHORIZED);

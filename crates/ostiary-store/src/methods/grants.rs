@@ -152,6 +152,7 @@ pub(crate) async fn insert_refresh_family(
             family.code_hash.as_ref().map(CredentialHash::as_str),
             &family.last_use_ip,
             &family.last_use_user_agent,
+            &family.dpop_jkt,
         ],
     )
     .await?;
@@ -283,6 +284,22 @@ pub(crate) async fn end_refresh_family(
     }
     tx.commit().await?;
     Ok(ended.is_some())
+}
+
+pub(crate) async fn use_dpop_proof(
+    db: &impl Backend,
+    jkt: &str,
+    jti_hash: &str,
+    expires_at: UnixTime,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let recorded = db
+        .execute(
+            db.sql().use_dpop_proof,
+            args![jkt, jti_hash, expires_at, now],
+        )
+        .await?;
+    Ok(recorded == 1)
 }
 
 pub(crate) async fn insert_revoked_access_token(

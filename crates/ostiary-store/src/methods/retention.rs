@@ -64,6 +64,8 @@ pub(crate) async fn prune(
                 .await?
                 + tx.execute(sql.prune_revoked_access_tokens, args![before, limit])
                     .await?
+                + tx.execute(sql.prune_dpop_proofs, args![before, limit])
+                    .await?
         }
         Prunable::Revocations => {
             tx.execute(sql.prune_revocations, args![before, limit])

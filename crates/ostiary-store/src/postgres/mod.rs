@@ -54,6 +54,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "login_failures_key_lifecycle", include_str!("../../migrations/postgres/0002_login_failures_key_lifecycle.sql")),
     (3, "hardening", include_str!("../../migrations/postgres/0003_hardening.sql")),
     (4, "partial_code_index", include_str!("../../migrations/postgres/0004_partial_code_index.sql")),
+    (5, "dpop", include_str!("../../migrations/postgres/0005_dpop.sql")),
 ];
 
 /// [`REFRESH_GRANT_SELECT`] for one token hash.

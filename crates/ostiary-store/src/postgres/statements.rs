@@ -85,8 +85,8 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
         WHERE code_hash = $2 AND client_id = $3 AND used_at IS NULL RETURNING *",
     find_authorization_code: "SELECT * FROM authorization_codes WHERE code_hash = $1",
     insert_refresh_family: "INSERT INTO refresh_families (id, sid, client_id, user_id, scope, resource, generation, \
-        rotated_at, sealed_successor, created_at, ended_at, end_reason, code_hash, last_use_ip, last_use_user_agent) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        rotated_at, sealed_successor, created_at, ended_at, end_reason, code_hash, last_use_ip, last_use_user_agent, \
+        dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     insert_refresh_token: "INSERT INTO refresh_tokens (token_hash, family_id, generation) VALUES ($1, $2, $3)",
     find_refresh_token: built(format!(
         "SELECT {FAMILY_COLUMNS}, t.generation AS token_generation FROM refresh_tokens t \
@@ -107,6 +107,9 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
         RETURNING sid, client_id",
     forget_session_client: "DELETE FROM session_clients WHERE sid = $1 AND client_id = $2 AND NOT EXISTS \
         (SELECT 1 FROM refresh_families WHERE sid = $1 AND client_id = $2 AND ended_at IS NULL)",
+    use_dpop_proof: "INSERT INTO dpop_proofs (jkt, jti_hash, expires_at) VALUES ($1, $2, $3) \
+        ON CONFLICT (jkt, jti_hash) DO UPDATE SET expires_at = EXCLUDED.expires_at \
+        WHERE dpop_proofs.expires_at <= $4",
     insert_revoked_access_token: "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
         ON CONFLICT (jti) DO NOTHING",
     // Taken right before the seqs are allocated and held until commit, so a transaction that
@@ -190,6 +193,8 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
         (SELECT jti FROM issued_access_tokens WHERE expires_at < $1 LIMIT $2)",
     prune_revoked_access_tokens: "DELETE FROM revoked_access_tokens WHERE jti IN \
         (SELECT jti FROM revoked_access_tokens WHERE expires_at < $1 LIMIT $2)",
+    prune_dpop_proofs: "DELETE FROM dpop_proofs WHERE ctid IN \
+        (SELECT ctid FROM dpop_proofs WHERE expires_at < $1 LIMIT $2)",
     prune_revocations: "DELETE FROM revocations WHERE seq IN \
         (SELECT seq FROM revocations WHERE revoked_at < $1 ORDER BY seq LIMIT $2)",
     prune_backchannel_deliveries: "DELETE FROM backchannel_deliveries WHERE id IN \

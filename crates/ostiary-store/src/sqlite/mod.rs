@@ -47,6 +47,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "key_lifecycle", include_str!("../../migrations/sqlite/0008_key_lifecycle.sql")),
     (9, "hardening", include_str!("../../migrations/sqlite/0009_hardening.sql")),
     (10, "partial_code_index", include_str!("../../migrations/sqlite/0010_partial_code_index.sql")),
+    (11, "dpop", include_str!("../../migrations/sqlite/0011_dpop.sql")),
 ];
 
 /// Ostiary's storage on SQLite.

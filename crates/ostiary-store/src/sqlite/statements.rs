@@ -66,8 +66,8 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
         WHERE code_hash = ? AND client_id = ? AND used_at IS NULL RETURNING *",
     find_authorization_code: "SELECT * FROM authorization_codes WHERE code_hash = ?",
     insert_refresh_family: "INSERT INTO refresh_families (id, sid, client_id, user_id, scope, resource, generation, \
-        rotated_at, sealed_successor, created_at, ended_at, end_reason, code_hash, last_use_ip, last_use_user_agent) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rotated_at, sealed_successor, created_at, ended_at, end_reason, code_hash, last_use_ip, last_use_user_agent, \
+        dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     insert_refresh_token: "INSERT INTO refresh_tokens (token_hash, family_id, generation) VALUES (?, ?, ?)",
     find_refresh_token: built(format!(
         "SELECT {FAMILY_COLUMNS}, t.generation AS token_generation FROM refresh_tokens t \
@@ -86,6 +86,9 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
         RETURNING sid, client_id",
     forget_session_client: "DELETE FROM session_clients WHERE sid = ?1 AND client_id = ?2 AND NOT EXISTS \
         (SELECT 1 FROM refresh_families WHERE sid = ?1 AND client_id = ?2 AND ended_at IS NULL)",
+    use_dpop_proof: "INSERT INTO dpop_proofs (jkt, jti_hash, expires_at) VALUES (?1, ?2, ?3) \
+        ON CONFLICT (jkt, jti_hash) DO UPDATE SET expires_at = excluded.expires_at \
+        WHERE dpop_proofs.expires_at <= ?4",
     insert_revoked_access_token: "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) \
         ON CONFLICT (jti) DO NOTHING",
     // The transaction holds the database's write lock: seqs are allocated in commit order.
@@ -154,6 +157,8 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
         (SELECT jti FROM issued_access_tokens WHERE expires_at < ? LIMIT ?)",
     prune_revoked_access_tokens: "DELETE FROM revoked_access_tokens WHERE jti IN \
         (SELECT jti FROM revoked_access_tokens WHERE expires_at < ? LIMIT ?)",
+    prune_dpop_proofs: "DELETE FROM dpop_proofs WHERE rowid IN \
+        (SELECT rowid FROM dpop_proofs WHERE expires_at < ? LIMIT ?)",
     prune_revocations: "DELETE FROM revocations WHERE seq IN \
         (SELECT seq FROM revocations WHERE revoked_at < ? ORDER BY seq LIMIT ?)",
     prune_backchannel_deliveries: "DELETE FROM backchannel_deliveries WHERE id IN \

@@ -205,6 +205,8 @@ pub fn family(
         code_hash: code_hash.cloned(),
         last_use_ip: Some("192.0.2.1".into()),
         last_use_user_agent: Some("Mozilla/5.0 (contract test)".into()),
+        // RFC 7638 §3.1's example thumbprint: the column round-trips.
+        dpop_jkt: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
         current_reissued: false,
         previous_reissued: false,
     }

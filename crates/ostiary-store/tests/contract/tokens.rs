@@ -22,6 +22,7 @@ contract!(
     a_client_with_another_live_family_in_the_session_still_counts,
     revoking_the_grants_of_a_code_revokes_only_what_it_issued,
     a_revoked_access_token_is_recorded_and_published_once,
+    a_dpop_proof_is_accepted_once_within_its_window,
 );
 
 async fn an_authorization_code_is_consumed_once_then_reported_as_replayed(store: Arc<dyn Store>) {
@@ -554,4 +555,68 @@ async fn a_revoked_access_token_is_recorded_and_published_once(store: Arc<dyn St
     assert_eq!(published[0].sid, None);
     assert_eq!(published[0].revoked_at, T0);
     assert_eq!(published[0].reason, "access_token_revoked");
+}
+
+async fn a_dpop_proof_is_accepted_once_within_its_window(store: Arc<dyn Store>) {
+    let (key, other_key) = ("jkt-of-key-a", "jkt-of-key-b");
+    let first = store
+        .use_dpop_proof(key, "jti-1", T0 + 60, T0)
+        .await
+        .unwrap();
+    let replayed = store
+        .use_dpop_proof(key, "jti-1", T0 + 60, T0 + 59)
+        .await
+        .unwrap();
+    // The same jti from another key, or another jti from the same key, is another proof.
+    let other_key_same_jti = store
+        .use_dpop_proof(other_key, "jti-1", T0 + 60, T0)
+        .await
+        .unwrap();
+    let same_key_other_jti = store
+        .use_dpop_proof(key, "jti-2", T0 + 60, T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        (first, replayed, other_key_same_jti, same_key_other_jti),
+        (true, false, true, true)
+    );
+    // Once the record has expired it counts as absent (the proof's own iat window refuses an
+    // old proof; this is a new one that happens to repeat the jti).
+    assert!(
+        store
+            .use_dpop_proof(key, "jti-1", T0 + 200, T0 + 61)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_dpop_proof(key, "jti-1", T0 + 200, T0 + 62)
+            .await
+            .unwrap()
+    );
+
+    // Pruned with the access-token records: what expired before the cut goes.
+    store
+        .prune(
+            ostiary_core::retention::Prunable::AccessTokens,
+            T0 + 61,
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(
+        // At a `now` before its expiry: only a pruned record lets this through.
+        store
+            .use_dpop_proof(other_key, "jti-1", T0 + 300, T0)
+            .await
+            .unwrap(),
+        "the expired record of key b was pruned"
+    );
+    assert!(
+        !store
+            .use_dpop_proof(key, "jti-1", T0 + 300, T0 + 63)
+            .await
+            .unwrap(),
+        "the live record of key a was kept"
+    );
 }

@@ -1,0 +1,126 @@
+//! DPoP at the IdP (RFC 9449): accepting a client's proof, once, and what binding to its key
+//! means for the tokens issued.
+//!
+//! [`Idp::accept_dpop_proof`] checks a proof ([`ostiary_jose::dpop::verify_proof`]: the JWS,
+//! its key, method, URL, `iat` window, `ath`) and records its `jti` in the store, so that no
+//! instance accepts it again within its window (§11.1). The [`DpopKey`] it returns is what the
+//! grants take:
+//! - the access token carries `cnf.jkt` (§6.1) and is issued with `token_type: DPoP` (§5);
+//! - a public client's refresh family is bound to the key of its code exchange (§5): every
+//!   refresh must come with a proof by that key, or is `invalid_grant` without counting as
+//!   reuse (the owner still holds the token). A confidential client's refresh tokens stay
+//!   bound to its authentication.
+//!
+//! Not yet: server nonces (§8), `dpop_jkt` at the authorization endpoint (§10), a per-client
+//! `require_dpop`.
+
+use aws_lc_rs::digest;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ostiary_jose::dpop::{ProofPolicy, ProofRequest, verify_proof};
+
+use crate::Idp;
+use crate::client::{Client, ClientKind};
+use crate::idp::IdpError;
+
+/// The reason (for logs) of the `invalid_grant` a refresh of a bound family gets without a
+/// proof by its key.
+pub const PROOF_REQUIRED: &str =
+    "the refresh token is bound to a DPoP key: a proof by that key is required";
+
+/// The key a request proved it holds: its JWK SHA-256 thumbprint (RFC 7638), base64url.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopKey {
+    /// The thumbprint: the value of `cnf.jkt`.
+    pub jkt: String,
+}
+
+impl Idp {
+    /// The proof policy: the algorithms of [`ostiary_jose::dpop::DEFAULT_ALGORITHMS`] and
+    /// the configured `iat` window (`dpop_proof_max_age`, 5 s of clock skew ahead).
+    pub fn dpop_policy(&self) -> ProofPolicy {
+        ProofPolicy {
+            max_age: u64::try_from(self.config.dpop_proof_max_age).unwrap_or_default(),
+            ..ProofPolicy::default()
+        }
+    }
+
+    /// Accepts the `DPoP` header `proof` of a `method` request to `url` (this IdP's public URL
+    /// of the endpoint), with `access_token` when one is presented with it: checks it and
+    /// records its `jti`, so that a second presentation anywhere is refused.
+    ///
+    /// # Errors
+    /// [`IdpError::InvalidDpopProof`] for a proof that fails a check or was seen before;
+    /// [`IdpError::Store`] if the replay cache cannot be written.
+    pub async fn accept_dpop_proof(
+        &self,
+        proof: &str,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+    ) -> Result<DpopKey, IdpError> {
+        let policy = self.dpop_policy();
+        let now = self.now();
+        let request = ProofRequest {
+            method,
+            url,
+            access_token,
+        };
+        let checked = verify_proof(proof, &request, &policy, u64::try_from(now).unwrap_or(0))
+            .map_err(|e| IdpError::InvalidDpopProof(e.to_string()))?;
+        // A hash: the jti is the client's text (any length up to the limit, any character).
+        let jti_hash =
+            URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, checked.jti.as_bytes()));
+        let until = i64::try_from(policy.acceptable_until(checked.iat)).unwrap_or(i64::MAX);
+        if !self
+            .store
+            .use_dpop_proof(&checked.jkt, &jti_hash, until, now)
+            .await?
+        {
+            return Err(IdpError::InvalidDpopProof(
+                "the DPoP proof was used before".into(),
+            ));
+        }
+        Ok(DpopKey { jkt: checked.jkt })
+    }
+
+    /// The URL DPoP proofs for the token endpoint name (`htu`).
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.config.issuer.trim_end_matches('/'))
+    }
+}
+
+/// The key a new refresh family of `client` is bound to: a public (or browser) client's proof
+/// key; none for a confidential client, whose refresh tokens are bound to its authentication.
+pub(crate) fn family_binding(client: &Client, dpop: Option<&DpopKey>) -> Option<String> {
+    match client.kind {
+        ClientKind::Confidential => None,
+        ClientKind::Public | ClientKind::Browser => dpop.map(|key| key.jkt.clone()),
+    }
+}
+
+/// Whether a refresh of a family bound to `bound` may go on with `dpop`.
+pub(crate) fn refresh_allowed(bound: Option<&str>, dpop: Option<&DpopKey>) -> bool {
+    match bound {
+        None => true,
+        Some(bound) => dpop.is_some_and(|key| key.jkt == bound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(jkt: &str) -> DpopKey {
+        DpopKey { jkt: jkt.into() }
+    }
+
+    #[test]
+    fn a_bound_family_needs_a_proof_by_its_key() {
+        assert!(refresh_allowed(None, None));
+        assert!(refresh_allowed(None, Some(&key("a"))));
+        assert!(refresh_allowed(Some("a"), Some(&key("a"))));
+        assert!(!refresh_allowed(Some("a"), Some(&key("b"))));
+        assert!(!refresh_allowed(Some("a"), None));
+    }
+}

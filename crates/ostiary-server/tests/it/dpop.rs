@@ -1,0 +1,384 @@
+//! DPoP (RFC 9449) at the token and userinfo endpoints: tokens bound to the client's key, a
+//! public client's refresh token useless without that key, proofs accepted once.
+
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ostiary_core::clock::Clock;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+/// A client's DPoP key pair (ES256), signing proofs as a client library would, written here
+/// from the RFCs rather than with Ostiary's code.
+struct DpopClient {
+    pair: EcdsaKeyPair,
+    jwk: Value,
+}
+
+impl DpopClient {
+    fn new() -> Self {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        // The uncompressed point: 0x04 || x || y.
+        let point = pair.public_key().as_ref();
+        let jwk = json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+        });
+        Self { pair, jwk }
+    }
+
+    /// RFC 7638 §3: SHA-256 of the required members, in lexicographic order, no spaces.
+    fn jkt(&self) -> String {
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            self.jwk["x"].as_str().unwrap(),
+            self.jwk["y"].as_str().unwrap()
+        );
+        URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
+    }
+
+    fn proof(&self, method: &str, url: &str, iat: i64, access_token: Option<&str>) -> String {
+        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
+        let mut claims = json!({
+            "jti": ostiary_core::secret::random_id(),
+            "htm": method,
+            "htu": url,
+            "iat": iat,
+        });
+        if let Some(token) = access_token {
+            claims["ath"] =
+                json!(URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes())));
+        }
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = self
+            .pair
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+    }
+}
+
+impl TestApp {
+    fn token_proof(&self, key: &DpopClient) -> String {
+        key.proof("POST", &self.url("/token"), self.clock.now(), None)
+    }
+
+    /// A code for the public client, and its PKCE verifier.
+    async fn code(&self) -> (String, String) {
+        let (verifier, challenge) = pkce();
+        let redirected = self
+            .authorize(
+                &browser(),
+                &[
+                    ("response_type", "code"),
+                    ("client_id", PUBLIC_CLIENT),
+                    ("redirect_uri", REDIRECT_URI),
+                    ("scope", "openid offline_access"),
+                    ("state", "xyz"),
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                ],
+            )
+            .await;
+        (redirected.param("code").expect("code"), verifier)
+    }
+
+    async fn exchange_with_proof(
+        &self,
+        code: &str,
+        verifier: &str,
+        proof: &str,
+    ) -> reqwest::Response {
+        http()
+            .post(self.url("/token"))
+            .header("DPoP", proof)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", verifier),
+                ("client_id", PUBLIC_CLIENT),
+            ])
+            .send()
+            .await
+            .expect("token request")
+    }
+
+    async fn refresh_with_proof(&self, refresh_token: &str, proof: &str) -> reqwest::Response {
+        http()
+            .post(self.url("/token"))
+            .header("DPoP", proof)
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", PUBLIC_CLIENT),
+            ])
+            .send()
+            .await
+            .expect("refresh request")
+    }
+
+    /// Code exchange with a proof by `key`: the tokens.
+    async fn bound_tokens(&self, key: &DpopClient) -> Value {
+        let (code, verifier) = self.code().await;
+        let response = self
+            .exchange_with_proof(&code, &verifier, &self.token_proof(key))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+}
+
+async fn error_of(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_code_exchanged_with_a_proof_gives_tokens_bound_to_the_key() {
+    let app = spawn_app().await;
+    let key = DpopClient::new();
+    let tokens = app.bound_tokens(&key).await;
+    assert_eq!(tokens["token_type"], "DPoP");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(claims(access)["cnf"], json!({"jkt": key.jkt()}));
+
+    // Without a proof, the same exchange gives a bearer token without cnf.
+    let plain = app.tokens_for(&browser(), PUBLIC_CLIENT, "openid").await;
+    assert_eq!(plain["token_type"], "Bearer");
+    assert!(
+        claims(plain["access_token"].as_str().unwrap())
+            .get("cnf")
+            .is_none()
+    );
+
+    // Discovery says which algorithms proofs may use.
+    let metadata: Value = http()
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let algs = metadata["dpop_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    assert!(
+        algs.contains(&json!("ES256")) && algs.contains(&json!("EdDSA")),
+        "{algs:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bound_refresh_token_needs_a_proof_by_its_key_and_a_missing_one_is_no_reuse() {
+    let app = spawn_app().await;
+    let key = DpopClient::new();
+    let thief = DpopClient::new();
+    let tokens = app.bound_tokens(&key).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+
+    // A copy without the key: as a bearer refresh, or with a proof by another key.
+    assert_eq!(
+        error_of(app.refresh(refresh_token).await).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    let other = app.token_proof(&thief);
+    assert_eq!(
+        error_of(app.refresh_with_proof(refresh_token, &other).await).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+
+    // The owner is unaffected: its token still rotates (no reuse was detected), and the
+    // new access token is bound again.
+    let rotated = app
+        .refresh_with_proof(refresh_token, &app.token_proof(&key))
+        .await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let rotated: Value = rotated.json().await.unwrap();
+    assert_eq!(rotated["token_type"], "DPoP");
+    assert_eq!(
+        claims(rotated["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        key.jkt()
+    );
+    let next = rotated["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        app.refresh_with_proof(next, &app.token_proof(&key))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_proof_is_accepted_once_across_instances() {
+    let app = spawn_app().await;
+    let key = DpopClient::new();
+    let tokens = app.bound_tokens(&key).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+
+    let proof = app.token_proof(&key);
+    let first = app.refresh_with_proof(refresh_token, &proof).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let next: Value = first.json().await.unwrap();
+    let next = next["refresh_token"].as_str().unwrap();
+    let replayed = app.refresh_with_proof(next, &proof).await;
+    assert_eq!(
+        error_of(replayed).await,
+        (StatusCode::BAD_REQUEST, "invalid_dpop_proof".into())
+    );
+
+    // Another instance on the same database knows it too. (Its issuer, and so its token
+    // URL, is its own address here; behind one proxy both would share one, so the proof is
+    // checked against the same URL at both.)
+    let other = app.another_instance().await;
+    let url = app.url("/token");
+    let fresh = key.proof("POST", &url, app.clock.now(), None);
+    assert!(
+        app.idp
+            .accept_dpop_proof(&fresh, "POST", &url, None)
+            .await
+            .is_ok()
+    );
+    let again = other
+        .idp
+        .accept_dpop_proof(&fresh, "POST", &url, None)
+        .await;
+    assert!(
+        matches!(again, Err(ostiary_core::IdpError::InvalidDpopProof(_))),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_proof_is_invalid_dpop_proof_and_changes_nothing() {
+    let app = spawn_app().await;
+    let key = DpopClient::new();
+    let (code, verifier) = app.code().await;
+    let now = app.clock.now();
+    for (proof, why) in [
+        (key.proof("GET", &app.url("/token"), now, None), "htm"),
+        (key.proof("POST", &app.url("/userinfo"), now, None), "htu"),
+        (
+            key.proof("POST", &app.url("/token"), now - 3600, None),
+            "stale iat",
+        ),
+        ("not-a-jwt".to_owned(), "malformed"),
+    ] {
+        let response = app.exchange_with_proof(&code, &verifier, &proof).await;
+        assert_eq!(
+            error_of(response).await,
+            (StatusCode::BAD_REQUEST, "invalid_dpop_proof".into()),
+            "{why}"
+        );
+    }
+    // Two DPoP headers.
+    let proof = app.token_proof(&key);
+    let twice = http()
+        .post(app.url("/token"))
+        .header("DPoP", &proof)
+        .header("DPoP", &proof)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "x"),
+            ("client_id", PUBLIC_CLIENT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(twice).await,
+        (StatusCode::BAD_REQUEST, "invalid_dpop_proof".into())
+    );
+    // The code was not consumed by any of them.
+    let good = app
+        .exchange_with_proof(&code, &verifier, &app.token_proof(&key))
+        .await;
+    assert_eq!(good.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn userinfo_takes_a_bound_token_only_with_a_proof_by_its_key() {
+    let app = spawn_app().await;
+    let key = DpopClient::new();
+    let thief = DpopClient::new();
+    let tokens = app.bound_tokens(&key).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let url = app.url("/userinfo");
+    let userinfo = |scheme: &str, proof: Option<String>| {
+        let mut request = http()
+            .get(&url)
+            .header("Authorization", format!("{scheme} {access}"));
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        request.send()
+    };
+    let now = app.clock.now();
+
+    let ok = userinfo("DPoP", Some(key.proof("GET", &url, now, Some(access))))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+
+    // As a bearer token (RFC 9449 §7.2), with another key's proof, without ath, or without
+    // a proof at all: refused.
+    let as_bearer = app.userinfo(access).await;
+    assert_eq!(as_bearer.status(), StatusCode::UNAUTHORIZED);
+    let challenge = as_bearer.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("DPoP algs="), "{challenge}");
+    for (proof, why) in [
+        (
+            Some(thief.proof("GET", &url, now, Some(access))),
+            "another key",
+        ),
+        (Some(key.proof("GET", &url, now, None)), "no ath"),
+        (None, "no proof"),
+    ] {
+        let refused = userinfo("DPoP", proof).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{why}");
+    }
+    let bad_proof = userinfo("DPoP", Some(key.proof("GET", &url, now, None)))
+        .await
+        .unwrap();
+    let challenge = bad_proof.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains(r#"DPoP algs="#) && challenge.contains(r#"error="invalid_dpop_proof""#),
+        "{challenge}"
+    );
+
+    // A bearer token is not accepted under the DPoP scheme either.
+    let plain = app.tokens_for(&browser(), PUBLIC_CLIENT, "openid").await;
+    let bearer = plain["access_token"].as_str().unwrap();
+    let mismatched = http()
+        .get(&url)
+        .header("Authorization", format!("DPoP {bearer}"))
+        .header("DPoP", key.proof("GET", &url, now, Some(bearer)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mismatched.status(), StatusCode::UNAUTHORIZED);
+}
