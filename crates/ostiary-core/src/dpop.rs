@@ -78,7 +78,7 @@ impl Idp {
             .await?
         {
             return Err(IdpError::InvalidDpopProof(
-                "the DPoP proof was used before".into(),
+                ostiary_jose::dpop::ProofError::Replayed.to_string(),
             ));
         }
         Ok(DpopKey { jkt: checked.jkt })

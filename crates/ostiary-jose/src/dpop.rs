@@ -163,6 +163,10 @@ pub enum ProofError {
     /// `ath` is not the hash of the access token presented.
     #[error("the DPoP proof's ath does not match the access token")]
     AccessTokenHashMismatch,
+    /// The proof was accepted before within its window: never [`verify_proof`]'s answer, but
+    /// that of the caller's replay cache (§11.1).
+    #[error("the DPoP proof was used before")]
+    Replayed,
 }
 
 /// Checks `proof` for `request` at `now` (Unix seconds) under `policy` (RFC 9449 §4.3).

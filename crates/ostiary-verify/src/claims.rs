@@ -62,6 +62,12 @@ impl AccessTokenClaims {
             .filter(|scope| !scope.is_empty())
     }
 
+    /// The thumbprint of the DPoP key the token is bound to (`cnf.jkt`, RFC 9449 §6.1), if
+    /// it is bound.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.extra.get("cnf")?.get("jkt")?.as_str()
+    }
+
     /// Whether `scope` is one of the granted scopes (exact, case-sensitive match).
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes().any(|granted| granted == scope)

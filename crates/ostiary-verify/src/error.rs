@@ -90,6 +90,22 @@ pub enum ValidationError {
     /// than allowed, so no token can be trusted not to be revoked. A server-side outage (503).
     #[error("the revocation feed is unavailable")]
     RevocationFeedUnavailable,
+    /// The token is bound to a DPoP key (`cnf.jkt`) but was presented as a bearer token
+    /// (RFC 9449 §7.2): it needs the `DPoP` scheme and a proof.
+    #[error("the token is bound to a DPoP key: present it with a DPoP proof")]
+    DpopBound,
+    /// Presented with a DPoP proof, but the token is not bound to a key, or to another one
+    /// than the proof's.
+    #[error("the token is not bound to the DPoP proof's key")]
+    DpopKeyMismatch,
+    /// The DPoP proof failed a check (RFC 9449 §4.3), or was seen before within its window.
+    /// The field says which check; answered as `invalid_dpop_proof` (§7.1).
+    #[error("{0}")]
+    InvalidDpopProof(ostiary_jose::dpop::ProofError),
+    /// The replay cache holds as many live proofs as it may: the proof is refused rather
+    /// than a live one forgotten. A server-side condition (503).
+    #[error("too many DPoP proofs in flight; try again")]
+    DpopReplayCacheFull,
 }
 
 impl ValidationError {
@@ -98,7 +114,7 @@ impl ValidationError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            Self::JwksUnavailable | Self::RevocationFeedUnavailable
+            Self::JwksUnavailable | Self::RevocationFeedUnavailable | Self::DpopReplayCacheFull
         )
     }
 
@@ -108,8 +124,9 @@ impl ValidationError {
     /// `unsupported_header`, `wrong_type`, `unknown_key`, `key_mismatch`, `bad_signature`,
     /// `missing_claim`, `invalid_claim`, `wrong_issuer`, `wrong_audience`, `expired`,
     /// `not_yet_valid`, `too_old`, `lifetime_too_long`, `jwks_unavailable`, `revoked`,
-    /// `key_withdrawn`, `revocation_feed_unavailable`. A code, once given, keeps its meaning; new checks get
-    /// new codes.
+    /// `key_withdrawn`, `revocation_feed_unavailable`, `dpop_bound`, `dpop_key_mismatch`,
+    /// `invalid_dpop_proof`, `dpop_replay_cache_full`. A code, once given, keeps its meaning;
+    /// new checks get new codes.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::TooLarge => "too_large",
@@ -133,6 +150,10 @@ impl ValidationError {
             Self::Revoked => "revoked",
             Self::KeyWithdrawn => "key_withdrawn",
             Self::RevocationFeedUnavailable => "revocation_feed_unavailable",
+            Self::DpopBound => "dpop_bound",
+            Self::DpopKeyMismatch => "dpop_key_mismatch",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::DpopReplayCacheFull => "dpop_replay_cache_full",
         }
     }
 }

@@ -88,6 +88,8 @@
 //!   fail-open or fail-closed).
 //! - `cache`: the remote JWKS cache (TTL, single flight, refetch rate limit, stale keys).
 //! - [`claims`]: [`AccessTokenClaims`] and their strict parsing.
+//! - [`dpop`]: DPoP-bound tokens (RFC 9449 §7): [`Validator::validate_dpop`], the replay
+//!   cache; a bound token is never accepted as a bearer token.
 //! - [`clock`]: [`Clock`] and [`SystemClock`]; time is an input.
 //! - [`error`]: [`ValidationError`] and [`ConfigError`].
 //! - [`extract`] (feature `axum`): the [`extract::VerifiedClaims`] extractor.
@@ -95,6 +97,7 @@
 mod cache;
 pub mod claims;
 pub mod clock;
+pub mod dpop;
 pub mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
@@ -105,6 +108,7 @@ pub mod validator;
 
 pub use claims::AccessTokenClaims;
 pub use clock::{Clock, SystemClock};
+pub use dpop::DpopRequest;
 pub use error::{ConfigError, ValidationError};
 pub use jsonwebtoken::Algorithm;
 /// The JWK Set type a [`JwksSource::Static`] holds (from `jsonwebtoken`).

@@ -15,6 +15,9 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
 use crate::cache::RemoteJwks;
+use crate::dpop::{
+    DEFAULT_REPLAY_CACHE_CAPACITY, DpopRequest, ProofError, ProofPolicy, ReplayCache, Seen,
+};
 use crate::jwks::{KeySet, Selection};
 use crate::revocation::RevocationFeed;
 use crate::token::{CheckedHeader, CompactToken, check_header};
@@ -59,6 +62,9 @@ struct Config {
     clock: Arc<dyn Clock>,
     max_token_size: usize,
     revocations: Option<RevocationFeed>,
+    dpop: ProofPolicy,
+    /// Shared by every clone of the validator (and kept by the `with_*` builders).
+    replays: Arc<ReplayCache>,
     #[cfg(feature = "axum")]
     realm: Option<String>,
 }
@@ -144,6 +150,8 @@ impl Validator {
                 clock: Arc::new(SystemClock),
                 max_token_size: DEFAULT_MAX_TOKEN_SIZE,
                 revocations: None,
+                dpop: ProofPolicy::default(),
+                replays: Arc::new(ReplayCache::new(DEFAULT_REPLAY_CACHE_CAPACITY)),
                 #[cfg(feature = "axum")]
                 realm: None,
             }),
@@ -262,8 +270,80 @@ impl Validator {
     ///
     /// # Errors
     /// The first failed check, as a [`ValidationError`]; see the crate docs for the order.
+    ///
+    /// This is the bearer path (RFC 6750): a token bound to a DPoP key is refused
+    /// ([`ValidationError::DpopBound`]); see [`validate_dpop`](Self::validate_dpop).
     pub async fn validate(&self, token: &str) -> Result<AccessTokenClaims, ValidationError> {
         self.validate_at(token, self.config.clock.now_unix()).await
+    }
+
+    /// Validates a DPoP-bound `token` (from `Authorization: DPoP <token>`) with the request's
+    /// `DPoP` header `proof` (RFC 9449 §7): the token as [`validate`](Self::validate) does,
+    /// then the proof for `request` (signature with its own key, `htm`, `htu`, `iat` within
+    /// the window of [`with_dpop_policy`](Self::with_dpop_policy), `ath` the token's hash),
+    /// the proof's key thumbprint equal to the token's `cnf.jkt`, and the proof's `jti` not
+    /// seen before by this validator within the window (see [`crate::dpop`]). Returns the
+    /// claims; [`AccessTokenClaims::dpop_jkt`] is the key's thumbprint.
+    ///
+    /// # Errors
+    /// The token's first failed check; then [`ValidationError::InvalidDpopProof`],
+    /// [`ValidationError::DpopKeyMismatch`] (a token not bound, or bound to another key), or
+    /// [`ValidationError::DpopReplayCacheFull`].
+    pub async fn validate_dpop(
+        &self,
+        token: &str,
+        proof: &str,
+        request: &DpopRequest<'_>,
+    ) -> Result<AccessTokenClaims, ValidationError> {
+        let now = self.config.clock.now_unix();
+        let result = self.check_dpop(token, proof, request, now).await;
+        if let Err(error) = &result {
+            tracing::debug!(reason = error.reason(), "DPoP-bound access token rejected");
+        }
+        result
+    }
+
+    async fn check_dpop(
+        &self,
+        token: &str,
+        proof: &str,
+        request: &DpopRequest<'_>,
+        now: i64,
+    ) -> Result<AccessTokenClaims, ValidationError> {
+        let claims = self.check_token(token, now).await?;
+        let checked = ostiary_jose::dpop::verify_proof(
+            proof,
+            &ostiary_jose::dpop::ProofRequest {
+                method: request.method,
+                url: request.url,
+                access_token: Some(token),
+            },
+            &self.config.dpop,
+            u64::try_from(now).unwrap_or(0),
+        )
+        .map_err(ValidationError::InvalidDpopProof)?;
+        if claims.dpop_jkt() != Some(checked.jkt.as_str()) {
+            return Err(ValidationError::DpopKeyMismatch);
+        }
+        let until =
+            i64::try_from(self.config.dpop.acceptable_until(checked.iat)).unwrap_or(i64::MAX);
+        match self
+            .config
+            .replays
+            .record(&checked.jkt, &checked.jti, until, now)
+        {
+            Seen::New => Ok(claims),
+            Seen::Replayed => Err(ValidationError::InvalidDpopProof(ProofError::Replayed)),
+            Seen::Full => Err(ValidationError::DpopReplayCacheFull),
+        }
+    }
+
+    /// The algorithms DPoP proofs may use and their `iat` window (default
+    /// [`ProofPolicy::default`]: ES256, EdDSA, ES384, PS256, RS256; 60 s old, 5 s ahead).
+    #[must_use]
+    pub fn with_dpop_policy(mut self, policy: ProofPolicy) -> Self {
+        Arc::make_mut(&mut self.config).dpop = policy;
+        self
     }
 
     /// Validates `token` as if the time were `now_unix_seconds` (seconds since the Unix epoch)
@@ -284,6 +364,19 @@ impl Validator {
     }
 
     async fn check(&self, token: &str, now: i64) -> Result<AccessTokenClaims, ValidationError> {
+        let claims = self.check_token(token, now).await?;
+        if claims.extra.contains_key("cnf") {
+            return Err(ValidationError::DpopBound);
+        }
+        Ok(claims)
+    }
+
+    /// Every check of the token itself, whichever way it was presented.
+    async fn check_token(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<AccessTokenClaims, ValidationError> {
         if token.len() > self.config.max_token_size {
             return Err(ValidationError::TooLarge);
         }

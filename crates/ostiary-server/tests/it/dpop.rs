@@ -382,3 +382,75 @@ async fn userinfo_takes_a_bound_token_only_with_a_proof_by_its_key() {
         .unwrap();
     assert_eq!(mismatched.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn ostiary_verify_takes_a_bound_token_only_with_a_fresh_proof_by_its_key() {
+    use ostiary_verify::{DpopRequest, ValidationError};
+    let app = spawn_app().await;
+    let key = DpopClient::new();
+    let thief = DpopClient::new();
+    let tokens = app.bound_tokens(&key).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let validator = app.validator();
+    let url = "https://api.example/orders?page=2";
+    let request = DpopRequest { method: "GET", url };
+    let now = app.clock.now();
+
+    // As a bearer token: refused (RFC 9449 §7.2).
+    assert_eq!(
+        validator.validate(access).await.unwrap_err(),
+        ValidationError::DpopBound
+    );
+    // With a proof by the key: accepted, once.
+    let proof = key.proof("GET", "https://api.example/orders", now, Some(access));
+    let claims = validator
+        .validate_dpop(access, &proof, &request)
+        .await
+        .unwrap();
+    assert_eq!(claims.dpop_jkt(), Some(key.jkt().as_str()));
+    assert_eq!(
+        validator
+            .validate_dpop(access, &proof, &request)
+            .await
+            .unwrap_err()
+            .reason(),
+        "invalid_dpop_proof"
+    );
+    // A thief's proof, a proof for another URL or without ath: refused.
+    for (proof, reason) in [
+        (
+            thief.proof("GET", "https://api.example/orders", now, Some(access)),
+            "dpop_key_mismatch",
+        ),
+        (
+            key.proof("GET", "https://api.example/other", now, Some(access)),
+            "invalid_dpop_proof",
+        ),
+        (
+            key.proof("POST", "https://api.example/orders", now, Some(access)),
+            "invalid_dpop_proof",
+        ),
+        (
+            key.proof("GET", "https://api.example/orders", now, None),
+            "invalid_dpop_proof",
+        ),
+    ] {
+        let error = validator
+            .validate_dpop(access, &proof, &request)
+            .await
+            .unwrap_err();
+        assert_eq!(error.reason(), reason);
+    }
+    // A bearer token cannot pose as a bound one.
+    let plain = app.tokens_for(&browser(), PUBLIC_CLIENT, "openid").await;
+    let bearer = plain["access_token"].as_str().unwrap();
+    let proof = key.proof("GET", "https://api.example/orders", now, Some(bearer));
+    assert_eq!(
+        validator
+            .validate_dpop(bearer, &proof, &request)
+            .await
+            .unwrap_err(),
+        ValidationError::DpopKeyMismatch
+    );
+    assert!(validator.validate(bearer).await.is_ok());
+}
