@@ -11,8 +11,9 @@
 //!   reuse (the owner still holds the token). A confidential client's refresh tokens stay
 //!   bound to its authentication.
 //!
-//! Not yet: server nonces (§8), `dpop_jkt` at the authorization endpoint (§10), a per-client
-//! `require_dpop`.
+//! A client whose policy has `require_dpop` gets no token without a proof.
+//!
+//! Not yet: server nonces (§8), `dpop_jkt` at the authorization endpoint (§10).
 
 use aws_lc_rs::digest;
 use base64::Engine as _;
@@ -97,6 +98,17 @@ pub(crate) fn family_binding(client: &Client, dpop: Option<&DpopKey>) -> Option<
         ClientKind::Confidential => None,
         ClientKind::Public | ClientKind::Browser => dpop.map(|key| key.jkt.clone()),
     }
+}
+
+/// Refuses a token request of a client that must use DPoP (`require_dpop`) made without a
+/// proof.
+pub(crate) fn required_by(client: &Client, dpop: Option<&DpopKey>) -> Result<(), IdpError> {
+    if dpop.is_none() && client.policy.require_dpop == Some(true) {
+        return Err(IdpError::InvalidDpopProof(
+            "this client must send a DPoP proof with its token requests".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a refresh of a family bound to `bound` may go on with `dpop`.

@@ -256,6 +256,7 @@ mod tests {
         refresh_recovery: None,
         max_sessions_per_user: None,
         on_session_limit: None,
+        require_dpop: None,
     };
 
     fn fixture(clock: &ManualClock) -> (RefreshFamily, Session) {

@@ -64,6 +64,7 @@ pub enum SessionLimitAction {
 /// - `refresh_recovery`: replaces the global recovery window (see
 ///   [`SessionPolicy::refresh_recovery`]); a client that sets `refresh_grace` to 0 and no
 ///   recovery window gets none.
+/// - `require_dpop`: every token request of the client must prove a DPoP key (RFC 9449).
 /// - `max_sessions_per_user`, `on_session_limit`: how many of a user's active sessions may hold
 ///   tokens of this client at once. Obtaining tokens in one more session either ends the
 ///   oldest of those sessions (the whole session, since the session is what resource servers
@@ -91,6 +92,11 @@ pub struct ClientPolicy {
     /// `on_session_limit`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_session_limit: Option<SessionLimitAction>,
+    /// Whether this client's token requests must carry a DPoP proof (RFC 9449 §5): its
+    /// tokens are then always bound to a key, and a request without a proof is refused
+    /// (`invalid_dpop_proof`). Default: no (a proof is optional).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_dpop: Option<bool>,
 }
 
 impl ClientPolicy {

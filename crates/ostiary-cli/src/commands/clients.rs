@@ -102,6 +102,10 @@ pub struct PolicyArgs {
     /// sessions ends) or refuse_new_login. [default: session.on_session_limit]
     #[arg(long, value_name = "MODE", value_parser = parse_limit_action)]
     on_session_limit: Option<SessionLimitAction>,
+    /// Every token request of this client must carry a DPoP proof (RFC 9449): its tokens
+    /// are always bound to the client's key, bearer tokens are refused. [default: optional]
+    #[arg(long)]
+    require_dpop: bool,
 }
 
 impl From<PolicyArgs> for ClientPolicy {
@@ -113,6 +117,7 @@ impl From<PolicyArgs> for ClientPolicy {
             refresh_recovery: args.refresh_recovery,
             max_sessions_per_user: args.max_sessions_per_user,
             on_session_limit: args.on_session_limit,
+            require_dpop: args.require_dpop.then_some(true),
         }
     }
 }

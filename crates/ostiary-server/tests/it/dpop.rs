@@ -454,3 +454,35 @@ async fn ostiary_verify_takes_a_bound_token_only_with_a_fresh_proof_by_its_key()
     );
     assert!(validator.validate(bearer).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_client_that_requires_dpop_gets_no_token_without_a_proof() {
+    use ostiary_core::client::ClientId;
+    use ostiary_core::session::ClientPolicy;
+    let app = spawn_app().await;
+    let policy = ClientPolicy {
+        require_dpop: Some(true),
+        ..ClientPolicy::default()
+    };
+    app.idp
+        .set_client_policy(&ClientId::parse(PUBLIC_CLIENT).unwrap(), policy)
+        .await
+        .unwrap();
+    let key = DpopClient::new();
+    let (code, verifier) = app.code().await;
+    assert_eq!(
+        error_of(app.exchange(PUBLIC_CLIENT, &code, &verifier).await).await,
+        (StatusCode::BAD_REQUEST, "invalid_dpop_proof".into())
+    );
+    // The refused exchange did not use the code up.
+    let tokens = app
+        .exchange_with_proof(&code, &verifier, &app.token_proof(&key))
+        .await;
+    assert_eq!(tokens.status(), StatusCode::OK);
+    let tokens: Value = tokens.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "DPoP");
+    assert_eq!(
+        error_of(app.refresh(tokens["refresh_token"].as_str().unwrap()).await).await,
+        (StatusCode::BAD_REQUEST, "invalid_dpop_proof".into())
+    );
+}

@@ -150,6 +150,7 @@ async fn a_client_round_trips_with_its_lists_logout_uri_and_policy(store: Arc<dy
             refresh_recovery: Some(30),
             max_sessions_per_user: Some(2),
             on_session_limit: Some(SessionLimitAction::RefuseNewLogin),
+            require_dpop: Some(true),
         },
         ..client("web")
     };
