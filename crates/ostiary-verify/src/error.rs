@@ -98,6 +98,15 @@ pub enum ValidationError {
     /// than the proof's.
     #[error("the token is not bound to the DPoP proof's key")]
     DpopKeyMismatch,
+    /// A bearer token, where the validator accepts only DPoP-bound tokens
+    /// ([`Validator::with_dpop_required`](crate::Validator::with_dpop_required)).
+    #[error("this resource accepts only DPoP-bound tokens")]
+    DpopRequired,
+    /// A DPoP-bound token presented to an extractor whose validator has no public URL
+    /// ([`Validator::with_public_url`](crate::Validator::with_public_url)) to check proofs
+    /// against.
+    #[error("this resource accepts no DPoP-bound tokens")]
+    DpopUnsupported,
     /// The DPoP proof failed a check (RFC 9449 §4.3), or was seen before within its window.
     /// The field says which check; answered as `invalid_dpop_proof` (§7.1).
     #[error("{0}")]
@@ -125,7 +134,7 @@ impl ValidationError {
     /// `missing_claim`, `invalid_claim`, `wrong_issuer`, `wrong_audience`, `expired`,
     /// `not_yet_valid`, `too_old`, `lifetime_too_long`, `jwks_unavailable`, `revoked`,
     /// `key_withdrawn`, `revocation_feed_unavailable`, `dpop_bound`, `dpop_key_mismatch`,
-    /// `invalid_dpop_proof`, `dpop_replay_cache_full`. A code, once given, keeps its meaning;
+    /// `dpop_required`, `dpop_unsupported`, `invalid_dpop_proof`, `dpop_replay_cache_full`. A code, once given, keeps its meaning;
     /// new checks get new codes.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -152,6 +161,8 @@ impl ValidationError {
             Self::RevocationFeedUnavailable => "revocation_feed_unavailable",
             Self::DpopBound => "dpop_bound",
             Self::DpopKeyMismatch => "dpop_key_mismatch",
+            Self::DpopRequired => "dpop_required",
+            Self::DpopUnsupported => "dpop_unsupported",
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
             Self::DpopReplayCacheFull => "dpop_replay_cache_full",
         }

@@ -1,8 +1,11 @@
 //! axum integration (feature `axum`, on by default): the [`VerifiedClaims`] extractor.
 //!
 //! It reads `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is case-insensitive),
-//! validates the token with the [`Validator`] found in the router state, and otherwise
-//! rejects with [`BearerRejection`]:
+//! or, when the validator has a public URL ([`Validator::with_public_url`]),
+//! `Authorization: DPoP <token>` with one `DPoP` proof header (RFC 9449 §7.1), checked with
+//! [`Validator::validate_dpop`] for the request's method and the public URL followed by its
+//! path. It validates the token with the [`Validator`] found in the router state, and
+//! otherwise rejects with [`BearerRejection`]:
 //!
 //! | situation | status | `WWW-Authenticate` | body |
 //! |---|---|---|---|
@@ -11,7 +14,10 @@
 //! | JWKS unavailable | 503 | none (not the client's fault) | `{"error":"temporarily_unavailable","reason":"jwks_unavailable"}` |
 //!
 //! `<code>` is [`ValidationError::reason`]; the challenge carries `realm="…"` first when
-//! [`Validator::with_realm`] was set.
+//! [`Validator::with_realm`] was set. When DPoP is accepted, a second challenge
+//! `DPoP algs="…"` follows (RFC 9449 §7.1; the only one with [`Validator::with_dpop_required`]),
+//! and a failure of a DPoP request (or a DPoP error) goes on it, as
+//! `error="invalid_dpop_proof"` for a bad proof, `error="invalid_token"` otherwise.
 //!
 //! ```
 //! use axum::{Json, Router, extract::FromRef, routing::get};
@@ -54,7 +60,8 @@ use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-use crate::{AccessTokenClaims, ValidationError, Validator};
+use crate::dpop::ProofError;
+use crate::{AccessTokenClaims, DpopRequest, ValidationError, Validator};
 
 /// The claims of the request's valid bearer access token.
 ///
@@ -72,23 +79,56 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let validator = Validator::from_ref(state);
+        let mut used_dpop = false;
         let result = match bearer_token(&parts.headers) {
             Credentials::Bearer(token) => validator
                 .validate(token)
                 .await
                 .map_err(RejectionKind::Invalid),
+            Credentials::Dpop(token) => {
+                used_dpop = true;
+                match (validator.public_url(), dpop_proof(&parts.headers)) {
+                    (None, _) => Err(RejectionKind::Invalid(ValidationError::DpopUnsupported)),
+                    (Some(_), None) => Err(RejectionKind::Invalid(
+                        ValidationError::InvalidDpopProof(ProofError::Malformed),
+                    )),
+                    (Some(base), Some(proof)) => {
+                        let url = format!("{base}{}", parts.uri.path());
+                        let request = DpopRequest {
+                            method: parts.method.as_str(),
+                            url: &url,
+                        };
+                        validator
+                            .validate_dpop(token, proof, &request)
+                            .await
+                            .map_err(RejectionKind::Invalid)
+                    }
+                }
+            }
             Credentials::None => Err(RejectionKind::MissingToken),
             Credentials::Malformed => Err(RejectionKind::Invalid(ValidationError::Malformed)),
         };
         result.map(Self).map_err(|kind| BearerRejection {
             kind,
             realm: validator.realm().map(str::to_owned),
+            dpop: validator.public_url().is_some().then(|| DpopChallenge {
+                algs: validator
+                    .dpop_algorithms()
+                    .iter()
+                    .map(|alg| format!("{alg:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                used: used_dpop,
+                only: validator.dpop_required(),
+            }),
         })
     }
 }
 
 enum Credentials<'a> {
     Bearer(&'a str),
+    /// `Authorization: DPoP <token>`.
+    Dpop(&'a str),
     /// No `Authorization` header, or one for another scheme.
     None,
     /// A `Bearer` header without a usable token, or several `Authorization` headers.
@@ -109,14 +149,28 @@ fn bearer_token(headers: &HeaderMap) -> Credentials<'_> {
         return Credentials::Malformed;
     };
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let dpop = scheme.eq_ignore_ascii_case("dpop");
+    if !scheme.eq_ignore_ascii_case("bearer") && !dpop {
         return Credentials::None;
     }
     let token = rest.trim_matches(' ');
     if token.is_empty() || token.contains(' ') {
         return Credentials::Malformed;
     }
-    Credentials::Bearer(token)
+    if dpop {
+        Credentials::Dpop(token)
+    } else {
+        Credentials::Bearer(token)
+    }
+}
+
+/// The request's one `DPoP` header (RFC 9449 §4.1); `None` if absent, repeated or not text.
+fn dpop_proof(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all("dpop").iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => value.to_str().ok(),
+        _ => None,
+    }
 }
 
 /// Why [`VerifiedClaims`] refused a request; answers as described in the
@@ -125,6 +179,19 @@ fn bearer_token(headers: &HeaderMap) -> Credentials<'_> {
 pub struct BearerRejection {
     kind: RejectionKind,
     realm: Option<String>,
+    /// Set when the validator accepts DPoP-bound tokens.
+    dpop: Option<DpopChallenge>,
+}
+
+/// The `DPoP` challenge of a rejection.
+#[derive(Debug)]
+struct DpopChallenge {
+    /// `algs`: the proof algorithms accepted, space-separated.
+    algs: String,
+    /// Whether the request used the `DPoP` scheme.
+    used: bool,
+    /// Whether bearer tokens are refused altogether.
+    only: bool,
 }
 
 #[derive(Debug)]
@@ -160,27 +227,62 @@ impl BearerRejection {
         }
     }
 
-    fn challenge(&self) -> Option<String> {
-        let mut params = Vec::new();
-        if let Some(realm) = &self.realm {
-            params.push(format!("realm=\"{}\"", quote(realm)));
-        }
-        match &self.kind {
-            RejectionKind::Invalid(error) if error.is_unavailable() => return None,
+    /// The `WWW-Authenticate` challenges, in order: `Bearer` (unless only DPoP is accepted),
+    /// then `DPoP` when it is accepted; the error goes on the scheme the request used, or on
+    /// `DPoP` for a DPoP error.
+    fn challenges(&self) -> Vec<String> {
+        let error = match &self.kind {
+            RejectionKind::Invalid(error) if error.is_unavailable() => return Vec::new(),
             RejectionKind::Invalid(error) => {
-                params.push("error=\"invalid_token\"".to_owned());
-                params.push(format!(
-                    "error_description=\"{}\"",
-                    quote(&error.to_string())
-                ));
+                let code = match error {
+                    ValidationError::InvalidDpopProof(_) => "invalid_dpop_proof",
+                    _ => "invalid_token",
+                };
+                let dpop_error = matches!(
+                    error,
+                    ValidationError::InvalidDpopProof(_)
+                        | ValidationError::DpopBound
+                        | ValidationError::DpopKeyMismatch
+                        | ValidationError::DpopRequired
+                );
+                Some((
+                    vec![
+                        format!("error=\"{code}\""),
+                        format!("error_description=\"{}\"", quote(&error.to_string())),
+                    ],
+                    dpop_error,
+                ))
             }
-            RejectionKind::MissingToken => {}
+            RejectionKind::MissingToken => None,
+        };
+        let on_dpop = self.dpop.as_ref().is_some_and(|dpop| {
+            dpop.only || dpop.used || error.as_ref().is_some_and(|(_, dpop_error)| *dpop_error)
+        });
+        let realm = self
+            .realm
+            .as_ref()
+            .map(|realm| format!("realm=\"{}\"", quote(realm)));
+        let mut challenges = Vec::new();
+        if !self.dpop.as_ref().is_some_and(|dpop| dpop.only) {
+            let mut params: Vec<String> = realm.iter().cloned().collect();
+            if !on_dpop && let Some((error, _)) = &error {
+                params.extend(error.iter().cloned());
+            }
+            challenges.push(if params.is_empty() {
+                "Bearer".to_owned()
+            } else {
+                format!("Bearer {}", params.join(", "))
+            });
         }
-        Some(if params.is_empty() {
-            "Bearer".to_owned()
-        } else {
-            format!("Bearer {}", params.join(", "))
-        })
+        if let Some(dpop) = &self.dpop {
+            let mut params: Vec<String> = realm.iter().cloned().collect();
+            params.push(format!("algs=\"{}\"", dpop.algs));
+            if on_dpop && let Some((error, _)) = &error {
+                params.extend(error.iter().cloned());
+            }
+            challenges.push(format!("DPoP {}", params.join(", ")));
+        }
+        challenges
     }
 }
 
@@ -205,10 +307,10 @@ impl IntoResponse for BearerRejection {
         };
         let body = axum::Json(serde_json::json!({ "error": error, "reason": self.reason() }));
         let mut response = (self.status(), body).into_response();
-        if let Some(challenge) = self.challenge()
-            && let Ok(value) = HeaderValue::from_str(&challenge)
-        {
-            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        for challenge in self.challenges() {
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.headers_mut().append(WWW_AUTHENTICATE, value);
+            }
         }
         response
     }
@@ -241,9 +343,51 @@ mod tests {
         }
         match bearer_token(&headers) {
             Credentials::Bearer(token) => format!("bearer {token}"),
+            Credentials::Dpop(token) => format!("dpop {token}"),
             Credentials::None => "none".to_owned(),
             Credentials::Malformed => "malformed".to_owned(),
         }
+    }
+
+    #[test]
+    fn challenges_follow_rfc_9449_when_dpop_is_accepted() {
+        let dpop = |used, only| {
+            Some(DpopChallenge {
+                algs: "ES256 EdDSA".into(),
+                used,
+                only,
+            })
+        };
+        let missing = BearerRejection {
+            kind: RejectionKind::MissingToken,
+            realm: None,
+            dpop: dpop(false, false),
+        };
+        assert_eq!(
+            missing.challenges(),
+            ["Bearer", r#"DPoP algs="ES256 EdDSA""#]
+        );
+        // A bound token sent as a bearer token: the error is DPoP's.
+        let bound = BearerRejection {
+            kind: RejectionKind::Invalid(ValidationError::DpopBound),
+            realm: None,
+            dpop: dpop(false, false),
+        };
+        let challenges = bound.challenges();
+        assert_eq!(challenges[0], "Bearer");
+        assert!(challenges[1].starts_with(r#"DPoP algs="ES256 EdDSA", error="invalid_token""#));
+        // A bad proof.
+        let bad_proof = BearerRejection {
+            kind: RejectionKind::Invalid(ValidationError::InvalidDpopProof(ProofError::Replayed)),
+            realm: None,
+            dpop: dpop(true, true),
+        };
+        assert_eq!(
+            bad_proof.challenges(),
+            [
+                r#"DPoP algs="ES256 EdDSA", error="invalid_dpop_proof", error_description="the DPoP proof was used before""#
+            ]
+        );
     }
 
     #[test]
@@ -258,6 +402,8 @@ mod tests {
         assert_eq!(classify(&[]), "none");
         assert_eq!(classify(&["Basic YWxpY2U6cHc="]), "none");
         assert_eq!(classify(&["Bearerabc"]), "none");
+        assert_eq!(classify(&["DPoP abc"]), "dpop abc");
+        assert_eq!(classify(&["dpop abc"]), "dpop abc");
         for bad in [
             &["Bearer"][..],
             &["Bearer "],
@@ -273,23 +419,26 @@ mod tests {
         let missing = BearerRejection {
             kind: RejectionKind::MissingToken,
             realm: None,
+            dpop: None,
         };
-        assert_eq!(missing.challenge().as_deref(), Some("Bearer"));
+        assert_eq!(missing.challenges(), ["Bearer"]);
         let expired = BearerRejection {
             kind: RejectionKind::Invalid(ValidationError::Expired),
             realm: Some("a \"b\"".into()),
+            dpop: None,
         };
         assert_eq!(
-            expired.challenge().as_deref(),
-            Some(
+            expired.challenges(),
+            [
                 r#"Bearer realm="a \"b\"", error="invalid_token", error_description="the token has expired""#
-            )
+            ]
         );
         let outage = BearerRejection {
             kind: RejectionKind::Invalid(ValidationError::JwksUnavailable),
             realm: None,
+            dpop: None,
         };
-        assert_eq!(outage.challenge(), None);
+        assert!(outage.challenges().is_empty());
         assert_eq!(outage.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

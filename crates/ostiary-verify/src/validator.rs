@@ -63,6 +63,11 @@ struct Config {
     max_token_size: usize,
     revocations: Option<RevocationFeed>,
     dpop: ProofPolicy,
+    /// The resource server's public base URL (scheme, host, port, path prefix), which DPoP
+    /// proofs name in `htu`; `None`: the extractor accepts no DPoP-bound token.
+    public_url: Option<String>,
+    /// Whether bearer tokens are refused (only DPoP-bound ones accepted).
+    dpop_required: bool,
     /// Shared by every clone of the validator (and kept by the `with_*` builders).
     replays: Arc<ReplayCache>,
     #[cfg(feature = "axum")]
@@ -151,6 +156,8 @@ impl Validator {
                 max_token_size: DEFAULT_MAX_TOKEN_SIZE,
                 revocations: None,
                 dpop: ProofPolicy::default(),
+                public_url: None,
+                dpop_required: false,
                 replays: Arc::new(ReplayCache::new(DEFAULT_REPLAY_CACHE_CAPACITY)),
                 #[cfg(feature = "axum")]
                 realm: None,
@@ -235,6 +242,39 @@ impl Validator {
             .collect();
         Arc::make_mut(&mut self.config).realm = Some(realm);
         self
+    }
+
+    /// The public base URL of this resource server, e.g. `https://api.example.com` (or with a
+    /// path prefix, `https://example.com/api`): the axum extractor checks a DPoP proof's `htu`
+    /// against it followed by the request's path, never against a client-supplied `Host`.
+    /// Without it the extractor accepts bearer tokens only.
+    pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.config).public_url =
+            Some(url.into().trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// The base URL set by [`with_public_url`](Self::with_public_url), if any.
+    pub fn public_url(&self) -> Option<&str> {
+        self.config.public_url.as_deref()
+    }
+
+    /// Refuses bearer tokens: only DPoP-bound tokens, each with its proof, are accepted
+    /// ([`ValidationError::DpopRequired`]). Needs [`with_public_url`](Self::with_public_url)
+    /// for the axum extractor.
+    pub fn with_dpop_required(mut self) -> Self {
+        Arc::make_mut(&mut self.config).dpop_required = true;
+        self
+    }
+
+    /// Whether [`with_dpop_required`](Self::with_dpop_required) was set.
+    pub fn dpop_required(&self) -> bool {
+        self.config.dpop_required
+    }
+
+    /// The algorithms DPoP proofs may be signed with (for `WWW-Authenticate: DPoP algs=…`).
+    pub fn dpop_algorithms(&self) -> &[Algorithm] {
+        &self.config.dpop.algorithms
     }
 
     /// The realm set by [`with_realm`](Self::with_realm), if any.
@@ -367,6 +407,9 @@ impl Validator {
         let claims = self.check_token(token, now).await?;
         if claims.extra.contains_key("cnf") {
             return Err(ValidationError::DpopBound);
+        }
+        if self.config.dpop_required {
+            return Err(ValidationError::DpopRequired);
         }
         Ok(claims)
     }

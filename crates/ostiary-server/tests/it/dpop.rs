@@ -486,3 +486,83 @@ async fn a_client_that_requires_dpop_gets_no_token_without_a_proof() {
         (StatusCode::BAD_REQUEST, "invalid_dpop_proof".into())
     );
 }
+
+#[tokio::test]
+async fn the_axum_extractor_takes_dpop_bound_tokens_against_the_public_url() {
+    use axum::Router;
+    use axum::routing::get;
+    use ostiary_verify::extract::VerifiedClaims;
+    let app = spawn_app().await;
+    // The API is reached at 127.0.0.1 here, but its public URL is another: proofs name that
+    // one, whatever `Host` the request carries.
+    let validator = app.validator().with_public_url("https://api.example/v1/");
+    async fn whoami(VerifiedClaims(claims): VerifiedClaims) -> String {
+        format!("{} {}", claims.sub, claims.dpop_jkt().unwrap_or("bearer"))
+    }
+    let api = Router::new()
+        .route("/orders", get(whoami))
+        .with_state(validator);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, api).await });
+
+    let key = DpopClient::new();
+    let tokens = app.bound_tokens(&key).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let now = app.clock.now();
+    let call = |scheme: &'static str, token: String, proof: Option<String>| {
+        let mut request = http()
+            .get(format!("{base}/orders?x=1"))
+            .header("Authorization", format!("{scheme} {token}"));
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        request.send()
+    };
+    let public = "https://api.example/v1/orders";
+
+    let proof = key.proof("GET", public, now, Some(access));
+    let ok = call("DPoP", access.into(), Some(proof.clone()))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert!(ok.text().await.unwrap().ends_with(&key.jkt()));
+
+    let replayed = call("DPoP", access.into(), Some(proof)).await.unwrap();
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+    let challenges: Vec<_> = replayed
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        challenges[1].starts_with("DPoP algs=")
+            && challenges[1].contains(r#"error="invalid_dpop_proof""#),
+        "{challenges:?}"
+    );
+    // The proof names the URL the request went to, not the public one: refused.
+    let local = key.proof("GET", &format!("{base}/orders"), now, Some(access));
+    assert_eq!(
+        call("DPoP", access.into(), Some(local))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // The bound token as a bearer token, or without a proof: refused.
+    assert_eq!(
+        call("Bearer", access.into(), None).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call("DPoP", access.into(), None).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // A bearer token still works as one.
+    let plain = app.tokens_for(&browser(), PUBLIC_CLIENT, "openid").await;
+    let bearer = plain["access_token"].as_str().unwrap().to_owned();
+    let response = call("Bearer", bearer, None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await.unwrap().ends_with("bearer"));
+}
