@@ -271,6 +271,115 @@ fn token_verify_applies_max_age_and_max_lifetime() {
 }
 
 #[test]
+fn token_verify_checks_a_dpop_bound_token_with_its_proof() {
+    use aws_lc_rs::digest;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use serde_json::json;
+
+    let jws = |pair: &EcdsaKeyPair, header: &serde_json::Value, claims: &serde_json::Value| {
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        );
+        let signature = pair
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .expect("sign");
+        format!("{input}.{}", B64.encode(signature))
+    };
+    let public_jwk = |pair: &EcdsaKeyPair| {
+        let point = pair.public_key().as_ref();
+        json!({"kty": "EC", "crv": "P-256", "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65])})
+    };
+    let idp = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("key");
+    let client = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("key");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jwks = dir.path().join("jwks.json");
+    let mut idp_jwk = public_jwk(&idp);
+    idp_jwk["kid"] = json!("k1");
+    std::fs::write(&jwks, json!({ "keys": [idp_jwk] }).to_string()).expect("jwks");
+    let client_jwk = public_jwk(&client);
+    // RFC 7638 §3, written out.
+    let thumbprint_input = format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+        client_jwk["x"].as_str().unwrap(),
+        client_jwk["y"].as_str().unwrap()
+    );
+    let jkt = B64.encode(digest::digest(&digest::SHA256, thumbprint_input.as_bytes()));
+    let now: i64 = 1_700_000_000;
+    let token = jws(
+        &idp,
+        &json!({"alg": "ES256", "typ": "at+jwt", "kid": "k1"}),
+        &json!({"iss": "https://id.example", "sub": "alice", "aud": "https://api.example",
+            "client_id": "app", "jti": "j1", "iat": now - 10, "exp": now + 290,
+            "cnf": {"jkt": jkt}}),
+    );
+    let proof_for = |url: &str| {
+        jws(
+            &client,
+            &json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": client_jwk}),
+            &json!({"jti": "p1", "htm": "GET", "htu": url, "iat": now,
+                "ath": B64.encode(digest::digest(&digest::SHA256, token.as_bytes()))}),
+        )
+    };
+    let now = now.to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "token",
+            "verify",
+            &token,
+            "--jwks",
+            jwks.to_str().expect("path"),
+            "--issuer",
+            "https://id.example",
+            "--audience",
+            "https://api.example",
+            "--now",
+            &now,
+        ];
+        args.extend_from_slice(extra);
+        let output = ostiary("sqlite::memory:", &args, None);
+        let answer: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+        (output.status.code(), answer)
+    };
+
+    let (code, answer) = run(&[]);
+    assert_eq!(
+        (code, answer["reason"].as_str()),
+        (Some(1), Some("dpop_bound"))
+    );
+    let good = proof_for("https://api.example/orders");
+    let (code, answer) = run(&[
+        "--dpop-proof",
+        &good,
+        "--url",
+        "https://api.example/orders?page=2",
+    ]);
+    assert_eq!(code, Some(0), "{answer}");
+    assert_eq!(answer["cnf"]["jkt"], jkt);
+    let (code, answer) = run(&["--dpop-proof", &good, "--url", "https://api.example/other"]);
+    assert_eq!(
+        (code, answer["reason"].as_str()),
+        (Some(1), Some("invalid_dpop_proof"))
+    );
+    let (code, answer) = run(&[
+        "--dpop-proof",
+        &good,
+        "--method",
+        "POST",
+        "--url",
+        "https://api.example/orders",
+    ]);
+    assert_eq!(
+        (code, answer["reason"].as_str()),
+        (Some(1), Some("invalid_dpop_proof"))
+    );
+}
+
+#[test]
 fn the_audit_log_is_read_as_json_lines_with_filters() {
     let (_dir, db) = database();
     ostiary(

@@ -335,7 +335,23 @@ impl Validator {
         proof: &str,
         request: &DpopRequest<'_>,
     ) -> Result<AccessTokenClaims, ValidationError> {
-        let now = self.config.clock.now_unix();
+        self.validate_dpop_at(token, proof, request, self.config.clock.now_unix())
+            .await
+    }
+
+    /// [`validate_dpop`](Self::validate_dpop) as if the time were `now_unix_seconds`, for the
+    /// token's claims and the proof's `iat` alike.
+    ///
+    /// # Errors
+    /// As [`validate_dpop`](Self::validate_dpop).
+    pub async fn validate_dpop_at(
+        &self,
+        token: &str,
+        proof: &str,
+        request: &DpopRequest<'_>,
+        now_unix_seconds: i64,
+    ) -> Result<AccessTokenClaims, ValidationError> {
+        let now = now_unix_seconds;
         let result = self.check_dpop(token, proof, request, now).await;
         if let Err(error) = &result {
             tracing::debug!(reason = error.reason(), "DPoP-bound access token rejected");

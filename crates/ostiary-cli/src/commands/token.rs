@@ -7,7 +7,7 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use clap::Subcommand;
-use ostiary_verify::{Algorithm, JwksSource, Validator};
+use ostiary_verify::{Algorithm, Clock as _, JwksSource, Validator};
 use serde_json::json;
 
 /// Token commands.
@@ -16,7 +16,12 @@ pub enum TokenCommand {
     /// Validate an access token (RFC 9068). Prints the claims as JSON and exits 0, or prints
     /// `{"valid":false,"reason":…,"message":…}` and exits 1. `reason` is machine-readable:
     /// expired, bad_signature, wrong_audience, wrong_issuer, wrong_type, unknown_key,
-    /// too_old, lifetime_too_long, …
+    /// too_old, lifetime_too_long, dpop_bound, invalid_dpop_proof, dpop_key_mismatch, …
+    ///
+    /// A DPoP-bound token (RFC 9449) is checked as a resource server would with
+    /// `--dpop-proof PROOF --url URL [--method METHOD]`: the proof's signature, htm, htu,
+    /// iat and ath, and its key against the token's cnf.jkt. Without a proof, a bound token
+    /// is refused (dpop_bound), as it would be as a bearer token.
     Verify {
         /// The access token, or `-` to read it from standard input.
         token: String,
@@ -53,6 +58,21 @@ pub enum TokenCommand {
         /// [default: now]
         #[arg(long, value_name = "UNIX_SECONDS")]
         now: Option<i64>,
+        /// The request's `DPoP` header: check the token as DPoP-bound with this proof.
+        #[arg(long, value_name = "PROOF", requires = "url")]
+        dpop_proof: Option<String>,
+        /// With --dpop-proof: the request's HTTP method (the proof's htm).
+        #[arg(
+            long,
+            value_name = "METHOD",
+            default_value = "GET",
+            requires = "dpop_proof"
+        )]
+        method: String,
+        /// With --dpop-proof: the URL the request was sent to, as the resource server is
+        /// known publicly (the proof's htu; query and fragment are ignored).
+        #[arg(long, value_name = "URL", requires = "dpop_proof")]
+        url: Option<String>,
     },
 }
 
@@ -80,6 +100,9 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
         max_age,
         max_lifetime,
         now,
+        dpop_proof,
+        method,
+        url,
     } = command;
     let token = if token == "-" {
         let mut input = String::new();
@@ -127,9 +150,18 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
     {
         return fail(e.reason(), &format!("could not fetch the JWKS from {url}"));
     }
-    let result = match now {
-        Some(now) => validator.validate_at(&token, now).await,
-        None => validator.validate(&token).await,
+    let now = now.unwrap_or_else(|| ostiary_verify::SystemClock.now_unix());
+    let result = match (&dpop_proof, &url) {
+        (Some(proof), Some(url)) => {
+            let request = ostiary_verify::DpopRequest {
+                method: &method,
+                url,
+            };
+            validator
+                .validate_dpop_at(&token, proof, &request, now)
+                .await
+        }
+        _ => validator.validate_at(&token, now).await,
     };
     match result {
         Ok(claims) => {
