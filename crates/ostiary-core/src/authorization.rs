@@ -76,6 +76,17 @@ impl Idp {
                 "nonce is longer than 512 bytes".into(),
             ));
         }
+        // A base64url SHA-256 thumbprint: 43 characters of the URL-safe alphabet.
+        if params.dpop_jkt.as_ref().is_some_and(|jkt| {
+            jkt.len() != 43
+                || !jkt
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }) {
+            return Err(IdpError::InvalidRequest(
+                "dpop_jkt must be a JWK SHA-256 thumbprint (43 base64url characters)".into(),
+            ));
+        }
         Ok(AuthorizationGrant {
             client_id: client.id.clone(),
             redirect_uri,
@@ -83,6 +94,7 @@ impl Idp {
             resource,
             code_challenge,
             nonce: params.nonce,
+            dpop_jkt: params.dpop_jkt,
         })
     }
 
@@ -126,6 +138,7 @@ impl Idp {
             resource: grant.resource,
             code_challenge: grant.code_challenge,
             nonce: grant.nonce,
+            dpop_jkt: grant.dpop_jkt,
             auth_time: session.auth_time,
             created_at: now,
             expires_at: now + self.config.authorization_code_ttl,

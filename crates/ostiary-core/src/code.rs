@@ -84,6 +84,9 @@ pub struct AuthorizationCode {
     pub code_challenge: CodeChallenge,
     /// OIDC `nonce`, echoed into the ID token.
     pub nonce: Option<String>,
+    /// The DPoP key thumbprint the authorization request named (`dpop_jkt`, RFC 9449 §10):
+    /// the code exchange must come with a proof by that key.
+    pub dpop_jkt: Option<String>,
     /// When the user authenticated.
     pub auth_time: UnixTime,
     /// When the code was issued.

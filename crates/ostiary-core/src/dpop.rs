@@ -13,7 +13,10 @@
 //!
 //! A client whose policy has `require_dpop` gets no token without a proof.
 //!
-//! Not yet: server nonces (§8), `dpop_jkt` at the authorization endpoint (§10).
+//! An authorization request with `dpop_jkt` (§10) binds its code to that key: the exchange
+//! must prove it (`invalid_grant` otherwise), so a stolen code is useless too.
+//!
+//! Not yet: server nonces (§8).
 
 use aws_lc_rs::digest;
 use base64::Engine as _;
@@ -111,8 +114,9 @@ pub(crate) fn required_by(client: &Client, dpop: Option<&DpopKey>) -> Result<(),
     Ok(())
 }
 
-/// Whether a refresh of a family bound to `bound` may go on with `dpop`.
-pub(crate) fn refresh_allowed(bound: Option<&str>, dpop: Option<&DpopKey>) -> bool {
+/// Whether a grant bound to `bound` (a refresh family, or a code whose request named
+/// `dpop_jkt`) may be used with `dpop`.
+pub(crate) fn bound_key_proved(bound: Option<&str>, dpop: Option<&DpopKey>) -> bool {
     match bound {
         None => true,
         Some(bound) => dpop.is_some_and(|key| key.jkt == bound),
@@ -129,10 +133,10 @@ mod tests {
 
     #[test]
     fn a_bound_family_needs_a_proof_by_its_key() {
-        assert!(refresh_allowed(None, None));
-        assert!(refresh_allowed(None, Some(&key("a"))));
-        assert!(refresh_allowed(Some("a"), Some(&key("a"))));
-        assert!(!refresh_allowed(Some("a"), Some(&key("b"))));
-        assert!(!refresh_allowed(Some("a"), None));
+        assert!(bound_key_proved(None, None));
+        assert!(bound_key_proved(None, Some(&key("a"))));
+        assert!(bound_key_proved(Some("a"), Some(&key("a"))));
+        assert!(!bound_key_proved(Some("a"), Some(&key("b"))));
+        assert!(!bound_key_proved(Some("a"), None));
     }
 }

@@ -131,6 +131,11 @@ impl Idp {
                 "resource must be the one granted at the authorization endpoint".into(),
             ));
         }
+        if !dpop::bound_key_proved(record.dpop_jkt.as_deref(), dpop) {
+            return Err(IdpError::InvalidGrant(
+                "the authorization request named a DPoP key (dpop_jkt) the exchange did not prove",
+            ));
+        }
         let session = self
             .store
             .find_session(&record.sid)
@@ -276,7 +281,7 @@ impl Idp {
         if grant.user.disabled {
             return Err(IdpError::InvalidGrant("user disabled"));
         }
-        if !dpop::refresh_allowed(grant.family.dpop_jkt.as_deref(), dpop) {
+        if !dpop::bound_key_proved(grant.family.dpop_jkt.as_deref(), dpop) {
             return Err(IdpError::InvalidGrant(dpop::PROOF_REQUIRED));
         }
 

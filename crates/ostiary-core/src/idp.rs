@@ -216,6 +216,8 @@ pub struct AuthorizationGrant {
     pub code_challenge: CodeChallenge,
     /// The OIDC nonce.
     pub nonce: Option<String>,
+    /// `dpop_jkt` (RFC 9449 §10): the key the code exchange must prove.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Raw authorization-request parameters, as received.
@@ -233,6 +235,8 @@ pub struct AuthorizationParams {
     pub resource: Option<String>,
     /// `nonce`.
     pub nonce: Option<String>,
+    /// `dpop_jkt` (RFC 9449 §10): the JWK SHA-256 thumbprint of the client's DPoP key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// The parameters of an `authorization_code` token request (RFC 6749 §4.1.3, RFC 7636 §4.5,

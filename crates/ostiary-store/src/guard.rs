@@ -119,6 +119,7 @@ fn check_code(code: &AuthorizationCode) -> Result<(), StoreError> {
         ("user id", Some(code.user_id.as_str())),
         ("resource", Some(code.resource.as_str())),
         ("code challenge", Some(code.code_challenge.as_str())),
+        ("DPoP key thumbprint", code.dpop_jkt.as_deref()),
         ("nonce", code.nonce.as_deref()),
     ])
 }

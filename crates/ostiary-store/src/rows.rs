@@ -236,6 +236,7 @@ pub(crate) fn code_from_row(row: &impl Columns) -> Result<AuthorizationCode, Sto
         resource: row.text("resource")?,
         code_challenge: CodeChallenge::from_stored(row.text("code_challenge")?),
         nonce: row.opt_text("nonce")?,
+        dpop_jkt: row.opt_text("dpop_jkt")?,
         auth_time: row.int("auth_time")?,
         created_at: row.int("created_at")?,
         expires_at: row.int("expires_at")?,

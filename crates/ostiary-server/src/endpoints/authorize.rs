@@ -152,6 +152,7 @@ async fn authorize(
         code_challenge_method: params.get("code_challenge_method").map(str::to_owned),
         resource: params.get("resource").map(str::to_owned),
         nonce: params.get("nonce").map(str::to_owned),
+        dpop_jkt: params.get("dpop_jkt").map(str::to_owned),
     };
     let grant = match state
         .idp

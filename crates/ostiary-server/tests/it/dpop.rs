@@ -78,22 +78,25 @@ impl TestApp {
 
     /// A code for the public client, and its PKCE verifier.
     async fn code(&self) -> (String, String) {
-        let (verifier, challenge) = pkce();
-        let redirected = self
-            .authorize(
-                &browser(),
-                &[
-                    ("response_type", "code"),
-                    ("client_id", PUBLIC_CLIENT),
-                    ("redirect_uri", REDIRECT_URI),
-                    ("scope", "openid offline_access"),
-                    ("state", "xyz"),
-                    ("code_challenge", &challenge),
-                    ("code_challenge_method", "S256"),
-                ],
-            )
-            .await;
+        let (redirected, verifier) = self.authorized(&[]).await;
         (redirected.param("code").expect("code"), verifier)
+    }
+
+    /// The redirect of an authorization request of the public client with `extra`
+    /// parameters, and its PKCE verifier.
+    async fn authorized(&self, extra: &[(&str, &str)]) -> (Redirected, String) {
+        let (verifier, challenge) = pkce();
+        let mut params = vec![
+            ("response_type", "code"),
+            ("client_id", PUBLIC_CLIENT),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "openid offline_access"),
+            ("state", "xyz"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ];
+        params.extend_from_slice(extra);
+        (self.authorize(&browser(), &params).await, verifier)
     }
 
     async fn exchange_with_proof(
@@ -565,4 +568,44 @@ async fn the_axum_extractor_takes_dpop_bound_tokens_against_the_public_url() {
     let response = call("Bearer", bearer, None).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.text().await.unwrap().ends_with("bearer"));
+}
+
+#[tokio::test]
+async fn a_code_requested_with_dpop_jkt_is_exchanged_only_with_a_proof_by_that_key() {
+    let app = spawn_app().await;
+    let key = DpopClient::new();
+    let other = DpopClient::new();
+    let jkt = key.jkt();
+    for (proof, why) in [
+        (None, "no proof"),
+        (Some(app.token_proof(&other)), "another key"),
+    ] {
+        let (redirected, verifier) = app.authorized(&[("dpop_jkt", &jkt)]).await;
+        let code = redirected.param("code").expect("code");
+        let response = match proof {
+            None => app.exchange(PUBLIC_CLIENT, &code, &verifier).await,
+            Some(proof) => app.exchange_with_proof(&code, &verifier, &proof).await,
+        };
+        assert_eq!(
+            error_of(response).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".into()),
+            "{why}"
+        );
+    }
+    let (redirected, verifier) = app.authorized(&[("dpop_jkt", &jkt)]).await;
+    let code = redirected.param("code").expect("code");
+    let tokens = app
+        .exchange_with_proof(&code, &verifier, &app.token_proof(&key))
+        .await;
+    assert_eq!(tokens.status(), StatusCode::OK);
+    let tokens: Value = tokens.json().await.unwrap();
+    assert_eq!(
+        claims(tokens["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        jkt
+    );
+
+    // Not a thumbprint: the request is refused back to the client.
+    let (refused, _) = app.authorized(&[("dpop_jkt", "not-a-thumbprint")]).await;
+    assert_eq!(refused.param("error").as_deref(), Some("invalid_request"));
+    assert!(refused.param("code").is_none());
 }

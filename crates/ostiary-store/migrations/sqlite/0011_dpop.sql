@@ -1,6 +1,7 @@
 -- DPoP (RFC 9449): the proofs seen within their window, so that none is accepted twice
 -- (§11.1; keyed by the key's thumbprint and a hash of the proof's jti, pruned after expiry),
--- and the key a public client's refresh family is bound to (§5).
+-- the key a public client's refresh family is bound to (§5), and the key an authorization
+-- request named in dpop_jkt (§10), which the code exchange must prove.
 CREATE TABLE dpop_proofs (
     jkt TEXT NOT NULL,
     jti_hash TEXT NOT NULL,
@@ -9,3 +10,4 @@ CREATE TABLE dpop_proofs (
 );
 CREATE INDEX dpop_proofs_expiry ON dpop_proofs (expires_at);
 ALTER TABLE refresh_families ADD COLUMN dpop_jkt TEXT;
+ALTER TABLE authorization_codes ADD COLUMN dpop_jkt TEXT;

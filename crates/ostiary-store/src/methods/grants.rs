@@ -83,6 +83,7 @@ pub(crate) async fn insert_authorization_code(
             code.auth_time,
             code.created_at,
             code.expires_at,
+            &code.dpop_jkt,
         ],
     )
     .await?;

@@ -79,8 +79,8 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
         ORDER BY last_used_at LIMIT $3",
 
     insert_authorization_code: "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, sid, user_id, scope, \
-        resource, code_challenge, nonce, auth_time, created_at, expires_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        resource, code_challenge, nonce, auth_time, created_at, expires_at, dpop_jkt) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     consume_authorization_code: "UPDATE authorization_codes SET used_at = $1 \
         WHERE code_hash = $2 AND client_id = $3 AND used_at IS NULL RETURNING *",
     find_authorization_code: "SELECT * FROM authorization_codes WHERE code_hash = $1",

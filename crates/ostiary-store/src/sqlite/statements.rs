@@ -61,7 +61,8 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
         ORDER BY last_used_at LIMIT ?",
 
     insert_authorization_code: "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, sid, user_id, scope, \
-        resource, code_challenge, nonce, auth_time, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        resource, code_challenge, nonce, auth_time, created_at, expires_at, dpop_jkt) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     consume_authorization_code: "UPDATE authorization_codes SET used_at = ? \
         WHERE code_hash = ? AND client_id = ? AND used_at IS NULL RETURNING *",
     find_authorization_code: "SELECT * FROM authorization_codes WHERE code_hash = ?",

@@ -155,6 +155,7 @@ pub fn code(session: &Session, client: &ClientId, at: UnixTime) -> Authorization
         resource: API.to_owned(),
         code_challenge: CodeChallenge::from_stored(Credential::generate().hash().as_str().into()),
         nonce: Some(random_id()),
+        dpop_jkt: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
         auth_time: session.auth_time,
         created_at: at,
         expires_at: at + 60,
