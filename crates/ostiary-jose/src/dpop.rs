@@ -190,11 +190,15 @@ pub fn verify_proof(
     } = split(proof)?;
     let alg = check_header(&header, &policy.algorithms)?;
     let (jwk, decoding) = public_key(&header, alg)?;
-    let verified =
-        jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &decoding, alg)
-            .map_err(|_| ProofError::BadSignature)?;
-    if !verified {
-        return Err(ProofError::BadSignature);
+    if alg == Algorithm::EdDSA {
+        verify_ed25519(&jwk, signing_input, signature)?;
+    } else {
+        let verified =
+            jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &decoding, alg)
+                .map_err(|_| ProofError::BadSignature)?;
+        if !verified {
+            return Err(ProofError::BadSignature);
+        }
     }
     let jkt = jwk
         .thumbprint(ThumbprintHash::SHA256)
@@ -355,12 +359,46 @@ fn public_key(
     Ok((jwk, decoding))
 }
 
+/// An Ed25519 signature checked strictly (`ed25519-dalek`'s `verify_strict`), by a key that
+/// is not weak. A proof's key is the client's own choice: a small-order key (the identity
+/// point, say) would "verify" a constant signature over any message under the lenient
+/// RFC 8032 rules, so that a token "bound" to it would in truth be a bearer token.
+fn verify_ed25519(jwk: &Jwk, signing_input: &str, signature: &str) -> Result<(), ProofError> {
+    let jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(okp) = &jwk.algorithm else {
+        return Err(ProofError::InvalidKey);
+    };
+    let x: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(&okp.x)
+        .ok()
+        .and_then(|x| x.try_into().ok())
+        .ok_or(ProofError::InvalidKey)?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|_| ProofError::InvalidKey)?;
+    if key.is_weak() {
+        return Err(ProofError::InvalidKey);
+    }
+    let signature: [u8; 64] = URL_SAFE_NO_PAD
+        .decode(signature)
+        .ok()
+        .and_then(|s| s.try_into().ok())
+        .ok_or(ProofError::BadSignature)?;
+    key.verify_strict(
+        signing_input.as_bytes(),
+        &ed25519_dalek::Signature::from_bytes(&signature),
+    )
+    .map_err(|_| ProofError::BadSignature)
+}
+
 /// Whether `htu` names the same target as `url`, ignoring query and fragment (RFC 9449 §4.3
 /// step 9), after syntax- and scheme-based normalisation (RFC 3986 §6.2.2, §6.2.3: case of
 /// scheme and host, default port, dot segments, an empty path as `/`). Only `http` and
 /// `https` URLs match anything.
 fn same_target(htu: &str, url: &str) -> bool {
     let normalised = |text: &str| {
+        // The URL parser forgives spaces and control characters (as browsers do); a proof
+        // names its target exactly.
+        if text.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return None;
+        }
         let mut url = url::Url::parse(text).ok()?;
         if !matches!(url.scheme(), "http" | "https") {
             return None;

@@ -134,6 +134,31 @@ fn the_nonce_is_handed_back_for_the_caller_to_check() {
 }
 
 #[test]
+fn a_weak_ed25519_key_proves_nothing() {
+    // The identity point, and a constant "signature" that the lenient RFC 8032 check accepts
+    // for any message under it (an attack found on this verifier).
+    let identity = format!("AQ{}", "A".repeat(41));
+    let weak = json!({"typ": "dpop+jwt", "alg": "EdDSA",
+        "jwk": {"kty": "OKP", "crv": "Ed25519", "x": identity}});
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(weak.to_string()),
+        URL_SAFE_NO_PAD.encode(claims().to_string())
+    );
+    let mut signature = [0u8; 64];
+    signature[0] = 1;
+    let proof = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
+    assert_eq!(check(&proof).unwrap_err(), ProofError::InvalidKey);
+    // A real Ed25519 key still works, and a signature by another one does not.
+    let (key, other) = (ed25519(), ed25519());
+    assert!(check(&sign(&key, &header(&key), &claims())).is_ok());
+    assert_eq!(
+        check(&sign(&other, &header(&key), &claims())).unwrap_err(),
+        ProofError::BadSignature
+    );
+}
+
+#[test]
 fn a_signature_by_another_key_or_over_other_bytes_is_refused() {
     let (key, other) = (es256(), es256());
     // Signed by `other`, but naming `key`'s public key.
@@ -303,6 +328,10 @@ fn htm_and_htu_must_be_this_requests() {
         "/token",
         "ftp://idp.example/token",
         "",
+        " https://idp.example/token",
+        "https://idp.example/token ",
+        "https://idp.example/token\u{0}",
+        "https://idp.example/to\tken",
     ] {
         assert_eq!(
             proof("POST", other).unwrap_err(),
