@@ -609,3 +609,44 @@ async fn a_code_requested_with_dpop_jkt_is_exchanged_only_with_a_proof_by_that_k
     assert_eq!(refused.param("error").as_deref(), Some("invalid_request"));
     assert!(refused.param("code").is_none());
 }
+
+#[tokio::test]
+async fn a_public_clients_unbound_refresh_token_is_bound_by_its_first_refresh_with_a_proof() {
+    let app = spawn_app().await;
+    let key = DpopClient::new();
+    let other = DpopClient::new();
+    let tokens = app
+        .tokens_for(&browser(), PUBLIC_CLIENT, "openid offline_access")
+        .await;
+    assert_eq!(tokens["token_type"], "Bearer");
+    let bound = app
+        .refresh_with_proof(
+            tokens["refresh_token"].as_str().unwrap(),
+            &app.token_proof(&key),
+        )
+        .await;
+    assert_eq!(bound.status(), StatusCode::OK);
+    let bound: Value = bound.json().await.unwrap();
+    assert_eq!(bound["token_type"], "DPoP");
+    let refresh_token = bound["refresh_token"].as_str().unwrap();
+    // From now on only that key refreshes it.
+    assert_eq!(
+        error_of(app.refresh(refresh_token).await).await.1,
+        "invalid_grant"
+    );
+    assert_eq!(
+        error_of(
+            app.refresh_with_proof(refresh_token, &app.token_proof(&other))
+                .await
+        )
+        .await
+        .1,
+        "invalid_grant"
+    );
+    assert_eq!(
+        app.refresh_with_proof(refresh_token, &app.token_proof(&key))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}

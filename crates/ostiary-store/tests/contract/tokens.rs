@@ -5,9 +5,10 @@ use std::sync::Arc;
 use ostiary_core::Store;
 use ostiary_core::audit::{AuditEvent, AuditKind};
 use ostiary_core::code::CodeConsumption;
+use ostiary_core::refresh::RefreshFamily;
 use ostiary_core::secret::Credential;
 use ostiary_core::session::EndReason;
-use ostiary_core::store::{CodeGrantsRevoked, IssuedAccessToken, SessionAdmission};
+use ostiary_core::store::{CodeGrantsRevoked, IssuedAccessToken, Rotation, SessionAdmission};
 
 use crate::fixtures::*;
 
@@ -23,6 +24,7 @@ contract!(
     revoking_the_grants_of_a_code_revokes_only_what_it_issued,
     a_revoked_access_token_is_recorded_and_published_once,
     a_dpop_proof_is_accepted_once_within_its_window,
+    a_rotation_binds_an_unbound_family_to_a_dpop_key_once,
 );
 
 async fn an_authorization_code_is_consumed_once_then_reported_as_replayed(store: Arc<dyn Store>) {
@@ -618,5 +620,42 @@ async fn a_dpop_proof_is_accepted_once_within_its_window(store: Arc<dyn Store>) 
             .await
             .unwrap(),
         "the live record of key a was kept"
+    );
+}
+
+async fn a_rotation_binds_an_unbound_family_to_a_dpop_key_once(store: Arc<dyn Store>) {
+    let alice = stored_user(&store, "alice").await;
+    let spa = stored_client(&store, client("spa")).await.id;
+    let session = stored_session(&store, &alice, T0).await;
+    let unbound = RefreshFamily {
+        dpop_jkt: None,
+        ..family(&session, &spa, None, T0)
+    };
+    store
+        .insert_refresh_family(&unbound, &Credential::generate().hash())
+        .await
+        .unwrap();
+    assert_eq!(get_family(&store, &unbound.id).await.dpop_jkt, None);
+    let plain = rotation(&unbound, 0, T0 + 1);
+    assert!(store.rotate_refresh(&plain).await.unwrap());
+    assert_eq!(get_family(&store, &unbound.id).await.dpop_jkt, None);
+    let binding = Rotation {
+        bind_dpop_jkt: Some("key-a".into()),
+        ..rotation(&unbound, 1, T0 + 2)
+    };
+    assert!(store.rotate_refresh(&binding).await.unwrap());
+    assert_eq!(
+        get_family(&store, &unbound.id).await.dpop_jkt.as_deref(),
+        Some("key-a")
+    );
+    // A bound family keeps its key.
+    let rebinding = Rotation {
+        bind_dpop_jkt: Some("key-b".into()),
+        ..rotation(&unbound, 2, T0 + 3)
+    };
+    assert!(store.rotate_refresh(&rebinding).await.unwrap());
+    assert_eq!(
+        get_family(&store, &unbound.id).await.dpop_jkt.as_deref(),
+        Some("key-a")
     );
 }
