@@ -67,6 +67,11 @@ pub enum AuditKind {
     /// A refresh token or authorization code was presented by a client it was not issued to
     /// (`details.grant`, `details.presented_by`); nothing was changed for its holder.
     GrantPresentedByOtherClient,
+    /// A grant bound to a DPoP key (a refresh family, or a code requested with `dpop_jkt`)
+    /// was presented without a proof by that key and refused; nothing changed for its holder
+    /// (`details.grant`; `details.reason`: `no_proof` or `other_key`). Whoever sent it holds
+    /// the grant but not the key: a copy.
+    DpopKeyNotProved,
     /// Failed or refused sign-ins counted together once the failed-login throttle engaged,
     /// instead of one event each (`details`: counter, refused, failed, since).
     LoginThrottled,
@@ -85,7 +90,7 @@ pub enum AuditKind {
 
 impl AuditKind {
     /// Every kind, for validating filters.
-    pub const ALL: [AuditKind; 26] = [
+    pub const ALL: [AuditKind; 27] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::RefreshRotated,
@@ -107,6 +112,7 @@ impl AuditKind {
         Self::SigningKeyRemoved,
         Self::RefreshRecovered,
         Self::GrantPresentedByOtherClient,
+        Self::DpopKeyNotProved,
         Self::LoginThrottled,
         Self::LoginCountersCleared,
         Self::SigningKeyWithdrawn,
@@ -138,6 +144,7 @@ impl AuditKind {
             Self::SigningKeyRemoved => "signing_key_removed",
             Self::RefreshRecovered => "refresh_recovered",
             Self::GrantPresentedByOtherClient => "grant_presented_by_other_client",
+            Self::DpopKeyNotProved => "dpop_key_not_proved",
             Self::LoginThrottled => "login_throttled",
             Self::LoginCountersCleared => "login_counters_cleared",
             Self::SigningKeyWithdrawn => "signing_key_withdrawn",

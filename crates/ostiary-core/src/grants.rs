@@ -132,6 +132,15 @@ impl Idp {
             ));
         }
         if !dpop::bound_key_proved(record.dpop_jkt.as_deref(), dpop) {
+            self.audit_dpop_key_not_proved(
+                "authorization_code",
+                client,
+                &record.user_id,
+                &record.sid,
+                dpop,
+                caller,
+            )
+            .await;
             return Err(IdpError::InvalidGrant(
                 "the authorization request named a DPoP key (dpop_jkt) the exchange did not prove",
             ));
@@ -282,6 +291,15 @@ impl Idp {
             return Err(IdpError::InvalidGrant("user disabled"));
         }
         if !dpop::bound_key_proved(grant.family.dpop_jkt.as_deref(), dpop) {
+            self.audit_dpop_key_not_proved(
+                "refresh_token",
+                client,
+                &grant.family.user_id,
+                &grant.family.sid,
+                dpop,
+                caller,
+            )
+            .await;
             return Err(IdpError::InvalidGrant(dpop::PROOF_REQUIRED));
         }
 
@@ -505,6 +523,44 @@ impl Idp {
             .session(sid)
             .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
             .details(json!({"grant": grant, "presented_by": presented_by.id.as_str()})),
+        )
+        .await;
+    }
+
+    /// Audits (and logs) a grant bound to a DPoP key presented without a proof by that key
+    /// (`dpop`: the key that was proved instead, if any). The holder's grant is left alone.
+    async fn audit_dpop_key_not_proved(
+        &self,
+        grant: &str,
+        client: &Client,
+        user_id: &str,
+        sid: &str,
+        dpop: Option<&DpopKey>,
+        caller: &LoginContext,
+    ) {
+        let reason = if dpop.is_some() {
+            "other_key"
+        } else {
+            "no_proof"
+        };
+        tracing::warn!(
+            grant,
+            client_id = %client.id,
+            sid,
+            reason,
+            "a grant bound to a DPoP key came without a proof by that key; refused, nothing changed"
+        );
+        self.audit(
+            AuditEvent::new(
+                self.now(),
+                AuditKind::DpopKeyNotProved,
+                format!("client:{}", client.id),
+            )
+            .client(client.id.as_str())
+            .user(user_id)
+            .session(sid)
+            .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
+            .details(json!({"grant": grant, "reason": reason})),
         )
         .await;
     }

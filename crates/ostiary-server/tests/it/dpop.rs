@@ -209,6 +209,18 @@ async fn a_bound_refresh_token_needs_a_proof_by_its_key_and_a_missing_one_is_no_
         (StatusCode::BAD_REQUEST, "invalid_grant".into())
     );
 
+    // Both were audited as copies without the key, and nothing was taken for reuse.
+    use ostiary_core::audit::AuditKind;
+    let copies = app.audit_of(AuditKind::DpopKeyNotProved).await;
+    let reasons: Vec<_> = copies.iter().map(|e| e.details["reason"].clone()).collect();
+    assert_eq!(reasons, [json!("no_proof"), json!("other_key")]);
+    assert_eq!(copies[0].details["grant"], "refresh_token");
+    assert!(
+        app.audit_of(AuditKind::RefreshTokenReuseDetected)
+            .await
+            .is_empty()
+    );
+
     // The owner is unaffected: its token still rotates (no reuse was detected), and the
     // new access token is bound again.
     let rotated = app
