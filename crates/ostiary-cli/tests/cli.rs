@@ -31,6 +31,79 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// An ES256 key pair that signs compact JWS (tokens, DPoP proofs) for the verify tests.
+struct Signer(aws_lc_rs::signature::EcdsaKeyPair);
+
+impl Signer {
+    fn new() -> Self {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        Self(EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("key"))
+    }
+
+    /// The public key as a JWK (`kty`, `crv`, `x`, `y` only).
+    fn public_jwk(&self) -> serde_json::Value {
+        use aws_lc_rs::signature::KeyPair as _;
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+        let point = self.0.public_key().as_ref();
+        serde_json::json!({"kty": "EC", "crv": "P-256",
+            "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65])})
+    }
+
+    fn sign(&self, header: &serde_json::Value, claims: &serde_json::Value) -> String {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        );
+        let signature = self
+            .0
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes())
+            .expect("sign");
+        format!("{input}.{}", B64.encode(signature))
+    }
+
+    /// A JWKS file in `dir` with this key as `k1`.
+    fn jwks_file(&self, dir: &tempfile::TempDir) -> std::path::PathBuf {
+        let mut jwk = self.public_jwk();
+        jwk["kid"] = serde_json::json!("k1");
+        let path = dir.path().join("jwks.json");
+        std::fs::write(&path, serde_json::json!({ "keys": [jwk] }).to_string()).expect("jwks");
+        path
+    }
+}
+
+/// `ostiary token verify TOKEN` with the keys of `jwks`, for issuer `https://id.example` and
+/// audience `https://api.example`, as if at `now`, plus `extra`: the exit code and the
+/// JSON answer.
+fn verify_token(
+    token: &str,
+    jwks: &std::path::Path,
+    now: i64,
+    extra: &[&str],
+) -> (Option<i32>, serde_json::Value) {
+    let now = now.to_string();
+    let mut args = vec![
+        "token",
+        "verify",
+        token,
+        "--jwks",
+        jwks.to_str().expect("path"),
+        "--issuer",
+        "https://id.example",
+        "--audience",
+        "https://api.example",
+        "--now",
+        &now,
+    ];
+    args.extend_from_slice(extra);
+    let output = ostiary("sqlite::memory:", &args, None);
+    let answer: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    (output.status.code(), answer)
+}
+
 #[test]
 fn users_are_added_from_stdin_listed_and_disabled() {
     let (_dir, db) = database();
@@ -209,50 +282,18 @@ fn token_verify_reports_a_machine_readable_reason_and_exit_code() {
 
 #[test]
 fn token_verify_applies_max_age_and_max_lifetime() {
-    use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-
-    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("key");
-    let point = pair.public_key().as_ref();
+    let idp = Signer::new();
     let dir = tempfile::tempdir().expect("tempdir");
-    let jwks = dir.path().join("jwks.json");
-    let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256",
-        "use": "sig", "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65])});
-    std::fs::write(&jwks, serde_json::json!({ "keys": [jwk] }).to_string()).expect("jwks");
+    let jwks = idp.jwks_file(&dir);
     // Issued 100 s before `now`, living an hour.
     let now: i64 = 1_700_000_000;
-    let claims = serde_json::json!({"iss": "https://id.example", "sub": "alice",
-        "aud": "https://api.example", "client_id": "app", "jti": "j1",
-        "iat": now - 100, "exp": now - 100 + 3600});
-    let header = r#"{"alg":"ES256","typ":"at+jwt","kid":"k1"}"#;
-    let input = format!("{}.{}", B64.encode(header), B64.encode(claims.to_string()));
-    let signature = pair
-        .sign(&SystemRandom::new(), input.as_bytes())
-        .expect("sign");
-    let token = format!("{input}.{}", B64.encode(signature));
-
-    let now = now.to_string();
-    let run = |limit: &[&str]| {
-        let mut args = vec![
-            "token",
-            "verify",
-            &token,
-            "--jwks",
-            jwks.to_str().expect("path"),
-            "--issuer",
-            "https://id.example",
-            "--audience",
-            "https://api.example",
-            "--now",
-            &now,
-        ];
-        args.extend_from_slice(limit);
-        let output = ostiary("sqlite::memory:", &args, None);
-        let answer: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
-        (output.status.code(), answer)
-    };
+    let token = idp.sign(
+        &serde_json::json!({"alg": "ES256", "typ": "at+jwt", "kid": "k1"}),
+        &serde_json::json!({"iss": "https://id.example", "sub": "alice",
+            "aud": "https://api.example", "client_id": "app", "jti": "j1",
+            "iat": now - 100, "exp": now - 100 + 3600}),
+    );
+    let run = |limit: &[&str]| verify_token(&token, &jwks, now, limit);
 
     let (code, answer) = run(&[]);
     assert_eq!(code, Some(0), "{answer}");
@@ -273,35 +314,14 @@ fn token_verify_applies_max_age_and_max_lifetime() {
 #[test]
 fn token_verify_checks_a_dpop_bound_token_with_its_proof() {
     use aws_lc_rs::digest;
-    use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use serde_json::json;
 
-    let jws = |pair: &EcdsaKeyPair, header: &serde_json::Value, claims: &serde_json::Value| {
-        let input = format!(
-            "{}.{}",
-            B64.encode(header.to_string()),
-            B64.encode(claims.to_string())
-        );
-        let signature = pair
-            .sign(&SystemRandom::new(), input.as_bytes())
-            .expect("sign");
-        format!("{input}.{}", B64.encode(signature))
-    };
-    let public_jwk = |pair: &EcdsaKeyPair| {
-        let point = pair.public_key().as_ref();
-        json!({"kty": "EC", "crv": "P-256", "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65])})
-    };
-    let idp = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("key");
-    let client = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("key");
+    let (idp, client) = (Signer::new(), Signer::new());
     let dir = tempfile::tempdir().expect("tempdir");
-    let jwks = dir.path().join("jwks.json");
-    let mut idp_jwk = public_jwk(&idp);
-    idp_jwk["kid"] = json!("k1");
-    std::fs::write(&jwks, json!({ "keys": [idp_jwk] }).to_string()).expect("jwks");
-    let client_jwk = public_jwk(&client);
+    let jwks = idp.jwks_file(&dir);
+    let client_jwk = client.public_jwk();
     // RFC 7638 §3, written out.
     let thumbprint_input = format!(
         r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
@@ -310,41 +330,20 @@ fn token_verify_checks_a_dpop_bound_token_with_its_proof() {
     );
     let jkt = B64.encode(digest::digest(&digest::SHA256, thumbprint_input.as_bytes()));
     let now: i64 = 1_700_000_000;
-    let token = jws(
-        &idp,
+    let token = idp.sign(
         &json!({"alg": "ES256", "typ": "at+jwt", "kid": "k1"}),
         &json!({"iss": "https://id.example", "sub": "alice", "aud": "https://api.example",
             "client_id": "app", "jti": "j1", "iat": now - 10, "exp": now + 290,
             "cnf": {"jkt": jkt}}),
     );
     let proof_for = |url: &str| {
-        jws(
-            &client,
+        client.sign(
             &json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": client_jwk}),
             &json!({"jti": "p1", "htm": "GET", "htu": url, "iat": now,
                 "ath": B64.encode(digest::digest(&digest::SHA256, token.as_bytes()))}),
         )
     };
-    let now = now.to_string();
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "token",
-            "verify",
-            &token,
-            "--jwks",
-            jwks.to_str().expect("path"),
-            "--issuer",
-            "https://id.example",
-            "--audience",
-            "https://api.example",
-            "--now",
-            &now,
-        ];
-        args.extend_from_slice(extra);
-        let output = ostiary("sqlite::memory:", &args, None);
-        let answer: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
-        (output.status.code(), answer)
-    };
+    let run = |extra: &[&str]| verify_token(&token, &jwks, now, extra);
 
     let (code, answer) = run(&[]);
     assert_eq!(

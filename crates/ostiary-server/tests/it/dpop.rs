@@ -105,33 +105,12 @@ impl TestApp {
         verifier: &str,
         proof: &str,
     ) -> reqwest::Response {
-        http()
-            .post(self.url("/token"))
-            .header("DPoP", proof)
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", REDIRECT_URI),
-                ("code_verifier", verifier),
-                ("client_id", PUBLIC_CLIENT),
-            ])
-            .send()
+        self.exchange_with_dpop(PUBLIC_CLIENT, code, verifier, Some(proof))
             .await
-            .expect("token request")
     }
 
     async fn refresh_with_proof(&self, refresh_token: &str, proof: &str) -> reqwest::Response {
-        http()
-            .post(self.url("/token"))
-            .header("DPoP", proof)
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token),
-                ("client_id", PUBLIC_CLIENT),
-            ])
-            .send()
-            .await
-            .expect("refresh request")
+        self.refresh_with_dpop(refresh_token, Some(proof)).await
     }
 
     /// Code exchange with a proof by `key`: the tokens.

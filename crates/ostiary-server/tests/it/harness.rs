@@ -297,13 +297,28 @@ impl TestApp {
     }
 
     pub async fn exchange(&self, client_id: &str, code: &str, verifier: &str) -> reqwest::Response {
+        self.exchange_with_dpop(client_id, code, verifier, None)
+            .await
+    }
+
+    /// The code exchange, with a `DPoP` header when `proof` is given.
+    pub async fn exchange_with_dpop(
+        &self,
+        client_id: &str,
+        code: &str,
+        verifier: &str,
+        proof: Option<&str>,
+    ) -> reqwest::Response {
         let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", REDIRECT_URI),
             ("code_verifier", verifier),
         ];
-        let request = http().post(self.url("/token"));
+        let mut request = http().post(self.url("/token"));
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
         let request = if client_id == CONFIDENTIAL_CLIENT {
             request.basic_auth(CONFIDENTIAL_CLIENT, Some(&self.client_secret))
         } else {
@@ -342,8 +357,20 @@ impl TestApp {
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
-        http()
-            .post(self.url("/token"))
+        self.refresh_with_dpop(refresh_token, None).await
+    }
+
+    /// The public client's refresh, with a `DPoP` header when `proof` is given.
+    pub async fn refresh_with_dpop(
+        &self,
+        refresh_token: &str,
+        proof: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = http().post(self.url("/token"));
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        request
             .form(&[
                 ("grant_type", "refresh_token"),
                 ("refresh_token", refresh_token),
