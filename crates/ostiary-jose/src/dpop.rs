@@ -247,6 +247,17 @@ pub fn verify_proof(
     })
 }
 
+/// The `algs` parameter of a `WWW-Authenticate: DPoP` challenge (RFC 9449 §7.1): the JOSE
+/// names of `algorithms`, space-separated, e.g. `ES256 EdDSA`.
+pub fn algs_parameter(algorithms: &[Algorithm]) -> String {
+    // `Algorithm`'s Debug text is its JOSE name (`ES256`, `EdDSA`, `PS256`, …).
+    algorithms
+        .iter()
+        .map(|alg| format!("{alg:?}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The `ath` of an access token: base64url(SHA-256(ASCII token)) (RFC 9449 §4.2).
 pub fn access_token_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, access_token.as_bytes()))

@@ -202,11 +202,7 @@ impl From<IdpError> for BearerError {
 
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
-        let algs = ostiary_jose::dpop::DEFAULT_ALGORITHMS
-            .iter()
-            .map(|alg| format!("{alg:?}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let algs = ostiary_jose::dpop::algs_parameter(&ostiary_jose::dpop::DEFAULT_ALGORITHMS);
         let error = match self.code {
             Some(code) if code != "server_error" => format!(
                 ", error=\"{code}\", error_description=\"{}\"",

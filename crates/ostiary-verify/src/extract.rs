@@ -112,12 +112,7 @@ where
             kind,
             realm: validator.realm().map(str::to_owned),
             dpop: validator.public_url().is_some().then(|| DpopChallenge {
-                algs: validator
-                    .dpop_algorithms()
-                    .iter()
-                    .map(|alg| format!("{alg:?}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                algs: ostiary_jose::dpop::algs_parameter(validator.dpop_algorithms()),
                 used: used_dpop,
                 only: validator.dpop_required(),
             }),

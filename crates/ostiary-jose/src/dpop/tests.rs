@@ -134,6 +134,20 @@ fn the_nonce_is_handed_back_for_the_caller_to_check() {
 }
 
 #[test]
+fn the_algs_parameter_names_the_algorithms_as_jose_does() {
+    assert_eq!(
+        algs_parameter(&DEFAULT_ALGORITHMS),
+        "ES256 EdDSA ES384 PS256 RS256"
+    );
+    for alg in DEFAULT_ALGORITHMS {
+        assert_eq!(
+            json!(algs_parameter(&[alg])),
+            serde_json::to_value(alg).unwrap()
+        );
+    }
+}
+
+#[test]
 fn a_weak_ed25519_key_proves_nothing() {
     // The identity point, and a constant "signature" that the lenient RFC 8032 check accepts
     // for any message under it (an attack found on this verifier).
