@@ -467,13 +467,24 @@ fn a_clients_policy_is_set_at_registration_shown_and_replaced() {
 
     let replaced = ostiary(
         &db,
-        &["client", "set-policy", "bank", "--refresh-grace", "0"],
+        &[
+            "client",
+            "set-policy",
+            "bank",
+            "--refresh-grace",
+            "0",
+            "--require-dpop",
+            "--require-dpop-nonce",
+        ],
         None,
     );
     assert!(replaced.status.success(), "{replaced:?}");
     let listed = ostiary(&db, &["client", "list", "--json"], None);
     let listed: serde_json::Value = serde_json::from_str(stdout(&listed).trim()).expect("json");
-    assert_eq!(listed["policy"], serde_json::json!({"refresh_grace": 0}));
+    assert_eq!(
+        listed["policy"],
+        serde_json::json!({"refresh_grace": 0, "require_dpop": true, "require_dpop_nonce": true})
+    );
 
     let audit = ostiary(&db, &["audit", "--kind", "client_policy_changed"], None);
     assert_eq!(stdout(&audit).lines().count(), 1);

@@ -16,7 +16,8 @@
 //! An authorization request with `dpop_jkt` (§10) binds its code to that key: the exchange
 //! must prove it (`invalid_grant` otherwise), so a stolen code is useless too.
 //!
-//! Not yet: server nonces (§8).
+//! A client whose policy has `require_dpop_nonce` must also put a fresh server nonce in
+//! each proof (§8, [`nonce`]); without one it gets `use_dpop_nonce` and the nonce to use.
 
 use aws_lc_rs::digest;
 use base64::Engine as _;
@@ -26,6 +27,8 @@ use ostiary_jose::dpop::{ProofPolicy, ProofRequest, verify_proof};
 use crate::Idp;
 use crate::client::{Client, ClientKind};
 use crate::idp::IdpError;
+
+pub mod nonce;
 
 /// The reason (for logs) of the `invalid_grant` a refresh of a bound family gets without a
 /// proof by its key.
@@ -37,6 +40,8 @@ pub const PROOF_REQUIRED: &str =
 pub struct DpopKey {
     /// The thumbprint: the value of `cnf.jkt`.
     pub jkt: String,
+    /// Whether the proof carried a nonce this IdP issued that is still fresh (§8).
+    pub fresh_nonce: bool,
 }
 
 impl Idp {
@@ -85,7 +90,38 @@ impl Idp {
                 ostiary_jose::dpop::ProofError::Replayed.to_string(),
             ));
         }
-        Ok(DpopKey { jkt: checked.jkt })
+        let keys = self.keys();
+        let fresh_nonce = checked
+            .nonce
+            .as_deref()
+            .is_some_and(|nonce| keys.dpop_nonce_is_fresh(nonce, now));
+        Ok(DpopKey {
+            jkt: checked.jkt,
+            fresh_nonce,
+        })
+    }
+
+    /// The DPoP nonce to hand out now (RFC 9449 §8.1: the `DPoP-Nonce` header of token
+    /// responses), the same on every instance; `None` only while no key signs.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.keys().dpop_nonce(self.now())
+    }
+
+    /// Refuses a token request that `client`'s policy does not allow: without a proof when
+    /// it has `require_dpop`; with a proof lacking a fresh server nonce when it has
+    /// `require_dpop_nonce` ([`IdpError::UseDpopNonce`], carrying the nonce to use).
+    pub(crate) fn dpop_required_by(
+        &self,
+        client: &Client,
+        dpop: Option<&DpopKey>,
+    ) -> Result<(), IdpError> {
+        required_by(client, dpop)?;
+        if client.policy.require_dpop_nonce == Some(true) && dpop.is_some_and(|k| !k.fresh_nonce) {
+            return Err(IdpError::UseDpopNonce {
+                nonce: self.dpop_nonce(),
+            });
+        }
+        Ok(())
     }
 
     /// The URL DPoP proofs for the token endpoint name (`htu`).
@@ -105,7 +141,7 @@ pub(crate) fn family_binding(client: &Client, dpop: Option<&DpopKey>) -> Option<
 
 /// Refuses a token request of a client that must use DPoP (`require_dpop`) made without a
 /// proof.
-pub(crate) fn required_by(client: &Client, dpop: Option<&DpopKey>) -> Result<(), IdpError> {
+fn required_by(client: &Client, dpop: Option<&DpopKey>) -> Result<(), IdpError> {
     if dpop.is_none() && client.policy.require_dpop == Some(true) {
         return Err(IdpError::InvalidDpopProof(
             "this client must send a DPoP proof with its token requests".into(),
@@ -128,7 +164,10 @@ mod tests {
     use super::*;
 
     fn key(jkt: &str) -> DpopKey {
-        DpopKey { jkt: jkt.into() }
+        DpopKey {
+            jkt: jkt.into(),
+            fresh_nonce: false,
+        }
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl Idp {
             caller,
             dpop,
         } = request;
-        dpop::required_by(client, dpop)?;
+        self.dpop_required_by(client, dpop)?;
         let now = self.now();
         let code_hash = Credential::from_presented(code).hash();
         let access = IssuedAccessToken::new(now + self.config.access_token_ttl);
@@ -255,7 +255,7 @@ impl Idp {
         caller: &LoginContext,
         dpop: Option<&DpopKey>,
     ) -> Result<TokenResponse, IdpError> {
-        dpop::required_by(client, dpop)?;
+        self.dpop_required_by(client, dpop)?;
         let presented = Credential::from_presented(refresh_token);
         let presented_hash = presented.hash();
         // One store call reads all the grant needs; the rotation is one more.

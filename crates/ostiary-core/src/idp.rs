@@ -86,6 +86,16 @@ pub enum IdpError {
     /// `invalid_dpop_proof`); the text says which check.
     #[error("{0}")]
     InvalidDpopProof(String),
+    /// The client must put a server nonce in its DPoP proofs, and this one had none or a
+    /// stale one (RFC 9449 §8 `use_dpop_nonce`): `nonce` is the one to retry with (the
+    /// `DPoP-Nonce` header).
+    #[error(
+        "this client's DPoP proofs must carry the server's nonce: retry with the one in the DPoP-Nonce header"
+    )]
+    UseDpopNonce {
+        /// The nonce to use; `None` only while no key signs.
+        nonce: Option<String>,
+    },
     /// A malformed or missing parameter (`invalid_request`).
     #[error("{0}")]
     InvalidRequest(String),

@@ -44,6 +44,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::json;
 
 use crate::clock::UnixTime;
+use crate::dpop::nonce::NonceKey;
 
 /// A JWS signature algorithm Ostiary signs with (RFC 7518 §3, RFC 8037 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -143,6 +144,8 @@ pub struct LoadedKey {
     alg: SigningAlgorithm,
     pair: Pair,
     public_jwk: serde_json::Value,
+    /// The MAC key of this key's DPoP nonces (derived from the private key).
+    nonce_key: NonceKey,
 }
 
 impl fmt::Debug for LoadedKey {
@@ -218,6 +221,7 @@ impl LoadedKey {
             bytes
         };
         let (pair, members) = parse_pair(stored.alg, der)?;
+        let nonce_key = NonceKey::derive(der)?;
         let kid = thumbprint(&members);
         if kid != stored.kid {
             return Err(KeyError(format!(
@@ -234,6 +238,7 @@ impl LoadedKey {
             alg: stored.alg,
             pair,
             public_jwk,
+            nonce_key,
         })
     }
 
@@ -312,6 +317,8 @@ pub struct KeyRing {
     signing: HashMap<SigningAlgorithm, Arc<LoadedKey>>,
     verifying: HashMap<String, (SigningAlgorithm, Arc<jsonwebtoken::DecodingKey>)>,
     jwks: Arc<serde_json::Value>,
+    /// Every published key (next, current, retired), for the DPoP nonces they made.
+    published: Vec<Arc<LoadedKey>>,
 }
 
 impl Default for KeyRing {
@@ -321,6 +328,7 @@ impl Default for KeyRing {
             signing: HashMap::new(),
             verifying: HashMap::new(),
             jwks: Arc::new(json!({ "keys": [] })),
+            published: Vec::new(),
         }
     }
 }
@@ -339,6 +347,7 @@ impl KeyRing {
         let mut signing = HashMap::new();
         let mut verifying = HashMap::new();
         let mut published = Vec::new();
+        let mut published_keys = Vec::new();
         for status in lifecycle(stored, now, retention) {
             if status.state == KeyState::Removed {
                 continue;
@@ -353,6 +362,7 @@ impl KeyRing {
                 .map_err(|e| KeyError(format!("JWK of {}: {e}", loaded.kid)))?;
             verifying.insert(loaded.kid.clone(), (loaded.alg, Arc::new(decoding)));
             published.push(loaded.public_jwk.clone());
+            published_keys.push(Arc::clone(&loaded));
             if status.state == KeyState::Current {
                 signing.insert(key.alg, loaded);
             }
@@ -361,6 +371,7 @@ impl KeyRing {
             signing,
             verifying,
             jwks: Arc::new(json!({ "keys": published })),
+            published: published_keys,
         })
     }
 
@@ -379,6 +390,19 @@ impl KeyRing {
     /// The JWK Set document (`{"keys": [...]}`) served at the `jwks_uri`.
     pub fn jwks(&self) -> &serde_json::Value {
         &self.jwks
+    }
+
+    /// The key DPoP nonces are made with: the current signing key with the lowest `kid`.
+    pub(crate) fn nonce_issuer(&self) -> Option<&NonceKey> {
+        self.signing
+            .values()
+            .min_by(|a, b| a.kid.cmp(&b.kid))
+            .map(|key| &key.nonce_key)
+    }
+
+    /// The keys whose DPoP nonces are accepted: every published key.
+    pub(crate) fn nonce_keys(&self) -> impl Iterator<Item = &NonceKey> {
+        self.published.iter().map(|key| &key.nonce_key)
     }
 }
 

@@ -257,6 +257,7 @@ mod tests {
         max_sessions_per_user: None,
         on_session_limit: None,
         require_dpop: None,
+        require_dpop_nonce: None,
     };
 
     fn fixture(clock: &ManualClock) -> (RefreshFamily, Session) {

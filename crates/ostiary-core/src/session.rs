@@ -65,6 +65,7 @@ pub enum SessionLimitAction {
 ///   [`SessionPolicy::refresh_recovery`]); a client that sets `refresh_grace` to 0 and no
 ///   recovery window gets none.
 /// - `require_dpop`: every token request of the client must prove a DPoP key (RFC 9449).
+/// - `require_dpop_nonce`: its DPoP proofs must carry a fresh server nonce (RFC 9449 §8).
 /// - `max_sessions_per_user`, `on_session_limit`: how many of a user's active sessions may hold
 ///   tokens of this client at once. Obtaining tokens in one more session either ends the
 ///   oldest of those sessions (the whole session, since the session is what resource servers
@@ -97,6 +98,12 @@ pub struct ClientPolicy {
     /// (`invalid_dpop_proof`). Default: no (a proof is optional).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub require_dpop: Option<bool>,
+    /// Whether this client's DPoP proofs must carry a fresh nonce from this IdP (RFC 9449
+    /// §8): a proof without one is answered `use_dpop_nonce` with the nonce to use in the
+    /// `DPoP-Nonce` header. Default: no. It does not make proofs required (`require_dpop`
+    /// does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_dpop_nonce: Option<bool>,
 }
 
 impl ClientPolicy {

@@ -23,6 +23,7 @@ pub fn oauth_error(e: &IdpError) -> (StatusCode, &'static str) {
         IdpError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         // RFC 9449 §5 at the token endpoint; a resource (userinfo) answers 401 (§7.1).
         IdpError::InvalidDpopProof(_) => (StatusCode::BAD_REQUEST, "invalid_dpop_proof"),
+        IdpError::UseDpopNonce { .. } => (StatusCode::BAD_REQUEST, "use_dpop_nonce"),
         IdpError::InvalidScope(_) => (StatusCode::BAD_REQUEST, "invalid_scope"),
         IdpError::InvalidTarget(_) => (StatusCode::BAD_REQUEST, "invalid_target"),
         IdpError::UnsupportedResponseType => (StatusCode::BAD_REQUEST, "unsupported_response_type"),
@@ -65,6 +66,8 @@ pub struct TokenEndpointError {
     status: StatusCode,
     code: &'static str,
     description: String,
+    /// The `DPoP-Nonce` to send with a `use_dpop_nonce` error (RFC 9449 §8).
+    dpop_nonce: Option<String>,
 }
 
 impl TokenEndpointError {
@@ -74,6 +77,7 @@ impl TokenEndpointError {
             status: StatusCode::BAD_REQUEST,
             code: "unauthorized_client",
             description: description.into(),
+            dpop_nonce: None,
         }
     }
 
@@ -83,6 +87,7 @@ impl TokenEndpointError {
             status: StatusCode::BAD_REQUEST,
             code: "unsupported_grant_type",
             description: "grant_type must be authorization_code or refresh_token".into(),
+            dpop_nonce: None,
         }
     }
 
@@ -92,6 +97,7 @@ impl TokenEndpointError {
             status: StatusCode::BAD_REQUEST,
             code: "invalid_request",
             description: description.into(),
+            dpop_nonce: None,
         }
     }
 }
@@ -99,10 +105,15 @@ impl TokenEndpointError {
 impl From<IdpError> for TokenEndpointError {
     fn from(e: IdpError) -> Self {
         let (status, code) = oauth_error(&e);
+        let dpop_nonce = match &e {
+            IdpError::UseDpopNonce { nonce } => nonce.clone(),
+            _ => None,
+        };
         Self {
             status,
             code,
             description: public_description(&e, status),
+            dpop_nonce,
         }
     }
 }
@@ -137,9 +148,15 @@ impl IntoResponse for TokenEndpointError {
                 HeaderValue::from_static("Basic realm=\"ostiary\""),
             );
         }
+        if let Some(value) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            response.headers_mut().insert(DPOP_NONCE, value);
+        }
         response
     }
 }
+
+/// The `DPoP-Nonce` response header (RFC 9449 §8.1).
+pub const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
 
 /// `Cache-Control: no-store` and `Pragma: no-cache`, required on responses carrying tokens
 /// (RFC 6749 §5.1) and sensible on their errors.

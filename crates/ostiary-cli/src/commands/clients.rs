@@ -106,6 +106,11 @@ pub struct PolicyArgs {
     /// are always bound to the client's key, bearer tokens are refused. [default: optional]
     #[arg(long)]
     require_dpop: bool,
+    /// This client's DPoP proofs must carry a fresh nonce from the IdP (RFC 9449 §8): a
+    /// proof without one is answered use_dpop_nonce with the nonce in the DPoP-Nonce header.
+    /// [default: no nonce needed]
+    #[arg(long)]
+    require_dpop_nonce: bool,
 }
 
 impl From<PolicyArgs> for ClientPolicy {
@@ -118,6 +123,7 @@ impl From<PolicyArgs> for ClientPolicy {
             max_sessions_per_user: args.max_sessions_per_user,
             on_session_limit: args.on_session_limit,
             require_dpop: args.require_dpop.then_some(true),
+            require_dpop_nonce: args.require_dpop_nonce.then_some(true),
         }
     }
 }

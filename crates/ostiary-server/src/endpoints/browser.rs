@@ -89,6 +89,10 @@ fn with_cors(mut response: Response, origin: HeaderValue) -> Response {
         HeaderValue::from_static("true"),
     );
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("dpop-nonce"),
+    );
     response
 }
 
@@ -181,6 +185,7 @@ pub async fn token(
             response
         }
     };
+    let response = crate::endpoints::with_dpop_nonce(&state, &headers, response);
     with_cors(response, origin)
 }
 

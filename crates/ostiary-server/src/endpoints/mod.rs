@@ -62,6 +62,22 @@ pub async fn dpop_key(
     }
 }
 
+/// Adds the current DPoP nonce (RFC 9449 §8.1 `DPoP-Nonce`) to the answer of a request that
+/// sent a proof, so that a client whose policy requires nonces always holds a fresh one.
+pub fn with_dpop_nonce(state: &AppState, request: &HeaderMap, mut response: Response) -> Response {
+    if request.contains_key("dpop")
+        && let Some(value) = state
+            .idp
+            .dpop_nonce()
+            .and_then(|n| http::HeaderValue::from_str(&n).ok())
+    {
+        response
+            .headers_mut()
+            .insert(crate::error::DPOP_NONCE, value);
+    }
+    response
+}
+
 /// The client's IP address: the one [`crate::proxy::resolve_client`] decided (the TCP peer,
 /// or the address a trusted proxy forwarded), else the TCP peer.
 pub fn client_ip(parts: &Parts) -> Option<String> {

@@ -18,7 +18,7 @@ use ostiary_core::secret::Credential;
 use serde_json::json;
 
 use crate::AppState;
-use crate::endpoints::{Caller, dpop_key};
+use crate::endpoints::{Caller, dpop_key, with_dpop_nonce};
 use crate::error::{TokenEndpointError, no_store_headers};
 use crate::params::{FormBody, Params};
 
@@ -126,15 +126,28 @@ pub fn token_type(tokens: &TokenResponse) -> &'static str {
 }
 
 /// `POST /token`. With a `DPoP` header (RFC 9449 §5), the proof is checked first and the
-/// tokens are bound to its key.
+/// tokens are bound to its key; the answer carries the current `DPoP-Nonce` (§8).
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
     Caller(caller): Caller,
     body: FormBody,
+) -> Response {
+    let response = match grant(&state, &headers, &caller, &body).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    with_dpop_nonce(&state, &headers, response)
+}
+
+async fn grant(
+    state: &AppState,
+    headers: &HeaderMap,
+    caller: &ostiary_core::idp::LoginContext,
+    body: &FormBody,
 ) -> Result<Response, TokenEndpointError> {
-    let params = Params::from_form(&headers, &body)?;
-    let client = authenticated_client(&state, &headers, &params).await?;
+    let params = Params::from_form(headers, body)?;
+    let client = authenticated_client(state, headers, &params).await?;
     if client.kind == ClientKind::Browser {
         // Its refresh token must never be in a response body: the browser endpoints keep it
         // in a cookie.
@@ -142,7 +155,7 @@ pub async fn token(
             "browser clients use the browser token endpoint (/browser/token)",
         ));
     }
-    let dpop = dpop_key(&state, &headers, "POST", "/token", None).await?;
+    let dpop = dpop_key(state, headers, "POST", "/token", None).await?;
     let dpop = dpop.as_ref();
     let tokens = match params.get("grant_type") {
         Some("authorization_code") => {
@@ -154,7 +167,7 @@ pub async fn token(
                 redirect_uri,
                 code_verifier: verifier,
                 resource: params.get("resource"),
-                caller: &caller,
+                caller,
                 dpop,
             };
             state.idp.exchange_code(&client, request).await?
@@ -173,7 +186,7 @@ pub async fn token(
                     refresh_token,
                     scope,
                     params.get("resource"),
-                    &caller,
+                    caller,
                     dpop,
                 )
                 .await?

@@ -14,13 +14,13 @@ use crate::harness::*;
 
 /// A client's DPoP key pair (ES256), signing proofs as a client library would, written here
 /// from the RFCs rather than with Ostiary's code.
-struct DpopClient {
+pub(crate) struct DpopClient {
     pair: EcdsaKeyPair,
     jwk: Value,
 }
 
 impl DpopClient {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
         let pair =
@@ -37,7 +37,7 @@ impl DpopClient {
     }
 
     /// RFC 7638 §3: SHA-256 of the required members, in lexicographic order, no spaces.
-    fn jkt(&self) -> String {
+    pub(crate) fn jkt(&self) -> String {
         let canonical = format!(
             r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
             self.jwk["x"].as_str().unwrap(),
@@ -46,7 +46,25 @@ impl DpopClient {
         URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
     }
 
-    fn proof(&self, method: &str, url: &str, iat: i64, access_token: Option<&str>) -> String {
+    pub(crate) fn proof(
+        &self,
+        method: &str,
+        url: &str,
+        iat: i64,
+        access_token: Option<&str>,
+    ) -> String {
+        self.proof_with_nonce(method, url, iat, access_token, None)
+    }
+
+    /// A proof carrying the server's `nonce` (RFC 9449 §8).
+    pub(crate) fn proof_with_nonce(
+        &self,
+        method: &str,
+        url: &str,
+        iat: i64,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+    ) -> String {
         let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
         let mut claims = json!({
             "jti": ostiary_core::secret::random_id(),
@@ -57,6 +75,9 @@ impl DpopClient {
         if let Some(token) = access_token {
             claims["ath"] =
                 json!(URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes())));
+        }
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
         }
         let input = format!(
             "{}.{}",
@@ -72,19 +93,19 @@ impl DpopClient {
 }
 
 impl TestApp {
-    fn token_proof(&self, key: &DpopClient) -> String {
+    pub(crate) fn token_proof(&self, key: &DpopClient) -> String {
         key.proof("POST", &self.url("/token"), self.clock.now(), None)
     }
 
     /// A code for the public client, and its PKCE verifier.
-    async fn code(&self) -> (String, String) {
+    pub(crate) async fn code(&self) -> (String, String) {
         let (redirected, verifier) = self.authorized(&[]).await;
         (redirected.param("code").expect("code"), verifier)
     }
 
     /// The redirect of an authorization request of the public client with `extra`
     /// parameters, and its PKCE verifier.
-    async fn authorized(&self, extra: &[(&str, &str)]) -> (Redirected, String) {
+    pub(crate) async fn authorized(&self, extra: &[(&str, &str)]) -> (Redirected, String) {
         let (verifier, challenge) = pkce();
         let mut params = vec![
             ("response_type", "code"),
@@ -99,7 +120,7 @@ impl TestApp {
         (self.authorize(&browser(), &params).await, verifier)
     }
 
-    async fn exchange_with_proof(
+    pub(crate) async fn exchange_with_proof(
         &self,
         code: &str,
         verifier: &str,
@@ -109,12 +130,16 @@ impl TestApp {
             .await
     }
 
-    async fn refresh_with_proof(&self, refresh_token: &str, proof: &str) -> reqwest::Response {
+    pub(crate) async fn refresh_with_proof(
+        &self,
+        refresh_token: &str,
+        proof: &str,
+    ) -> reqwest::Response {
         self.refresh_with_dpop(refresh_token, Some(proof)).await
     }
 
     /// Code exchange with a proof by `key`: the tokens.
-    async fn bound_tokens(&self, key: &DpopClient) -> Value {
+    pub(crate) async fn bound_tokens(&self, key: &DpopClient) -> Value {
         let (code, verifier) = self.code().await;
         let response = self
             .exchange_with_proof(&code, &verifier, &self.token_proof(key))
@@ -124,7 +149,7 @@ impl TestApp {
     }
 }
 
-async fn error_of(response: reqwest::Response) -> (StatusCode, String) {
+pub(crate) async fn error_of(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     (

@@ -13,6 +13,7 @@ mod browser_client;
 mod caching;
 mod client_policy;
 mod dpop;
+mod dpop_nonce;
 mod flow;
 mod http_timeouts;
 mod keys;

@@ -151,6 +151,7 @@ async fn a_client_round_trips_with_its_lists_logout_uri_and_policy(store: Arc<dy
             max_sessions_per_user: Some(2),
             on_session_limit: Some(SessionLimitAction::RefuseNewLogin),
             require_dpop: Some(true),
+            require_dpop_nonce: Some(true),
         },
         ..client("web")
     };
