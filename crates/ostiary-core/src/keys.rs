@@ -43,8 +43,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::json;
 
+use ostiary_jose::dpop::nonce::NonceKey;
+
 use crate::clock::UnixTime;
-use crate::dpop::nonce::NonceKey;
+use crate::dpop::nonce::derive_nonce_key;
 
 /// A JWS signature algorithm Ostiary signs with (RFC 7518 §3, RFC 8037 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -221,7 +223,7 @@ impl LoadedKey {
             bytes
         };
         let (pair, members) = parse_pair(stored.alg, der)?;
-        let nonce_key = NonceKey::derive(der)?;
+        let nonce_key = derive_nonce_key(der)?;
         let kid = thumbprint(&members);
         if kid != stored.kid {
             return Err(KeyError(format!(

@@ -18,6 +18,8 @@
 //! are refused, as they would change how the signature is computed. Errors never quote the
 //! proof.
 
+pub mod nonce;
+
 use std::str::FromStr;
 
 use aws_lc_rs::digest;

@@ -5,10 +5,11 @@
 //!   claims set Ostiary reads.
 //! - [`KeyKind`]: which algorithms a public JWK verifies, judged from the key alone.
 //! - [`dpop`]: DPoP proofs (RFC 9449 §4): [`dpop::verify_proof`], the RFC 7638 thumbprint
-//!   that binds tokens to a key, and the access-token hash `ath`.
+//!   that binds tokens to a key, the access-token hash `ath`, and stateless server nonces
+//!   ([`dpop::nonce`], §8 and §9).
 //!
 //! No HTTP and no storage: callers pass the request's method and URL, and keep the state
-//! (seen `jti`s, nonces) themselves.
+//! (seen `jti`s, the nonce secret) themselves.
 
 pub mod dpop;
 mod key_kind;
