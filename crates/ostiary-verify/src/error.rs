@@ -115,6 +115,17 @@ pub enum ValidationError {
     /// than a live one forgotten. A server-side condition (503).
     #[error("too many DPoP proofs in flight; try again")]
     DpopReplayCacheFull,
+    /// The shared replay store ([`Validator::with_replay_store`](crate::Validator::with_replay_store))
+    /// could not say whether the proof was used before: refused (fail closed), as a
+    /// server-side condition (503).
+    #[error("the DPoP replay store is unavailable; try again")]
+    DpopReplayStoreUnavailable,
+    /// The validator asks for resource-server nonces
+    /// ([`Validator::with_dpop_nonces`](crate::Validator::with_dpop_nonces)) and the proof
+    /// carries none, or one that is not fresh (RFC 9449 §9): answered `use_dpop_nonce` with
+    /// the nonce to use in a `DPoP-Nonce` header.
+    #[error("the DPoP proof needs a fresh nonce from this resource server")]
+    UseDpopNonce,
 }
 
 impl ValidationError {
@@ -123,7 +134,10 @@ impl ValidationError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            Self::JwksUnavailable | Self::RevocationFeedUnavailable | Self::DpopReplayCacheFull
+            Self::JwksUnavailable
+                | Self::RevocationFeedUnavailable
+                | Self::DpopReplayCacheFull
+                | Self::DpopReplayStoreUnavailable
         )
     }
 
@@ -134,7 +148,8 @@ impl ValidationError {
     /// `missing_claim`, `invalid_claim`, `wrong_issuer`, `wrong_audience`, `expired`,
     /// `not_yet_valid`, `too_old`, `lifetime_too_long`, `jwks_unavailable`, `revoked`,
     /// `key_withdrawn`, `revocation_feed_unavailable`, `dpop_bound`, `dpop_key_mismatch`,
-    /// `dpop_required`, `dpop_unsupported`, `invalid_dpop_proof`, `dpop_replay_cache_full`. A code, once given, keeps its meaning;
+    /// `dpop_required`, `dpop_unsupported`, `invalid_dpop_proof`, `dpop_replay_cache_full`,
+    /// `dpop_replay_store_unavailable`, `use_dpop_nonce`. A code, once given, keeps its meaning;
     /// new checks get new codes.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -165,6 +180,8 @@ impl ValidationError {
             Self::DpopUnsupported => "dpop_unsupported",
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
             Self::DpopReplayCacheFull => "dpop_replay_cache_full",
+            Self::DpopReplayStoreUnavailable => "dpop_replay_store_unavailable",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -220,4 +237,11 @@ pub enum ConfigError {
     /// `rust_crypto` features must be enabled in the final build (see FACTS.md).
     #[error("jsonwebtoken has no crypto provider (enable exactly one of aws_lc_rs, rust_crypto)")]
     NoCryptoProvider,
+    /// The DPoP nonce secret is shorter than
+    /// [`MIN_SECRET_LEN`](ostiary_jose::dpop::nonce::MIN_SECRET_LEN) (32 bytes).
+    #[error("the DPoP nonce secret needs at least 32 bytes")]
+    ShortNonceSecret,
+    /// The shared DPoP replay store could not be set up (its URL, or the first connection).
+    #[error("cannot set up the DPoP replay store: {0}")]
+    ReplayStore(String),
 }

@@ -17,7 +17,11 @@
 //! [`Validator::with_realm`] was set. When DPoP is accepted, a second challenge
 //! `DPoP algs="…"` follows (RFC 9449 §7.1; the only one with [`Validator::with_dpop_required`]),
 //! and a failure of a DPoP request (or a DPoP error) goes on it, as
-//! `error="invalid_dpop_proof"` for a bad proof, `error="invalid_token"` otherwise.
+//! `error="invalid_dpop_proof"` for a bad proof, `error="use_dpop_nonce"` for a proof without
+//! a fresh resource-server nonce ([`Validator::with_dpop_nonces`]; the nonce to use is in the
+//! `DPoP-Nonce` header of every rejection), `error="invalid_token"` otherwise. An extractor
+//! cannot add headers to a handler's success: to send the current nonce with every response,
+//! use [`VerifyLayer`](crate::layer::VerifyLayer) instead.
 //!
 //! ```
 //! use axum::{Json, Router, extract::FromRef, routing::get};
@@ -58,10 +62,13 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 
 use crate::dpop::ProofError;
 use crate::{AccessTokenClaims, DpopRequest, ValidationError, Validator};
+
+/// The `DPoP-Nonce` response header (RFC 9449 §8.1, §9).
+pub const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 
 /// The claims of the request's valid bearer access token.
 ///
@@ -79,45 +86,64 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let validator = Validator::from_ref(state);
-        let mut used_dpop = false;
-        let result = match bearer_token(&parts.headers) {
-            Credentials::Bearer(token) => validator
-                .validate(token)
-                .await
-                .map_err(RejectionKind::Invalid),
-            Credentials::Dpop(token) => {
-                used_dpop = true;
-                match (validator.public_url(), dpop_proof(&parts.headers)) {
-                    (None, _) => Err(RejectionKind::Invalid(ValidationError::DpopUnsupported)),
-                    (Some(_), None) => Err(RejectionKind::Invalid(
-                        ValidationError::InvalidDpopProof(ProofError::Malformed),
-                    )),
-                    (Some(base), Some(proof)) => {
-                        let url = format!("{base}{}", parts.uri.path());
-                        let request = DpopRequest {
-                            method: parts.method.as_str(),
-                            url: &url,
-                        };
-                        validator
-                            .validate_dpop(token, proof, &request)
-                            .await
-                            .map_err(RejectionKind::Invalid)
-                    }
+        authenticate(&validator, &parts.method, &parts.uri, &parts.headers)
+            .await
+            .map(Self)
+    }
+}
+
+/// Checks a request's access token (and DPoP proof) as described in the [module docs](self):
+/// what the extractor and [`VerifyLayer`](crate::layer::VerifyLayer) share.
+pub(crate) async fn authenticate(
+    validator: &Validator,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<AccessTokenClaims, BearerRejection> {
+    let mut used_dpop = false;
+    let result = match bearer_token(headers) {
+        Credentials::Bearer(token) => validator
+            .validate(token)
+            .await
+            .map_err(RejectionKind::Invalid),
+        Credentials::Dpop(token) => {
+            used_dpop = true;
+            match (validator.public_url(), dpop_proof(headers)) {
+                (None, _) => Err(RejectionKind::Invalid(ValidationError::DpopUnsupported)),
+                (Some(_), None) => Err(RejectionKind::Invalid(ValidationError::InvalidDpopProof(
+                    ProofError::Malformed,
+                ))),
+                (Some(base), Some(proof)) => {
+                    let url = format!("{base}{}", uri.path());
+                    let request = DpopRequest {
+                        method: method.as_str(),
+                        url: &url,
+                    };
+                    validator
+                        .validate_dpop(token, proof, &request)
+                        .await
+                        .map_err(RejectionKind::Invalid)
                 }
             }
-            Credentials::None => Err(RejectionKind::MissingToken),
-            Credentials::Malformed => Err(RejectionKind::Invalid(ValidationError::Malformed)),
-        };
-        result.map(Self).map_err(|kind| BearerRejection {
-            kind,
-            realm: validator.realm().map(str::to_owned),
-            dpop: validator.public_url().is_some().then(|| DpopChallenge {
-                algs: ostiary_jose::dpop::algs_parameter(validator.dpop_algorithms()),
-                used: used_dpop,
-                only: validator.dpop_required(),
-            }),
-        })
-    }
+        }
+        Credentials::None => Err(RejectionKind::MissingToken),
+        Credentials::Malformed => Err(RejectionKind::Invalid(ValidationError::Malformed)),
+    };
+    result.map_err(|kind| BearerRejection {
+        kind,
+        realm: validator.realm().map(str::to_owned),
+        dpop: validator.public_url().is_some().then(|| DpopChallenge {
+            algs: ostiary_jose::dpop::algs_parameter(validator.dpop_algorithms()),
+            used: used_dpop,
+            only: validator.dpop_required(),
+            nonce: validator.dpop_nonce(),
+        }),
+    })
+}
+
+/// Whether the request presents its token under the `DPoP` scheme.
+pub(crate) fn uses_dpop(headers: &HeaderMap) -> bool {
+    matches!(bearer_token(headers), Credentials::Dpop(_))
 }
 
 enum Credentials<'a> {
@@ -187,6 +213,9 @@ struct DpopChallenge {
     used: bool,
     /// Whether bearer tokens are refused altogether.
     only: bool,
+    /// The resource server's current DPoP nonce, when it asks for nonces (RFC 9449 §9): sent
+    /// in the `DPoP-Nonce` header.
+    nonce: Option<String>,
 }
 
 #[derive(Debug)]
@@ -231,11 +260,13 @@ impl BearerRejection {
             RejectionKind::Invalid(error) => {
                 let code = match error {
                     ValidationError::InvalidDpopProof(_) => "invalid_dpop_proof",
+                    ValidationError::UseDpopNonce => "use_dpop_nonce",
                     _ => "invalid_token",
                 };
                 let dpop_error = matches!(
                     error,
                     ValidationError::InvalidDpopProof(_)
+                        | ValidationError::UseDpopNonce
                         | ValidationError::DpopBound
                         | ValidationError::DpopKeyMismatch
                         | ValidationError::DpopRequired
@@ -307,6 +338,11 @@ impl IntoResponse for BearerRejection {
                 response.headers_mut().append(WWW_AUTHENTICATE, value);
             }
         }
+        if let Some(nonce) = self.dpop.as_ref().and_then(|dpop| dpop.nonce.as_deref())
+            && let Ok(value) = HeaderValue::from_str(nonce)
+        {
+            response.headers_mut().insert(DPOP_NONCE, value);
+        }
         response
     }
 }
@@ -351,6 +387,7 @@ mod tests {
                 algs: "ES256 EdDSA".into(),
                 used,
                 only,
+                nonce: None,
             })
         };
         let missing = BearerRejection {

@@ -89,10 +89,12 @@
 //! - `cache`: the remote JWKS cache (TTL, single flight, refetch rate limit, stale keys).
 //! - [`claims`]: [`AccessTokenClaims`] and their strict parsing.
 //! - [`dpop`]: DPoP-bound tokens (RFC 9449 §7): [`Validator::validate_dpop`], the replay
-//!   cache; a bound token is never accepted as a bearer token.
+//!   store (in memory, or shared by replicas: [`dpop::ReplayStore`], Redis with feature
+//!   `redis`), resource-server nonces; a bound token is never accepted as a bearer token.
 //! - [`clock`]: [`Clock`] and [`SystemClock`]; time is an input.
 //! - [`error`]: [`ValidationError`] and [`ConfigError`].
 //! - [`extract`] (feature `axum`): the [`extract::VerifiedClaims`] extractor.
+//! - [`layer`] (feature `axum`): [`layer::VerifyLayer`], the same checks as a tower layer.
 
 mod cache;
 pub mod claims;
@@ -102,6 +104,8 @@ pub mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod jwks;
+#[cfg(feature = "axum")]
+pub mod layer;
 pub mod revocation;
 mod token;
 pub mod validator;

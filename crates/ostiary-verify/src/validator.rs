@@ -15,8 +15,11 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
 use crate::cache::RemoteJwks;
+use ostiary_jose::dpop::nonce::NonceKey;
+
 use crate::dpop::{
-    DEFAULT_REPLAY_CACHE_CAPACITY, DpopRequest, ProofError, ProofPolicy, ReplayCache, Seen,
+    DpopRequest, MemoryReplayStore, ProofError, ProofId, ProofPolicy, ReplayStore,
+    ReplayStoreError, Seen,
 };
 use crate::jwks::{KeySet, Selection};
 use crate::revocation::RevocationFeed;
@@ -69,7 +72,9 @@ struct Config {
     /// Whether bearer tokens are refused (only DPoP-bound ones accepted).
     dpop_required: bool,
     /// Shared by every clone of the validator (and kept by the `with_*` builders).
-    replays: Arc<ReplayCache>,
+    replays: Arc<dyn ReplayStore>,
+    /// The key of this resource server's DPoP nonces (RFC 9449 §9), when it asks for them.
+    nonces: Option<Arc<NonceKey>>,
     #[cfg(feature = "axum")]
     realm: Option<String>,
 }
@@ -158,7 +163,8 @@ impl Validator {
                 dpop: ProofPolicy::default(),
                 public_url: None,
                 dpop_required: false,
-                replays: Arc::new(ReplayCache::new(DEFAULT_REPLAY_CACHE_CAPACITY)),
+                replays: Arc::new(MemoryReplayStore::default()),
+                nonces: None,
                 #[cfg(feature = "axum")]
                 realm: None,
             }),
@@ -321,14 +327,16 @@ impl Validator {
     /// `DPoP` header `proof` (RFC 9449 §7): the token as [`validate`](Self::validate) does,
     /// then the proof for `request` (signature with its own key, `htm`, `htu`, `iat` within
     /// the window of [`with_dpop_policy`](Self::with_dpop_policy), `ath` the token's hash),
-    /// the proof's key thumbprint equal to the token's `cnf.jkt`, and the proof's `jti` not
-    /// seen before by this validator within the window (see [`crate::dpop`]). Returns the
-    /// claims; [`AccessTokenClaims::dpop_jkt`] is the key's thumbprint.
+    /// the proof's key thumbprint equal to the token's `cnf.jkt`, its `nonce` fresh if
+    /// [`with_dpop_nonces`](Self::with_dpop_nonces) was set, and its `jti` not seen before
+    /// within the window by the [`ReplayStore`] (see [`crate::dpop`]). Returns the claims;
+    /// [`AccessTokenClaims::dpop_jkt`] is the key's thumbprint.
     ///
     /// # Errors
     /// The token's first failed check; then [`ValidationError::InvalidDpopProof`],
-    /// [`ValidationError::DpopKeyMismatch`] (a token not bound, or bound to another key), or
-    /// [`ValidationError::DpopReplayCacheFull`].
+    /// [`ValidationError::DpopKeyMismatch`] (a token not bound, or bound to another key),
+    /// [`ValidationError::UseDpopNonce`], [`ValidationError::DpopReplayCacheFull`] or
+    /// [`ValidationError::DpopReplayStoreUnavailable`].
     pub async fn validate_dpop(
         &self,
         token: &str,
@@ -381,17 +389,65 @@ impl Validator {
         if claims.dpop_jkt() != Some(checked.jkt.as_str()) {
             return Err(ValidationError::DpopKeyMismatch);
         }
+        if let Some(key) = &self.config.nonces
+            && !checked
+                .nonce
+                .as_deref()
+                .is_some_and(|nonce| NonceKey::is_fresh([key.as_ref()], nonce, now))
+        {
+            return Err(ValidationError::UseDpopNonce);
+        }
         let until =
             i64::try_from(self.config.dpop.acceptable_until(checked.iat)).unwrap_or(i64::MAX);
-        match self
-            .config
-            .replays
-            .record(&checked.jkt, &checked.jti, until, now)
-        {
-            Seen::New => Ok(claims),
-            Seen::Replayed => Err(ValidationError::InvalidDpopProof(ProofError::Replayed)),
-            Seen::Full => Err(ValidationError::DpopReplayCacheFull),
+        let proof = ProofId::new(&checked.jkt, &checked.jti);
+        match self.config.replays.record(&proof, until, now).await {
+            Ok(Seen::New) => Ok(claims),
+            Ok(Seen::Replayed) => Err(ValidationError::InvalidDpopProof(ProofError::Replayed)),
+            Err(ReplayStoreError::Full) => Err(ValidationError::DpopReplayCacheFull),
+            Err(ReplayStoreError::Unavailable(why)) => {
+                tracing::warn!(error = %why, "DPoP replay store unavailable: proof refused");
+                Err(ValidationError::DpopReplayStoreUnavailable)
+            }
         }
+    }
+
+    /// Remembers accepted DPoP proofs in `store` instead of this validator's own bounded
+    /// memory ([`MemoryReplayStore`]): give every replica behind one public URL the same
+    /// shared store (e.g. [`RedisReplayStore`](crate::dpop::RedisReplayStore), feature
+    /// `redis`) and a proof replayed to another replica is caught too.
+    #[must_use]
+    pub fn with_replay_store(mut self, store: Arc<dyn ReplayStore>) -> Self {
+        Arc::make_mut(&mut self.config).replays = store;
+        self
+    }
+
+    /// Asks every DPoP proof for a fresh nonce from this resource server (RFC 9449 §9): a
+    /// proof without one, or with a stale or foreign one, is refused with
+    /// [`ValidationError::UseDpopNonce`], and the axum extractor and layer answer it with
+    /// `WWW-Authenticate: DPoP error="use_dpop_nonce"` and the nonce in `DPoP-Nonce` (the
+    /// layer also puts the current nonce on every response to a DPoP request). Nonces are
+    /// made from `secret` without state (see [`ostiary_jose::dpop::nonce`]): replicas given
+    /// the same secret accept each other's. A nonce lives 1–2 minutes.
+    ///
+    /// # Errors
+    /// [`ConfigError::ShortNonceSecret`] if `secret` is shorter than 32 bytes.
+    pub fn with_dpop_nonces(mut self, secret: &[u8]) -> Result<Self, ConfigError> {
+        let key = NonceKey::derive(secret, b"ostiary-verify dpop-nonce v1")
+            .map_err(|_| ConfigError::ShortNonceSecret)?;
+        Arc::make_mut(&mut self.config).nonces = Some(Arc::new(key));
+        Ok(self)
+    }
+
+    /// The DPoP nonce to hand out now (for a `DPoP-Nonce` response header), if
+    /// [`with_dpop_nonces`](Self::with_dpop_nonces) was set.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.dpop_nonce_at(self.config.clock.now_unix())
+    }
+
+    /// [`dpop_nonce`](Self::dpop_nonce) as if the time were `now_unix_seconds`.
+    pub fn dpop_nonce_at(&self, now_unix_seconds: i64) -> Option<String> {
+        let key = self.config.nonces.as_ref()?;
+        Some(key.nonce(now_unix_seconds))
     }
 
     /// The algorithms DPoP proofs may use and their `iat` window (default

@@ -27,3 +27,4 @@ mod throttle;
 mod token_endpoint;
 mod trusted_proxies;
 mod verifier;
+mod verify_dpop;
