@@ -35,6 +35,9 @@ use crate::strict_json::object_from_slice;
 /// The `typ` of a DPoP proof (RFC 9449 §4.2).
 pub const DPOP_TYP: &str = "dpop+jwt";
 
+/// The fully specified JOSE name of EdDSA with the Ed25519 curve (RFC 9864 §2.2).
+pub const ED25519: &str = "Ed25519";
+
 /// The longest proof accepted, in bytes: an RSA-4096 key in the header fits several times.
 pub const MAX_PROOF_LEN: usize = 8 * 1024;
 
@@ -252,12 +255,22 @@ pub fn verify_proof(
 /// The `algs` parameter of a `WWW-Authenticate: DPoP` challenge (RFC 9449 §7.1): the JOSE
 /// names of `algorithms`, space-separated, e.g. `ES256 EdDSA`.
 pub fn algs_parameter(algorithms: &[Algorithm]) -> String {
-    // `Algorithm`'s Debug text is its JOSE name (`ES256`, `EdDSA`, `PS256`, …).
-    algorithms
-        .iter()
-        .map(|alg| format!("{alg:?}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    algorithm_names(algorithms).join(" ")
+}
+
+/// The JOSE names of `algorithms` as servers advertise them (`dpop_signing_alg_values_supported`,
+/// `algs`): each one's name (`ES256`, `EdDSA`, `PS256`, …), and after `EdDSA` also `Ed25519`,
+/// its fully specified name (RFC 9864), which a proof may carry instead.
+pub fn algorithm_names(algorithms: &[Algorithm]) -> Vec<String> {
+    let mut names = Vec::with_capacity(algorithms.len() + 1);
+    for alg in algorithms {
+        // `Algorithm`'s Debug text is its JOSE name.
+        names.push(format!("{alg:?}"));
+        if *alg == Algorithm::EdDSA {
+            names.push(ED25519.to_owned());
+        }
+    }
+    names
 }
 
 /// The `ath` of an access token: base64url(SHA-256(ASCII token)) (RFC 9449 §4.2).
@@ -306,6 +319,9 @@ fn check_header(
     allowed: &[Algorithm],
 ) -> Result<Algorithm, ProofError> {
     let alg = match header.get("alg") {
+        // RFC 9864 §2.2: the fully specified name of EdDSA with Ed25519, which client libraries
+        // now use (`EdDSA` is deprecated); Ed25519 is the only curve accepted for `EdDSA`.
+        Some(Value::String(alg)) if alg == ED25519 => Algorithm::EdDSA,
         Some(Value::String(alg)) => {
             Algorithm::from_str(alg).map_err(|_| ProofError::AlgorithmNotAllowed)?
         }

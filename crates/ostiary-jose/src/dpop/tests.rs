@@ -137,14 +137,42 @@ fn the_nonce_is_handed_back_for_the_caller_to_check() {
 fn the_algs_parameter_names_the_algorithms_as_jose_does() {
     assert_eq!(
         algs_parameter(&DEFAULT_ALGORITHMS),
-        "ES256 EdDSA ES384 PS256 RS256"
+        "ES256 EdDSA Ed25519 ES384 PS256 RS256"
     );
     for alg in DEFAULT_ALGORITHMS {
         assert_eq!(
-            json!(algs_parameter(&[alg])),
+            json!(algorithm_names(&[alg])[0]),
             serde_json::to_value(alg).unwrap()
         );
     }
+}
+
+#[test]
+fn ed25519_is_the_fully_specified_name_of_eddsa_with_that_curve() {
+    // RFC 9864 §2.2: what current client libraries (panva's) put in `alg`.
+    let key = ed25519();
+    let mut h = header(&key);
+    h["alg"] = json!("Ed25519");
+    let proof = check(&sign(&key, &h, &claims())).unwrap();
+    assert_eq!(proof.alg, Algorithm::EdDSA);
+    // Not for another kind of key, nor where EdDSA is not allowed.
+    let p256 = es256();
+    let mut h = header(&p256);
+    h["alg"] = json!("Ed25519");
+    assert_eq!(
+        check(&sign(&p256, &h, &claims())).unwrap_err(),
+        ProofError::InvalidKey
+    );
+    let only_es256 = ProofPolicy {
+        algorithms: vec![Algorithm::ES256],
+        ..ProofPolicy::default()
+    };
+    let mut h = header(&key);
+    h["alg"] = json!("Ed25519");
+    assert_eq!(
+        verify_proof(&sign(&key, &h, &claims()), &request(), &only_es256, NOW).unwrap_err(),
+        ProofError::AlgorithmNotAllowed
+    );
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn metadata(state: &AppState) -> Value {
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
-        "dpop_signing_alg_values_supported": state.idp.dpop_policy().algorithms,
+        "dpop_signing_alg_values_supported": ostiary_jose::dpop::algorithm_names(&state.idp.dpop_policy().algorithms),
         "prompt_values_supported": ["none", "login"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "preferred_username"],
         "claims_parameter_supported": false,

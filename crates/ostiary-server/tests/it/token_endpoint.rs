@@ -460,7 +460,7 @@ async fn userinfo_answers_for_valid_tokens_and_challenges_the_rest() {
     // Both schemes the endpoint accepts are offered (RFC 9449 §7.1), DPoP with its algs.
     assert_eq!(
         missing.headers()["www-authenticate"],
-        "Bearer realm=\"ostiary\", DPoP algs=\"ES256 EdDSA ES384 PS256 RS256\""
+        "Bearer realm=\"ostiary\", DPoP algs=\"ES256 EdDSA Ed25519 ES384 PS256 RS256\""
     );
     let garbage = app.userinfo("garbage").await;
     assert_eq!(garbage.status(), StatusCode::UNAUTHORIZED);
