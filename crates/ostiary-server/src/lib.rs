@@ -44,7 +44,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use http::{HeaderValue, header};
+use http::{HeaderName, HeaderValue, header};
 use ostiary_core::clock::Clock;
 use ostiary_core::secret::{Credential, CredentialHash};
 use ostiary_core::{Idp, IdpConfig, IdpError, Store};
@@ -194,11 +194,13 @@ async fn preflight() -> http::StatusCode {
 pub fn router(state: AppState) -> Router {
     use endpoints::*;
     // Metadata, keys, userinfo and the revocation feed hold nothing a cookie unlocks (userinfo
-    // needs a bearer token), so any origin may read them from script, without credentials.
+    // needs an access token), so any origin may read them from script, without credentials.
+    // Script may send a DPoP proof (RFC 9449) and read the DPoP challenge and nonce.
     let any_origin = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([http::Method::GET, http::Method::POST])
-        .allow_headers([header::AUTHORIZATION])
+        .allow_headers([header::AUTHORIZATION, HeaderName::from_static("dpop")])
+        .expose_headers([header::WWW_AUTHENTICATE, error::DPOP_NONCE])
         .max_age(Duration::from_secs(600));
     let cacheable = Router::new()
         .route(

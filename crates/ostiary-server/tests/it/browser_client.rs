@@ -361,3 +361,54 @@ async fn logout_from_the_app_ends_the_session_and_clears_the_cookies() {
     let session = app.idp.store().find_session(&sid).await.unwrap().unwrap();
     assert_eq!(session.end_reason.as_deref(), Some("logout"));
 }
+
+/// Every IdP endpoint a page sends DPoP proofs to lets the `DPoP` request header through CORS
+/// and lets script read the `DPoP-Nonce` (and the challenge, where there is one).
+#[tokio::test]
+async fn pages_may_send_dpop_proofs_and_read_nonces_wherever_they_send_tokens() {
+    let app = spawn_app().await;
+    with_browser_client(&app).await;
+    for (path, method) in [
+        (format!("/browser/token?client_id={SPA}"), "POST"),
+        ("/userinfo".to_owned(), "GET"),
+    ] {
+        let preflight = http()
+            .request(reqwest::Method::OPTIONS, app.url(&path))
+            .header("Origin", SPA_ORIGIN)
+            .header("Access-Control-Request-Method", method)
+            .header("Access-Control-Request-Headers", "dpop")
+            .send()
+            .await
+            .unwrap();
+        assert!(preflight.status().is_success(), "{path}");
+        let allowed = preflight.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(allowed.contains("dpop"), "{path}: {allowed}");
+
+        let answer = http()
+            .request(method.parse().unwrap(), app.url(&path))
+            .header("Origin", SPA_ORIGIN)
+            .header("X-Ostiary-CSRF", "1")
+            .send()
+            .await
+            .unwrap();
+        let exposed = answer.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(exposed.contains("dpop-nonce"), "{path}: {exposed}");
+    }
+    let userinfo = http()
+        .get(app.url("/userinfo"))
+        .header("Origin", SPA_ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    let exposed = userinfo.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(exposed.contains("www-authenticate"), "{exposed}");
+}
