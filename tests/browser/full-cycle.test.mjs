@@ -1,5 +1,6 @@
 // The demo as a user sees it: sign in through the IdP's login page, call the API, keep working
-// after the access token expired (silent renewal from the refresh cookie), reload, sign out.
+// after the access token expired (silent renewal from the refresh cookie), reload, sign out. The
+// tokens are DPoP-bound all along to the one key the page keeps in IndexedDB.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -29,12 +30,14 @@ test('full cycle: sign in, API, silent renewal after expiry, reload, sign out', 
   await h.shot(page, 'full-cycle-signed-in');
   const cookieAtSignIn = await h.refreshCookie(context);
   assert.ok(cookieAtSignIn, 'signing in set the refresh cookie');
+  assert.match(signedIn.jkt ?? '', /^[A-Za-z0-9_-]{43}$/, "the access token is bound to the page's DPoP key (cnf.jkt)");
 
   // The API answers.
   const first = await h.callApiByButton(page);
   assert.equal(first.status, '200', first.text);
   assert.equal(first.json.client_id, h.CLIENT_ID);
   assert.equal(first.json.expires_at, signedIn.exp, 'the API saw the token the app holds');
+  assert.equal(first.json.dpop_jkt, signedIn.jkt, 'the API checked the proof of that key');
   await h.shot(page, 'full-cycle-api-answer');
   await traffic.settled();
   const firstToken = traffic.tokens.at(-1);
@@ -45,7 +48,9 @@ test('full cycle: sign in, API, silent renewal after expiry, reload, sign out', 
     polling: 100,
     timeout: (ACCESS_TOKEN_TTL + 10) * 1000,
   });
-  assert.equal(await h.apiStatus(demo, firstToken), 401, 'the API refuses the expired access token');
+  const late = await h.proofFromPage(page, { htm: 'GET', htu: demo.apiHtu, accessToken: firstToken });
+  const expired = await h.apiCall(demo, firstToken, late);
+  assert.deepEqual([expired.status, expired.reason], [401, 'expired'], 'the API refuses the expired access token, proof or not');
 
   // Calling again works without signing in: a new access token from the refresh cookie.
   const navigationsBefore = traffic.navigations.length;
@@ -78,6 +83,8 @@ test('full cycle: sign in, API, silent renewal after expiry, reload, sign out', 
   await h.expectStateLine(page, 'signed-in');
   assert.equal(reloaded.username, h.USERNAME);
   assert.notEqual(reloaded.jti, renewed.jti, 'a fresh access token after reload');
+  assert.equal(reloaded.jkt, signedIn.jkt, 'bound to the same key: it outlives the reload in IndexedDB');
+  assert.equal((await h.callApiByButton(page)).status, '200', 'the API takes it after the reload');
   assert.ok(
     traffic.navigations.slice(reloadFrom).every((u) => new URL(u).origin === demo.appUrl),
     `no visit to the IdP on reload: ${traffic.navigations.slice(reloadFrom)}`,
@@ -100,8 +107,10 @@ test('full cycle: sign in, API, silent renewal after expiry, reload, sign out', 
   assert.equal(await h.appRefresh(page), false, 'ostiaryDemo.refresh() resolves false after sign-out');
   assert.deepEqual(await h.appState(page), { signedIn: false });
 
-  // The IdP ended the session, not only the cookies: the last refresh token is dead too.
-  const replay = await h.replayRefreshCookie(demo, lastCookie.name, lastCookie.value);
+  // The IdP ended the session, not only the cookies: the last refresh token is dead too, even
+  // with a proof by its key.
+  const proof = await h.proofFromPage(page, { htm: 'POST', htu: demo.tokenHtu });
+  const replay = await h.replayRefreshCookie(demo, lastCookie.name, lastCookie.value, proof);
   assert.equal(replay.status, 400, JSON.stringify(replay.body));
   assert.equal(replay.body.error, 'invalid_grant');
 

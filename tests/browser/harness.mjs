@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -164,6 +164,9 @@ async function startDemoOn({ idpPort, apiPort, appPort, accessTokenTtl, apiLeewa
     issuer: `http://${IDP_HOST}:${idpPort}`,
     appUrl: `http://${APP_HOST}:${appPort}`,
     apiUrl: `http://${API_HOST}:${apiPort}`,
+    /** What DPoP proofs name as `htu` (RFC 9449 §4.2): the public URLs, not the addresses. */
+    tokenHtu: `http://${IDP_HOST}:${idpPort}/browser/token`,
+    apiHtu: `http://${API_HOST}:${apiPort}/api/hello`,
     /** The same servers, by address: Node cannot resolve *.localhost (the servers ignore Host). */
     idpDirect: `http://127.0.0.1:${idpPort}`,
     apiDirect: `http://127.0.0.1:${apiPort}`,
@@ -367,21 +370,73 @@ export function jwtClaims(jwt) {
   return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
 }
 
-/** Calls the demo API directly (from Node) with `accessToken`; resolves the HTTP status. */
-export async function apiStatus(demo, accessToken) {
-  const response = await fetch(`${demo.apiDirect}/api/hello`, {
-    headers: { Authorization: `Bearer ${accessToken}` },
-  });
-  await response.arrayBuffer();
-  return response.status;
+/**
+ * Calls the demo API directly (from Node) with `accessToken`: as a bearer token when `proof` is
+ * undefined, else under the `DPoP` scheme with `proof` in the `DPoP` header (none if empty).
+ * Resolves `{status, reason, challenges}` (the body's `reason`, the `WWW-Authenticate` values).
+ */
+export async function apiCall(demo, accessToken, proof) {
+  const headers = proof === undefined ? { Authorization: `Bearer ${accessToken}` } : { Authorization: `DPoP ${accessToken}` };
+  if (proof) headers.DPoP = proof;
+  const response = await fetch(`${demo.apiDirect}/api/hello`, { headers });
+  const body = await response.json().catch(() => ({}));
+  return { status: response.status, reason: body.reason, challenges: response.headers.get('www-authenticate') || '' };
+}
+
+/** The HTTP status of `apiCall(demo, accessToken, proof)`. */
+export async function apiStatus(demo, accessToken, proof) {
+  return (await apiCall(demo, accessToken, proof)).status;
 }
 
 /**
- * What a thief holding a copy of the refresh cookie can do: POST /browser/token from Node, with
- * the app's Origin and the CSRF header forged (no browser in the way). Resolves
- * `{status, body, setCookies}`.
+ * A DPoP proof signed in `page` (on the app's origin) with the app's key from IndexedDB, the way
+ * script injected there could make one: the key is non-extractable, so such script can use it
+ * while it runs on the page, but never copy it. `iat` defaults to now (Unix seconds).
  */
-export async function replayRefreshCookie(demo, name, value) {
+export function proofFromPage(page, { htm, htu, accessToken, iat }) {
+  return page.evaluate(async (args) => {
+    const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    const json = (value) => b64(new TextEncoder().encode(JSON.stringify(value)));
+    const result = (request) => new Promise((resolve, reject) => {
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    const db = await result(indexedDB.open('ostiary-demo'));
+    const pair = await result(db.transaction('keys').objectStore('keys').get('dpop'));
+    db.close();
+    if (!pair) throw new Error('the app has no DPoP key in IndexedDB');
+    const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', pair.publicKey);
+    const claims = { jti: crypto.randomUUID(), htm: args.htm, htu: args.htu, iat: args.iat ?? Math.floor(Date.now() / 1000) };
+    if (args.accessToken) claims.ath = b64(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(args.accessToken)));
+    const input = `${json({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty, crv, x, y } })}.${json(claims)}`;
+    const signature = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, pair.privateKey, new TextEncoder().encode(input));
+    return `${input}.${b64(signature)}`;
+  }, { htm, htu, accessToken, iat });
+}
+
+/** A thief's own DPoP key pair (P-256, in Node): `proof({htm, htu, accessToken})`, `jkt`. */
+export function thiefKey() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { kty, crv, x, y } = publicKey.export({ format: 'jwk' });
+  const json = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return {
+    jkt: createHash('sha256').update(JSON.stringify({ crv, kty, x, y })).digest('base64url'),
+    proof({ htm, htu, accessToken }) {
+      const claims = { jti: randomUUID(), htm, htu, iat: Math.floor(Date.now() / 1000) };
+      if (accessToken) claims.ath = createHash('sha256').update(accessToken).digest('base64url');
+      const input = `${json({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty, crv, x, y } })}.${json(claims)}`;
+      const signature = sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+      return `${input}.${signature.toString('base64url')}`;
+    },
+  };
+}
+
+/**
+ * What someone holding a copy of the refresh cookie can do: POST /browser/token from Node, with
+ * the app's Origin and the CSRF header forged (no browser in the way), and a DPoP `proof` if
+ * given. Resolves `{status, body, setCookies}`.
+ */
+export async function replayRefreshCookie(demo, name, value, proof) {
   const response = await fetch(`${demo.idpDirect}/browser/token?client_id=${CLIENT_ID}`, {
     method: 'POST',
     headers: {
@@ -389,6 +444,7 @@ export async function replayRefreshCookie(demo, name, value) {
       'X-Ostiary-CSRF': '1',
       Cookie: `${name}=${value}`,
       'Content-Type': 'application/x-www-form-urlencoded',
+      ...(proof ? { DPoP: proof } : {}),
     },
     body: 'grant_type=refresh_token',
   });

@@ -1,5 +1,8 @@
-// A copy of the refresh cookie, stolen (e.g. from the disk) and used later from elsewhere: the
-// IdP sees an old generation come back and ends the whole session, for the thief and the victim.
+// A copy of the refresh cookie, stolen (e.g. from the disk) and used from elsewhere. The cookie
+// is bound to the page's DPoP key, which never leaves the browser: the copy alone gets nothing
+// and changes nothing. Only with a proof by that key (script running on the page) could it be
+// presented, and then the IdP's reuse detection is the second line: an old generation coming
+// back ends the whole session.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -7,7 +10,48 @@ import * as h from './harness.mjs';
 
 const env = h.useDemo();
 
-test('a stolen refresh cookie, replayed after two rotations, ends the session in every tab', { timeout: 60_000 }, async (t) => {
+test("a stolen refresh cookie without the page's key gets nothing and the owner stays signed in", { timeout: 60_000 }, async (t) => {
+  const { demo } = env;
+  const context = await h.newContext(t, env);
+  const page = await context.newPage();
+  const signedIn = await h.signIn(page, demo);
+  const stolen = await h.refreshCookie(context);
+
+  // The current generation, replayed from Node without a proof, and with the thief's own key.
+  const thief = h.thiefKey();
+  const attempts = {
+    'without a proof': await h.replayRefreshCookie(demo, stolen.name, stolen.value),
+    "with the thief's key": await h.replayRefreshCookie(demo, stolen.name, stolen.value, thief.proof({ htm: 'POST', htu: demo.tokenHtu })),
+  };
+  for (const [how, replay] of Object.entries(attempts)) {
+    assert.equal(replay.status, 400, `${how}: ${JSON.stringify(replay.body)}`);
+    assert.match(replay.body.error, /^(invalid_dpop_proof|invalid_grant)$/, how);
+    assert.equal(replay.body.access_token, undefined, `${how}: no access token`);
+    assert.deepEqual(replay.setCookies, [], `${how}: no new cookie, and the owner's is not deleted`);
+  }
+  assert.equal(attempts['without a proof'].body.error, 'invalid_dpop_proof', 'the demo client requires DPoP');
+  assert.equal(attempts["with the thief's key"].body.error, 'invalid_grant', 'bound to another key');
+
+  // Nothing changed for the owner: the very cookie that was copied still rotates.
+  assert.equal((await h.refreshCookie(context)).value, stolen.value);
+  assert.equal(await h.appRefresh(page), true, "the owner's refresh works");
+  assert.equal(await h.appRefresh(page), true);
+  assert.notEqual((await h.refreshCookie(context)).value, stolen.value, 'it rotated');
+
+  // Now two generations old, the copy would be reuse, and end the session, if it counted: without
+  // the key it does not.
+  for (const proof of [undefined, thief.proof({ htm: 'POST', htu: demo.tokenHtu })]) {
+    const late = await h.replayRefreshCookie(demo, stolen.name, stolen.value, proof);
+    assert.equal(late.status, 400, JSON.stringify(late.body));
+    assert.deepEqual(late.setCookies, []);
+  }
+  assert.equal(await h.appRefresh(page), true, 'the owner is still signed in');
+  assert.equal((await h.appState(page)).jkt, signedIn.jkt);
+  assert.equal((await h.callApiByButton(page)).status, '200');
+  h.assertNoAppErrors(context);
+});
+
+test('with a proof by the key, a copy two generations old ends the session in every tab', { timeout: 60_000 }, async (t) => {
   const { demo } = env;
   const context = await h.newContext(t, env);
   const traffic = h.recordTraffic(context, demo);
@@ -29,9 +73,10 @@ test('a stolen refresh cookie, replayed after two rotations, ends the session in
   assert.ok(!generations.includes(stolen.value) && generations[0] !== generations[1], 'two rotations happened');
   assert.equal(current.value, generations[1]);
 
-  // The thief replays it, forging the app's Origin and the CSRF header: refused, and the IdP
-  // ends the session.
-  const replay = await h.replayRefreshCookie(demo, stolen.name, stolen.value);
+  // Script on the page signs a proof with the app's key; the thief replays the old copy with it,
+  // forging the app's Origin and the CSRF header: refused, and the IdP ends the session.
+  const proof = () => h.proofFromPage(one, { htm: 'POST', htu: demo.tokenHtu });
+  const replay = await h.replayRefreshCookie(demo, stolen.name, stolen.value, await proof());
   assert.equal(replay.status, 400, JSON.stringify(replay.body));
   assert.equal(replay.body.error, 'invalid_grant');
   assert.equal(replay.body.access_token, undefined);
@@ -47,7 +92,7 @@ test('a stolen refresh cookie, replayed after two rotations, ends the session in
     assert.deepEqual(await h.appState(page), { signedIn: false });
   }
   assert.equal(await h.refreshCookie(context), undefined, "the IdP deleted the victim's dead refresh cookie");
-  const again = await h.replayRefreshCookie(demo, current.name, current.value);
+  const again = await h.replayRefreshCookie(demo, current.name, current.value, await proof());
   assert.equal(again.status, 400, 'the generation the victim held is dead too');
   assert.equal(again.body.error, 'invalid_grant');
 
@@ -65,7 +110,7 @@ test('a stolen refresh cookie, replayed after two rotations, ends the session in
   h.assertNoAppErrors(context);
 });
 
-test('a copy one generation old, replayed within the grace window, gets the same successor', { timeout: 60_000 }, async (t) => {
+test('a copy one generation old, replayed with a proof within the grace window, gets the same successor', { timeout: 60_000 }, async (t) => {
   const { demo } = env;
   const context = await h.newContext(t, env);
   const page = await context.newPage();
@@ -76,9 +121,11 @@ test('a copy one generation old, replayed within the grace window, gets the same
   assert.notEqual(current.value, previous.value);
 
   // (Within the 10 s grace window: this is what a lost answer's retry looks like.)
-  const replay = await h.replayRefreshCookie(demo, previous.name, previous.value);
+  const proof = await h.proofFromPage(page, { htm: 'POST', htu: demo.tokenHtu });
+  const replay = await h.replayRefreshCookie(demo, previous.name, previous.value, proof);
   assert.equal(replay.status, 200, JSON.stringify(replay.body));
   assert.equal(replay.body.refresh_token, undefined, 'a browser client never gets the refresh token in a body');
+  assert.equal(replay.body.token_type, 'DPoP');
   const successor = replay.setCookies.map((c) => h.cookieValueIn(c, previous.name)).find(Boolean);
   assert.equal(successor, current.value, 'the same successor, not a new branch');
 

@@ -1,5 +1,5 @@
-// Two tabs of the app share one refresh cookie: refreshing in both at once must not look like
-// theft, and signing out in one ends the other's ability to get tokens.
+// Two tabs of the app share one refresh cookie and one DPoP key: refreshing in both at once must
+// not look like theft, and signing out in one ends the other's ability to get tokens.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -44,8 +44,12 @@ async function refreshBoth({ context, traffic, one, two }, options, label) {
     assert.ok(state.exp > Date.now() / 1000, `${label}, ${name}: its token has not expired`);
     await h.expectStateLine(page, 'signed-in');
   }
+  const jkts = await Promise.all([one, two].map(async (page) => (await h.appState(page)).jkt));
+  assert.ok(jkts[0] && jkts[0] === jkts[1], `${label}: both tabs' tokens are bound to one DPoP key: ${jkts}`);
   for (const token of tokens) {
-    assert.equal(await h.apiStatus(demo, token), 200, `${label}: the API accepts each new token`);
+    assert.equal(h.jwtClaims(token).cnf?.jkt, jkts[0], `${label}: each new token is bound to that key`);
+    const proof = await h.proofFromPage(one, { htm: 'GET', htu: demo.apiHtu, accessToken: token });
+    assert.equal(await h.apiStatus(demo, token, proof), 200, `${label}: the API accepts each new token`);
   }
   const jar = (await h.refreshCookie(context))?.value;
   assert.ok(jar, `${label}: a refresh cookie is left`);
@@ -130,8 +134,10 @@ test('after sign-out in one tab, no tab of that browser gets access tokens', { t
     await h.expectStateLine(page, 'signed-out');
     assert.equal(await h.appRefresh(page), false);
   }
-  // Server side, too: the last refresh token no longer works, even presented directly.
-  const replay = await h.replayRefreshCookie(demo, last.name, last.value);
+  // Server side, too: the last refresh token no longer works, even presented directly with a
+  // proof by its key.
+  const proof = await h.proofFromPage(one, { htm: 'POST', htu: demo.tokenHtu });
+  const replay = await h.replayRefreshCookie(demo, last.name, last.value, proof);
   assert.equal(replay.status, 400);
   assert.equal(replay.body.error, 'invalid_grant');
   // Signing in again needs the password (the IdP session ended), and works.

@@ -1,6 +1,7 @@
 // What script injected into the app's origin (XSS) can and cannot get: it can ask the IdP for
 // access tokens while it runs, but it can never read, store or send away the refresh token,
-// which lives in HttpOnly cookies on the IdP's own origin.
+// which lives in HttpOnly cookies on the IdP's own origin; and the access tokens it can copy are
+// bound to a DPoP key it can use on the page but never take away, so they are useless elsewhere.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -71,15 +72,18 @@ test('XSS on the app origin cannot read or take away the refresh token', { timeo
   await traffic.settled();
   assertNothingSecret(await snoop(page), await idpSecrets(context, traffic), 'after reload');
 
-  // The injected script calls the IdP itself, as the app does (fetch and XMLHttpRequest).
+  // The injected script calls the IdP itself, as the app does (fetch and XMLHttpRequest), with
+  // proofs it signs with the app's key (which it can use while it runs here).
   const refreshValuesBefore = new Set([(await h.refreshCookie(context)).value]);
   const exchangesBefore = traffic.tokenExchanges.length;
-  const loot = await page.evaluate(async ({ issuer, clientId }) => {
+  const proofs = [];
+  for (let i = 0; i < 2; i++) proofs.push(await h.proofFromPage(page, { htm: 'POST', htu: demo.tokenHtu }));
+  const loot = await page.evaluate(async ({ issuer, clientId, proofs }) => {
     const url = `${issuer}/browser/token?client_id=${clientId}`;
     const response = await fetch(url, {
       method: 'POST',
       credentials: 'include',
-      headers: { 'X-Ostiary-CSRF': '1' },
+      headers: { 'X-Ostiary-CSRF': '1', DPoP: proofs[0] },
       body: new URLSearchParams({ grant_type: 'refresh_token' }),
     });
     const viaFetch = {
@@ -93,6 +97,7 @@ test('XSS on the app origin cannot read or take away the refresh token', { timeo
       xhr.open('POST', url);
       xhr.withCredentials = true;
       xhr.setRequestHeader('X-Ostiary-CSRF', '1');
+      xhr.setRequestHeader('DPoP', proofs[1]);
       xhr.onloadend = () =>
         resolve({
           status: xhr.status,
@@ -103,7 +108,7 @@ test('XSS on the app origin cannot read or take away the refresh token', { timeo
       xhr.send(new URLSearchParams({ grant_type: 'refresh_token' }));
     });
     return { viaFetch, viaXhr, cookie: document.cookie };
-  }, { issuer: demo.issuer, clientId: h.CLIENT_ID });
+  }, { issuer: demo.issuer, clientId: h.CLIENT_ID, proofs });
   await traffic.settled();
 
   // Every refresh-token value that existed: before, and whatever the IdP set in answer.
@@ -133,6 +138,69 @@ test('XSS on the app origin cannot read or take away the refresh token', { timeo
 
   // The rotations the injected script caused did not break the app: it refreshes as before.
   assert.equal(await h.appRefresh(page), true);
+  assert.equal((await h.callApiByButton(page)).status, '200');
+  h.assertNoAppErrors(context);
+});
+
+test('XSS that copies the access token and its proof gets nothing from the API off the page', { timeout: 60_000 }, async (t) => {
+  const { demo } = env;
+  const context = await h.newContext(t, env);
+  const page = await context.newPage();
+  const signedIn = await h.signIn(page, demo);
+
+  // The injected script hooks fetch to copy what the app sends to the API, tries to export the
+  // app's private key, and signs a proof dated an hour ahead, to be used later from elsewhere.
+  await page.evaluate((apiUrl) => {
+    const original = window.fetch;
+    window.stolen = [];
+    window.fetch = (url, init = {}) => {
+      if (String(url).startsWith(apiUrl)) window.stolen.push({ ...init.headers });
+      return original(url, init);
+    };
+  }, demo.apiUrl);
+  assert.equal((await h.callApiByButton(page)).status, '200');
+  const copied = await page.evaluate(() => window.stolen.at(-1));
+  assert.ok(copied?.Authorization?.startsWith('DPoP ') && copied.DPoP, `the script copied both headers: ${JSON.stringify(copied)}`);
+  const accessToken = copied.Authorization.slice('DPoP '.length);
+  assert.equal(h.jwtClaims(accessToken).cnf?.jkt, signedIn.jkt);
+
+  const keyLoot = await page.evaluate(async () => {
+    const result = (request) => new Promise((resolve, reject) => {
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    const db = await result(indexedDB.open('ostiary-demo'));
+    const pair = await result(db.transaction('keys').objectStore('keys').get('dpop'));
+    db.close();
+    const exported = [];
+    for (const format of ['jwk', 'pkcs8']) {
+      exported.push(await crypto.subtle.exportKey(format, pair.privateKey).then(() => `${format}: exported`, (e) => e.name));
+    }
+    return { extractable: pair.privateKey.extractable, exported };
+  });
+  assert.deepEqual(keyLoot, { extractable: false, exported: ['InvalidAccessError', 'InvalidAccessError'] }, 'the private key cannot leave WebCrypto');
+  const stockpiled = await h.proofFromPage(page, {
+    htm: 'GET', htu: demo.apiHtu, accessToken, iat: Math.floor(Date.now() / 1000) + 3600,
+  });
+
+  // From outside the page (a plain HTTP client), every way of presenting the copy is refused.
+  const thief = h.thiefKey();
+  const attempts = {
+    'the copied proof, replayed': await h.apiCall(demo, accessToken, copied.DPoP),
+    'as a bearer token': await h.apiCall(demo, accessToken),
+    'as DPoP without a proof': await h.apiCall(demo, accessToken, ''),
+    "with the thief's own key": await h.apiCall(demo, accessToken, thief.proof({ htm: 'GET', htu: demo.apiHtu, accessToken })),
+    'with a proof signed for later': await h.apiCall(demo, accessToken, stockpiled),
+  };
+  for (const [how, answer] of Object.entries(attempts)) {
+    assert.equal(answer.status, 401, `${how}: ${JSON.stringify(answer)}`);
+    assert.match(answer.challenges, /DPoP/, `${how}: a DPoP challenge`);
+  }
+  assert.equal(attempts['the copied proof, replayed'].reason, 'invalid_dpop_proof');
+  assert.equal(attempts["with the thief's own key"].reason, 'dpop_key_mismatch');
+  assert.equal(attempts['with a proof signed for later'].reason, 'invalid_dpop_proof');
+
+  // The page itself goes on.
   assert.equal((await h.callApiByButton(page)).status, '200');
   h.assertNoAppErrors(context);
 });

@@ -3,10 +3,16 @@
 // What it keeps: the access token, in the `session` variable below, and nowhere else. The refresh
 // token is an HttpOnly cookie on the identity provider's origin, which this script can neither
 // read nor send anywhere but to the IdP's browser endpoints (fetch with credentials: 'include').
+// Both are bound to a DPoP key (RFC 9449): an ECDSA P-256 key pair made by WebCrypto as
+// non-extractable, kept in IndexedDB (so every tab and every reload uses the same one), whose
+// private half no script can read. Each request to the IdP and the API carries a proof signed
+// with it; a copy of either token, taken anywhere, is useless without the key.
 'use strict';
 
 let config = null;          // { issuer, clientId, redirectUri, apiUrl }, from /config.json
-let session = null;         // { accessToken, expiresAt (ms), claims, username } while signed in
+let session = null;         // { accessToken, scheme, expiresAt (ms), claims, username } while signed in
+let dpopKey = null;         // { privateKey (non-extractable CryptoKey), jwk (public) }, once loaded
+const dpopNonces = new Map(); // origin -> the last DPoP-Nonce it sent (RFC 9449 §8, §9)
 
 const $ = (id) => document.getElementById(id);
 
@@ -18,6 +24,85 @@ function randomString() {
   return base64url(crypto.getRandomValues(new Uint8Array(32)));
 }
 
+function base64urlJson(value) {
+  return base64url(new TextEncoder().encode(JSON.stringify(value)));
+}
+
+// The DPoP key, from IndexedDB; made there the first time. Two tabs making one at once: add()
+// lets only the first store it, and the other uses that one.
+const KEY_DB = 'ostiary-demo';
+const KEY_STORE = 'keys';
+const KEY_NAME = 'dpop';
+
+function idbResult(request) {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+async function loadDpopKey() {
+  if (dpopKey) return dpopKey;
+  const open = indexedDB.open(KEY_DB, 1);
+  open.onupgradeneeded = () => open.result.createObjectStore(KEY_STORE);
+  const db = await idbResult(open);
+  const stored = () => idbResult(db.transaction(KEY_STORE).objectStore(KEY_STORE).get(KEY_NAME));
+  let pair = await stored();
+  if (!pair) {
+    const made = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+    const add = db.transaction(KEY_STORE, 'readwrite').objectStore(KEY_STORE).add(made, KEY_NAME);
+    pair = await idbResult(add).then(() => made, () => stored());
+  }
+  db.close();
+  const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', pair.publicKey);
+  dpopKey = { privateKey: pair.privateKey, jwk: { kty, crv, x, y } };
+  return dpopKey;
+}
+
+// A DPoP proof (RFC 9449 §4.2) for one request: `htu` without query, `ath` for a token.
+async function dpopProof(method, url, accessToken) {
+  const key = await loadDpopKey();
+  const target = new URL(url);
+  const claims = {
+    jti: randomString(),
+    htm: method,
+    htu: `${target.origin}${target.pathname}`,
+    iat: Math.floor(Date.now() / 1000),
+  };
+  if (accessToken) {
+    claims.ath = base64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(accessToken)));
+  }
+  const nonce = dpopNonces.get(target.origin);
+  if (nonce) claims.nonce = nonce;
+  const input = `${base64urlJson({ typ: 'dpop+jwt', alg: 'ES256', jwk: key.jwk })}.${base64urlJson(claims)}`;
+  const signature = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key.privateKey, new TextEncoder().encode(input));
+  return `${input}.${base64url(signature)}`;
+}
+
+// fetch with a fresh proof; a server that asks for a nonce of its own (use_dpop_nonce, with
+// the nonce in DPoP-Nonce) gets one more try with it.
+async function fetchWithProof(url, init, accessToken) {
+  const origin = new URL(url).origin;
+  for (let attempt = 1; ; attempt++) {
+    const proof = await dpopProof(init.method || 'GET', url, accessToken);
+    const response = await fetch(url, { ...init, headers: { ...init.headers, DPoP: proof } });
+    const nonce = response.headers.get('DPoP-Nonce');
+    const newNonce = nonce && nonce !== dpopNonces.get(origin);
+    if (nonce) dpopNonces.set(origin, nonce);
+    if (attempt > 1 || !newNonce || response.ok) return response;
+    const challenge = response.headers.get('WWW-Authenticate') || '';
+    const error = response.status === 400 ? (await response.clone().json().catch(() => ({}))).error : '';
+    if (!challenge.includes('use_dpop_nonce') && error !== 'use_dpop_nonce') return response;
+  }
+}
+
+// An access token's request headers, for a resource (the API, userinfo).
+function authorized(method, url) {
+  const { accessToken, scheme } = session;
+  const headers = { Authorization: `${scheme} ${accessToken}` };
+  return scheme === 'DPoP' ? fetchWithProof(url, { method, headers }, accessToken) : fetch(url, { method, headers });
+}
+
 function decodeClaims(jwt) {
   const payload = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
   return JSON.parse(atob(payload));
@@ -25,14 +110,16 @@ function decodeClaims(jwt) {
 
 // A call to one of the IdP's browser endpoints. The custom header makes it a CORS request that
 // the browser must pre-approve with the IdP, which only approves this app's registered origin.
-function idp(path, form) {
+// Token requests carry a DPoP proof: the IdP binds the tokens, and the refresh cookie, to the key.
+function idp(path, form, { proof = true } = {}) {
   const url = `${config.issuer}${path}?client_id=${encodeURIComponent(config.clientId)}`;
-  return fetch(url, {
+  const init = {
     method: 'POST',
     credentials: 'include',
     headers: { 'X-Ostiary-CSRF': '1' },
     body: new URLSearchParams(form),
-  });
+  };
+  return proof ? fetchWithProof(url, init) : fetch(url, init);
 }
 
 // Signing in: authorization code flow with PKCE. The verifier and state must survive the trip to
@@ -84,9 +171,10 @@ async function accept(response) {
   }
   const body = await response.json();
   const claims = decodeClaims(body.access_token);
-  session = { accessToken: body.access_token, expiresAt: claims.exp * 1000, claims, username: session?.username };
+  const scheme = body.token_type?.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer';
+  session = { accessToken: body.access_token, scheme, expiresAt: claims.exp * 1000, claims, username: session?.username };
   if (!session.username) {
-    const info = await fetch(`${config.issuer}/userinfo`, { headers: { Authorization: `Bearer ${session.accessToken}` } });
+    const info = await authorized('GET', `${config.issuer}/userinfo`);
     session.username = info.ok ? (await info.json()).preferred_username : claims.sub;
   }
   render();
@@ -107,11 +195,11 @@ async function freshAccessToken() {
 }
 
 async function callApi() {
-  let token = await freshAccessToken();
-  if (!token) return;
-  let response = await fetch(`${config.apiUrl}/api/hello`, { headers: { Authorization: `Bearer ${token}` } });
+  if (!(await freshAccessToken())) return;
+  const url = `${config.apiUrl}/api/hello`;
+  let response = await authorized('GET', url);
   if (response.status === 401 && (await refresh())) {
-    response = await fetch(`${config.apiUrl}/api/hello`, { headers: { Authorization: `Bearer ${session.accessToken}` } });
+    response = await authorized('GET', url);
   }
   $('api-card').hidden = false;
   $('api-output').textContent = `HTTP ${response.status}\n\n${await response.text()}`;
@@ -119,7 +207,7 @@ async function callApi() {
 }
 
 async function signOut() {
-  await idp('/browser/logout', {});
+  await idp('/browser/logout', {}, { proof: false });
   session = null;
   $('api-card').hidden = true;
   render();
@@ -158,7 +246,9 @@ window.ostiaryDemo = {
   refresh,
   callApi,
   signOut,
-  state: () => (session ? { signedIn: true, username: session.username, jti: session.claims.jti, exp: session.claims.exp } : { signedIn: false }),
+  state: () => (session
+    ? { signedIn: true, username: session.username, jti: session.claims.jti, exp: session.claims.exp, jkt: session.claims.cnf?.jkt }
+    : { signedIn: false }),
 };
 
 async function main() {

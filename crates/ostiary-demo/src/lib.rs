@@ -16,21 +16,22 @@ pub use spa::{DemoApp, DemoAppConfig};
 use std::net::SocketAddr;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::get;
 use axum::{Json, Router};
 use ostiary_verify::Validator;
-use ostiary_verify::extract::VerifiedClaims;
+use ostiary_verify::extract::{DPOP_NONCE, VerifiedClaims};
 use serde_json::{Value, json};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// The demo API's routes:
-/// - `GET /api/hello`: needs a valid access token for this API; answers who called, through
-///   which client, with which scope, and when the token expires.
+/// - `GET /api/hello`: needs a valid access token for this API (DPoP-bound, with its proof,
+///   when the validator requires it: `ostiary demo` does); answers who called, through which
+///   client, with which scope and key, and when the token expires.
 /// - `GET /`: a one-line description.
 ///
-/// Script on `cors_origins` may call it with an `Authorization` header (no cookies: the API
-/// has none).
+/// Script on `cors_origins` may call it with `Authorization` and `DPoP` headers (no cookies:
+/// the API has none) and read its `WWW-Authenticate` challenges and `DPoP-Nonce`.
 pub fn api_router(validator: Validator, cors_origins: &[String]) -> Router {
     let origins: Vec<HeaderValue> = cors_origins
         .iter()
@@ -39,14 +40,14 @@ pub fn api_router(validator: Validator, cors_origins: &[String]) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET])
-        .allow_headers([header::AUTHORIZATION])
-        .expose_headers([header::WWW_AUTHENTICATE]);
+        .allow_headers([header::AUTHORIZATION, HeaderName::from_static("dpop")])
+        .expose_headers([header::WWW_AUTHENTICATE, DPOP_NONCE]);
     Router::new()
         .route("/api/hello", get(hello))
         .route(
             "/",
             get(|| async {
-                "Ostiary demo API: GET /api/hello with Authorization: Bearer <access token>\n"
+                "Ostiary demo API: GET /api/hello with Authorization: DPoP <access token> and its DPoP proof\n"
             }),
         )
         .with_state(validator)
@@ -63,6 +64,7 @@ async fn hello(
         "client_id": claims.client_id,
         "scope": claims.scope,
         "sid": claims.sid,
+        "dpop_jkt": claims.dpop_jkt(),
         "expires_at": claims.exp,
     }))
 }

@@ -16,6 +16,7 @@ use ostiary_core::client::{ClientId, ClientKind, RedirectUri};
 use ostiary_core::clock::SystemClock;
 use ostiary_core::idp::NewClient;
 use ostiary_core::secret::{Credential, Password};
+use ostiary_core::session::ClientPolicy;
 use ostiary_core::user::Username;
 use ostiary_demo::{DemoApi, DemoApp, DemoAppConfig};
 use ostiary_server::{Application, ServerConfig};
@@ -98,7 +99,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         extra_scopes: vec![],
         web_origins: vec![],
         backchannel_logout_uri: None,
-        policy: Default::default(),
+        // Its tokens are DPoP-bound (RFC 9449) to a key the page keeps in IndexedDB.
+        policy: ClientPolicy {
+            require_dpop: Some(true),
+            ..ClientPolicy::default()
+        },
     })
     .await?;
 
@@ -110,7 +115,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let _follower = feed.spawn(ostiary_verify::revocation::DEFAULT_POLL_INTERVAL);
     let validator = Validator::new(issuer.clone(), api_url.clone(), &[Algorithm::ES256], jwks)?
         .with_leeway(std::time::Duration::from_secs(args.api_leeway))
-        .with_revocation_feed(feed);
+        .with_revocation_feed(feed)
+        // Proofs name the API's public URL; bearer tokens are refused.
+        .with_public_url(api_url.clone())
+        .with_dpop_required();
     let api = DemoApi::bind(
         bind(args.api_port),
         validator,
@@ -136,7 +144,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         dir.path().display()
     )?;
     out!("  identity provider  {issuer}   (discovery: {issuer}/.well-known/openid-configuration)")?;
-    out!("  demo API           {api_url}   (GET /api/hello needs an access token for {api_url})")?;
+    out!(
+        "  demo API           {api_url}   (GET /api/hello needs a DPoP-bound access token for {api_url})"
+    )?;
     out!("  demo app           {app_url}   (a single-page app; client_id demo-spa)")?;
     out!()?;
     out!("Open {app_url}/ in a browser (Chromium, Chrome, Firefox and Edge resolve *.localhost")?;
