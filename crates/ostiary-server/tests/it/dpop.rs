@@ -668,3 +668,39 @@ async fn a_public_clients_unbound_refresh_token_is_bound_by_its_first_refresh_wi
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn introspection_shows_the_binding_and_revocation_ends_bound_tokens() {
+    let app = spawn_app().await;
+    let key = DpopClient::new();
+    let tokens = app.bound_tokens(&key).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+
+    // RFC 7662 with RFC 9449 §6.2: the key the token is bound to, and its type.
+    let introspected: Value = app.introspect(access).await.json().await.unwrap();
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["token_type"], "DPoP");
+    assert_eq!(introspected["cnf"], json!({"jkt": key.jkt()}));
+    let plain = app.tokens_for(&browser(), PUBLIC_CLIENT, "openid").await;
+    let unbound: Value = app
+        .introspect(plain["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unbound["token_type"], "Bearer");
+    assert!(unbound.get("cnf").is_none_or(Value::is_null), "{unbound}");
+
+    // RFC 7009: a bound refresh token is revoked like any other; its access token with it.
+    assert_eq!(app.revoke(refresh_token).await.status(), StatusCode::OK);
+    let refused = app
+        .refresh_with_proof(refresh_token, &app.token_proof(&key))
+        .await;
+    assert_eq!(
+        error_of(refused).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    let after: Value = app.introspect(access).await.json().await.unwrap();
+    assert_eq!(after["active"], false);
+}
