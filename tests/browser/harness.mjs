@@ -389,12 +389,13 @@ export async function apiStatus(demo, accessToken, proof) {
 }
 
 /**
- * A DPoP proof signed in `page` (on the app's origin) with the app's key from IndexedDB, the way
- * script injected there could make one: the key is non-extractable, so such script can use it
- * while it runs on the page, but never copy it. `iat` defaults to now (Unix seconds).
+ * What script injected into the app's origin can do with the app's DPoP key pair, which it
+ * finds in IndexedDB (`ostiary-demo`, store `keys`, `dpop`): `action` 'sign' makes a proof
+ * (`args`: htm, htu, accessToken, iat in Unix seconds, default now); 'export' tries to export the
+ * private key as JWK and PKCS#8 and resolves `{extractable, exported}` (each attempt's outcome).
  */
-export function proofFromPage(page, { htm, htu, accessToken, iat }) {
-  return page.evaluate(async (args) => {
+function useAppKey(page, action, args = {}) {
+  return page.evaluate(async ({ action, args }) => {
     const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
     const json = (value) => b64(new TextEncoder().encode(JSON.stringify(value)));
     const result = (request) => new Promise((resolve, reject) => {
@@ -405,13 +406,34 @@ export function proofFromPage(page, { htm, htu, accessToken, iat }) {
     const pair = await result(db.transaction('keys').objectStore('keys').get('dpop'));
     db.close();
     if (!pair) throw new Error('the app has no DPoP key in IndexedDB');
+    if (action === 'export') {
+      const exported = [];
+      for (const format of ['jwk', 'pkcs8']) {
+        exported.push(await crypto.subtle.exportKey(format, pair.privateKey).then(() => `${format}: exported`, (e) => e.name));
+      }
+      return { extractable: pair.privateKey.extractable, exported };
+    }
     const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', pair.publicKey);
     const claims = { jti: crypto.randomUUID(), htm: args.htm, htu: args.htu, iat: args.iat ?? Math.floor(Date.now() / 1000) };
     if (args.accessToken) claims.ath = b64(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(args.accessToken)));
     const input = `${json({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty, crv, x, y } })}.${json(claims)}`;
     const signature = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, pair.privateKey, new TextEncoder().encode(input));
     return `${input}.${b64(signature)}`;
-  }, { htm, htu, accessToken, iat });
+  }, { action, args });
+}
+
+/**
+ * A DPoP proof signed in `page` (on the app's origin) with the app's key, the way script
+ * injected there could make one: the key is non-extractable, so such script can use it while it
+ * runs on the page, but never copy it. `iat` defaults to now (Unix seconds).
+ */
+export function proofFromPage(page, { htm, htu, accessToken, iat }) {
+  return useAppKey(page, 'sign', { htm, htu, accessToken, iat });
+}
+
+/** Injected script's attempt to export the app's private key: `{extractable, exported}`. */
+export function exportAppKey(page) {
+  return useAppKey(page, 'export');
 }
 
 /** A thief's own DPoP key pair (P-256, in Node): `proof({htm, htu, accessToken})`, `jkt`. */

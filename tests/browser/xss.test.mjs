@@ -164,20 +164,7 @@ test('XSS that copies the access token and its proof gets nothing from the API o
   const accessToken = copied.Authorization.slice('DPoP '.length);
   assert.equal(h.jwtClaims(accessToken).cnf?.jkt, signedIn.jkt);
 
-  const keyLoot = await page.evaluate(async () => {
-    const result = (request) => new Promise((resolve, reject) => {
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
-    const db = await result(indexedDB.open('ostiary-demo'));
-    const pair = await result(db.transaction('keys').objectStore('keys').get('dpop'));
-    db.close();
-    const exported = [];
-    for (const format of ['jwk', 'pkcs8']) {
-      exported.push(await crypto.subtle.exportKey(format, pair.privateKey).then(() => `${format}: exported`, (e) => e.name));
-    }
-    return { extractable: pair.privateKey.extractable, exported };
-  });
+  const keyLoot = await h.exportAppKey(page);
   assert.deepEqual(keyLoot, { extractable: false, exported: ['InvalidAccessError', 'InvalidAccessError'] }, 'the private key cannot leave WebCrypto');
   const stockpiled = await h.proofFromPage(page, {
     htm: 'GET', htu: demo.apiHtu, accessToken, iat: Math.floor(Date.now() / 1000) + 3600,
