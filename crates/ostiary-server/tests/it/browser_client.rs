@@ -366,6 +366,12 @@ async fn logout_from_the_app_ends_the_session_and_clears_the_cookies() {
 /// and lets script read the `DPoP-Nonce` (and the challenge, where there is one).
 #[tokio::test]
 async fn pages_may_send_dpop_proofs_and_read_nonces_wherever_they_send_tokens() {
+    let lowercase = |response: &reqwest::Response, name: &str| {
+        response.headers()[name]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+    };
     let app = spawn_app().await;
     with_browser_client(&app).await;
     for (path, method) in [
@@ -381,10 +387,7 @@ async fn pages_may_send_dpop_proofs_and_read_nonces_wherever_they_send_tokens() 
             .await
             .unwrap();
         assert!(preflight.status().is_success(), "{path}");
-        let allowed = preflight.headers()["access-control-allow-headers"]
-            .to_str()
-            .unwrap()
-            .to_ascii_lowercase();
+        let allowed = lowercase(&preflight, "access-control-allow-headers");
         assert!(allowed.contains("dpop"), "{path}: {allowed}");
 
         let answer = http()
@@ -394,10 +397,7 @@ async fn pages_may_send_dpop_proofs_and_read_nonces_wherever_they_send_tokens() 
             .send()
             .await
             .unwrap();
-        let exposed = answer.headers()["access-control-expose-headers"]
-            .to_str()
-            .unwrap()
-            .to_ascii_lowercase();
+        let exposed = lowercase(&answer, "access-control-expose-headers");
         assert!(exposed.contains("dpop-nonce"), "{path}: {exposed}");
     }
     let userinfo = http()
@@ -406,9 +406,6 @@ async fn pages_may_send_dpop_proofs_and_read_nonces_wherever_they_send_tokens() 
         .send()
         .await
         .unwrap();
-    let exposed = userinfo.headers()["access-control-expose-headers"]
-        .to_str()
-        .unwrap()
-        .to_ascii_lowercase();
+    let exposed = lowercase(&userinfo, "access-control-expose-headers");
     assert!(exposed.contains("www-authenticate"), "{exposed}");
 }
