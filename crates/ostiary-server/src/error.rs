@@ -177,6 +177,8 @@ pub struct BearerError {
     description: String,
     /// Whether the request used the `DPoP` scheme (then the error goes on its challenge).
     dpop: bool,
+    /// The `algs` of the `DPoP` challenge; `None`: `ostiary_jose::dpop::DEFAULT_ALGORITHMS`.
+    algs: Option<String>,
 }
 
 impl BearerError {
@@ -187,6 +189,7 @@ impl BearerError {
             code: None,
             description: "a bearer access token is required".into(),
             dpop: false,
+            algs: None,
         }
     }
 
@@ -195,6 +198,15 @@ impl BearerError {
         Self {
             dpop: true,
             ..Self::from(e)
+        }
+    }
+
+    /// The same error, its `DPoP` challenge naming the algorithms `policy` accepts.
+    #[must_use]
+    pub fn with_dpop_policy(self, policy: &ostiary_jose::dpop::ProofPolicy) -> Self {
+        Self {
+            algs: Some(ostiary_jose::dpop::algs_parameter(&policy.algorithms)),
+            ..self
         }
     }
 }
@@ -213,13 +225,16 @@ impl From<IdpError> for BearerError {
             code: Some(code),
             description: public_description(&e, status),
             dpop: false,
+            algs: None,
         }
     }
 }
 
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
-        let algs = ostiary_jose::dpop::algs_parameter(&ostiary_jose::dpop::DEFAULT_ALGORITHMS);
+        let algs = self.algs.unwrap_or_else(|| {
+            ostiary_jose::dpop::algs_parameter(&ostiary_jose::dpop::DEFAULT_ALGORITHMS)
+        });
         let error = match self.code {
             Some(code) if code != "server_error" => format!(
                 ", error=\"{code}\", error_description=\"{}\"",

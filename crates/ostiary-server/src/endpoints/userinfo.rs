@@ -37,7 +37,19 @@ fn access_token(headers: &HeaderMap) -> Result<(&str, bool), BearerError> {
     }
 }
 
+/// Answers the request, or its error with the `DPoP` challenge naming the algorithms this
+/// IdP's proof policy accepts (RFC 9449 §7.1).
 async fn userinfo(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &str,
+) -> Result<Response, BearerError> {
+    answer(state, headers, method)
+        .await
+        .map_err(|e| e.with_dpop_policy(&state.idp.dpop_policy()))
+}
+
+async fn answer(
     state: &AppState,
     headers: &HeaderMap,
     method: &str,
