@@ -7,7 +7,7 @@
 #   scripts/bench-refresh.sh [--rounds R] [--seconds S] [--connections "8 32"]
 #                            [--servers "sqlite postgres oidc-provider"] [--warmup W]
 #                            [--families N] [--login-flood] [--flood-clients K]
-#                            [--flood-users U] [--background-sessions N]
+#                            [--flood-users U] [--background-sessions N] [--dpop]
 #
 # The same settings as environment variables: BENCH_ROUNDS (3), BENCH_SECONDS (10),
 # BENCH_CONNECTIONS ("8 32"), BENCH_SERVERS ("sqlite postgres oidc-provider"), BENCH_WARMUP
@@ -19,7 +19,8 @@
 # database), BENCH_LOGIN_FLOOD (1: --login-flood), BENCH_FLOOD_CLIENTS (4), BENCH_FLOOD_USERS
 # (as many as clients), BENCH_LOG (Ostiary's log filter, OSTIARY_LOG syntax; default: its own
 # default, info), BENCH_OSTIARY (the ostiary binary to measure; default: this tree's, built
-# with cargo), BENCH_BACKGROUND_SESSIONS (0).
+# with cargo), BENCH_BACKGROUND_SESSIONS (0), BENCH_DPOP (1: --dpop), BENCH_DPOP_RATE (proofs
+# made per second of each run, 8000).
 #
 # --background-sessions N: every Ostiary store starts with N more live sessions, each with a
 # refresh family, its refresh token (a random hash, as real ones are) and an audit event, as a
@@ -40,6 +41,27 @@
 # refresh req/s and p99 with and without the flood, their ratios against Ostiary's goal
 # (>= 0.7 x the req/s, <= 2 x the p99), the flood's sign-ins/s in the measured run, and every
 # failed sign-in (any outcome but a token response), by kind.
+#
+# --dpop: every server X in --servers also runs as X+dpop (which --servers can name itself:
+# sqlite+dpop, postgres+dpop, oidc-provider+dpop), right after X: the same refresh load, each
+# request carrying a fresh DPoP proof (RFC 9449) in its `DPoP` header, ES256, a unique jti,
+# htm POST, htu the token endpoint as the server's issuer names it
+# (http://127.0.0.1:PORT/token), iat the time it was made. wrk's Lua cannot sign ECDSA, so
+# crates/ostiary-server/examples/dpop_proofs.rs (on core 1) writes BENCH_DPOP_RATE x seconds
+# proofs to a file right before the warm-up and again right before the measured run, and
+# bench/refresh.lua takes the next one for each request; each proof is used once (both servers
+# keep a replay cache), and a request that finds none left fails and is counted
+# (proofs_exhausted) like any failure. The servers accept a proof's iat at most 60 s old
+# (Ostiary's default dpop_proof_max_age, ProofPolicy::default(); oidc-provider: 300 s), so
+# --seconds is at most 45 with --dpop. One key for every family and run (made once per
+# invocation). Ostiary's families are seeded without a proof as always (bearer): a public
+# client's unbound family is bound to the key of its first refresh with a proof, so from its
+# first request in the warm-up on each family needs a proof by that key. oidc-provider binds
+# refresh tokens at the code exchange only, so its families are minted bound to the key
+# (bench/oidc-provider/server.js with DPOP=1, DPOP_JKT). A 200 answer counts only with
+# "token_type":"DPoP". Reported per connection count: req/s, p99 and the server's CPU per
+# refresh (µs, from /proc) with and without DPoP, their ratios, and Ostiary+DPoP against
+# oidc-provider+DPoP.
 #
 # Method: the server is pinned to core 0 and wrk (and the seeding client) to core 1 with
 # taskset; wrk -t1 -cN with keep-alive; runs alternate A/B/C/A/B/C (servers in turn, for each
@@ -68,6 +90,8 @@ login_flood="${BENCH_LOGIN_FLOOD:-0}"
 flood_clients="${BENCH_FLOOD_CLIENTS:-4}"
 flood_users="${BENCH_FLOOD_USERS:-}"
 background_sessions="${BENCH_BACKGROUND_SESSIONS:-0}"
+dpop="${BENCH_DPOP:-0}"
+dpop_rate="${BENCH_DPOP_RATE:-8000}"
 # wrk counts an answer slower than its --timeout (default 2 s) as a timeout error and leaves it
 # out of the latencies: with a long one, slow answers are measured (and still counted here as
 # failures if they come later than that).
@@ -88,6 +112,7 @@ while (($#)); do
         --flood-clients) flood_clients="${2:?--flood-clients needs a value}"; shift 2 ;;
         --flood-users) flood_users="${2:?--flood-users needs a value}"; shift 2 ;;
         --background-sessions) background_sessions="${2:?--background-sessions needs a value}"; shift 2 ;;
+        --dpop) dpop=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage; die "unknown argument: $1" ;;
     esac
@@ -105,6 +130,8 @@ is_uint "$warmup" || die "warmup must be a whole number of seconds, not '$warmup
 is_pos "$timeout" || die "BENCH_TIMEOUT must be a positive number of seconds, not '$timeout'"
 is_uint "$port_base" || die "BENCH_PORT must be a port number, not '$port_base'"
 [[ "$login_flood" == 0 || "$login_flood" == 1 ]] || die "BENCH_LOGIN_FLOOD must be 0 or 1, not '$login_flood'"
+[[ "$dpop" == 0 || "$dpop" == 1 ]] || die "BENCH_DPOP must be 0 or 1, not '$dpop'"
+is_pos "$dpop_rate" || die "BENCH_DPOP_RATE must be a positive integer, not '$dpop_rate'"
 is_pos "$flood_clients" || die "flood clients must be a positive integer, not '$flood_clients'"
 flood_users="${flood_users:-$flood_clients}"
 is_pos "$flood_users" || die "flood users must be a positive integer, not '$flood_users'"
@@ -123,45 +150,65 @@ is_pos "$families" || die "families must be a positive integer, not '$families'"
     || die "background sessions must be a whole number, not '$background_sessions'"
 ((families > max_conn)) || die "families ($families) must exceed the largest connection count ($max_conn)"
 ((${#server_list[@]} > 0)) || die "no server given"
-if ((login_flood)); then # X+flood right after each Ostiary server X
+if ((login_flood || dpop)); then # X+flood (Ostiary), then X+dpop, right after each server X
     expanded=()
     for s in "${server_list[@]}"; do
         expanded+=("$s")
-        if [[ "$s" == sqlite || "$s" == postgres ]] && [[ " ${server_list[*]} " != *" $s+flood "* ]]; then
+        if ((login_flood)) && [[ "$s" == sqlite || "$s" == postgres ]] && [[ " ${server_list[*]} " != *" $s+flood "* ]]; then
             expanded+=("$s+flood")
+        fi
+        if ((dpop)) && [[ "$s" == sqlite || "$s" == postgres || "$s" == oidc-provider ]] \
+            && [[ " ${server_list[*]} " != *" $s+dpop "* ]]; then
+            expanded+=("$s+dpop")
         fi
     done
     server_list=("${expanded[@]}")
 fi
+# The server a variant (X+flood, X+dpop) is X of.
+base_of() { local b="${1%+flood}"; echo "${b%+dpop}"; }
 declare -A label port seen
 label_width=0
 for s in "${server_list[@]}"; do
     [[ -z "${seen[$s]:-}" ]] || die "server '$s' is listed twice"
     seen[$s]=1
     case "$s" in
-        sqlite|sqlite+flood) label[$s]="Ostiary SQLite"; port[$s]=$port_base ;;
-        postgres|postgres+flood) label[$s]="Ostiary PostgreSQL"; port[$s]=$((port_base + 1)) ;;
-        oidc-provider) label[$s]="oidc-provider"; port[$s]=$((port_base + 2)) ;;
-        *) die "unknown server '$s' (sqlite, postgres, oidc-provider, sqlite+flood, postgres+flood)" ;;
+        sqlite|sqlite+flood|sqlite+dpop) label[$s]="Ostiary SQLite"; port[$s]=$port_base ;;
+        postgres|postgres+flood|postgres+dpop) label[$s]="Ostiary PostgreSQL"; port[$s]=$((port_base + 1)) ;;
+        oidc-provider|oidc-provider+dpop) label[$s]="oidc-provider"; port[$s]=$((port_base + 2)) ;;
+        *) die "unknown server '$s' (sqlite, postgres, oidc-provider, sqlite+flood, postgres+flood, sqlite+dpop, postgres+dpop, oidc-provider+dpop)" ;;
     esac
     if [[ "$s" == *+flood ]]; then
         [[ -n "${seen[${s%+flood}]:-}" ]] \
             || die "$s is compared with ${s%+flood}: list ${s%+flood} before it (or use --login-flood)"
         label[$s]+=" + flood"
     fi
+    if [[ "$s" == *+dpop ]]; then label[$s]+=" + DPoP"; fi
     ((${#label[$s]} > label_width)) && label_width=${#label[$s]}
 done
-((${#server_list[@]} <= 6)) || die "at most 6 servers in one run"
+((${#server_list[@]} <= 8)) || die "at most 8 servers in one run"
 wants() { [[ " ${server_list[*]} " == *" $1 "* ]]; }
-wants_ostiary() { wants sqlite || wants postgres || wants sqlite+flood || wants postgres+flood; }
+# Whether server X runs at all, as itself or a variant of it.
+wants_base() {
+    local s
+    for s in "${server_list[@]}"; do [[ "$(base_of "$s")" == "$1" ]] && return 0; done
+    return 1
+}
+wants_ostiary() { wants_base sqlite || wants_base postgres; }
 wants_flood() { [[ " ${server_list[*]} " == *"+flood "* ]]; }
 is_flood() { [[ "$1" == *+flood ]]; }
-if wants oidc-provider && ((families > 200)); then
+wants_dpop() { [[ " ${server_list[*]} " == *"+dpop "* ]]; }
+is_dpop() { [[ "$1" == *+dpop ]]; }
+if wants_dpop && ((seconds > 45 || warmup > 45)); then
+    # Each run's proofs are made just before it, with that time as their iat: Ostiary accepts
+    # them for 60 s (ProofPolicy::default(), dpop_proof_max_age).
+    die "with DPoP runs, --seconds and --warmup must be at most 45 (proofs are accepted for 60 s after they are made)"
+fi
+if wants_base oidc-provider && ((families > 200)); then
     # Its default in-memory adapter is an LRU of 1000 entries (two generations); each family
     # keeps a grant, its token index and its live token there, and every rotation adds one:
     # with ~250 families or more, tokens waiting in the queue are evicted ("refresh token not
     # found"), and those show as failures.
-    say "warning: $families families may be more than oidc-provider's in-memory adapter keeps (about 200): expect 'refresh token not found' failures"
+    say "warning: $families families may be more than oidc-provider's in-memory adapter keeps (about 200; fewer with DPoP, whose replay entries share it): expect 'refresh token not found' failures"
 fi
 
 # --- what is needed -----------------------------------------------------------------------
@@ -176,13 +223,13 @@ if ! command -v wrk >/dev/null; then
         die "wrk is missing: install it (Debian: sudo apt-get install -y wrk)"
     fi
 fi
-if wants postgres || wants postgres+flood; then
+if wants_base postgres; then
     command -v psql >/dev/null || die "psql is needed for the PostgreSQL server (apt-get install -y postgresql-client)"
     pg -c 'SELECT 1' >/dev/null 2>&1 \
         || die "cannot reach PostgreSQL at $admin_url (set BENCH_PG_ADMIN_URL)"
 fi
 op_dir="$root/bench/oidc-provider"
-if wants oidc-provider; then
+if wants_base oidc-provider; then
     command -v node >/dev/null || die "node (20 or later) is needed for oidc-provider"
     node_major="$(node -p 'process.versions.node.split(".")[0]')"
     ((node_major >= 20)) || die "oidc-provider 9 needs Node 20 or later; node is $(node --version)"
@@ -199,6 +246,7 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 ostiary="${BENCH_OSTIARY:-$target/release/ostiary}"
 seeder="$target/release/examples/bench_seed"
 flooder="$target/release/examples/login_flood"
+dpop_tool="$target/release/examples/dpop_proofs"
 if wants_ostiary; then
     say "building the release binary and the bench_seed example"
     [[ -n "${BENCH_OSTIARY:-}" ]] || cargo build --release -q -p ostiary-cli
@@ -209,6 +257,11 @@ if wants_flood; then
     say "building the login_flood example"
     cargo build --release -q -p ostiary-server --example login_flood
     [[ -x "$flooder" ]] || die "build did not produce $flooder"
+fi
+if wants_dpop; then
+    say "building the dpop_proofs example"
+    cargo build --release -q -p ostiary-server --example dpop_proofs
+    [[ -x "$dpop_tool" ]] || die "build did not produce $dpop_tool"
 fi
 
 # --- servers --------------------------------------------------------------------------------
@@ -245,7 +298,9 @@ trap 'exit 143' TERM
 # (OSTIARY_LOG's syntax): the default is what is measured.
 if [[ -n "${BENCH_LOG:-}" ]]; then export OSTIARY_LOG="$BENCH_LOG"; else unset OSTIARY_LOG; fi
 kek=""
-if wants postgres || wants postgres+flood; then kek="$("$ostiary" keys generate-kek)"; fi
+dpop_jkt=""
+if wants_dpop; then dpop_jkt="$("$dpop_tool" key "$work/dpop.key")"; fi
+if wants_base postgres; then kek="$("$ostiary" keys generate-kek)"; fi
 
 wait_ready() { # url, what, log
     for _ in $(seq 300); do
@@ -345,9 +400,9 @@ start_server() { # server, tokens file
     dir="$work/run"; rm -rf "$dir"; mkdir -p "$dir"
     log="$dir/server.log"
     port_free "$p"
-    case "${s%+flood}" in
+    case "$(base_of "$s")" in
         sqlite|postgres)
-            if [[ "${s%+flood}" == sqlite ]]; then
+            if [[ "$(base_of "$s")" == sqlite ]]; then
                 # The default: the key-encryption key in PATH.kek beside the database.
                 url="sqlite://$dir/bench.db"
             else
@@ -355,7 +410,7 @@ start_server() { # server, tokens file
                 pg -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" -c "CREATE DATABASE $pg_db" >/dev/null
                 url="${admin_url%/*}/$pg_db"
             fi
-            if [[ "${s%+flood}" == postgres ]]; then export OSTIARY_KEY_ENCRYPTION_KEY="$kek"; fi
+            if [[ "$(base_of "$s")" == postgres ]]; then export OSTIARY_KEY_ENCRYPTION_KEY="$kek"; fi
             prepare_ostiary "$url"
             taskset -c 0 "$ostiary" serve --listen "127.0.0.1:$p" --issuer "http://127.0.0.1:$p" \
                 --database-url "$url" >"$log" 2>&1 &
@@ -374,8 +429,10 @@ start_server() { # server, tokens file
             ;;
         oidc-provider)
             t0=$(date +%s.%N)
+            local op_dpop=0
+            if is_dpop "$s"; then op_dpop=1; fi
             (cd "$op_dir" && NODE_ENV=production PORT="$p" FAMILIES="$families" TOKENS_FILE="$tokens" \
-                exec taskset -c 0 node server.js) >"$log" 2>&1 &
+                DPOP="$op_dpop" DPOP_JKT="$dpop_jkt" exec taskset -c 0 node server.js) >"$log" 2>&1 &
             server_pid=$!
             wait_ready "http://127.0.0.1:$p/.well-known/openid-configuration" "${label[$s]}" "$log"
             seed_time=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
@@ -468,13 +525,28 @@ stop_flood() {
     flood_win_s=$(awk -v a="$(field "$m1" elapsed_ms)" -v b="$(field "$m2" elapsed_ms)" 'BEGIN { printf "%.3f", (b - a) / 1000 }')
 }
 
+# Writes DPoP proofs for a run of $2 seconds against server $1 to $3 (BENCH_DPOP_RATE a
+# second, by the invocation's key, iat now; on core 1); sets proofs_time to the seconds it took.
+make_proofs() { # server, seconds, proofs file
+    local t0 rc=0
+    t0=$(date +%s.%N)
+    taskset -c 1 "$dpop_tool" proofs --key "$work/dpop.key" --url "http://127.0.0.1:${port[$1]}/token" \
+        --count $((dpop_rate * $2)) >"$3" 2>"$work/proofs.err" &
+    helper_pid=$!
+    wait "$helper_pid" || rc=$?
+    helper_pid=""
+    ((rc == 0)) || { say "dpop_proofs failed (exit $rc):"; cat "$work/proofs.err" >&2; exit 1; }
+    proofs_time=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+}
+
 # Runs wrk; sets res to its RESULT line (key=value ...) and failed to its FAILED lines (the
-# first failed answer of each thread). Tokens it did not use go to the 5th argument. wrk runs
-# in the background so that a signal stops the script at once.
+# first failed answer of each thread). Tokens it did not use go to the 5th argument. With
+# $proofs_file set, each request carries the next DPoP proof from it. wrk runs in the
+# background so that a signal stops the script at once.
 run_wrk() { # server, connections, seconds, tokens in, tokens out, extra wrk flags...
     local s="$1" c="$2" d="$3" in="$4" out="$5" rc=0; shift 5
     taskset -c 1 wrk -t1 -c"$c" -d"${d}s" --timeout "${timeout}s" "$@" -s "$root/bench/refresh.lua" \
-        "http://127.0.0.1:${port[$s]}/token" -- "$in" load 1 "$out" >"$work/wrk.out" 2>&1 &
+        "http://127.0.0.1:${port[$s]}/token" -- "$in" load 1 "$out" ${proofs_file:+"$proofs_file"} >"$work/wrk.out" 2>&1 &
     helper_pid=$!
     wait "$helper_pid" || rc=$?
     helper_pid=""
@@ -500,6 +572,9 @@ median() { # numbers...
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "?" }'; }
 
+# The server's CPU per request, µs, from its share of core 0 (%) and the requests a second.
+us_per() { awk -v c="$1" -v r="$2" 'BEGIN { if (c != "?" && r > 0) printf "%.0f", c * 1e4 / r; else print "?" }'; }
+
 # --- the runs -------------------------------------------------------------------------------
 top_cpu() { ps -eo pcpu,pid,etime,args --sort=-pcpu | head -6 | cut -c1-160; }
 
@@ -510,20 +585,21 @@ echo "kernel:      $(uname -sr)"
 echo "commit:      $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (uncommitted changes)')"
 echo "wrk:         $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 wants_ostiary && echo "ostiary:     $("$ostiary" --version 2>/dev/null || echo '?')"
-{ wants postgres || wants postgres+flood; } && echo "postgresql:  $(pg -At -c 'SHOW server_version')"
-wants oidc-provider && echo "node:        $(node --version), oidc-provider $(node -p "require('$op_dir/node_modules/oidc-provider/package.json').version")"
+wants_base postgres && echo "postgresql:  $(pg -At -c 'SHOW server_version')"
+wants_base oidc-provider && echo "node:        $(node --version), oidc-provider $(node -p "require('$op_dir/node_modules/oidc-provider/package.json').version")"
 echo "settings:    rounds=$rounds seconds=$seconds warmup=${warmup}s connections=[${conn_list[*]}] families=$families timeout=${timeout}s servers=[${server_list[*]}]"
+wants_dpop && echo "dpop:        ES256 proofs by one key (jkt $dpop_jkt) for every family, $dpop_rate a second of each run made by dpop_proofs on core 1 right before the warm-up and before the measured run"
 wants_flood && echo "flood:       $flood_clients clients on core 1 (login_flood: authorize, login form with the right password, code exchange), users [${flood_user_list//,/ }], from seeding's end to the measured run's end"
 echo "method:      server on core 0, wrk -t1 on core 1 (taskset), keep-alive, fresh server and families per run, runs alternate"
 echo "top CPU consumers before the runs (ps):"
 top_cpu | sed 's/^/    /'
 echo
 
-declare -A rps_runs p99_runs fail_runs warm_fail cpu_runs
+declare -A rps_runs p99_runs fail_runs warm_fail cpu_runs cpu_us_runs exhausted_runs
 declare -A flood_rate_runs flood_ok flood_fail flood_win_fail flood_cpu_runs hash_cpu_runs
-res="" failed="" seed_time=""
+res="" failed="" seed_time="" proofs_file="" proofs_time=""
 flood_res="" flood_kinds="" flood_win_ok=0 flood_win_failed=0 flood_win_s=0
-letters=(A B C D E F)
+letters=(A B C D E F G H)
 total_failures=0
 total_flood_failures=0
 for ((r = 1; r <= rounds; r++)); do
@@ -536,7 +612,12 @@ for ((r = 1; r <= rounds; r++)); do
             start_server "$s" "$tokens"
             if is_flood "$s"; then start_flood "$s"; fi
             wf=0
+            proofs_file=""; proofs_note=""
             if ((warmup > 0)); then
+                if is_dpop "$s"; then
+                    proofs_file="$work/proofs"
+                    make_proofs "$s" "$warmup" "$proofs_file"
+                fi
                 run_wrk "$s" "$c" "$warmup" "$tokens" "$left"
                 wf=$(($(field "$res" failures) + $(field "$res" socket_errors)))
                 if ((wf > 0)); then
@@ -545,6 +626,11 @@ for ((r = 1; r <= rounds; r++)); do
                 fi
             else
                 cp "$tokens" "$left"
+            fi
+            if is_dpop "$s"; then
+                proofs_file="$work/proofs"
+                make_proofs "$s" "$seconds" "$proofs_file"
+                proofs_note="  proofs: $((dpop_rate * seconds)) made in $proofs_time s"
             fi
             if is_flood "$s"; then mark_flood 1; fi
             t0=$(date +%s.%N)
@@ -558,6 +644,7 @@ for ((r = 1; r <= rounds; r++)); do
                 mark_flood 2
                 stop_flood
             fi
+            proofs_file=""; rm -f "$work/proofs"
             stop_server
             rps="$(field "$res" rps)"; p99="$(field "$res" p99_ms)"
             f=$(($(field "$res" failures) + $(field "$res" socket_errors)))
@@ -565,13 +652,15 @@ for ((r = 1; r <= rounds; r++)); do
             rps_runs[$key]+="$rps "; p99_runs[$key]+="$p99 "
             fail_runs[$key]=$((${fail_runs[$key]:-0} + f)); warm_fail[$key]=$((${warm_fail[$key]:-0} + wf))
             cpu="$(cpu_pct "$sc0" "$sc1" "$wall")"; cpu_runs[$key]+="$cpu "
-            printf 'round %d/%d  c=%-3s %s %-*s %9s req/s  p99 %8s ms  failures %d (warm-up %d)  seeded %s in %s s\n' \
-                "$r" "$rounds" "$c" "${letters[$i]}" "$label_width" "${label[$s]}" "$rps" "$p99" "$f" "$wf" "$families" "$seed_time"
+            cpu_us_runs[$key]+="$(us_per "$cpu" "$rps") "
+            exhausted_runs[$key]=$((${exhausted_runs[$key]:-0} + $(field "$res" proofs_exhausted | sed 's/?/0/')))
+            printf 'round %d/%d  c=%-3s %s %-*s %9s req/s  p99 %8s ms  failures %d (warm-up %d)  seeded %s in %s s%s\n' \
+                "$r" "$rounds" "$c" "${letters[$i]}" "$label_width" "${label[$s]}" "$rps" "$p99" "$f" "$wf" "$families" "$seed_time" "$proofs_note"
             echo "    $res"
-            if [[ "$s" == oidc-provider ]]; then
-                echo "    cpu: server ${cpu}% of core 0"
+            if [[ "$(base_of "$s")" == oidc-provider ]]; then
+                echo "    cpu: server ${cpu}% of core 0 ($(us_per "$cpu" "$rps") µs per request)"
             else
-                echo "    cpu: server ${cpu}% of core 0 (Argon2 threads $(cpu_pct "$hc0" "$hc1" "$wall")%)$(is_flood "$s" && echo ", flood client $(cpu_pct "$fc0" "$fc1" "$wall")% of core 1")"
+                echo "    cpu: server ${cpu}% of core 0 ($(us_per "$cpu" "$rps") µs per request; Argon2 threads $(cpu_pct "$hc0" "$hc1" "$wall")%)$(is_flood "$s" && echo ", flood client $(cpu_pct "$fc0" "$fc1" "$wall")% of core 1")"
             fi
             if is_flood "$s"; then
                 fok="$(field "$flood_res" ok)"; ffail="$(field "$flood_res" failed)"
@@ -644,15 +733,40 @@ if wants_flood; then
         done
     done
 fi
-if wants oidc-provider; then
+if wants_dpop; then
     echo
-    echo "## Ratios of medians (Ostiary / oidc-provider; req/s: above 1 is faster, p99: below 1 is better)"
+    echo "## DPoP: refresh with a proof / without (the same server; medians over $rounds round(s); CPU: the server's, µs per refresh)"
     for c in "${conn_list[@]}"; do
-        for s in sqlite postgres sqlite+flood postgres+flood; do
+        for s in "${server_list[@]}"; do
+            is_dpop "$s" || continue
+            b="${s%+dpop}"; key="$s,$c"
+            read -r -a ud <<<"${cpu_us_runs[$key]}"
+            if wants "$b"; then
+                read -r -a ub <<<"${cpu_us_runs[$b,$c]}"
+                printf '%-*s c=%-3s req/s %9s without, %9s with: %s | p99 %8s ms without, %8s ms with: %s | CPU %s µs without [%s], %s µs with [%s]: %s | proofs exhausted %d\n' \
+                    "$label_width" "${label[$b]}" "$c" "${med_rps[$b,$c]}" "${med_rps[$key]}" "$(ratio "${med_rps[$key]}" "${med_rps[$b,$c]}")" \
+                    "${med_p99[$b,$c]}" "${med_p99[$key]}" "$(ratio "${med_p99[$key]}" "${med_p99[$b,$c]}")" \
+                    "$(median "${ub[@]}")" "${ub[*]}" "$(median "${ud[@]}")" "${ud[*]}" \
+                    "$(ratio "$(median "${ud[@]}")" "$(median "${ub[@]}")")" "${exhausted_runs[$key]:-0}"
+            else
+                printf '%-*s c=%-3s req/s %9s with DPoP | p99 %8s ms | CPU %s µs [%s] | proofs exhausted %d\n' \
+                    "$label_width" "${label[$s]}" "$c" "${med_rps[$key]}" "${med_p99[$key]}" \
+                    "$(median "${ud[@]}")" "${ud[*]}" "${exhausted_runs[$key]:-0}"
+            fi
+        done
+    done
+fi
+if wants oidc-provider || wants oidc-provider+dpop; then
+    echo
+    echo "## Ratios of medians (Ostiary / oidc-provider, each with DPoP against oidc-provider with DPoP; req/s: above 1 is faster, p99: below 1 is better)"
+    for c in "${conn_list[@]}"; do
+        for s in sqlite postgres sqlite+flood postgres+flood sqlite+dpop postgres+dpop; do
             wants "$s" || continue
-            printf 'c=%-3s %-*s / oidc-provider: req/s %s, p99 %s\n' "$c" "$label_width" "${label[$s]}" \
-                "$(ratio "${med_rps[$s,$c]}" "${med_rps[oidc-provider,$c]}")" \
-                "$(ratio "${med_p99[$s,$c]}" "${med_p99[oidc-provider,$c]}")"
+            ref=oidc-provider; is_dpop "$s" && ref=oidc-provider+dpop
+            wants "$ref" || continue
+            printf 'c=%-3s %-*s / %s: req/s %s, p99 %s\n' "$c" "$label_width" "${label[$s]}" "${label[$ref]}" \
+                "$(ratio "${med_rps[$s,$c]}" "${med_rps[$ref,$c]}")" \
+                "$(ratio "${med_p99[$s,$c]}" "${med_p99[$ref,$c]}")"
         done
     done
 fi
@@ -668,8 +782,9 @@ for c in "${conn_list[@]}"; do
     for s in "${server_list[@]}"; do
         key="$s,$c"
         vs="—"
-        if wants oidc-provider && [[ "$s" != oidc-provider ]]; then
-            vs="$(ratio "${med_rps[$key]}" "${med_rps[oidc-provider,$c]}")"
+        ref=oidc-provider; is_dpop "$s" && ref=oidc-provider+dpop
+        if wants "$ref" && [[ "$(base_of "$s")" != oidc-provider ]]; then
+            vs="$(ratio "${med_rps[$key]}" "${med_rps[$ref,$c]}")"
         fi
         printf '| %s | %s | %.0f | %s ms | %d |  %s |\n' "${label[$s]}" "$c" "${med_rps[$key]}" \
             "${med_p99[$key]}" "$((${fail_runs[$key]} + ${warm_fail[$key]}))" "$vs"
@@ -690,6 +805,30 @@ if wants_flood; then
                 "${med_rps[$b,$c]}" "${med_rps[$key]}" "$(ratio "${med_rps[$key]}" "${med_rps[$b,$c]}")" \
                 "${med_p99[$b,$c]}" "${med_p99[$key]}" "$(ratio "${med_p99[$key]}" "${med_p99[$b,$c]}")" \
                 "$(median "${fr[@]}")" "${flood_fail[$key]}"
+        done
+    done
+fi
+
+if wants_dpop; then
+    echo
+    echo "DPoP (each refresh with a fresh proof) against the same server without, medians:"
+    echo
+    echo "| server | connections | req/s bearer | req/s DPoP | ratio | p99 bearer | p99 DPoP | ratio | CPU µs/refresh bearer | CPU µs/refresh DPoP | DPoP failures | DPoP req/s vs oidc-provider+DPoP |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for c in "${conn_list[@]}"; do
+        for s in "${server_list[@]}"; do
+            is_dpop "$s" || continue
+            b="${s%+dpop}"; key="$s,$c"
+            wants "$b" || continue
+            read -r -a ub <<<"${cpu_us_runs[$b,$c]}"; read -r -a ud <<<"${cpu_us_runs[$key]}"
+            vs="—"
+            if [[ "$b" != oidc-provider ]] && wants oidc-provider+dpop; then
+                vs="$(ratio "${med_rps[$key]}" "${med_rps[oidc-provider+dpop,$c]}")"
+            fi
+            printf '| %s | %s | %.0f | %.0f | %s | %s ms | %s ms | %s | %.0f | %.0f | %d | %s |\n' "${label[$b]}" "$c" \
+                "${med_rps[$b,$c]}" "${med_rps[$key]}" "$(ratio "${med_rps[$key]}" "${med_rps[$b,$c]}")" \
+                "${med_p99[$b,$c]}" "${med_p99[$key]}" "$(ratio "${med_p99[$key]}" "${med_p99[$b,$c]}")" \
+                "$(median "${ub[@]}")" "$(median "${ud[@]}")" "$((${fail_runs[$key]} + ${warm_fail[$key]}))" "$vs"
         done
     done
 fi

@@ -6,6 +6,16 @@
 // gone through the code flow), writes the tokens to TOKENS_FILE (one a line), then listens.
 //
 //   PORT=18192 FAMILIES=256 TOKENS_FILE=/tmp/tokens node server.js
+//
+// DPoP mode (RFC 9449; scripts/bench-refresh.sh --dpop): DPOP=1 and DPOP_JKT=<the JWK SHA-256
+// thumbprint of the benchmark's client key>. features.dPoP is enabled (oidc-provider 9 enables
+// it by default anyway; here it is explicit) and every refresh token is minted bound to that
+// key (`jkt`), as the code exchange of a public client with a proof would bind it
+// (applyRefreshTokenBindings): each refresh must then carry a proof by that key (otherwise
+// "failed jkt verification"), rotated tokens keep the binding, and access tokens get cnf.jkt.
+// Minted unbound, the families would accept proofs but stay unbound (oidc-provider binds a
+// refresh token at the code exchange only, never at a refresh), and the key would never be
+// checked against the token.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -17,6 +27,12 @@ const families = Number(process.env.FAMILIES || 256);
 const tokensFile = process.env.TOKENS_FILE;
 if (!tokensFile) {
   console.error('server.js: TOKENS_FILE is required');
+  process.exit(2);
+}
+const dpop = process.env.DPOP === '1';
+const dpopJkt = process.env.DPOP_JKT;
+if (dpop && !/^[A-Za-z0-9_-]{43}$/.test(dpopJkt ?? '')) {
+  console.error('server.js: DPOP=1 needs DPOP_JKT, the thumbprint of the client key');
   process.exit(2);
 }
 
@@ -55,6 +71,7 @@ const provider = new Provider(issuer, {
   },
   features: {
     devInteractions: { enabled: false },
+    ...(dpop ? { dPoP: { enabled: true } } : {}),
     resourceIndicators: {
       enabled: true,
       defaultResource: () => resource,
@@ -102,11 +119,12 @@ for (let i = 0; i < families; i += 1) {
     resource,
     authTime: now,
     expiresWithSession: false,
+    ...(dpop ? { jkt: dpopJkt } : {}),
   });
   tokens.push(await refreshToken.save());
 }
 writeFileSync(tokensFile, `${tokens.join('\n')}\n`);
 
 createServer(provider.callback()).listen(port, '127.0.0.1', () => {
-  console.error(`oidc-provider ${issuer}: ${families} refresh tokens in ${tokensFile}`);
+  console.error(`oidc-provider ${issuer}: ${families} refresh tokens${dpop ? ` bound to DPoP key ${dpopJkt}` : ''} in ${tokensFile}`);
 });
