@@ -27,6 +27,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
 use crate::KeyKind;
@@ -353,7 +354,7 @@ fn public_key(
     header: &Map<String, Value>,
     alg: Algorithm,
 ) -> Result<(Jwk, DecodingKey), ProofError> {
-    let Some(Value::Object(members)) = header.get("jwk") else {
+    let Some(value @ Value::Object(members)) = header.get("jwk") else {
         return Err(ProofError::InvalidKey);
     };
     if PRIVATE_JWK_MEMBERS
@@ -373,8 +374,8 @@ fn public_key(
             Some(_) => return Err(ProofError::InvalidKey),
         }
     }
-    let jwk: Jwk = serde_json::from_value(Value::Object(members.clone()))
-        .map_err(|_| ProofError::InvalidKey)?;
+    // Read from the parsed header in place (no copy of its members).
+    let jwk = Jwk::deserialize(value).map_err(|_| ProofError::InvalidKey)?;
     let kind = KeyKind::of(&jwk).ok_or(ProofError::InvalidKey)?;
     if !kind.verifies(alg) {
         return Err(ProofError::InvalidKey);
@@ -422,6 +423,10 @@ fn verify_ed25519(jwk: &Jwk, signing_input: &str, signature: &str) -> Result<(),
 /// scheme and host, default port, dot segments, an empty path as `/`). Only `http` and
 /// `https` URLs match anything.
 fn same_target(htu: &str, url: &str) -> bool {
+    // The common case: the client named the URL exactly as the server knows it. Then one
+    // parse shows it is a well-formed http(s) URL, and the two normalise alike.
+    let target = url.split(['?', '#']).next().unwrap_or(url);
+    let exact = htu == target;
     let normalised = |text: &str| {
         // The URL parser forgives spaces and control characters (as browsers do); a proof
         // names its target exactly.
@@ -436,6 +441,9 @@ fn same_target(htu: &str, url: &str) -> bool {
         url.set_fragment(None);
         Some(url)
     };
+    if exact {
+        return normalised(htu).is_some();
+    }
     match (normalised(htu), normalised(url)) {
         (Some(htu), Some(url)) => htu == url,
         _ => false,

@@ -287,22 +287,6 @@ pub(crate) async fn end_refresh_family(
     Ok(ended.is_some())
 }
 
-pub(crate) async fn use_dpop_proof(
-    db: &impl Backend,
-    jkt: &str,
-    jti_hash: &str,
-    expires_at: UnixTime,
-    now: UnixTime,
-) -> Result<bool, StoreError> {
-    let recorded = db
-        .execute(
-            db.sql().use_dpop_proof,
-            args![jkt, jti_hash, expires_at, now],
-        )
-        .await?;
-    Ok(recorded == 1)
-}
-
 pub(crate) async fn insert_revoked_access_token(
     db: &impl Backend,
     jti: &str,

@@ -296,17 +296,6 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn use_dpop_proof(
-                &self,
-                jkt: &str,
-                jti_hash: &str,
-                expires_at: UnixTime,
-                now: UnixTime,
-            ) -> Result<bool, StoreError> {
-                methods::grants::use_dpop_proof(self, jkt, jti_hash, expires_at, now).await
-            }
-
-            #[tracing::instrument(skip_all)]
             async fn insert_revoked_access_token(
                 &self,
                 jti: &str,

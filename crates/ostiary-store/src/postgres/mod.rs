@@ -1,6 +1,7 @@
 //! The PostgreSQL implementation of [`Store`](ostiary_core::Store), for several IdP instances
 //! sharing one database. Most methods are `methods`' bodies over this file's
-//! `Backend`, with the SQL text in `statements.rs`; the refresh rotation (one statement) and
+//! `Backend`, with the SQL text in `statements.rs`; the refresh grant's statements (its read,
+//! the rotation, a DPoP proof's record: one statement each, on connections of their own) and
 //! the feed's notifications are this file's own.
 //!
 //! Transactions run at PostgreSQL's default isolation, READ COMMITTED, so what must be atomic
@@ -288,6 +289,27 @@ methods::impl_store! {
         .await;
         let swapped = self.hot.give_back(taken, swapped)?;
         Ok(swapped == 1)
+    }
+
+    // On the refresh path's own connections: one statement, its own transaction.
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn use_dpop_proof(
+        &self,
+        jkt: &str,
+        jti_hash: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut taken = self.hot.take(false).await?;
+        let recorded = sqlx::query(statements::SQL.use_dpop_proof)
+            .bind(jkt)
+            .bind(jti_hash)
+            .bind(expires_at)
+            .bind(now)
+            .execute(&mut taken.connection)
+            .await
+            .map(|done| done.rows_affected() == 1);
+        self.hot.give_back(taken, recorded)
     }
 
     #[tracing::instrument(skip_all)]

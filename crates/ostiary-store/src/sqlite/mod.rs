@@ -8,8 +8,10 @@
 //!
 //! The refresh grant is this file's own: its read runs on a read-only `rusqlite` connection
 //! on the calling thread, its rotation on the writer thread (`writer.rs`: one connection,
-//! group commit). The rotation is a compare-and-swap: `UPDATE … WHERE generation = expected`,
-//! and only the caller that changed a row won.
+//! group commit), and so is the record of a DPoP proof's `jti` that comes with it (on sqlx's
+//! pool it would pay a commit of its own and wait for the writer's lock). The rotation is a
+//! compare-and-swap: `UPDATE … WHERE generation = expected`, and only the caller that changed
+//! a row won.
 
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
@@ -347,6 +349,32 @@ methods::impl_store! {
             .write(
                 move |connection| rotate_in(connection, &rotation),
                 |won| *won,
+            )
+            .await
+    }
+
+    // On the writer thread too, in the batch of the rotation it comes with (a write on
+    // another connection would pay a commit of its own and wait for the writer's lock).
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn use_dpop_proof(
+        &self,
+        jkt: &str,
+        jti_hash: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let (jkt, jti_hash) = (jkt.to_owned(), jti_hash.to_owned());
+        self.writer
+            .write(
+                move |connection| {
+                    connection
+                        .prepare_cached(statements::SQL.use_dpop_proof)
+                        .map_err(writer::unavailable)?
+                        .execute(rusqlite::params![jkt, jti_hash, expires_at, now])
+                        .map(|recorded| recorded == 1)
+                        .map_err(writer::unavailable)
+                },
+                |recorded| *recorded,
             )
             .await
     }
