@@ -1,6 +1,7 @@
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
+    KeyPair,
 };
 use jsonwebtoken::EncodingKey;
 use serde_json::json;
@@ -25,6 +26,19 @@ fn es256() -> ClientKey {
     let jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256).unwrap();
     ClientKey {
         alg: Algorithm::ES256,
+        encoding,
+        jwk: public_members(&jwk),
+    }
+}
+
+fn es384() -> ClientKey {
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &SystemRandom::new())
+            .unwrap();
+    let encoding = EncodingKey::from_ec_der(pkcs8.as_ref());
+    let jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES384).unwrap();
+    ClientKey {
+        alg: Algorithm::ES384,
         encoding,
         jwk: public_members(&jwk),
     }
@@ -90,7 +104,7 @@ fn check(proof: &str) -> Result<Proof, ProofError> {
 
 #[test]
 fn a_good_proof_gives_its_key_thumbprint_and_jti() {
-    for key in [es256(), ed25519()] {
+    for key in [es256(), es384(), ed25519()] {
         let proof = check(&sign(&key, &header(&key), &claims())).unwrap();
         let jwk: Jwk = serde_json::from_value(key.jwk.clone()).unwrap();
         assert_eq!(proof.jkt, jwk.thumbprint(ThumbprintHash::SHA256).unwrap());
