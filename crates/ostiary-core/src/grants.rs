@@ -339,11 +339,6 @@ impl Idp {
                         .client(client.id.as_str())
                         .details(json!({"generation": generation + 1})),
                         access_token: access.clone(),
-                        bind_dpop_jkt: family
-                            .dpop_jkt
-                            .is_none()
-                            .then(|| dpop::family_binding(client, dpop))
-                            .flatten(),
                     };
                     // The access token is signed while the rotation commits (on SQLite, while
                     // the writer waits for its fsync); it leaves here only if the rotation won.

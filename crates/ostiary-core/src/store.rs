@@ -231,9 +231,6 @@ pub struct Rotation {
     pub audit: AuditEvent,
     /// The access token minted with the new refresh token, recorded for the family.
     pub access_token: IssuedAccessToken,
-    /// A DPoP key thumbprint to bind the family to from now on, if it is not bound yet (a
-    /// public client's first refresh with a proof, RFC 9449 §5); a bound family keeps its key.
-    pub bind_dpop_jkt: Option<String>,
 }
 
 /// What the refresh grant reads before it decides ([`Store::find_refresh_grant`]).

@@ -427,7 +427,6 @@ impl Store for TextGuard {
         check([
             ("ip", rotation.ip.as_deref()),
             ("user agent", rotation.user_agent.as_deref()),
-            ("DPoP key thumbprint", rotation.bind_dpop_jkt.as_deref()),
         ])?;
         check_audit(&rotation.audit)?;
         check_access_token(&rotation.access_token)?;

@@ -628,45 +628,55 @@ async fn a_code_requested_with_dpop_jkt_is_exchanged_only_with_a_proof_by_that_k
     assert!(refused.param("code").is_none());
 }
 
+/// A family is bound at its creation or never: a thief who refreshes a stolen unbound token
+/// with a key of its own must not be able to bind the family to that key, which would make
+/// the owner's older token a quiet "proof required" instead of reuse (found by an attack run).
 #[tokio::test]
-async fn a_public_clients_unbound_refresh_token_is_bound_by_its_first_refresh_with_a_proof() {
+async fn an_unbound_family_stays_unbound_and_its_stolen_token_is_still_reuse() {
     let app = spawn_app().await;
-    let key = DpopClient::new();
-    let other = DpopClient::new();
+    let thief = DpopClient::new();
     let tokens = app
         .tokens_for(&browser(), PUBLIC_CLIENT, "openid offline_access")
         .await;
     assert_eq!(tokens["token_type"], "Bearer");
-    let bound = app
+    let stolen = tokens["refresh_token"].as_str().unwrap();
+
+    // With a proof, the thief's access tokens are bound to its key; the family is not.
+    let first = app
+        .refresh_with_proof(stolen, &app.token_proof(&thief))
+        .await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["token_type"], "DPoP");
+    assert_eq!(
+        claims(first["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        thief.jkt()
+    );
+    let second = app
         .refresh_with_proof(
-            tokens["refresh_token"].as_str().unwrap(),
-            &app.token_proof(&key),
+            first["refresh_token"].as_str().unwrap(),
+            &app.token_proof(&thief),
         )
         .await;
-    assert_eq!(bound.status(), StatusCode::OK);
-    let bound: Value = bound.json().await.unwrap();
-    assert_eq!(bound["token_type"], "DPoP");
-    let refresh_token = bound["refresh_token"].as_str().unwrap();
-    // From now on only that key refreshes it.
-    assert_eq!(
-        error_of(app.refresh(refresh_token).await).await.1,
-        "invalid_grant"
-    );
+    let second: Value = second.json().await.unwrap();
+    let latest = second["refresh_token"].as_str().unwrap();
+
+    // The owner's token, two generations old, without a proof: reuse, and the family ends.
+    assert_eq!(error_of(app.refresh(stolen).await).await.1, "invalid_grant");
     assert_eq!(
         error_of(
-            app.refresh_with_proof(refresh_token, &app.token_proof(&other))
+            app.refresh_with_proof(latest, &app.token_proof(&thief))
                 .await
         )
         .await
         .1,
-        "invalid_grant"
+        "invalid_grant",
+        "the thief's chain ended with the family"
     );
-    assert_eq!(
-        app.refresh_with_proof(refresh_token, &app.token_proof(&key))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    let reuse = app
+        .audit_of(ostiary_core::audit::AuditKind::RefreshTokenReuseDetected)
+        .await;
+    assert_eq!(reuse.len(), 1);
 }
 
 #[tokio::test]

@@ -252,8 +252,7 @@ methods::impl_store! {
                 RETURNING sid), \
              swapped AS ( \
                 UPDATE refresh_families f SET generation = f.generation + 1, rotated_at = $1, sealed_successor = $2, \
-                last_use_ip = $3, last_use_user_agent = $4, previous_reissued = f.current_reissued, current_reissued = FALSE, \
-                dpop_jkt = COALESCE(f.dpop_jkt, $19) \
+                last_use_ip = $3, last_use_user_agent = $4, previous_reissued = f.current_reissued, current_reissued = FALSE \
                 FROM touched WHERE f.sid = touched.sid AND f.id = $5 AND f.generation = $6 AND f.ended_at IS NULL \
                 RETURNING f.id), \
              token AS ( \
@@ -284,7 +283,6 @@ methods::impl_store! {
         .bind(&rotation.audit.ip)
         .bind(&rotation.audit.user_agent)
         .bind(rotation.audit.details.to_string())
-        .bind(&rotation.bind_dpop_jkt)
         .fetch_one(&mut taken.connection)
         .await;
         let swapped = self.hot.give_back(taken, swapped)?;

@@ -242,8 +242,7 @@ fn rotate_in(connection: &rusqlite::Connection, rotation: &Rotation) -> Result<b
     let sid: Option<String> = connection
         .prepare_cached(
             "UPDATE refresh_families SET generation = generation + 1, rotated_at = ?1, sealed_successor = ?2, \
-             last_use_ip = ?3, last_use_user_agent = ?4, previous_reissued = current_reissued, current_reissued = FALSE, \
-             dpop_jkt = COALESCE(dpop_jkt, ?7) \
+             last_use_ip = ?3, last_use_user_agent = ?4, previous_reissued = current_reissued, current_reissued = FALSE \
              WHERE id = ?5 AND generation = ?6 AND ended_at IS NULL RETURNING sid",
         )
         .map_err(fail)?
@@ -255,7 +254,6 @@ fn rotate_in(connection: &rusqlite::Connection, rotation: &Rotation) -> Result<b
                 rotation.user_agent,
                 rotation.family_id,
                 rotation.expected_generation,
-                rotation.bind_dpop_jkt,
             ],
             |row| row.get(0),
         )

@@ -89,7 +89,7 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
         (SELECT 1 FROM refresh_families WHERE sid = ?1 AND client_id = ?2 AND ended_at IS NULL)",
     use_dpop_proof: "INSERT INTO dpop_proofs (jkt, jti_hash, expires_at) VALUES (?1, ?2, ?3) \
         ON CONFLICT (jkt, jti_hash) DO UPDATE SET expires_at = excluded.expires_at \
-        WHERE dpop_proofs.expires_at <= ?4",
+        WHERE dpop_proofs.expires_at < ?4",
     insert_revoked_access_token: "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) \
         ON CONFLICT (jti) DO NOTHING",
     // The transaction holds the database's write lock: seqs are allocated in commit order.

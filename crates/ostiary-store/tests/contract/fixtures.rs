@@ -250,7 +250,6 @@ pub fn rotation(family: &RefreshFamily, generation: i64, now: UnixTime) -> Rotat
         .client(family.client_id.as_str())
         .details(serde_json::json!({"family": family.id, "generation": generation + 1})),
         access_token: IssuedAccessToken::new(now + 300),
-        bind_dpop_jkt: None,
     }
 }
 

@@ -8,7 +8,7 @@ use ostiary_core::code::CodeConsumption;
 use ostiary_core::refresh::RefreshFamily;
 use ostiary_core::secret::Credential;
 use ostiary_core::session::EndReason;
-use ostiary_core::store::{CodeGrantsRevoked, IssuedAccessToken, Rotation, SessionAdmission};
+use ostiary_core::store::{CodeGrantsRevoked, IssuedAccessToken, SessionAdmission};
 
 use crate::fixtures::*;
 
@@ -24,7 +24,7 @@ contract!(
     revoking_the_grants_of_a_code_revokes_only_what_it_issued,
     a_revoked_access_token_is_recorded_and_published_once,
     a_dpop_proof_is_accepted_once_within_its_window,
-    a_rotation_binds_an_unbound_family_to_a_dpop_key_once,
+    a_rotation_keeps_the_dpop_binding_the_family_was_created_with,
 );
 
 async fn an_authorization_code_is_consumed_once_then_reported_as_replayed(store: Arc<dyn Store>) {
@@ -569,6 +569,15 @@ async fn a_dpop_proof_is_accepted_once_within_its_window(store: Arc<dyn Store>) 
         .use_dpop_proof(key, "jti-1", T0 + 60, T0 + 59)
         .await
         .unwrap();
+    // Its last acceptable second (expires_at is the last moment a proof is still accepted):
+    // still a replay.
+    assert!(
+        !store
+            .use_dpop_proof(key, "jti-1", T0 + 60, T0 + 60)
+            .await
+            .unwrap(),
+        "replayed in the last second of its window"
+    );
     // The same jti from another key, or another jti from the same key, is another proof.
     let other_key_same_jti = store
         .use_dpop_proof(other_key, "jti-1", T0 + 60, T0)
@@ -623,39 +632,23 @@ async fn a_dpop_proof_is_accepted_once_within_its_window(store: Arc<dyn Store>) 
     );
 }
 
-async fn a_rotation_binds_an_unbound_family_to_a_dpop_key_once(store: Arc<dyn Store>) {
+async fn a_rotation_keeps_the_dpop_binding_the_family_was_created_with(store: Arc<dyn Store>) {
     let alice = stored_user(&store, "alice").await;
     let spa = stored_client(&store, client("spa")).await.id;
     let session = stored_session(&store, &alice, T0).await;
-    let unbound = RefreshFamily {
-        dpop_jkt: None,
-        ..family(&session, &spa, None, T0)
-    };
-    store
-        .insert_refresh_family(&unbound, &Credential::generate().hash())
-        .await
-        .unwrap();
-    assert_eq!(get_family(&store, &unbound.id).await.dpop_jkt, None);
-    let plain = rotation(&unbound, 0, T0 + 1);
-    assert!(store.rotate_refresh(&plain).await.unwrap());
-    assert_eq!(get_family(&store, &unbound.id).await.dpop_jkt, None);
-    let binding = Rotation {
-        bind_dpop_jkt: Some("key-a".into()),
-        ..rotation(&unbound, 1, T0 + 2)
-    };
-    assert!(store.rotate_refresh(&binding).await.unwrap());
-    assert_eq!(
-        get_family(&store, &unbound.id).await.dpop_jkt.as_deref(),
-        Some("key-a")
-    );
-    // A bound family keeps its key.
-    let rebinding = Rotation {
-        bind_dpop_jkt: Some("key-b".into()),
-        ..rotation(&unbound, 2, T0 + 3)
-    };
-    assert!(store.rotate_refresh(&rebinding).await.unwrap());
-    assert_eq!(
-        get_family(&store, &unbound.id).await.dpop_jkt.as_deref(),
-        Some("key-a")
-    );
+    for bound in [None, Some("key-a".to_owned())] {
+        let created = RefreshFamily {
+            dpop_jkt: bound.clone(),
+            ..family(&session, &spa, None, T0)
+        };
+        store
+            .insert_refresh_family(&created, &Credential::generate().hash())
+            .await
+            .unwrap();
+        for generation in 0..2 {
+            let next = rotation(&created, generation, T0 + 1 + generation);
+            assert!(store.rotate_refresh(&next).await.unwrap());
+            assert_eq!(get_family(&store, &created.id).await.dpop_jkt, bound);
+        }
+    }
 }
