@@ -423,9 +423,12 @@ fn public_key(header: &Map<String, Value>, alg: Algorithm) -> Result<ProofKey, P
 /// verification.
 fn ec_key(members: &Map<String, Value>, alg: Algorithm) -> Result<ProofKey, ProofError> {
     let text = |name: &str| members.get(name).and_then(Value::as_str);
-    let kind = match text("crv") {
-        Some("P-256") => KeyKind::EcP256,
-        Some("P-384") => KeyKind::EcP384,
+    // RFC 7518 §6.2.1.2–3: each coordinate is the full size of the curve's field, so that a
+    // point has one spelling (and one thumbprint): `04 ‖ x ‖ y` split elsewhere is the same
+    // point.
+    let (kind, coordinate_len) = match text("crv") {
+        Some("P-256") => (KeyKind::EcP256, 32),
+        Some("P-384") => (KeyKind::EcP384, 48),
         _ => return Err(ProofError::InvalidKey),
     };
     if !kind.verifies(alg) {
@@ -434,6 +437,14 @@ fn ec_key(members: &Map<String, Value>, alg: Algorithm) -> Result<ProofKey, Proo
     let (Some(crv), Some(x), Some(y)) = (text("crv"), text("x"), text("y")) else {
         return Err(ProofError::InvalidKey);
     };
+    let full = |coordinate: &str| {
+        URL_SAFE_NO_PAD
+            .decode(coordinate)
+            .is_ok_and(|bytes| bytes.len() == coordinate_len)
+    };
+    if !full(x) || !full(y) {
+        return Err(ProofError::InvalidKey);
+    }
     let decoding = DecodingKey::from_ec_components(x, y).map_err(|_| ProofError::InvalidKey)?;
     // RFC 7638 §3.2: the required members in lexicographic order, no whitespace.
     let canonical = format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#);

@@ -309,11 +309,29 @@ fn the_jwk_must_be_a_public_key() {
     own_alg["alg"] = json!("ES384");
     let mut padded = key.jwk.clone();
     padded["x"] = json!(format!("{}=", key.jwk["x"].as_str().unwrap()));
+    // The same point with `04 ‖ x ‖ y` split one byte off (31 + 33, 33 + 31 bytes): another
+    // spelling, hence another thumbprint, of the same key (found by an attack run).
+    let point: Vec<u8> = ["x", "y"]
+        .iter()
+        .flat_map(|c| {
+            URL_SAFE_NO_PAD
+                .decode(key.jwk[c].as_str().unwrap())
+                .unwrap()
+        })
+        .collect();
+    let split = |at: usize| {
+        let mut jwk = key.jwk.clone();
+        jwk["x"] = json!(URL_SAFE_NO_PAD.encode(&point[..at]));
+        jwk["y"] = json!(URL_SAFE_NO_PAD.encode(&point[at..]));
+        jwk
+    };
     for jwk in [
         private,
         symmetric,
         own_alg,
         padded,
+        split(31),
+        split(33),
         json!("not an object"),
         json!({"kty": "EC", "crv": "P-256"}),
         json!({"kty": "EC", "crv": "secp256k1", "x": "AA", "y": "AA"}),
