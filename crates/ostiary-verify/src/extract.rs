@@ -3,8 +3,10 @@
 //! It reads `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is case-insensitive),
 //! or, when the validator has a public URL ([`Validator::with_public_url`]),
 //! `Authorization: DPoP <token>` with one `DPoP` proof header (RFC 9449 §7.1), checked with
-//! [`Validator::validate_dpop`] for the request's method and the public URL followed by its
-//! path. It validates the token with the [`Validator`] found in the router state, and
+//! [`Validator::validate_dpop`] for the request's method and the public URL followed by the
+//! path the client addressed (the whole path, also inside `Router::nest`, which takes the
+//! prefix off the request's URI). A path with a dot segment (`/a/../b`) is refused: routers do
+//! not resolve them, so no proof could name the resource it reaches. It validates the token with the [`Validator`] found in the router state, and
 //! otherwise rejects with [`BearerRejection`]:
 //!
 //! | situation | status | `WWW-Authenticate` | body |
@@ -58,7 +60,7 @@
 //! # Ok::<(), ostiary_verify::ConfigError>(())
 //! ```
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, OriginalUri};
 use axum::response::{IntoResponse, Response};
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::request::Parts;
@@ -86,10 +88,29 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let validator = Validator::from_ref(state);
-        authenticate(&validator, &parts.method, &parts.uri, &parts.headers)
+        let uri = addressed_uri(&parts.uri, &parts.extensions);
+        authenticate(&validator, &parts.method, uri, &parts.headers)
             .await
             .map(Self)
     }
+}
+
+/// The URI the client addressed: inside a nested router (`Router::nest`) axum has taken the
+/// prefix off the request's URI and kept the whole one as [`OriginalUri`].
+pub(crate) fn addressed_uri<'a>(uri: &'a Uri, extensions: &'a http::Extensions) -> &'a Uri {
+    extensions
+        .get::<OriginalUri>()
+        .map_or(uri, |original| &original.0)
+}
+
+/// Whether `path` has a dot segment (`.` or `..`, also percent-encoded): routers (axum's
+/// among them) do not resolve them, so `/files/../admin` reaches a `/files/…` route while a
+/// URL comparison would read it as `/admin`. No proof may name such a path.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let segment = segment.to_ascii_lowercase().replace("%2e", ".");
+        segment == "." || segment == ".."
+    })
 }
 
 /// Checks a request's access token (and DPoP proof) as described in the [module docs](self):
@@ -113,6 +134,9 @@ pub(crate) async fn authenticate(
                 (Some(_), None) => Err(RejectionKind::Invalid(ValidationError::InvalidDpopProof(
                     ProofError::Malformed,
                 ))),
+                (Some(_), Some(_)) if has_dot_segment(uri.path()) => Err(RejectionKind::Invalid(
+                    ValidationError::InvalidDpopProof(ProofError::UrlMismatch),
+                )),
                 (Some(base), Some(proof)) => {
                     let url = format!("{base}{}", uri.path());
                     let request = DpopRequest {

@@ -46,7 +46,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::Validator;
-use crate::extract::{DPOP_NONCE, VerifiedClaims, authenticate, uses_dpop};
+use crate::extract::{DPOP_NONCE, VerifiedClaims, addressed_uri, authenticate, uses_dpop};
 
 /// Wraps a service with [`VerifyService`]: only requests with a valid access token reach it.
 #[derive(Debug, Clone)]
@@ -101,13 +101,8 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let validator = self.validator.clone();
         Box::pin(async move {
-            let verified = authenticate(
-                &validator,
-                request.method(),
-                request.uri(),
-                request.headers(),
-            )
-            .await;
+            let uri = addressed_uri(request.uri(), request.extensions());
+            let verified = authenticate(&validator, request.method(), uri, request.headers()).await;
             let claims = match verified {
                 Ok(claims) => claims,
                 Err(rejection) => return Ok(rejection.into_response()),

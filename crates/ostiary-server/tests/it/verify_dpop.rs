@@ -281,3 +281,88 @@ async fn an_unreachable_replay_store_refuses_proofs_with_503_never_accepts_them(
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["reason"], "dpop_replay_store_unavailable");
 }
+
+/// Inside `Router::nest` the request's URI has lost its prefix; proofs name the whole path the
+/// client addressed, and a path with dot segments is refused (found by a new user and an
+/// attack run).
+#[tokio::test]
+async fn proofs_name_the_whole_path_under_a_nested_router_and_no_dot_segments() {
+    use ostiary_verify::extract::VerifiedClaims as Claims;
+    async fn by_extractor(Claims(claims): Claims) -> String {
+        claims.sub
+    }
+    async fn by_layer(Extension(Claims(claims)): Extension<Claims>) -> String {
+        claims.sub
+    }
+    let app = spawn_app().await;
+    let validator = app.validator().with_public_url(PUBLIC);
+    let api = Router::new()
+        .nest(
+            "/extractor",
+            Router::new()
+                .route("/orders", get(by_extractor))
+                .route("/files/{*rest}", get(by_extractor))
+                .with_state(validator.clone()),
+        )
+        .nest(
+            "/layer",
+            Router::new()
+                .route("/orders", get(by_layer))
+                .layer(VerifyLayer::new(validator)),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, api).await });
+    let key = DpopClient::new();
+    let tokens = app.bound_tokens(&key).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let at = |path: &str, named: &str| {
+        let proof = key.proof(
+            "GET",
+            &format!("{PUBLIC}{named}"),
+            app.clock.now(),
+            Some(access),
+        );
+        http()
+            .get(format!("{base}{path}"))
+            .header("Authorization", format!("DPoP {access}"))
+            .header("DPoP", proof)
+            .send()
+    };
+    for prefix in ["/extractor", "/layer"] {
+        let path = format!("{prefix}/orders");
+        let whole = at(&path, &path).await.unwrap();
+        assert_eq!(whole.status(), StatusCode::OK, "{path}");
+        let stripped = at(&path, "/orders").await.unwrap();
+        assert_eq!(stripped.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    // Routed to /extractor/files/{*rest}, which a URL comparison would read as
+    // /extractor/orders. Sent as raw HTTP/1.1: client libraries resolve dot segments first.
+    for dotted in [
+        "/extractor/files/../orders",
+        "/extractor/files/%2E%2e/orders",
+    ] {
+        let proof = key.proof(
+            "GET",
+            &format!("{PUBLIC}/extractor/orders"),
+            app.clock.now(),
+            Some(access),
+        );
+        let request = format!(
+            "GET {dotted} HTTP/1.1\r\nHost: api.example\r\nAuthorization: DPoP {access}\r\nDPoP: {proof}\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(raw_status(&base, &request).await, "401", "{dotted}");
+    }
+}
+
+/// Sends `request` as it is to `base` (`http://host:port`); the answer's status code.
+async fn raw_status(base: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer.split(' ').nth(1).unwrap_or_default().to_owned()
+}
