@@ -54,9 +54,9 @@
 # (proofs_exhausted) like any failure. The servers accept a proof's iat at most 60 s old
 # (Ostiary's default dpop_proof_max_age, ProofPolicy::default(); oidc-provider: 300 s), so
 # --seconds is at most 45 with --dpop. One key for every family and run (made once per
-# invocation). Ostiary's families are seeded without a proof as always (bearer): a public
-# client's unbound family is bound to the key of its first refresh with a proof, so from its
-# first request in the warm-up on each family needs a proof by that key. oidc-provider binds
+# invocation). Ostiary's families are seeded without a proof as always (bearer) and stay
+# unbound (a family is bound at its code exchange or never); each refresh with a proof answers
+# with an access token bound to the key (the proof checked and recorded). oidc-provider binds
 # refresh tokens at the code exchange only, so its families are minted bound to the key
 # (bench/oidc-provider/server.js with DPOP=1, DPOP_JKT). A 200 answer counts only with
 # "token_type":"DPoP". Reported per connection count: req/s, p99 and the server's CPU per

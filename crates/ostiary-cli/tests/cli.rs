@@ -804,3 +804,15 @@ fn every_command_ends_quietly_when_its_output_is_closed() {
         assert!(!text.contains("error"), "{args:?}: {text}");
     }
 }
+
+#[test]
+fn serve_on_a_taken_address_says_how_to_pick_another() {
+    let (_dir, db) = database();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = taken.local_addr().expect("its address").to_string();
+    let refused = ostiary(&db, &["serve", "--listen", &address], None);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    assert!(stderr.contains("--listen"), "{stderr}");
+}

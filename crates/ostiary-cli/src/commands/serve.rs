@@ -32,7 +32,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         http: settings.http.timeouts(),
         ..ServerConfig::default()
     };
-    let app = Application::build(config, store, Arc::new(SystemClock)).await?;
+    let app = Application::build(config, store, Arc::new(SystemClock))
+        .await
+        .map_err(|e| match e {
+            ostiary_server::StartError::Bind(..) => {
+                anyhow::anyhow!("{e} (pick another address with --listen, e.g. 127.0.0.1:8090)")
+            }
+            other => other.into(),
+        })?;
     let issuer = app.idp().config().issuer.clone();
     if issuer.starts_with("http://") && !is_loopback_issuer(&issuer) {
         tracing::warn!(%issuer, "the issuer is plain http on a non-loopback host: browsers will refuse its Secure cookies; use https");

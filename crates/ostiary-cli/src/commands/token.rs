@@ -21,7 +21,9 @@ pub enum TokenCommand {
     /// A DPoP-bound token (RFC 9449) is checked as a resource server would with
     /// `--dpop-proof PROOF --url URL [--method METHOD]`: the proof's signature, htm, htu,
     /// iat and ath, and its key against the token's cnf.jkt. Without a proof, a bound token
-    /// is refused (dpop_bound), as it would be as a bearer token.
+    /// is refused (dpop_bound), as it would be as a bearer token. Each run is a process of
+    /// its own: it cannot tell a proof it saw in an earlier run (a resource server remembers
+    /// each proof's jti and refuses it the second time; ostiary-verify does).
     Verify {
         /// The access token, or `-` to read it from standard input.
         token: String,
