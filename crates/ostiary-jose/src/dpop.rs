@@ -322,12 +322,7 @@ fn check_header(
     allowed: &[Algorithm],
 ) -> Result<Algorithm, ProofError> {
     let alg = match header.get("alg") {
-        // RFC 9864 §2.2: the fully specified name of EdDSA with Ed25519, which client libraries
-        // now use (`EdDSA` is deprecated); Ed25519 is the only curve accepted for `EdDSA`.
-        Some(Value::String(alg)) if alg == ED25519 => Algorithm::EdDSA,
-        Some(Value::String(alg)) => {
-            Algorithm::from_str(alg).map_err(|_| ProofError::AlgorithmNotAllowed)?
-        }
+        Some(Value::String(alg)) => algorithm_named(alg).ok_or(ProofError::AlgorithmNotAllowed)?,
         Some(_) => return Err(ProofError::Malformed),
         None => return Err(ProofError::AlgorithmNotAllowed),
     };
@@ -348,6 +343,17 @@ fn check_header(
         _ => return Err(ProofError::WrongType),
     }
     Ok(alg)
+}
+
+/// The algorithm a JOSE `alg` value names, in a proof's header or its key's `alg` member:
+/// its registered name, or `Ed25519`, RFC 9864 §2.2's fully specified name of EdDSA with the
+/// Ed25519 curve, which client libraries now use (`EdDSA` is deprecated; Ed25519 is the only
+/// curve accepted for it).
+fn algorithm_named(name: &str) -> Option<Algorithm> {
+    if name == ED25519 {
+        return Some(Algorithm::EdDSA);
+    }
+    Algorithm::from_str(name).ok()
 }
 
 /// A proof's public key, vetted.
@@ -386,7 +392,7 @@ fn public_key(header: &Map<String, Value>, alg: Algorithm) -> Result<ProofKey, P
     if let Some(own) = members.get("alg") {
         let fits = own
             .as_str()
-            .and_then(|own| Algorithm::from_str(own).ok())
+            .and_then(algorithm_named)
             .is_some_and(|own| own == alg);
         if !fits {
             return Err(ProofError::InvalidKey);

@@ -169,6 +169,13 @@ fn ed25519_is_the_fully_specified_name_of_eddsa_with_that_curve() {
     h["alg"] = json!("Ed25519");
     let proof = check(&sign(&key, &h, &claims())).unwrap();
     assert_eq!(proof.alg, Algorithm::EdDSA);
+    // Its key may name it so too, under either header name.
+    for header_alg in ["Ed25519", "EdDSA"] {
+        let mut named = header(&key);
+        named["alg"] = json!(header_alg);
+        named["jwk"]["alg"] = json!("Ed25519");
+        assert!(check(&sign(&key, &named, &claims())).is_ok(), "{header_alg}");
+    }
     // Not for another kind of key, nor where EdDSA is not allowed.
     let p256 = es256();
     let mut h = header(&p256);
