@@ -4,6 +4,7 @@ use aws_lc_rs::signature::{
     KeyPair,
 };
 use jsonwebtoken::EncodingKey;
+use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use serde_json::json;
 
 use super::*;
@@ -174,7 +175,10 @@ fn ed25519_is_the_fully_specified_name_of_eddsa_with_that_curve() {
         let mut named = header(&key);
         named["alg"] = json!(header_alg);
         named["jwk"]["alg"] = json!("Ed25519");
-        assert!(check(&sign(&key, &named, &claims())).is_ok(), "{header_alg}");
+        assert!(
+            check(&sign(&key, &named, &claims())).is_ok(),
+            "{header_alg}"
+        );
     }
     // Not for another kind of key, nor where EdDSA is not allowed.
     let p256 = es256();
