@@ -59,34 +59,27 @@ function init(args)
       error("usage: -- TOKENS_FILE CLIENT_ID THREADS [LEFTOVER_FILE|-] [PROOFS_FILE]")
    end
    local id = wrk.thread:get("id")
-   local n = 0
-   for line in io.lines(file) do
-      if line ~= "" then
-         if n % threads_total == id then
-            tail = tail + 1
-            queue[tail] = line
-         end
-         n = n + 1
-      end
-   end
-   if tail == 0 then
-      error("no refresh tokens for thread " .. id .. " in " .. file)
-   end
-   dpop = proofs_file ~= nil
-   if dpop then
-      n = 0
-      for line in io.lines(proofs_file) do
+   -- This thread's share of FILE's lines (every threads_total-th): appended to list, counted.
+   local function take_lines(path, list, what)
+      local n, taken = 0, 0
+      for line in io.lines(path) do
          if line ~= "" then
             if n % threads_total == id then
-               proof_tail = proof_tail + 1
-               proofs[proof_tail] = line
+               taken = taken + 1
+               list[taken] = line
             end
             n = n + 1
          end
       end
-      if proof_tail == 0 then
-         error("no DPoP proofs for thread " .. id .. " in " .. proofs_file)
+      if taken == 0 then
+         error("no " .. what .. " for thread " .. id .. " in " .. path)
       end
+      return taken
+   end
+   tail = take_lines(file, queue, "refresh tokens")
+   dpop = proofs_file ~= nil
+   if dpop then
+      proof_tail = take_lines(proofs_file, proofs, "DPoP proofs")
    end
    headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
 end

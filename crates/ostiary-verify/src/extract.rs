@@ -165,11 +165,6 @@ pub(crate) async fn authenticate(
     })
 }
 
-/// Whether the request presents its token under the `DPoP` scheme.
-pub(crate) fn uses_dpop(headers: &HeaderMap) -> bool {
-    matches!(bearer_token(headers), Credentials::Dpop(_))
-}
-
 enum Credentials<'a> {
     Bearer(&'a str),
     /// `Authorization: DPoP <token>`.

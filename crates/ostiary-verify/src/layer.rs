@@ -46,7 +46,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::Validator;
-use crate::extract::{DPOP_NONCE, VerifiedClaims, addressed_uri, authenticate, uses_dpop};
+use crate::extract::{DPOP_NONCE, VerifiedClaims, addressed_uri, authenticate};
 
 /// Wraps a service with [`VerifyService`]: only requests with a valid access token reach it.
 #[derive(Debug, Clone)]
@@ -107,7 +107,8 @@ where
                 Ok(claims) => claims,
                 Err(rejection) => return Ok(rejection.into_response()),
             };
-            let dpop = uses_dpop(request.headers());
+            // Only a token bound to a key passes, and only under the DPoP scheme.
+            let dpop = claims.dpop_jkt().is_some();
             request.extensions_mut().insert(VerifiedClaims(claims));
             let mut response = inner.call(request).await?;
             if dpop

@@ -13,10 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
-
-use crate::cache::RemoteJwks;
 use ostiary_jose::dpop::nonce::NonceKey;
 
+use crate::cache::RemoteJwks;
 use crate::dpop::{
     DpopRequest, MemoryReplayStore, ProofError, ProofId, ProofPolicy, ReplayStore,
     ReplayStoreError, Seen,
