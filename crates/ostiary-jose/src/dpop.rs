@@ -19,16 +19,17 @@
 //! proof.
 
 mod key;
+mod key_cache;
 pub mod nonce;
+mod read;
 
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
-use serde_json::{Map, Value};
 
-use self::key::{ProofKey, algorithm_named, public_key, verify_ed25519};
-use crate::strict_json::object_from_slice;
+use self::key::{algorithm_named, public_key};
+use self::read::{Claims, Header, Loose};
 
 /// The `typ` of a DPoP proof (RFC 9449 §4.2).
 pub const DPOP_TYP: &str = "dpop+jwt";
@@ -53,10 +54,6 @@ pub const DEFAULT_ALGORITHMS: [Algorithm; 5] = [
     Algorithm::PS256,
     Algorithm::RS256,
 ];
-
-/// Header members that change how the signature would be computed: refused, whatever their
-/// value (as for access tokens).
-const REFUSED_HEADER_MEMBERS: [&str; 4] = ["crit", "b64", "zip", "enc"];
 
 /// How proofs are judged: the algorithms allowed and the `iat` window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,69 +180,62 @@ pub fn verify_proof(
     }
     let Parts {
         signing_input,
-        signature,
         header,
         payload,
+        signature,
+        encoded_signature,
     } = split(proof)?;
+    let header: Header = read::object(&header).map_err(|_| ProofError::Malformed)?;
     let alg = check_header(&header, &policy.algorithms)?;
-    let ProofKey {
-        decoding,
-        jkt,
-        ed25519_x,
-    } = public_key(&header, alg)?;
-    if alg == Algorithm::EdDSA {
-        let x = ed25519_x.ok_or(ProofError::InvalidKey)?;
-        verify_ed25519(&x, signing_input, signature)?;
-    } else {
-        let verified =
-            jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &decoding, alg)
-                .map_err(|_| ProofError::BadSignature)?;
-        if !verified {
-            return Err(ProofError::BadSignature);
-        }
-    }
+    let key = public_key(header.jwk, alg)?;
+    key.verify(alg, signing_input, &signature, encoded_signature)?;
 
-    let claims = object_from_slice(&payload).map_err(|_| ProofError::Malformed)?;
-    let text = |name: &'static str| match claims.get(name) {
-        None => Err(ProofError::MissingClaim(name)),
-        Some(Value::String(value)) => Ok(value.as_str()),
-        Some(_) => Err(ProofError::Malformed),
-    };
-    let jti = text("jti")?;
+    let claims: Claims = read::object(&payload).map_err(|_| ProofError::Malformed)?;
+    let jti = text("jti", &claims.jti)?;
     if jti.is_empty() || jti.len() > MAX_JTI_LEN {
         return Err(ProofError::Malformed);
     }
-    if text("htm")? != request.method {
+    if text("htm", &claims.htm)? != request.method {
         return Err(ProofError::MethodMismatch);
     }
-    if !same_target(text("htu")?, request.url) {
+    if !same_target(text("htu", &claims.htu)?, request.url) {
         return Err(ProofError::UrlMismatch);
     }
-    let iat = match claims.get("iat") {
+    let iat = match claims.iat {
         None => return Err(ProofError::MissingClaim("iat")),
-        Some(Value::Number(n)) => n.as_u64().ok_or(ProofError::Malformed)?,
+        Some(Loose::Unsigned(iat)) => iat,
         Some(_) => return Err(ProofError::Malformed),
     };
     if iat > now.saturating_add(policy.max_future) || policy.acceptable_until(iat) < now {
         return Err(ProofError::OutsideWindow);
     }
     if let Some(access_token) = request.access_token
-        && text("ath")? != access_token_hash(access_token)
+        && text("ath", &claims.ath)? != access_token_hash(access_token)
     {
         return Err(ProofError::AccessTokenHashMismatch);
     }
-    let nonce = match claims.get("nonce") {
+    let nonce = match &claims.nonce {
         None => None,
-        Some(Value::String(nonce)) => Some(nonce.clone()),
+        Some(Loose::Text(nonce)) => Some(nonce.to_string()),
         Some(_) => return Err(ProofError::Malformed),
     };
     Ok(Proof {
-        jkt,
+        jkt: key.jkt,
         jti: jti.to_owned(),
         iat,
         nonce,
         alg,
     })
+}
+
+/// The text of a required claim: absent is [`ProofError::MissingClaim`], another type
+/// [`ProofError::Malformed`].
+fn text<'c>(name: &'static str, claim: &'c Option<Loose<'_>>) -> Result<&'c str, ProofError> {
+    match claim {
+        None => Err(ProofError::MissingClaim(name)),
+        Some(Loose::Text(value)) => Ok(value),
+        Some(_) => Err(ProofError::Malformed),
+    }
 }
 
 /// The `algs` parameter of a `WWW-Authenticate: DPoP` challenge (RFC 9449 §7.1): the JOSE
@@ -274,16 +264,17 @@ pub fn access_token_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, access_token.as_bytes()))
 }
 
-/// A compact JWS taken apart: the signing input, the signature (base64url), the header and
-/// the payload's bytes.
+/// A compact JWS taken apart: the signing input, the header's and the payload's bytes, the
+/// signature decoded and as sent.
 struct Parts<'a> {
     signing_input: &'a str,
-    signature: &'a str,
-    header: Map<String, Value>,
+    header: Vec<u8>,
     payload: Vec<u8>,
+    signature: Vec<u8>,
+    encoded_signature: &'a str,
 }
 
-/// The three parts of a compact JWS, header and payload decoded.
+/// The three parts of a compact JWS, decoded.
 fn split(proof: &str) -> Result<Parts<'_>, ProofError> {
     let mut parts = proof.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
@@ -296,41 +287,34 @@ fn split(proof: &str) -> Result<Parts<'_>, ProofError> {
             .decode(part)
             .map_err(|_| ProofError::Malformed)
     };
-    let header = object_from_slice(&decode(header)?).map_err(|_| ProofError::Malformed)?;
-    let payload_bytes = decode(payload)?;
-    if decode(signature)?.is_empty() {
+    let decoded_signature = decode(signature)?;
+    if decoded_signature.is_empty() {
         return Err(ProofError::Malformed);
     }
-    let signing_input = &proof[..proof.len() - signature.len() - 1];
     Ok(Parts {
-        signing_input,
-        signature,
-        header,
-        payload: payload_bytes,
+        signing_input: &proof[..proof.len() - signature.len() - 1],
+        header: decode(header)?,
+        payload: decode(payload)?,
+        signature: decoded_signature,
+        encoded_signature: signature,
     })
 }
 
-fn check_header(
-    header: &Map<String, Value>,
-    allowed: &[Algorithm],
-) -> Result<Algorithm, ProofError> {
-    let alg = match header.get("alg") {
-        Some(Value::String(alg)) => algorithm_named(alg).ok_or(ProofError::AlgorithmNotAllowed)?,
+fn check_header(header: &Header<'_>, allowed: &[Algorithm]) -> Result<Algorithm, ProofError> {
+    let alg = match &header.alg {
+        Some(Loose::Text(alg)) => algorithm_named(alg).ok_or(ProofError::AlgorithmNotAllowed)?,
         Some(_) => return Err(ProofError::Malformed),
         None => return Err(ProofError::AlgorithmNotAllowed),
     };
     if alg.family() == AlgorithmFamily::Hmac || !allowed.contains(&alg) {
         return Err(ProofError::AlgorithmNotAllowed);
     }
-    if REFUSED_HEADER_MEMBERS
-        .iter()
-        .any(|member| header.contains_key(*member))
-    {
+    if header.refused {
         return Err(ProofError::UnsupportedHeader);
     }
-    match header.get("typ") {
+    match header.typ.as_ref().and_then(Loose::text) {
         // Media type names are case-insensitive (RFC 2045 §5.1).
-        Some(Value::String(typ))
+        Some(typ)
             if typ.eq_ignore_ascii_case(DPOP_TYP)
                 || typ.eq_ignore_ascii_case("application/dpop+jwt") => {}
         _ => return Err(ProofError::WrongType),

@@ -7,9 +7,10 @@
 //! reads a JOSE header or claims set: the IdP reading its own tokens back and DPoP proofs,
 //! `ostiary-verify` reading access tokens.
 //!
-//! The check is a `serde` visitor building the same [`Value`] that `serde_json` would, but
-//! failing on a member name it has already seen in the same object. Names are compared after
-//! unescaping, so `"a"` and `"\u0061"` are the same name. Nesting depth stays bounded by
+//! DPoP proofs are read with the same rules by `dpop::read`, straight into the members their
+//! checks use. Here, the check is a `serde` visitor building the same [`Value`] that
+//! `serde_json` would, but failing on a member name it has already seen in the same object.
+//! Names are compared after unescaping, so `"a"` and `"\u0061"` are the same name. Nesting depth stays bounded by
 //! `serde_json`'s recursion limit (128), so deep input is an error, never a stack overflow.
 //! Numbers arrive as `i64`/`u64`/`f64`, which holds as long as `serde_json`'s
 //! `arbitrary_precision` feature is off (it is: nothing in the workspace enables it).

@@ -5,7 +5,7 @@ use aws_lc_rs::signature::{
 };
 use jsonwebtoken::EncodingKey;
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 
@@ -535,4 +535,67 @@ fn malformed_input_is_an_error_never_a_panic() {
         claims_repeated.as_bytes(),
     );
     assert_eq!(check(&proof).unwrap_err(), ProofError::Malformed);
+}
+
+#[test]
+fn rsa_keys_prove_with_rs256_and_ps256() {
+    use aws_lc_rs::rsa::KeySize;
+    use aws_lc_rs::signature::{
+        RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaEncoding, RsaKeyPair, RsaPublicKeyComponents,
+    };
+    let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+    let public = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+    let jwk = json!({
+        "kty": "RSA",
+        "n": URL_SAFE_NO_PAD.encode(&public.n),
+        "e": URL_SAFE_NO_PAD.encode(&public.e),
+    });
+    let expected: Jwk = serde_json::from_value(jwk.clone()).unwrap();
+    let expected = expected.thumbprint(ThumbprintHash::SHA256).unwrap();
+    let sign = |alg: &str, padding: &'static dyn RsaEncoding, key: &Value| {
+        let header = json!({"typ": "dpop+jwt", "alg": alg, "jwk": key});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims().to_string())
+        );
+        let mut signature = vec![0; pair.public_modulus_len()];
+        pair.sign(
+            padding,
+            &SystemRandom::new(),
+            input.as_bytes(),
+            &mut signature,
+        )
+        .unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    };
+    for (alg, padding, other) in [
+        (
+            "RS256",
+            &RSA_PKCS1_SHA256 as &'static dyn RsaEncoding,
+            "PS256",
+        ),
+        ("PS256", &RSA_PSS_SHA256, "RS256"),
+    ] {
+        let proof = check(&sign(alg, padding, &jwk)).unwrap();
+        assert_eq!(proof.jkt, expected, "{alg}");
+        assert_eq!(format!("{:?}", proof.alg), alg);
+        // Signed one way, named the other: the signature does not verify.
+        assert_eq!(
+            check(&sign(other, padding, &jwk)).unwrap_err(),
+            ProofError::BadSignature,
+            "{alg} named {other}"
+        );
+        // RSA keys never verify ES256; a modulus that is not base64url is no key.
+        assert_eq!(
+            check(&sign("ES256", padding, &jwk)).unwrap_err(),
+            ProofError::InvalidKey
+        );
+        let mut bad = jwk.clone();
+        bad["n"] = json!("not base64url!");
+        assert_eq!(
+            check(&sign(alg, padding, &bad)).unwrap_err(),
+            ProofError::InvalidKey
+        );
+    }
 }
