@@ -118,7 +118,8 @@ pub trait ReplayStore: Send + Sync + 'static {
 /// ([`ReplayStoreError::Full`]).
 pub struct MemoryReplayStore {
     capacity: usize,
-    seen: Mutex<HashMap<ProofId, i64>>,
+    /// Each proof by [`MemoryReplayStore::key`], with the end of its window.
+    seen: Mutex<HashMap<[u8; 32], i64>>,
 }
 
 impl std::fmt::Debug for MemoryReplayStore {
@@ -138,9 +139,23 @@ impl MemoryReplayStore {
         }
     }
 
+    /// A proof's entry: SHA-256 over its key's thumbprint and its `jti`'s hash, a fixed-size
+    /// value held in the map itself (no allocation per proof). The thumbprint is text without
+    /// a zero byte, so the zero between them keeps any two pairs apart.
+    fn key(proof: &ProofId) -> [u8; 32] {
+        let mut context = digest::Context::new(&digest::SHA256);
+        context.update(proof.jkt.as_bytes());
+        context.update(&[0]);
+        context.update(&proof.jti_hash);
+        let mut key = [0u8; 32];
+        key.copy_from_slice(context.finish().as_ref());
+        key
+    }
+
     fn record_now(&self, proof: &ProofId, until: i64, now: i64) -> Result<Seen, ReplayStoreError> {
+        let key = Self::key(proof);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(&expires) = seen.get(proof)
+        if let Some(&expires) = seen.get(&key)
             && expires >= now
         {
             return Ok(Seen::Replayed);
@@ -151,7 +166,7 @@ impl MemoryReplayStore {
                 return Err(ReplayStoreError::Full);
             }
         }
-        seen.insert(proof.clone(), until);
+        seen.insert(key, until);
         Ok(Seen::New)
     }
 }

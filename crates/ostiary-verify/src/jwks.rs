@@ -7,7 +7,10 @@
 
 use std::path::Path;
 
-use jsonwebtoken::jwk::{Jwk, JwkSet, KeyOperations, PublicKeyUse};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, ParsedPublicKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use ostiary_jose::KeyKind;
 use serde::Deserialize;
@@ -104,6 +107,9 @@ pub(crate) struct VerificationKey {
     /// The JWK's own `alg`, if it had one: then only that algorithm is accepted.
     alg: Option<Algorithm>,
     pub(crate) decoding: DecodingKey,
+    /// An EC key (ES256, ES384) parsed once, here, rather than on every verification:
+    /// checked with aws-lc-rs directly. `None` for other kinds (`decoding` serves them).
+    pub(crate) ecdsa: Option<ParsedPublicKey>,
 }
 
 impl VerificationKey {
@@ -139,6 +145,7 @@ impl VerificationKey {
             kind,
             alg,
             decoding,
+            ecdsa: parsed_ecdsa(jwk, kind),
         })
     }
 
@@ -147,6 +154,29 @@ impl VerificationKey {
     fn fits(&self, alg: Algorithm) -> bool {
         self.kind.verifies(alg) && self.alg.is_none_or(|own| own == alg)
     }
+}
+
+/// An EC key's uncompressed point `04 ‖ x ‖ y`, parsed for the one algorithm its curve
+/// verifies (fixed-size `R ‖ S` signatures, as JWS has them, RFC 7518 §3.4). `None` if it is
+/// not an EC key or does not parse (then `jsonwebtoken` judges it, as it does other kinds).
+fn parsed_ecdsa(jwk: &Jwk, kind: KeyKind) -> Option<ParsedPublicKey> {
+    let AlgorithmParameters::EllipticCurve(ec) = &jwk.algorithm else {
+        return None;
+    };
+    let (algorithm, coordinate_len) = match kind {
+        KeyKind::EcP256 => (&ECDSA_P256_SHA256_FIXED, 32),
+        KeyKind::EcP384 => (&ECDSA_P384_SHA384_FIXED, 48),
+        _ => return None,
+    };
+    let mut point = vec![0x04];
+    for coordinate in [&ec.x, &ec.y] {
+        let before = point.len();
+        URL_SAFE_NO_PAD.decode_vec(coordinate, &mut point).ok()?;
+        if point.len() - before != coordinate_len {
+            return None;
+        }
+    }
+    ParsedPublicKey::new(algorithm, point).ok()
 }
 
 /// A vetted key set: what the cache holds and what a static source becomes.

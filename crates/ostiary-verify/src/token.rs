@@ -48,6 +48,8 @@ pub(crate) struct CompactToken<'a> {
     pub(crate) signing_input: &'a str,
     /// The third part, still base64url-encoded (as `jsonwebtoken::crypto::verify` wants it).
     pub(crate) signature: &'a str,
+    /// The third part decoded.
+    pub(crate) signature_bytes: Vec<u8>,
     pub(crate) header: Map<String, Value>,
     pub(crate) payload: Vec<u8>,
 }
@@ -72,7 +74,8 @@ impl<'a> CompactToken<'a> {
         };
         let header = decode(header)?;
         let payload = decode(payload)?;
-        if decode(signature)?.is_empty() {
+        let signature_bytes = decode(signature)?;
+        if signature_bytes.is_empty() {
             return Err(ValidationError::Malformed);
         }
         let header = object_from_slice(&header).map_err(|_| ValidationError::Malformed)?;
@@ -80,6 +83,7 @@ impl<'a> CompactToken<'a> {
         Ok(Self {
             signing_input,
             signature,
+            signature_bytes,
             header,
             payload,
         })

@@ -590,7 +590,13 @@ fn verify_with(
     };
     let message = token.signing_input.as_bytes();
     for key in candidates {
-        match jsonwebtoken::crypto::verify(token.signature, message, &key.decoding, header.alg) {
+        let verified = match &key.ecdsa {
+            Some(parsed) => Ok(parsed.verify_sig(message, &token.signature_bytes).is_ok()),
+            None => {
+                jsonwebtoken::crypto::verify(token.signature, message, &key.decoding, header.alg)
+            }
+        };
+        match verified {
             Ok(true) => return Ok(()),
             Ok(false) => {}
             // The key could not be loaded for this algorithm (e.g. a malformed modulus):
