@@ -3,8 +3,10 @@
 //!
 //! [`Idp::accept_dpop_proof`] checks a proof ([`ostiary_jose::dpop::verify_proof`]: the JWS,
 //! its key, method, URL, `iat` window, `ath`) and records its `jti` in the store, so that no
-//! instance accepts it again within its window (§11.1). The [`DpopKey`] it returns is what the
-//! grants take:
+//! instance accepts it again within its window (§11.1). The refresh grant takes the proof
+//! checked but not yet recorded ([`Idp::check_dpop_proof`], an [`UnrecordedProof`]): it
+//! records it with the rotation, in one transaction, or first of all on any other path. The
+//! [`DpopKey`] is what the grants bind:
 //! - the access token carries `cnf.jkt` (§6.1) and is issued with `token_type: DPoP` (§5);
 //! - a public client's refresh family is bound to the key of its code exchange (§5): every
 //!   refresh must come with a proof by that key, or is `invalid_grant` without counting as
@@ -27,6 +29,7 @@ use ostiary_jose::dpop::{ProofPolicy, ProofRequest, verify_proof};
 use crate::Idp;
 use crate::client::{Client, ClientKind};
 use crate::idp::IdpError;
+use crate::store::DpopProofRecord;
 
 pub mod nonce;
 
@@ -68,6 +71,23 @@ impl Idp {
         url: &str,
         access_token: Option<&str>,
     ) -> Result<DpopKey, IdpError> {
+        let checked = self.check_dpop_proof(proof, method, url, access_token)?;
+        self.record_dpop_proof(checked).await
+    }
+
+    /// Checks the `DPoP` header `proof` as [`accept_dpop_proof`](Self::accept_dpop_proof)
+    /// does, without recording it: nothing may be done on its strength until it is recorded
+    /// ([`record_dpop_proof`](Self::record_dpop_proof), or with a refresh rotation).
+    ///
+    /// # Errors
+    /// [`IdpError::InvalidDpopProof`] for a proof that fails a check.
+    pub fn check_dpop_proof(
+        &self,
+        proof: &str,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+    ) -> Result<UnrecordedProof, IdpError> {
         let policy = self.dpop_policy();
         let now = self.now();
         let request = ProofRequest {
@@ -80,25 +100,42 @@ impl Idp {
         // A hash: the jti is the client's text (any length up to the limit, any character).
         let jti_hash =
             URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, checked.jti.as_bytes()));
-        let until = i64::try_from(policy.acceptable_until(checked.iat)).unwrap_or(i64::MAX);
-        if !self
-            .store
-            .use_dpop_proof(&checked.jkt, &jti_hash, until, now)
-            .await?
-        {
-            return Err(IdpError::InvalidDpopProof(
-                ostiary_jose::dpop::ProofError::Replayed.to_string(),
-            ));
-        }
+        let expires_at = i64::try_from(policy.acceptable_until(checked.iat)).unwrap_or(i64::MAX);
         let keys = self.keys();
         let fresh_nonce = checked
             .nonce
             .as_deref()
             .is_some_and(|nonce| keys.dpop_nonce_is_fresh(nonce, now));
-        Ok(DpopKey {
-            jkt: checked.jkt,
-            fresh_nonce,
+        Ok(UnrecordedProof {
+            record: DpopProofRecord {
+                jkt: checked.jkt.clone(),
+                jti_hash,
+                expires_at,
+            },
+            key: DpopKey {
+                jkt: checked.jkt,
+                fresh_nonce,
+            },
         })
+    }
+
+    /// Records a checked proof's `jti` in the store's replay cache; its key, if that was its
+    /// first use.
+    ///
+    /// # Errors
+    /// [`IdpError::InvalidDpopProof`] for a proof seen before within its window;
+    /// [`IdpError::Store`] if the replay cache cannot be written.
+    pub async fn record_dpop_proof(&self, proof: UnrecordedProof) -> Result<DpopKey, IdpError> {
+        let record = proof.record;
+        if self
+            .store
+            .use_dpop_proof(&record.jkt, &record.jti_hash, record.expires_at, self.now())
+            .await?
+        {
+            Ok(proof.key)
+        } else {
+            Err(replayed())
+        }
     }
 
     /// The DPoP nonce to hand out now (RFC 9449 §8.1: the `DPoP-Nonce` header of token
@@ -128,6 +165,31 @@ impl Idp {
     pub fn token_url(&self) -> String {
         format!("{}/token", self.config.issuer.trim_end_matches('/'))
     }
+}
+
+/// A proof that passed every check of [`Idp::check_dpop_proof`], its `jti` not recorded yet.
+#[derive(Debug, Clone)]
+pub struct UnrecordedProof {
+    key: DpopKey,
+    record: DpopProofRecord,
+}
+
+impl UnrecordedProof {
+    /// The key the proof was made with. Checking it is allowed before the proof is recorded;
+    /// acting on it is not.
+    pub fn key(&self) -> &DpopKey {
+        &self.key
+    }
+
+    /// Its entry in the replay cache, for a store call that records it with other changes.
+    pub(crate) fn into_parts(self) -> (DpopKey, DpopProofRecord) {
+        (self.key, self.record)
+    }
+}
+
+/// The error for a proof seen before within its window (RFC 9449 §11.1).
+pub(crate) fn replayed() -> IdpError {
+    IdpError::InvalidDpopProof(ostiary_jose::dpop::ProofError::Replayed.to_string())
 }
 
 /// The key a new refresh family of `client` is bound to: a public (or browser) client's proof

@@ -9,7 +9,7 @@ use crate::Idp;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::client::{Client, ClientId, ClientKind};
 use crate::code::CodeConsumption;
-use crate::dpop::{self, DpopKey};
+use crate::dpop::{self, DpopKey, UnrecordedProof};
 use crate::idp::{
     CodeExchange, IdpError, LoginContext, ROTATION_ATTEMPTS, TokenResponse, truncate,
 };
@@ -18,7 +18,7 @@ use crate::refresh::{self, RefreshDecision, RefreshFamily};
 use crate::scope::{self, Scope};
 use crate::secret::{Credential, CredentialHash, random_id};
 use crate::session::EndReason;
-use crate::store::{IssuedAccessToken, RefreshGrant, Rotation};
+use crate::store::{DpopProofRecord, IssuedAccessToken, RefreshGrant, Rotation, RotationOutcome};
 use crate::token::{self, AccessTokenClaims};
 
 impl Idp {
@@ -242,8 +242,11 @@ impl Idp {
 
     /// The `refresh_token` grant (RFC 6749 §6) under the state machine of [`crate::refresh`].
     /// `scope` may narrow the granted scope; `resource` must be the granted one. `dpop`: the
-    /// key the request proved it holds; a family bound to a key needs a proof by that key
-    /// (without one the answer is `invalid_grant`, and nothing changes: it is no reuse).
+    /// request's proof, checked ([`Idp::check_dpop_proof`]) and not yet recorded: a rotation
+    /// records it in its own transaction (one commit for both), any other outcome records it
+    /// before it acts, and a request refused before that leaves it unused. A family bound to a
+    /// key needs a proof by that key (without one the answer is `invalid_grant`, and nothing
+    /// changes: it is no reuse).
     // Debug, not info: a span per refresh costs at the default level (measured ~10 %).
     #[tracing::instrument(level = "debug", skip_all, fields(client_id = %client.id))]
     pub async fn refresh(
@@ -253,8 +256,13 @@ impl Idp {
         scope: Option<Scope>,
         resource: Option<&str>,
         caller: &LoginContext,
-        dpop: Option<&DpopKey>,
+        dpop: Option<UnrecordedProof>,
     ) -> Result<TokenResponse, IdpError> {
+        let (dpop, mut unrecorded) = match dpop.map(UnrecordedProof::into_parts) {
+            Some((key, record)) => (Some(key), Some(record)),
+            None => (None, None),
+        };
+        let dpop = dpop.as_ref();
         self.dpop_required_by(client, dpop)?;
         let presented = Credential::from_presented(refresh_token);
         let presented_hash = presented.hash();
@@ -308,14 +316,19 @@ impl Idp {
             let access = IssuedAccessToken::new(now + self.config.access_token_ttl);
             let generation = grant.generation;
             let family = &grant.family;
-            let (successor, access_token) = match refresh::decide(
+            let decision = refresh::decide(
                 family,
                 &grant.session,
                 generation,
                 now,
                 &self.config.session,
                 &client.policy,
-            ) {
+            );
+            if decision != RefreshDecision::Rotate {
+                // Every other outcome acts on the proof outside a rotation: recorded first.
+                self.record_unrecorded_proof(&mut unrecorded).await?;
+            }
+            let (successor, access_token) = match decision {
                 RefreshDecision::Rotate => {
                     let successor = Credential::generate();
                     let rotation = Rotation {
@@ -339,6 +352,7 @@ impl Idp {
                         .client(client.id.as_str())
                         .details(json!({"generation": generation + 1})),
                         access_token: access.clone(),
+                        dpop_proof: unrecorded.clone(),
                     };
                     // The access token is signed while the rotation commits (on SQLite, while
                     // the writer waits for its fsync); it leaves here only if the rotation won.
@@ -347,10 +361,17 @@ impl Idp {
                         self.store.rotate_refresh(&rotation),
                         async { self.mint_for_grant(&grant, client, &scope, &access, dpop) },
                     );
-                    if !rotated? {
-                        // Another request rotated this generation first: look again.
-                        grant = self.reload_grant(&presented_hash).await?;
-                        continue;
+                    match rotated? {
+                        RotationOutcome::Rotated => {}
+                        RotationOutcome::Lost { proof_recorded } => {
+                            // Another request rotated this generation first: look again.
+                            if proof_recorded {
+                                unrecorded = None;
+                            }
+                            grant = self.reload_grant(&presented_hash).await?;
+                            continue;
+                        }
+                        RotationOutcome::ProofReplayed => return Err(dpop::replayed()),
                     }
                     self.observed(&rotation.audit);
                     // Debug, not info: every refresh of every app would be a line; the audit log has it.
@@ -488,6 +509,26 @@ impl Idp {
         Err(IdpError::InvalidGrant(
             "refresh token rotated concurrently too often",
         ))
+    }
+
+    /// Records the request's DPoP proof if it has not been recorded yet (once: `proof` is
+    /// `None` afterwards).
+    async fn record_unrecorded_proof(
+        &self,
+        proof: &mut Option<DpopProofRecord>,
+    ) -> Result<(), IdpError> {
+        let Some(record) = proof.take() else {
+            return Ok(());
+        };
+        if self
+            .store
+            .use_dpop_proof(&record.jkt, &record.jti_hash, record.expires_at, self.now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(dpop::replayed())
+        }
     }
 
     /// Audits (and logs) a grant of `owner` presented by another client: a refresh token or

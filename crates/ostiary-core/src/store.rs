@@ -231,6 +231,46 @@ pub struct Rotation {
     pub audit: AuditEvent,
     /// The access token minted with the new refresh token, recorded for the family.
     pub access_token: IssuedAccessToken,
+    /// The DPoP proof the request came with, if it has not been recorded yet: recorded in the
+    /// same transaction ([`Store::use_dpop_proof`]'s replay cache), and the rotation applies
+    /// only if this is its first use.
+    pub dpop_proof: Option<DpopProofRecord>,
+}
+
+/// A DPoP proof's entry in the store's replay cache (RFC 9449 §11.1; see
+/// [`Store::use_dpop_proof`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopProofRecord {
+    /// The RFC 7638 thumbprint of the proof's key (base64url).
+    pub jkt: String,
+    /// The base64url SHA-256 of the proof's `jti`.
+    pub jti_hash: String,
+    /// The end of the proof's `iat` window: until then a second use is a replay.
+    pub expires_at: UnixTime,
+}
+
+/// What [`Store::rotate_refresh`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationOutcome {
+    /// This call rotated the family (and recorded its DPoP proof, if it carried one).
+    Rotated,
+    /// The family had moved on or ended: nothing of the rotation happened.
+    /// `proof_recorded`: whether the rotation's DPoP proof was recorded all the same (then it
+    /// is used, and must not be presented again); `false` without a proof.
+    Lost {
+        /// The proof was recorded although the rotation did not apply.
+        proof_recorded: bool,
+    },
+    /// The rotation's DPoP proof was used before within its window: a replay. Nothing
+    /// happened.
+    ProofReplayed,
+}
+
+impl RotationOutcome {
+    /// Whether the rotation applied ([`RotationOutcome::Rotated`]).
+    pub fn rotated(self) -> bool {
+        self == Self::Rotated
+    }
 }
 
 /// What the refresh grant reads before it decides ([`Store::find_refresh_grant`]).
@@ -419,8 +459,11 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a rotation if and only if the family is still at the expected generation and
     /// not ended, in one transaction with recording the new token and touching the session.
     /// The presented token's reissued mark moves with it (`previous_reissued` becomes what
-    /// `current_reissued` was; the new current token is not reissued). `true` if this call won.
-    async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError>;
+    /// `current_reissued` was; the new current token is not reissued). With
+    /// [`Rotation::dpop_proof`], the proof is recorded in the same transaction and the
+    /// rotation applies only if it was its first use. [`RotationOutcome::Rotated`] if this
+    /// call won.
+    async fn rotate_refresh(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError>;
     /// Marks the current token of a family as reissued (handed out again, see
     /// [`crate::refresh`]) if and only if the family is still at `generation` and not ended,
     /// in one transaction with appending `audit` (the recovery or replay it records) and

@@ -19,8 +19,8 @@ use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
     BackchannelDelivery, ChangeListener, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken,
-    LoginAttempt, RefreshGrant, RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store,
-    StoreError, ThrottleKey, ThrottleReport,
+    LoginAttempt, RefreshGrant, RevocationEntry, Rotation, RotationOutcome, SessionAdmission,
+    SessionLimit, Store, StoreError, ThrottleKey, ThrottleReport,
 };
 use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_core::user::{PasswordHashString, User, Username};
@@ -281,7 +281,7 @@ impl Store for CountingStore {
         self.inner.find_refresh_family(family_id).await
     }
 
-    async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError> {
+    async fn rotate_refresh(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError> {
         self.count("rotate_refresh");
         self.inner.rotate_refresh(rotation).await
     }

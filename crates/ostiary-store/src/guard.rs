@@ -29,8 +29,8 @@ use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
     BackchannelDelivery, ChangeListener, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken,
-    LoginAttempt, RefreshGrant, RevocationEntry, Rotation, SessionAdmission, SessionLimit, Store,
-    StoreError, ThrottleKey, ThrottleReport,
+    LoginAttempt, RefreshGrant, RevocationEntry, Rotation, RotationOutcome, SessionAdmission,
+    SessionLimit, Store, StoreError, ThrottleKey, ThrottleReport,
 };
 use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_core::user::{PasswordHashString, User, Username};
@@ -423,15 +423,25 @@ impl Store for TextGuard {
         self.inner.find_refresh_family(family_id).await
     }
 
-    async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError> {
+    async fn rotate_refresh(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError> {
         check([
             ("ip", rotation.ip.as_deref()),
             ("user agent", rotation.user_agent.as_deref()),
+            (
+                "key thumbprint",
+                rotation.dpop_proof.as_ref().map(|p| p.jkt.as_str()),
+            ),
+            (
+                "proof id",
+                rotation.dpop_proof.as_ref().map(|p| p.jti_hash.as_str()),
+            ),
         ])?;
         check_audit(&rotation.audit)?;
         check_access_token(&rotation.access_token)?;
         if !storable(&rotation.family_id) {
-            return Ok(false);
+            return Ok(RotationOutcome::Lost {
+                proof_recorded: false,
+            });
         }
         self.inner.rotate_refresh(rotation).await
     }

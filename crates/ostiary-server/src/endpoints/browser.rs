@@ -198,10 +198,8 @@ async fn grant(
     body: &FormBody,
 ) -> Result<TokenResponse, (TokenEndpointError, bool)> {
     let params = Params::from_form(headers, body).map_err(|e| (e.into(), false))?;
-    let dpop = crate::endpoints::dpop_key(state, headers, "POST", "/browser/token", None)
-        .await
+    let proof = crate::endpoints::dpop_proof(state, headers, "POST", "/browser/token", None)
         .map_err(|e| (e.into(), false))?;
-    let dpop = dpop.as_ref();
     if params.has("refresh_token") || params.has("client_secret") {
         let error = TokenEndpointError::invalid_request(
             "a browser client's refresh token is the IdP's cookie; send none",
@@ -227,13 +225,23 @@ async fn grant(
     };
     match params.get("grant_type") {
         Some("authorization_code") => {
+            let dpop = match proof {
+                Some(proof) => Some(
+                    state
+                        .idp
+                        .record_dpop_proof(proof)
+                        .await
+                        .map_err(|e| (e.into(), false))?,
+                ),
+                None => None,
+            };
             let request = CodeExchange {
                 code: required("code")?,
                 redirect_uri: required("redirect_uri")?,
                 code_verifier: required("code_verifier")?,
                 resource: params.get("resource"),
                 caller,
-                dpop,
+                dpop: dpop.as_ref(),
             };
             state
                 .idp
@@ -260,7 +268,7 @@ async fn grant(
                     scope,
                     params.get("resource"),
                     caller,
-                    dpop,
+                    proof,
                 )
                 .await
                 .map_err(|e| {

@@ -26,7 +26,7 @@ use crate::AppState;
 use crate::error::BearerError;
 use crate::proxy::ClientAddr;
 use ostiary_core::IdpError;
-use ostiary_core::dpop::DpopKey;
+use ostiary_core::dpop::{DpopKey, UnrecordedProof};
 
 /// The request's `DPoP` header (RFC 9449 §4.1): none, or exactly one proof.
 fn dpop_header(headers: &HeaderMap) -> Result<Option<&str>, IdpError> {
@@ -52,14 +52,28 @@ pub async fn dpop_key(
     path: &str,
     access_token: Option<&str>,
 ) -> Result<Option<DpopKey>, IdpError> {
-    match dpop_header(headers)? {
+    match dpop_proof(state, headers, method, path, access_token)? {
         None => Ok(None),
-        Some(proof) => state
-            .idp
-            .accept_dpop_proof(proof, method, &state.url(path), access_token)
-            .await
-            .map(Some),
+        Some(proof) => state.idp.record_dpop_proof(proof).await.map(Some),
     }
+}
+
+/// The request's DPoP proof, if it sent one, checked ([`ostiary_core::Idp::check_dpop_proof`])
+/// but not recorded yet: for the refresh grant, which records it with its rotation.
+pub fn dpop_proof(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    access_token: Option<&str>,
+) -> Result<Option<UnrecordedProof>, IdpError> {
+    dpop_header(headers)?
+        .map(|proof| {
+            state
+                .idp
+                .check_dpop_proof(proof, method, &state.url(path), access_token)
+        })
+        .transpose()
 }
 
 /// Adds the current DPoP nonce (RFC 9449 §8.1 `DPoP-Nonce`) to the answer of a request that

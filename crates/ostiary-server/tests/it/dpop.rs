@@ -289,6 +289,70 @@ async fn a_proof_is_accepted_once_across_instances() {
 }
 
 #[tokio::test]
+async fn a_captured_refresh_request_replayed_gets_nothing_and_ends_nothing() {
+    let app = spawn_app().await;
+    let key = DpopClient::new();
+    let tokens = app.bound_tokens(&key).await;
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    // The owner's requests, each seen (and kept) by someone on the way.
+    let mut captured = Vec::new();
+    let mut current = first.clone();
+    for _ in 0..2 {
+        let proof = app.token_proof(&key);
+        let response = app.refresh_with_proof(&current, &proof).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        captured.push((current.clone(), proof));
+        let body: Value = response.json().await.unwrap();
+        current = body["refresh_token"].as_str().unwrap().to_owned();
+    }
+
+    // Replayed within the proofs' window: the previous token would be a replay within the
+    // grace period (its successor handed out again), the first one a reuse (the session
+    // ended). With their proofs used up, neither happens.
+    for (token, proof) in captured.iter().rev() {
+        assert_eq!(
+            error_of(app.refresh_with_proof(token, proof).await).await,
+            (StatusCode::BAD_REQUEST, "invalid_dpop_proof".into())
+        );
+    }
+    let still = app
+        .refresh_with_proof(&current, &app.token_proof(&key))
+        .await;
+    assert_eq!(
+        still.status(),
+        StatusCode::OK,
+        "the owner's session goes on"
+    );
+}
+
+#[tokio::test]
+async fn a_proof_sent_with_a_refused_refresh_is_not_used_up() {
+    let app = spawn_app().await;
+    let key = DpopClient::new();
+    let tokens = app.bound_tokens(&key).await;
+    let proof = app.token_proof(&key);
+    assert_eq!(
+        error_of(app.refresh_with_proof("not-a-refresh-token", &proof).await).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    let refreshed = app
+        .refresh_with_proof(tokens["refresh_token"].as_str().unwrap(), &proof)
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let next: Value = refreshed.json().await.unwrap();
+    // Used now.
+    assert_eq!(
+        error_of(
+            app.refresh_with_proof(next["refresh_token"].as_str().unwrap(), &proof)
+                .await
+        )
+        .await,
+        (StatusCode::BAD_REQUEST, "invalid_dpop_proof".into())
+    );
+}
+
+#[tokio::test]
 async fn a_bad_proof_is_invalid_dpop_proof_and_changes_nothing() {
     let app = spawn_app().await;
     let key = DpopClient::new();

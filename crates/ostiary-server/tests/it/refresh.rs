@@ -375,3 +375,21 @@ async fn a_refresh_is_one_store_read_and_one_store_write() {
         "the client is read again once a second"
     );
 }
+
+#[tokio::test]
+async fn a_refresh_with_a_dpop_proof_is_still_one_read_and_one_write() {
+    let (app, store) = spawn_counting_app().await;
+    let key = crate::dpop::DpopClient::new();
+    let first = rt(&app.bound_tokens(&key).await);
+    let second = app.refresh_with_proof(&first, &app.token_proof(&key)).await;
+    let second = rt(&second.json().await.unwrap());
+    request_calls(&store);
+
+    let third = app.refresh_with_proof(&second, &app.token_proof(&key)).await;
+    assert_eq!(third.status(), StatusCode::OK);
+    assert_eq!(
+        request_calls(&store),
+        [("find_refresh_grant", 1), ("rotate_refresh", 1)].into(),
+        "the proof is recorded with the rotation, not on its own"
+    );
+}

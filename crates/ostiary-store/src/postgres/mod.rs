@@ -30,7 +30,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use ostiary_core::store::{ChangeListener, RefreshGrant, Rotation, StoreError};
+use ostiary_core::store::{ChangeListener, RefreshGrant, Rotation, RotationOutcome, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection as _, Postgres, Row};
 
@@ -234,7 +234,7 @@ methods::impl_store! {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(family = %rotation.family_id, generation = rotation.expected_generation))]
-    async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError> {
+    async fn rotate_refresh(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError> {
         // One statement, so one round trip and its own transaction (nothing is left half-done
         // on a connection if the caller goes away). The session is touched (and locked)
         // before the family row: the family's update joins the touched session, so it cannot
@@ -244,11 +244,23 @@ methods::impl_store! {
         // nothing is inserted: this call lost. The session is touched only while the swap can
         // still win (a concurrent winner touches it too). (Locking it and touching it only
         // when the second moved on, as SQLite does, measured no faster.)
+        //
+        // A DPoP proof ($19–$21, all NULL without one) is recorded by the first sub-statement,
+        // and the session is touched only if that recorded it: a replay (the conflicting row
+        // still live) changes nothing. Sub-statements see one snapshot, so a rotation that
+        // loses still records its proof (the answer says so).
+        let proof = rotation.dpop_proof.as_ref();
         let mut taken = self.hot.take(false).await?;
-        let swapped: Result<i64, sqlx::Error> = sqlx::query_scalar(
-            "WITH touched AS ( \
+        let swapped: Result<(i64, i64), sqlx::Error> = sqlx::query_as(
+            "WITH proof AS ( \
+                INSERT INTO dpop_proofs (jkt, jti_hash, expires_at) SELECT $19, $20, $21 WHERE $19::TEXT IS NOT NULL \
+                ON CONFLICT (jkt, jti_hash) DO UPDATE SET expires_at = EXCLUDED.expires_at \
+                WHERE dpop_proofs.expires_at < $1 \
+                RETURNING 1), \
+             touched AS ( \
                 UPDATE sessions SET last_used_at = GREATEST(last_used_at, $1) \
                 WHERE sid = (SELECT sid FROM refresh_families WHERE id = $5 AND generation = $6 AND ended_at IS NULL) \
+                AND ($19::TEXT IS NULL OR EXISTS (SELECT 1 FROM proof)) \
                 RETURNING sid), \
              swapped AS ( \
                 UPDATE refresh_families f SET generation = f.generation + 1, rotated_at = $1, sealed_successor = $2, \
@@ -263,7 +275,7 @@ methods::impl_store! {
              audited AS ( \
                 INSERT INTO audit_events (at, kind, actor, user_id, sid, client_id, ip, user_agent, details) \
                 SELECT $10, $11, $12, $13, $14, $15, $16, $17, $18 FROM swapped) \
-             SELECT COUNT(*) FROM swapped",
+             SELECT (SELECT COUNT(*) FROM swapped), (SELECT COUNT(*) FROM proof)",
         )
         .bind(rotation.now)
         .bind(&rotation.sealed_successor)
@@ -283,10 +295,19 @@ methods::impl_store! {
         .bind(&rotation.audit.ip)
         .bind(&rotation.audit.user_agent)
         .bind(rotation.audit.details.to_string())
+        .bind(proof.map(|p| p.jkt.as_str()))
+        .bind(proof.map(|p| p.jti_hash.as_str()))
+        .bind(proof.map(|p| p.expires_at))
         .fetch_one(&mut taken.connection)
         .await;
-        let swapped = self.hot.give_back(taken, swapped)?;
-        Ok(swapped == 1)
+        let (swapped, recorded) = self.hot.give_back(taken, swapped)?;
+        Ok(match (swapped, recorded) {
+            (1, _) => RotationOutcome::Rotated,
+            (_, 0) if proof.is_some() => RotationOutcome::ProofReplayed,
+            (_, recorded) => RotationOutcome::Lost {
+                proof_recorded: recorded == 1,
+            },
+        })
     }
 
     // On the refresh path's own connections: one statement, its own transaction.

@@ -17,7 +17,7 @@ use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use ostiary_core::store::{ChangeListener, RefreshGrant, Rotation, StoreError};
+use ostiary_core::store::{ChangeListener, RefreshGrant, Rotation, RotationOutcome, StoreError};
 use sqlx::sqlite::SqliteRow;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -236,9 +236,29 @@ static REFRESH_GRANT_BY_HASH: LazyLock<String> =
 /// the session touched, the access token recorded, the audit event), on the writer's
 /// connection inside its batch. `false` if the family was not at the expected generation (or
 /// had ended): then nothing was changed.
-fn rotate_in(connection: &rusqlite::Connection, rotation: &Rotation) -> Result<bool, StoreError> {
+fn rotate_in(
+    connection: &rusqlite::Connection,
+    rotation: &Rotation,
+) -> Result<RotationOutcome, StoreError> {
     use rusqlite::{OptionalExtension, params};
     let fail = writer::unavailable;
+    // The proof first: a replay changes nothing. A rotation that then does not apply is
+    // rolled back with its proof (the writer's savepoint), so the proof stays unused.
+    if let Some(proof) = &rotation.dpop_proof {
+        let recorded = connection
+            .prepare_cached(statements::SQL.use_dpop_proof)
+            .map_err(fail)?
+            .execute(params![
+                proof.jkt,
+                proof.jti_hash,
+                proof.expires_at,
+                rotation.now
+            ])
+            .map_err(fail)?;
+        if recorded != 1 {
+            return Ok(RotationOutcome::ProofReplayed);
+        }
+    }
     let sid: Option<String> = connection
         .prepare_cached(
             "UPDATE refresh_families SET generation = generation + 1, rotated_at = ?1, sealed_successor = ?2, \
@@ -260,7 +280,9 @@ fn rotate_in(connection: &rusqlite::Connection, rotation: &Rotation) -> Result<b
         .optional()
         .map_err(fail)?;
     let Some(sid) = sid else {
-        return Ok(false);
+        return Ok(RotationOutcome::Lost {
+            proof_recorded: false,
+        });
     };
     connection
         .prepare_cached(
@@ -312,7 +334,7 @@ fn rotate_in(connection: &rusqlite::Connection, rotation: &Rotation) -> Result<b
             event.details.to_string(),
         ])
         .map_err(fail)?;
-    Ok(true)
+    Ok(RotationOutcome::Rotated)
 }
 
 methods::impl_store! {
@@ -340,19 +362,20 @@ methods::impl_store! {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(family = %rotation.family_id, generation = rotation.expected_generation))]
-    async fn rotate_refresh(&self, rotation: &Rotation) -> Result<bool, StoreError> {
-        // On the writer thread, in a batch with the rotations that arrive meanwhile.
+    async fn rotate_refresh(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError> {
+        // On the writer thread, in a batch with the rotations that arrive meanwhile; kept only
+        // if it applied (its savepoint rolled back otherwise, its proof's record with it).
         let rotation = rotation.clone();
         self.writer
             .write(
                 move |connection| rotate_in(connection, &rotation),
-                |won| *won,
+                |outcome| *outcome == RotationOutcome::Rotated,
             )
             .await
     }
 
-    // On the writer thread too, in the batch of the rotation it comes with (a write on
-    // another connection would pay a commit of its own and wait for the writer's lock).
+    // On the writer thread too (a write on another connection would pay a commit of its own
+    // and wait for the writer's lock). A refresh records its proof with its rotation instead.
     #[tracing::instrument(level = "debug", skip_all)]
     async fn use_dpop_proof(
         &self,

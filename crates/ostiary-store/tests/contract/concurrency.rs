@@ -9,7 +9,7 @@ use ostiary_core::Store;
 use ostiary_core::code::CodeConsumption;
 use ostiary_core::secret::Credential;
 use ostiary_core::session::EndReason;
-use ostiary_core::store::{IssuedAccessToken, RevocationEntry, SessionAdmission};
+use ostiary_core::store::{IssuedAccessToken, RevocationEntry, RotationOutcome, SessionAdmission};
 use tokio::task::JoinSet;
 
 use crate::fixtures::*;
@@ -52,7 +52,12 @@ async fn parallel_rotations_of_one_generation_have_exactly_one_winner(store: Arc
     let won = all_at_once(|i| {
         let store = Arc::clone(&store);
         let rotation = rotation(&family, 0, T0 + 1 + i as i64);
-        async move { (store.rotate_refresh(&rotation).await.unwrap(), rotation) }
+        async move {
+            (
+                store.rotate_refresh(&rotation).await.unwrap().rotated(),
+                rotation,
+            )
+        }
     })
     .await;
 
@@ -115,7 +120,7 @@ async fn parallel_rotations_of_many_families_are_each_answered_as_if_alone(store
         let mine: Vec<_> = outcomes.iter().filter(|(of, ..)| *of == f).collect();
         let winners: Vec<_> = mine
             .iter()
-            .filter(|(_, _, outcome, _)| matches!(outcome, Ok(true)))
+            .filter(|(_, _, outcome, _)| matches!(outcome, Ok(RotationOutcome::Rotated)))
             .collect();
         assert_eq!(
             winners.len(),
@@ -135,7 +140,10 @@ async fn parallel_rotations_of_many_families_are_each_answered_as_if_alone(store
         for (_, failing, outcome, _) in &mine {
             if *failing {
                 // It failed, or lost the race before reaching its INSERT: never a winner.
-                assert!(!matches!(outcome, Ok(true)), "{outcome:?}");
+                assert!(
+                    !matches!(outcome, Ok(RotationOutcome::Rotated)),
+                    "{outcome:?}"
+                );
             } else {
                 assert!(outcome.is_ok(), "family {f}: {outcome:?}");
             }
@@ -192,7 +200,10 @@ async fn rotations_abandoned_midway_leave_the_store_consistent_and_usable(store:
     })
     .await;
     for outcome in outcomes {
-        assert!(matches!(outcome, Ok(true)), "{outcome:?}");
+        assert!(
+            matches!(outcome, Ok(RotationOutcome::Rotated)),
+            "{outcome:?}"
+        );
     }
 
     // All or nothing, for each abandoned rotation. (One may still be finishing: a rotated
@@ -514,7 +525,7 @@ async fn endings_racing_rotations_and_logins_all_complete(store: Arc<dyn Store>)
             let store = Arc::clone(&store);
             let rotation = rotation(family, generation, T0 + 5);
             tasks.spawn(async move {
-                store.rotate_refresh(&rotation).await.unwrap();
+                store.rotate_refresh(&rotation).await.unwrap().rotated();
             });
         }
         let store = Arc::clone(&store);

@@ -250,6 +250,7 @@ pub fn rotation(family: &RefreshFamily, generation: i64, now: UnixTime) -> Rotat
         .client(family.client_id.as_str())
         .details(serde_json::json!({"family": family.id, "generation": generation + 1})),
         access_token: IssuedAccessToken::new(now + 300),
+        dpop_proof: None,
     }
 }
 

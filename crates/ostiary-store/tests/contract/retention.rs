@@ -124,6 +124,7 @@ async fn an_ended_session_goes_with_everything_of_it_and_only_once_old_enough(
                 .rotate_refresh(&rotation(&family, 0, at + 1))
                 .await
                 .unwrap()
+                .rotated()
         );
         sessions.push(session);
     }

@@ -8,7 +8,10 @@ use ostiary_core::code::CodeConsumption;
 use ostiary_core::refresh::RefreshFamily;
 use ostiary_core::secret::Credential;
 use ostiary_core::session::EndReason;
-use ostiary_core::store::{CodeGrantsRevoked, IssuedAccessToken, SessionAdmission};
+use ostiary_core::store::{
+    CodeGrantsRevoked, DpopProofRecord, IssuedAccessToken, Rotation, RotationOutcome,
+    SessionAdmission,
+};
 
 use crate::fixtures::*;
 
@@ -25,6 +28,7 @@ contract!(
     a_revoked_access_token_is_recorded_and_published_once,
     a_dpop_proof_is_accepted_once_within_its_window,
     a_rotation_keeps_the_dpop_binding_the_family_was_created_with,
+    a_rotation_records_its_dpop_proof_and_applies_only_with_its_first_use,
 );
 
 async fn an_authorization_code_is_consumed_once_then_reported_as_replayed(store: Arc<dyn Store>) {
@@ -119,7 +123,7 @@ async fn a_refresh_family_is_found_by_each_of_its_tokens(store: Arc<dyn Store>) 
     );
 
     let rotation = rotation(&family, 0, T0 + 10);
-    assert!(store.rotate_refresh(&rotation).await.unwrap());
+    assert!(store.rotate_refresh(&rotation).await.unwrap().rotated());
 
     let (by_first, first_generation) = store.find_refresh_token(&first).await.unwrap().unwrap();
     let (by_second, second_generation) = store
@@ -145,7 +149,7 @@ async fn a_refresh_grant_reads_the_family_session_and_user_of_a_token(store: Arc
     let session = stored_session(&store, &alice, T0).await;
     let (family, first) = stored_family(&store, &session, &web, None, T0).await;
     let rotation = rotation(&family, 0, T0 + 10);
-    assert!(store.rotate_refresh(&rotation).await.unwrap());
+    assert!(store.rotate_refresh(&rotation).await.unwrap().rotated());
 
     for (token, generation) in [(&first, 0), (&rotation.new_token_hash, 1)] {
         let grant = store.find_refresh_grant(token).await.unwrap().unwrap();
@@ -186,9 +190,9 @@ async fn a_rotation_applies_only_at_the_expected_generation_of_a_live_family(
     let (family, _) = stored_family(&store, &session, &web, None, T0).await;
     let first = rotation(&family, 0, T0 + 10);
 
-    let won = store.rotate_refresh(&first).await.unwrap();
+    let won = store.rotate_refresh(&first).await.unwrap().rotated();
     let stale = rotation(&family, 0, T0 + 11);
-    let lost = store.rotate_refresh(&stale).await.unwrap();
+    let lost = store.rotate_refresh(&stale).await.unwrap().rotated();
 
     assert!(won);
     assert!(!lost);
@@ -231,6 +235,7 @@ async fn a_rotation_applies_only_at_the_expected_generation_of_a_live_family(
             .rotate_refresh(&rotation(&family, 1, T0 + 20))
             .await
             .unwrap()
+            .rotated()
     );
     assert_eq!(get_family(&store, &family.id).await.generation, 2);
 
@@ -240,7 +245,7 @@ async fn a_rotation_applies_only_at_the_expected_generation_of_a_live_family(
         .unwrap();
     let after_end = rotation(&family, 2, T0 + 40);
     assert!(
-        !store.rotate_refresh(&after_end).await.unwrap(),
+        !store.rotate_refresh(&after_end).await.unwrap().rotated(),
         "an ended family never rotates"
     );
     assert_eq!(get_family(&store, &family.id).await.generation, 2);
@@ -253,6 +258,7 @@ async fn a_rotation_applies_only_at_the_expected_generation_of_a_live_family(
             .rotate_refresh(&rotation(&family_of("nope", &family), 0, T0))
             .await
             .unwrap()
+            .rotated()
     );
 }
 
@@ -274,6 +280,7 @@ async fn a_reissued_mark_applies_only_at_its_generation_and_moves_with_the_rotat
             .rotate_refresh(&rotation(&family, 0, T0 + 1))
             .await
             .unwrap()
+            .rotated()
     );
 
     // Not at a generation the family is not at (it moved on, or never got there).
@@ -325,6 +332,7 @@ async fn a_reissued_mark_applies_only_at_its_generation_and_moves_with_the_rotat
             .rotate_refresh(&rotation(&family, 1, T0 + 10))
             .await
             .unwrap()
+            .rotated()
     );
     let moved = get_family(&store, &family.id).await;
     assert!(!moved.current_reissued && moved.previous_reissued);
@@ -333,6 +341,7 @@ async fn a_reissued_mark_applies_only_at_its_generation_and_moves_with_the_rotat
             .rotate_refresh(&rotation(&family, 2, T0 + 20))
             .await
             .unwrap()
+            .rotated()
     );
     let gone = get_family(&store, &family.id).await;
     assert!(!gone.current_reissued && !gone.previous_reissued);
@@ -373,6 +382,7 @@ async fn a_rotation_never_moves_the_session_back_in_time(store: Arc<dyn Store>) 
             .rotate_refresh(&rotation(&family, 0, T0 + 50))
             .await
             .unwrap()
+            .rotated()
     );
 
     assert_eq!(
@@ -478,7 +488,7 @@ async fn revoking_the_grants_of_a_code_revokes_only_what_it_issued(store: Arc<dy
     // The family rotated once and replayed once within grace: two more access tokens.
     let mut rotated = rotation(&from_replayed, 0, T0 + 2);
     rotated.access_token = issued("at-rotated", T0 + 302);
-    assert!(store.rotate_refresh(&rotated).await.unwrap());
+    assert!(store.rotate_refresh(&rotated).await.unwrap().rotated());
     store
         .insert_issued_access_token(&from_replayed.id, &issued("at-replayed", T0 + 303))
         .await
@@ -490,7 +500,13 @@ async fn revoking_the_grants_of_a_code_revokes_only_what_it_issued(store: Arc<dy
         .unwrap();
     let mut other_rotation = rotation(&from_other, 0, T0 + 2);
     other_rotation.access_token = issued("at-other", T0 + 302);
-    assert!(store.rotate_refresh(&other_rotation).await.unwrap());
+    assert!(
+        store
+            .rotate_refresh(&other_rotation)
+            .await
+            .unwrap()
+            .rotated()
+    );
 
     let revoked = store
         .revoke_grants_of_code(&replayed.code_hash, T0 + 10)
@@ -647,8 +663,94 @@ async fn a_rotation_keeps_the_dpop_binding_the_family_was_created_with(store: Ar
             .unwrap();
         for generation in 0..2 {
             let next = rotation(&created, generation, T0 + 1 + generation);
-            assert!(store.rotate_refresh(&next).await.unwrap());
+            assert!(store.rotate_refresh(&next).await.unwrap().rotated());
             assert_eq!(get_family(&store, &created.id).await.dpop_jkt, bound);
         }
     }
+}
+
+async fn a_rotation_records_its_dpop_proof_and_applies_only_with_its_first_use(
+    store: Arc<dyn Store>,
+) {
+    let alice = stored_user(&store, "alice").await;
+    let spa = stored_client(&store, client("spa")).await.id;
+    let session = stored_session(&store, &alice, T0).await;
+    let (family, _) = stored_family(&store, &session, &spa, None, T0).await;
+    let proof = |jti: &str| DpopProofRecord {
+        jkt: "jkt-of-key-a".into(),
+        jti_hash: jti.into(),
+        expires_at: T0 + 60,
+    };
+    let with_proof = |generation: i64, now: i64, jti: &str| Rotation {
+        dpop_proof: Some(proof(jti)),
+        ..rotation(&family, generation, now)
+    };
+
+    // A first use: the rotation applies and the proof is used up with it.
+    let first = with_proof(0, T0 + 1, "jti-1");
+    assert_eq!(
+        store.rotate_refresh(&first).await.unwrap(),
+        RotationOutcome::Rotated
+    );
+    assert!(
+        !store
+            .use_dpop_proof("jkt-of-key-a", "jti-1", T0 + 60, T0 + 2)
+            .await
+            .unwrap(),
+        "recorded with the rotation"
+    );
+
+    // The same proof again, at the current generation: a replay, and nothing happens.
+    let replay = with_proof(1, T0 + 3, "jti-1");
+    assert_eq!(
+        store.rotate_refresh(&replay).await.unwrap(),
+        RotationOutcome::ProofReplayed
+    );
+    let stored = get_family(&store, &family.id).await;
+    assert_eq!((stored.generation, stored.rotated_at), (1, T0 + 1));
+    assert!(
+        store
+            .find_refresh_token(&replay.new_token_hash)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A fresh proof with a stale generation: lost, and the answer says whether the proof was
+    // used up all the same (then it is refused next time); either way nothing else changed.
+    let stale = with_proof(0, T0 + 4, "jti-2");
+    let RotationOutcome::Lost { proof_recorded } = store.rotate_refresh(&stale).await.unwrap()
+    else {
+        panic!("a stale generation never rotates");
+    };
+    assert_eq!(
+        store
+            .use_dpop_proof("jkt-of-key-a", "jti-2", T0 + 60, T0 + 5)
+            .await
+            .unwrap(),
+        !proof_recorded,
+        "the answer says whether the lost rotation recorded its proof"
+    );
+    assert_eq!(get_family(&store, &family.id).await.generation, 1);
+
+    // A proof recorded before (by another request) stops the rotation that carries it.
+    store
+        .use_dpop_proof("jkt-of-key-a", "jti-3", T0 + 60, T0 + 6)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh(&with_proof(1, T0 + 7, "jti-3"))
+            .await
+            .unwrap(),
+        RotationOutcome::ProofReplayed
+    );
+    assert_eq!(
+        store
+            .rotate_refresh(&with_proof(1, T0 + 8, "jti-4"))
+            .await
+            .unwrap(),
+        RotationOutcome::Rotated
+    );
+    assert_eq!(get_family(&store, &family.id).await.generation, 2);
 }
