@@ -140,12 +140,17 @@ impl VerificationKey {
             return None;
         }
         let decoding = DecodingKey::from_jwk(jwk).ok()?;
+        let ecdsa = parsed_ecdsa(jwk, kind);
+        if matches!(kind, KeyKind::EcP256 | KeyKind::EcP384) && ecdsa.is_none() {
+            // Coordinates of the wrong size, or not a point of the curve: no key.
+            return None;
+        }
         Some(Self {
             kid: common.key_id.clone(),
             kind,
             alg,
             decoding,
-            ecdsa: parsed_ecdsa(jwk, kind),
+            ecdsa,
         })
     }
 
@@ -158,7 +163,8 @@ impl VerificationKey {
 
 /// An EC key's uncompressed point `04 ‖ x ‖ y`, parsed for the one algorithm its curve
 /// verifies (fixed-size `R ‖ S` signatures, as JWS has them, RFC 7518 §3.4). `None` if it is
-/// not an EC key or does not parse (then `jsonwebtoken` judges it, as it does other kinds).
+/// not an EC key, or its coordinates are not the full size of the curve's field (RFC 7518
+/// §6.2.1.2–3), or it is no point of the curve: such an EC key is ignored.
 fn parsed_ecdsa(jwk: &Jwk, kind: KeyKind) -> Option<ParsedPublicKey> {
     let AlgorithmParameters::EllipticCurve(ec) = &jwk.algorithm else {
         return None;
@@ -334,6 +340,19 @@ mod tests {
 
     #[test]
     fn unfit_keys_are_ignored_and_unparseable_ones_skipped() {
+        // The point `04 ‖ x ‖ y` split one byte off (31 + 33 bytes), and a y off the curve
+        // (found by an attack run: jsonwebtoken would join the bytes and verify).
+        let point: Vec<u8> = [P256_X, P256_Y]
+            .iter()
+            .flat_map(|c| URL_SAFE_NO_PAD.decode(c).unwrap())
+            .collect();
+        let (short_x, long_y) = (
+            URL_SAFE_NO_PAD.encode(&point[..31]),
+            URL_SAFE_NO_PAD.encode(&point[31..]),
+        );
+        let mut y = point[32..].to_vec();
+        y[31] ^= 1;
+        let off_curve_y = URL_SAFE_NO_PAD.encode(y);
         let keys = set(&format!(
             r#"{{"keys":[
                 {{"kty":"EC","crv":"P-256","x":"{P256_X}","y":"{P256_Y}","use":"enc"}},
@@ -344,6 +363,8 @@ mod tests {
                 {{"kty":"oct","k":"c2VjcmV0","alg":"HS256"}},
                 {{"kty":"EC","crv":"P-256","x":7}},
                 {{"kty":"RSA","n":"AQAB","e":"AQAB","alg":42}},
+                {{"kty":"EC","crv":"P-256","x":"{short_x}","y":"{long_y}"}},
+                {{"kty":"EC","crv":"P-256","x":"{P256_X}","y":"{off_curve_y}"}},
                 {{"kty":"EC","crv":"P-256","x":"{P256_X}","y":"{P256_Y}","use":"sig","alg":"ES256"}}
             ]}}"#
         ));

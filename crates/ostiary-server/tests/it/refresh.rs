@@ -385,7 +385,9 @@ async fn a_refresh_with_a_dpop_proof_is_still_one_read_and_one_write() {
     let second = rt(&second.json().await.unwrap());
     request_calls(&store);
 
-    let third = app.refresh_with_proof(&second, &app.token_proof(&key)).await;
+    let third = app
+        .refresh_with_proof(&second, &app.token_proof(&key))
+        .await;
     assert_eq!(third.status(), StatusCode::OK);
     assert_eq!(
         request_calls(&store),
