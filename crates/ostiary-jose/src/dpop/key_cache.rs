@@ -35,8 +35,11 @@ pub(super) fn verify(
 /// parsed for one algorithm never answers for another.
 struct KeyCache {
     capacity: usize,
-    keys: RwLock<HashMap<(usize, Vec<u8>), Arc<ParsedPublicKey>>>,
+    keys: RwLock<HashMap<KeyId, Arc<ParsedPublicKey>>>,
 }
+
+/// A cached key's identity: its algorithm's ([`algorithm_id`]) and its point.
+type KeyId = (usize, Vec<u8>);
 
 /// The identity of a `&'static` algorithm (each is one static of aws-lc-rs).
 fn algorithm_id(algorithm: &'static EcdsaVerificationAlgorithm) -> usize {
