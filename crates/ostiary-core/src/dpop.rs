@@ -126,13 +126,22 @@ impl Idp {
     /// [`IdpError::InvalidDpopProof`] for a proof seen before within its window;
     /// [`IdpError::Store`] if the replay cache cannot be written.
     pub async fn record_dpop_proof(&self, proof: UnrecordedProof) -> Result<DpopKey, IdpError> {
-        let record = proof.record;
+        self.record_proof_entry(&proof.record).await?;
+        Ok(proof.key)
+    }
+
+    /// Enters `record` in the store's replay cache: [`IdpError::InvalidDpopProof`] if it was
+    /// there (a replay).
+    pub(crate) async fn record_proof_entry(
+        &self,
+        record: &DpopProofRecord,
+    ) -> Result<(), IdpError> {
         if self
             .store
             .use_dpop_proof(&record.jkt, &record.jti_hash, record.expires_at, self.now())
             .await?
         {
-            Ok(proof.key)
+            Ok(())
         } else {
             Err(replayed())
         }

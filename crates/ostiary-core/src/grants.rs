@@ -517,17 +517,9 @@ impl Idp {
         &self,
         proof: &mut Option<DpopProofRecord>,
     ) -> Result<(), IdpError> {
-        let Some(record) = proof.take() else {
-            return Ok(());
-        };
-        if self
-            .store
-            .use_dpop_proof(&record.jkt, &record.jti_hash, record.expires_at, self.now())
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(dpop::replayed())
+        match proof.take() {
+            Some(record) => self.record_proof_entry(&record).await,
+            None => Ok(()),
         }
     }
 
