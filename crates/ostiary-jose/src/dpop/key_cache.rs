@@ -31,19 +31,18 @@ pub(super) fn verify(
     KEYS.verify(algorithm, point, message, signature)
 }
 
-/// Parsed keys by the algorithm they were parsed for and their uncompressed point: a key
+/// Parsed keys by their uncompressed point, each with the algorithm it was parsed for: a key
 /// parsed for one algorithm never answers for another.
 struct KeyCache {
     capacity: usize,
-    keys: RwLock<HashMap<KeyId, Arc<ParsedPublicKey>>>,
+    keys: RwLock<HashMap<Vec<u8>, Cached>>,
 }
 
-/// A cached key's identity: its algorithm's ([`algorithm_id`]) and its point.
-type KeyId = (usize, Vec<u8>);
-
-/// The identity of a `&'static` algorithm (each is one static of aws-lc-rs).
-fn algorithm_id(algorithm: &'static EcdsaVerificationAlgorithm) -> usize {
-    std::ptr::from_ref(algorithm) as usize
+/// A parsed key and the algorithm it verifies.
+#[derive(Clone)]
+struct Cached {
+    algorithm: &'static EcdsaVerificationAlgorithm,
+    key: Arc<ParsedPublicKey>,
 }
 
 impl KeyCache {
@@ -61,15 +60,17 @@ impl KeyCache {
         message: &[u8],
         signature: &[u8],
     ) -> bool {
-        let id = (algorithm_id(algorithm), point.to_vec());
         let known = self
             .keys
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&id)
+            .get(point)
             .cloned();
-        if let Some(key) = known {
-            return key.verify_sig(message, signature).is_ok();
+        // (Each algorithm is one static of aws-lc-rs: its address is its identity.)
+        if let Some(cached) = known
+            && std::ptr::eq(cached.algorithm, algorithm)
+        {
+            return cached.key.verify_sig(message, signature).is_ok();
         }
         let Ok(key) = ParsedPublicKey::new(algorithm, point) else {
             return false;
@@ -84,7 +85,8 @@ impl KeyCache {
         if keys.len() >= self.capacity {
             keys.clear();
         }
-        keys.insert(id, Arc::new(key));
+        let key = Arc::new(key);
+        keys.insert(point.to_vec(), Cached { algorithm, key });
         true
     }
 

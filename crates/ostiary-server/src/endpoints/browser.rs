@@ -225,16 +225,9 @@ async fn grant(
     };
     match params.get("grant_type") {
         Some("authorization_code") => {
-            let dpop = match proof {
-                Some(proof) => Some(
-                    state
-                        .idp
-                        .record_dpop_proof(proof)
-                        .await
-                        .map_err(|e| (e.into(), false))?,
-                ),
-                None => None,
-            };
+            let dpop = crate::endpoints::recorded(state, proof)
+                .await
+                .map_err(|e| (e.into(), false))?;
             let request = CodeExchange {
                 code: required("code")?,
                 redirect_uri: required("redirect_uri")?,

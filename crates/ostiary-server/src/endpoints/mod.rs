@@ -52,7 +52,19 @@ pub async fn dpop_key(
     path: &str,
     access_token: Option<&str>,
 ) -> Result<Option<DpopKey>, IdpError> {
-    match dpop_proof(state, headers, method, path, access_token)? {
+    recorded(
+        state,
+        dpop_proof(state, headers, method, path, access_token)?,
+    )
+    .await
+}
+
+/// The key of a checked proof, once its `jti` is recorded ([`ostiary_core::Idp::record_dpop_proof`]).
+pub async fn recorded(
+    state: &AppState,
+    proof: Option<UnrecordedProof>,
+) -> Result<Option<DpopKey>, IdpError> {
+    match proof {
         None => Ok(None),
         Some(proof) => state.idp.record_dpop_proof(proof).await.map(Some),
     }

@@ -18,7 +18,7 @@ use ostiary_core::secret::Credential;
 use serde_json::json;
 
 use crate::AppState;
-use crate::endpoints::{Caller, dpop_proof, with_dpop_nonce};
+use crate::endpoints::{Caller, dpop_proof, recorded, with_dpop_nonce};
 use crate::error::{TokenEndpointError, no_store_headers};
 use crate::params::{FormBody, Params};
 
@@ -158,10 +158,7 @@ async fn grant(
     let proof = dpop_proof(state, headers, "POST", "/token", None)?;
     let tokens = match params.get("grant_type") {
         Some("authorization_code") => {
-            let dpop = match proof {
-                Some(proof) => Some(state.idp.record_dpop_proof(proof).await?),
-                None => None,
-            };
+            let dpop = recorded(state, proof).await?;
             let dpop = dpop.as_ref();
             let code = required(&params, "code")?;
             let redirect_uri = required(&params, "redirect_uri")?;

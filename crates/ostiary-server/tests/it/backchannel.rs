@@ -70,12 +70,7 @@ impl Rp {
                 }),
             )
             .with_state(rp.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let uri = format!(
-            "http://127.0.0.1:{}/backchannel",
-            listener.local_addr().unwrap().port()
-        );
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let uri = format!("{}/backchannel", serve_router(router).await);
         app.idp
             .add_client(NewClient {
                 id: ClientId::parse("rp-bc").unwrap(),

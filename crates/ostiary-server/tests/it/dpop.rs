@@ -587,9 +587,7 @@ async fn the_axum_extractor_takes_dpop_bound_tokens_against_the_public_url() {
     let api = Router::new()
         .route("/orders", get(whoami))
         .with_state(validator);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, api).await });
+    let base = serve_router(api).await;
 
     let key = DpopClient::new();
     let tokens = app.bound_tokens(&key).await;

@@ -626,3 +626,11 @@ impl TestApp {
             .expect("audit events")
     }
 }
+
+/// Serves `router` on a fresh loopback port in the background: its base URL, `http://127.0.0.1:PORT`.
+pub async fn serve_router(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    base
+}

@@ -44,9 +44,7 @@ impl CountingJwks {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let url = format!("{}/jwks.json", serve_router(router).await);
         Self { url, hits }
     }
 

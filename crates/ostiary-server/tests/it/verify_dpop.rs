@@ -30,10 +30,7 @@ async fn api_behind_layer(validator: Validator) -> String {
     let api = Router::new()
         .route("/orders", get(whoami))
         .layer(VerifyLayer::new(validator));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, api).await });
-    base
+    serve_router(api).await
 }
 
 async fn call(base: &str, scheme: &str, token: &str, proof: Option<String>) -> reqwest::Response {
@@ -310,9 +307,7 @@ async fn proofs_name_the_whole_path_under_a_nested_router_and_no_dot_segments() 
                 .route("/orders", get(by_layer))
                 .layer(VerifyLayer::new(validator)),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, api).await });
+    let base = serve_router(api).await;
     let key = DpopClient::new();
     let tokens = app.bound_tokens(&key).await;
     let access = tokens["access_token"].as_str().unwrap();
