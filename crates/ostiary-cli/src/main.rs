@@ -172,6 +172,11 @@ Settings without a flag: config file key (environment variable), then default an
       100 for all usernames; then failed answers to the address are held back
   login_throttle.max_failure_delay (OSTIARY_LOGIN_THROTTLE__MAX_FAILURE_DELAY)
       8 seconds, the longest hold-back (doubling from 1 s; 0: none)
+  password_hashing.busy_share_percent
+      (OSTIARY_PASSWORD_HASHING__BUSY_SHARE_PERCENT)
+      20: while other requests are in flight, a password-hashing thread hashes
+      at most this share of its time (sign-ins queue, refreshes keep their
+      pace); 100: no pacing
   retention.audit_events (OSTIARY_RETENTION__AUDIT_EVENTS)
       34560000 seconds (400 days) an audit event is kept; 0: forever
   retention.ended_sessions (OSTIARY_RETENTION__ENDED_SESSIONS)

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ostiary_core::IdpConfig;
+use ostiary_core::hashing::HashingPolicy;
 use ostiary_core::keys::{KeyEncryptionKey, KeyPolicy, SigningAlgorithm};
 use ostiary_core::retention::RetentionPolicy;
 use ostiary_core::session::SessionPolicy;
@@ -58,6 +59,10 @@ pub struct Settings {
     /// max_delay, max_failures_per_user, max_failures_per_ip, max_failure_delay; see
     /// `ostiary_core::throttle` for the model).
     pub login_throttle: ThrottlePolicy,
+    /// How password hashing gives way to other requests (`[password_hashing]`:
+    /// busy_share_percent, 1 to 100, default 20: the largest share of a hashing thread's time
+    /// spent hashing while other requests are in flight; see `ostiary_core::hashing`).
+    pub password_hashing: HashingPolicy,
     /// How long records are kept and how often the retention job runs (`[retention]`:
     /// audit_events, ended_sessions, authorization_codes, backchannel_deliveries, interval in
     /// seconds; batch_size, max_batches; see `ostiary_core::retention`).
@@ -217,6 +222,7 @@ impl Default for Settings {
             access_token_alg: idp.access_token_alg,
             session: idp.session,
             login_throttle: idp.login_throttle,
+            password_hashing: idp.password_hashing,
             retention: idp.retention,
             dangerous_insecure_cookies: false,
             admin_token: None,
@@ -426,6 +432,9 @@ impl Settings {
             .validate()
             .map_err(|e| anyhow::anyhow!(e))?;
         self.retention.validate().map_err(|e| anyhow::anyhow!(e))?;
+        self.password_hashing
+            .validate()
+            .map_err(|e| anyhow::anyhow!(e))?;
         if self.key_encryption_key.is_some() && self.key_encryption_key_file.is_some() {
             anyhow::bail!("set key_encryption_key or key_encryption_key_file, not both");
         }
@@ -505,6 +514,7 @@ impl Settings {
             dpop_proof_max_age: self.dpop_proof_max_age,
             session: self.session,
             login_throttle: self.login_throttle,
+            password_hashing: self.password_hashing,
             retention: self.retention,
             keys: self.keys,
             key_encryption_key: None,

@@ -16,7 +16,7 @@ use crate::session::{ClientPolicy, EndReason, SessionPolicy};
 use crate::store::{RevocationEntry, Store, StoreError};
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
 
-use crate::user::{HashingError, PasswordHasher};
+use crate::hashing::{HashingError, HashingPolicy, PasswordHasher};
 
 /// Settings of the identity provider's behaviour. Lifetimes in seconds.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -44,6 +44,8 @@ pub struct IdpConfig {
     /// How old a DPoP proof's `iat` may be, seconds (RFC 9449 §11.1): the window within which
     /// its `jti` is remembered. Default 60.
     pub dpop_proof_max_age: i64,
+    /// How password hashing gives way to other requests (see [`crate::hashing`]).
+    pub password_hashing: HashingPolicy,
     /// Seals signing keys at rest; required to open keys sealed with it. Never serialized.
     #[serde(skip)]
     pub key_encryption_key: Option<KeyEncryptionKey>,
@@ -62,6 +64,7 @@ impl Default for IdpConfig {
             retention: crate::retention::RetentionPolicy::default(),
             keys: KeyPolicy::default(),
             dpop_proof_max_age: 60,
+            password_hashing: HashingPolicy::default(),
             key_encryption_key: None,
         }
     }
@@ -406,13 +409,17 @@ impl Idp {
                 "store has no cross-process notifications; streams re-read and caches expire instead"
             );
         }
+        let hasher = PasswordHasher::new(
+            PasswordHasher::default_concurrency(),
+            config.password_hashing,
+        )?;
         let idp = Self {
             store,
             clock,
             keys: Arc::default(),
             signs: true,
             config: Arc::new(config),
-            hasher: PasswordHasher::new(PasswordHasher::default_concurrency())?,
+            hasher,
             throttle,
             revocations,
             observer,
@@ -432,6 +439,10 @@ impl Idp {
         clock: Arc<dyn Clock>,
         config: IdpConfig,
     ) -> Result<Self, IdpError> {
+        let hasher = PasswordHasher::new(
+            PasswordHasher::default_concurrency(),
+            config.password_hashing,
+        )?;
         Ok(Self {
             store,
             clock,
@@ -439,7 +450,7 @@ impl Idp {
             signs: false,
             throttle: LoginThrottle::new(config.login_throttle),
             config: Arc::new(config),
-            hasher: PasswordHasher::new(PasswordHasher::default_concurrency())?,
+            hasher,
             revocations: Arc::new(tokio::sync::Notify::new()),
             observer: Arc::new(NoObserver),
             clients: Arc::default(),
@@ -488,6 +499,13 @@ impl Idp {
     /// The configuration.
     pub fn config(&self) -> &IdpConfig {
         &self.config
+    }
+
+    /// The requests in flight, as password hashing sees them: the server holds one
+    /// [`crate::hashing::Serving`] per request ([`crate::hashing::Demand::serving`]), and sign-ins'
+    /// hashes wait while others are served (see [`crate::hashing`]).
+    pub fn hashing_demand(&self) -> &Arc<crate::hashing::Demand> {
+        self.hasher.demand()
     }
 
     /// The signing keys as last loaded (for the JWKS endpoint).

@@ -40,6 +40,7 @@ pub mod code;
 pub mod dpop;
 mod feed;
 mod grants;
+pub mod hashing;
 pub mod idp;
 pub mod keys;
 mod login;

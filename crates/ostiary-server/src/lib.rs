@@ -26,6 +26,7 @@
 pub mod backchannel;
 pub mod completion;
 pub mod cookies;
+pub mod demand;
 pub mod endpoints;
 pub mod error;
 pub mod html;
@@ -273,7 +274,9 @@ pub fn router(state: AppState) -> Router {
         .merge(private)
         // Layers run from the last added (outermost) to the first. `Router::layer` wraps each
         // route after matching, so the metrics see the matched route.
-        // Innermost: the handler runs to its end even if the client goes away.
+        // Innermost: the request is counted as in flight (password hashing gives way to
+        // it) inside the task that runs the handler to its end even if the client goes away.
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(state.idp.hashing_demand()), demand::count_in_flight))
         .layer(axum::middleware::from_fn(completion::run_to_completion))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
