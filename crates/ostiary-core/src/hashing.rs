@@ -21,8 +21,10 @@
 //!   Sign-ins then queue rather than slow the rest down (0.80–0.89× the refresh rate during a
 //!   flood of sign-ins, on both backends); with no other traffic, a hash waits only while
 //!   other sign-ins' other steps run. The server tells the hasher which requests are in flight through
-//!   [`Demand`] (every request holds a [`Serving`] guard while it runs); a request waiting
-//!   for a hash is not counted as other work.
+//!   [`Demand`] (every request holds a [`Serving`] guard from the end of its body until its
+//!   response is made); a request waiting for a hash or out a deliberate delay (a failed
+//!   sign-in held back) holds a [`Waiting`] guard and is not counted as other work, so that
+//!   idle requests cannot slow sign-ins down.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -78,12 +80,12 @@ impl HashingPolicy {
 const PACING_STEP: Duration = Duration::from_millis(2);
 
 /// The requests being served, as the hasher sees them: those in flight, and those of them
-/// that wait for (or are in) a hash. Shared by the server (one [`Serving`] per request) and
+/// that only wait: for (or in) a hash, or out a deliberate delay ([`Demand::waiting`]). Shared by the server (one [`Serving`] per request) and
 /// the hashing threads. Two atomic counters; nothing is locked.
 #[derive(Debug, Default)]
 pub struct Demand {
     requests: AtomicUsize,
-    hashing: AtomicUsize,
+    waiting: AtomicUsize,
 }
 
 impl Demand {
@@ -93,13 +95,20 @@ impl Demand {
         Serving(Arc::clone(self))
     }
 
-    /// Requests in flight that are not waiting for a hash: while there are any, hashing
-    /// threads pace themselves.
+    /// Counts a request in flight as not working until the guard is dropped: one that waits
+    /// out a deliberate delay (a failed sign-in held back) must not slow the hashes down.
+    pub fn waiting(self: &Arc<Self>) -> Waiting {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting(Arc::clone(self))
+    }
+
+    /// Requests in flight that are not waiting (for a hash, or out a delay): while there are
+    /// any, hashing threads pace themselves.
     pub fn others(&self) -> usize {
-        let hashing = self.hashing.load(Ordering::Relaxed);
+        let waiting = self.waiting.load(Ordering::Relaxed);
         self.requests
             .load(Ordering::Relaxed)
-            .saturating_sub(hashing)
+            .saturating_sub(waiting)
     }
 }
 
@@ -113,19 +122,14 @@ impl Drop for Serving {
     }
 }
 
-/// A hash queued or running, for as long as its caller waits for it.
-struct Hashing(Arc<Demand>);
+/// A request in flight that only waits (see [`Demand::waiting`]); a hash queued or running
+/// holds one for as long as its caller waits for it.
+#[derive(Debug)]
+pub struct Waiting(Arc<Demand>);
 
-impl Hashing {
-    fn start(demand: &Arc<Demand>) -> Self {
-        demand.hashing.fetch_add(1, Ordering::Relaxed);
-        Self(Arc::clone(demand))
-    }
-}
-
-impl Drop for Hashing {
+impl Drop for Waiting {
     fn drop(&mut self) {
-        self.0.hashing.fetch_sub(1, Ordering::Relaxed);
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -214,7 +218,7 @@ impl HashingThreads {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashingError> {
-        let _hashing = Hashing::start(&self.demand);
+        let _waiting = self.demand.waiting();
         let (answer, answered) = tokio::sync::oneshot::channel();
         self.jobs
             .send(Box::new(move || {
@@ -409,6 +413,19 @@ mod tests {
         assert_eq!(demand.others(), 2);
         drop(sign_in);
         drop(refresh);
+        assert_eq!(demand.others(), 0);
+    }
+
+    #[test]
+    fn a_request_waiting_out_a_delay_is_not_other_work() {
+        let demand = Arc::new(Demand::default());
+        let failed_sign_in = demand.serving();
+        assert_eq!(demand.others(), 1);
+        let held_back = demand.waiting();
+        assert_eq!(demand.others(), 0);
+        drop(held_back);
+        assert_eq!(demand.others(), 1);
+        drop(failed_sign_in);
         assert_eq!(demand.others(), 0);
     }
 

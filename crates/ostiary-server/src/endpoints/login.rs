@@ -173,6 +173,8 @@ async fn hold_back(state: &AppState, delay: std::time::Duration) {
         return;
     }
     if let Ok(_permit) = state.held_answers.try_acquire() {
+        // A held-back answer is no work: password hashing need not give way to it.
+        let _waiting = state.idp.hashing_demand().waiting();
         tokio::time::sleep(delay).await;
     }
 }
