@@ -20,11 +20,13 @@
 //!   twice.)
 //!   Sign-ins then queue rather than slow the rest down (0.80–0.89× the refresh rate during a
 //!   flood of sign-ins, on both backends); with no other traffic, a hash waits only while
-//!   other sign-ins' other steps run. The server tells the hasher which requests are in flight through
-//!   [`Demand`] (every request holds a [`Serving`] guard from the end of its body until its
-//!   response is made); a request waiting for a hash or out a deliberate delay (a failed
-//!   sign-in held back) holds a [`Waiting`] guard and is not counted as other work, so that
-//!   idle requests cannot slow sign-ins down.
+//!   other sign-ins' other steps run.
+//!
+//! The server tells the hasher which requests are in flight through [`Demand`]: every request
+//! holds a [`Serving`] guard from the end of its body until its response is made, and one
+//! that waits for a hash or out a deliberate delay (a failed sign-in held back) also holds a
+//! [`Waiting`] guard, so that it is not counted as other work: idle requests cannot slow
+//! sign-ins down.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -80,8 +82,9 @@ impl HashingPolicy {
 const PACING_STEP: Duration = Duration::from_millis(2);
 
 /// The requests being served, as the hasher sees them: those in flight, and those of them
-/// that only wait: for (or in) a hash, or out a deliberate delay ([`Demand::waiting`]). Shared by the server (one [`Serving`] per request) and
-/// the hashing threads. Two atomic counters; nothing is locked.
+/// that only wait, for (or in) a hash or out a deliberate delay ([`Demand::waiting`]).
+/// Shared by the server (one [`Serving`] per request) and the hashing threads. Two atomic
+/// counters; nothing is locked.
 #[derive(Debug, Default)]
 pub struct Demand {
     requests: AtomicUsize,
@@ -293,6 +296,12 @@ impl PasswordHasher {
             threads: Arc::new(HashingThreads::start(max_concurrent.max(1), policy)?),
             dummy_hash: Arc::new(dummy),
         })
+    }
+
+    /// A hasher with [`PasswordHasher::default_concurrency`] threads, paced by `policy`: the
+    /// IdP's.
+    pub fn for_this_machine(policy: HashingPolicy) -> Result<Self, HashingError> {
+        Self::new(Self::default_concurrency(), policy)
     }
 
     /// How many hashes an IdP runs at once on this machine: one fewer than the cores the

@@ -409,10 +409,7 @@ impl Idp {
                 "store has no cross-process notifications; streams re-read and caches expire instead"
             );
         }
-        let hasher = PasswordHasher::new(
-            PasswordHasher::default_concurrency(),
-            config.password_hashing,
-        )?;
+        let hasher = PasswordHasher::for_this_machine(config.password_hashing)?;
         let idp = Self {
             store,
             clock,
@@ -439,10 +436,7 @@ impl Idp {
         clock: Arc<dyn Clock>,
         config: IdpConfig,
     ) -> Result<Self, IdpError> {
-        let hasher = PasswordHasher::new(
-            PasswordHasher::default_concurrency(),
-            config.password_hashing,
-        )?;
+        let hasher = PasswordHasher::for_this_machine(config.password_hashing)?;
         Ok(Self {
             store,
             clock,
