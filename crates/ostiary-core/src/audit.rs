@@ -29,7 +29,9 @@ pub enum AuditKind {
     RefreshReplayedWithinGrace,
     /// A refresh token that must not be used any more came back: the session was ended.
     RefreshTokenReuseDetected,
-    /// An authorization code was presented a second time; what it issued was revoked.
+    /// An authorization code was presented a second time by its client. `request_matched_code`:
+    /// whether the request matched the code (PKCE verifier, redirect URI, resource, DPoP key),
+    /// in which case its session was ended in the same transaction.
     AuthorizationCodeReplayed,
     /// A session ended; `details.reason` says why.
     SessionEnded,

@@ -142,6 +142,7 @@ impl Idp {
             auth_time: session.auth_time,
             created_at: now,
             expires_at: now + self.config.authorization_code_ttl,
+            used_at: None,
         };
         self.store.insert_authorization_code(&record).await?;
         self.store.touch_session(&session.sid, now).await?;

@@ -93,13 +93,14 @@ pub struct AuthorizationCode {
     pub created_at: UnixTime,
     /// When it stops being accepted.
     pub expires_at: UnixTime,
+    /// When it was redeemed; `None` until then (and in what is stored: the store sets it).
+    pub used_at: Option<UnixTime>,
 }
 
 /// The outcome of consuming a code in the store.
 #[derive(Debug, Clone)]
 pub enum CodeConsumption {
-    /// First use by the client it was issued to: the code is now marked used, and the access
-    /// token about to be minted from it is recorded with it.
+    /// First use by the client it was issued to: the code is now marked used.
     First(AuthorizationCode),
     /// The code was used before: a replay (by the client it was issued to).
     Replayed(AuthorizationCode),

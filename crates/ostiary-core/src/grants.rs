@@ -8,7 +8,8 @@ use serde_json::json;
 use crate::Idp;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::client::{Client, ClientId, ClientKind};
-use crate::code::CodeConsumption;
+use crate::clock::UnixTime;
+use crate::code::{AuthorizationCode, CodeConsumption};
 use crate::dpop::{self, DpopKey, UnrecordedProof};
 use crate::idp::{
     CodeExchange, IdpError, LoginContext, ROTATION_ATTEMPTS, TokenResponse, truncate,
@@ -37,11 +38,17 @@ impl Idp {
         }
     }
 
-    /// The `authorization_code` grant (RFC 6749 §4.1.3) with PKCE (RFC 7636 §4.5). A code
-    /// presented a second time by its client revokes everything issued from it (RFC 9700
-    /// §4.3.1): the refresh families and every unexpired access token, published on the
-    /// revocation feed. A code presented by another client changes nothing for its holder and
-    /// is audited.
+    /// The `authorization_code` grant (RFC 6749 §4.1.3) with PKCE (RFC 7636 §4.5).
+    ///
+    /// What the request must match (redirect URI, PKCE verifier, resource, DPoP key) is checked
+    /// before the code is spent, so a request failing a check (someone who saw the code but
+    /// holds no verifier) leaves the code to its client. A code presented again by its client
+    /// with everything matching is a replay: someone else redeemed it first, and the session it
+    /// was issued in ends (RFC 6749 §4.1.2: everything issued from the code is revoked; the
+    /// session's end reaches resource servers on the revocation feed and clients by back-channel
+    /// logout). A replay that fails a check ends nothing: it shows only that its sender saw the
+    /// code. Both are audited (`authorization_code_replayed`), as is a code presented by another
+    /// client, which changes nothing for its holder.
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
     pub async fn exchange_code(
         &self,
@@ -49,102 +56,57 @@ impl Idp {
         request: CodeExchange<'_>,
     ) -> Result<TokenResponse, IdpError> {
         let CodeExchange {
-            code,
-            redirect_uri,
-            code_verifier,
-            resource,
-            caller,
-            dpop,
+            code, caller, dpop, ..
         } = request;
         self.dpop_required_by(client, dpop)?;
         let now = self.now();
         let code_hash = Credential::from_presented(code).hash();
-        let access = IssuedAccessToken::new(now + self.config.access_token_ttl);
+        let Some(stored) = self.store.find_authorization_code(&code_hash).await? else {
+            return Err(IdpError::InvalidGrant("unknown authorization code"));
+        };
+        // Only the client the code was issued to can make its replay revoke anything: another
+        // client presenting a stolen code must not be able to log the victim out, nor spend
+        // the code before its holder redeems it.
+        if stored.client_id != client.id {
+            self.audit_grant_of_other_client(
+                "authorization_code",
+                &stored.client_id,
+                client,
+                &stored.user_id,
+                &stored.sid,
+                caller,
+            )
+            .await;
+            return Err(IdpError::InvalidGrant("code issued to another client"));
+        }
+        let checked = self.check_code_request(client, &stored, request).await;
+        if stored.used_at.is_some() {
+            return Err(self
+                .code_replayed(&stored, client, caller, checked.is_ok(), now)
+                .await?);
+        }
+        checked?;
         let record = match self
             .store
-            .consume_authorization_code(&code_hash, &client.id, now, &access)
+            .consume_authorization_code(&code_hash, &client.id, now)
             .await?
         {
             CodeConsumption::First(record) => record,
-            // Only the client the code was issued to can make its replay revoke anything: another
-            // client presenting a stolen code must not be able to log the victim out, nor spend
-            // the code before its holder redeems it.
-            CodeConsumption::OtherClient(record) => {
-                self.audit_grant_of_other_client(
-                    "authorization_code",
-                    &record.client_id,
-                    client,
-                    &record.user_id,
-                    &record.sid,
-                    caller,
-                )
-                .await;
-                return Err(IdpError::InvalidGrant("code issued to another client"));
+            // Redeemed by a concurrent request since it was read, with what this one matched.
+            CodeConsumption::Replayed(record) => {
+                return Err(self
+                    .code_replayed(&record, client, caller, true, now)
+                    .await?);
             }
-            CodeConsumption::Replayed(replayed) => {
-                let revoked = self.store.revoke_grants_of_code(&code_hash, now).await?;
-                if revoked.access_tokens_revoked > 0 {
-                    self.revocations.notify_waiters();
-                }
-                tracing::warn!(
-                    families_ended = revoked.families_ended,
-                    access_tokens_revoked = revoked.access_tokens_revoked,
-                    "authorization code replayed; what it issued is revoked"
-                );
-                self.audit(
-                    AuditEvent::new(
-                        now,
-                        AuditKind::AuthorizationCodeReplayed,
-                        format!("client:{}", client.id),
-                    )
-                    .client(client.id.as_str())
-                    .user(&replayed.user_id)
-                    .session(&replayed.sid)
-                    .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
-                    .details(json!({
-                        "families_ended": revoked.families_ended,
-                        "access_tokens_revoked": revoked.access_tokens_revoked,
-                    })),
-                )
-                .await;
-                return Err(IdpError::InvalidGrant("authorization code replayed"));
-            }
-            CodeConsumption::Unknown => {
+            // Deleted since it was read (the retention pass).
+            CodeConsumption::OtherClient(_) | CodeConsumption::Unknown => {
                 return Err(IdpError::InvalidGrant("unknown authorization code"));
             }
         };
         if now >= record.expires_at {
             return Err(IdpError::InvalidGrant("authorization code expired"));
         }
-        if record.redirect_uri != redirect_uri {
-            return Err(IdpError::InvalidGrant(
-                "redirect_uri differs from the authorization request",
-            ));
-        }
-        match record.code_challenge.verify(code_verifier) {
-            Ok(true) => {}
-            Ok(false) => return Err(IdpError::InvalidGrant("PKCE verification failed")),
-            Err(e) => return Err(IdpError::InvalidRequest(e.to_string())),
-        }
-        if resource.is_some_and(|r| r != record.resource) {
-            return Err(IdpError::InvalidTarget(
-                "resource must be the one granted at the authorization endpoint".into(),
-            ));
-        }
-        if !dpop::bound_key_proved(record.dpop_jkt.as_deref(), dpop) {
-            self.audit_dpop_key_not_proved(
-                "authorization_code",
-                client,
-                &record.user_id,
-                &record.sid,
-                dpop,
-                caller,
-            )
-            .await;
-            return Err(IdpError::InvalidGrant(
-                "the authorization request named a DPoP key (dpop_jkt) the exchange did not prove",
-            ));
-        }
+        let access = IssuedAccessToken::new(now + self.config.access_token_ttl);
         let session = self
             .store
             .find_session(&record.sid)
@@ -216,6 +178,91 @@ impl Idp {
             scope: record.scope,
             session_expires_at: self.grant_expires_at(&session, client, now),
         })
+    }
+
+    /// Checks a code exchange against its code: the redirect URI, the PKCE verifier, the
+    /// resource and the DPoP key the authorization request named.
+    async fn check_code_request(
+        &self,
+        client: &Client,
+        record: &AuthorizationCode,
+        request: CodeExchange<'_>,
+    ) -> Result<(), IdpError> {
+        let CodeExchange {
+            redirect_uri,
+            code_verifier,
+            resource,
+            caller,
+            dpop,
+            ..
+        } = request;
+        if record.redirect_uri != redirect_uri {
+            return Err(IdpError::InvalidGrant(
+                "redirect_uri differs from the authorization request",
+            ));
+        }
+        match record.code_challenge.verify(code_verifier) {
+            Ok(true) => {}
+            Ok(false) => return Err(IdpError::InvalidGrant("PKCE verification failed")),
+            Err(e) => return Err(IdpError::InvalidRequest(e.to_string())),
+        }
+        if resource.is_some_and(|r| r != record.resource) {
+            return Err(IdpError::InvalidTarget(
+                "resource must be the one granted at the authorization endpoint".into(),
+            ));
+        }
+        if !dpop::bound_key_proved(record.dpop_jkt.as_deref(), dpop) {
+            self.audit_dpop_key_not_proved(
+                "authorization_code",
+                client,
+                &record.user_id,
+                &record.sid,
+                dpop,
+                caller,
+            )
+            .await;
+            return Err(IdpError::InvalidGrant(
+                "the authorization request named a DPoP key (dpop_jkt) the exchange did not prove",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A spent code presented again by its client: audited, and, if the request matched the
+    /// code (`proven`), its session ended in the same transaction. Returns the error to answer.
+    async fn code_replayed(
+        &self,
+        code: &AuthorizationCode,
+        client: &Client,
+        caller: &LoginContext,
+        proven: bool,
+        now: UnixTime,
+    ) -> Result<IdpError, IdpError> {
+        let event = AuditEvent::new(
+            now,
+            AuditKind::AuthorizationCodeReplayed,
+            format!("client:{}", client.id),
+        )
+        .client(client.id.as_str())
+        .user(&code.user_id)
+        .session(&code.sid)
+        .origin(caller.ip.as_deref(), caller.user_agent.as_deref())
+        .details(json!({"request_matched_code": proven}));
+        if proven {
+            let ended = self
+                .end_session_because(&code.sid, EndReason::AuthorizationCodeReplay, Some(&event))
+                .await?;
+            tracing::warn!(
+                session_ended = ended,
+                "authorization code replayed; its session is ended"
+            );
+        } else {
+            self.audit(event).await;
+            tracing::warn!(
+                "authorization code presented again without its PKCE verifier or redirect URI; nothing ended"
+            );
+        }
+        Ok(IdpError::InvalidGrant("authorization code replayed"))
     }
 
     /// The access token a refresh of `grant` answers with, for `scope`.
@@ -351,7 +398,6 @@ impl Idp {
                         .session(&family.sid)
                         .client(client.id.as_str())
                         .details(json!({"generation": generation + 1})),
-                        access_token: access.clone(),
                         dpop_proof: unrecorded.clone(),
                     };
                     // The access token is signed while the rotation commits (on SQLite, while
@@ -406,7 +452,7 @@ impl Idp {
                     if recovering || family.previous_reissued {
                         if !self
                             .store
-                            .reissue_successor(&family.id, family.generation, &event, &access)
+                            .reissue_successor(&family.id, family.generation, &event)
                             .await?
                         {
                             grant = self.reload_grant(&presented_hash).await?;
@@ -414,9 +460,6 @@ impl Idp {
                         }
                         self.observed(&event);
                     } else {
-                        self.store
-                            .insert_issued_access_token(&family.id, &access)
-                            .await?;
                         self.audit(event).await;
                     }
                     tracing::info!(sid = %family.sid, family = %family.id, generation, recovering, "previous refresh token presented again; same successor returned");

@@ -21,7 +21,7 @@
 //!
 //! Reuse detection needs a family's old token hashes only while the family lives: a token of an
 //! ended family is refused whether or not it is still known. So they go with their session,
-//! never before. A replayed authorization code is recognised (and what it issued revoked) until
+//! never before. A replayed authorization code is recognised (and its session ended) until
 //! the code is deleted; after that it is merely unknown.
 //!
 //! Each pass that deleted anything is audited (`retention_applied`, with the counts and the

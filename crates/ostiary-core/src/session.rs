@@ -208,7 +208,8 @@ pub enum EndReason {
     Logout,
     /// A refresh token older than the current one was presented outside the grace window.
     RefreshTokenReuse,
-    /// An authorization code was presented a second time; what it issued is revoked.
+    /// An authorization code was presented a second time, by its client with its PKCE
+    /// verifier: someone else redeemed it first, and everything it issued is revoked.
     AuthorizationCodeReplay,
     /// A client revoked the refresh token (RFC 7009).
     Revoked,

@@ -179,15 +179,12 @@ pub struct LoginAttempt {
     pub reports: Vec<ThrottleReport>,
 }
 
-/// An access token as the store remembers it while it may be valid: its `jti` and expiry,
-/// and what it was minted from (an authorization code or a refresh family), so that whatever
-/// a replayed code issued can be revoked (RFC 9700 §4.3.1, see
-/// [`Store::revoke_grants_of_code`]).
+/// The `jti` and expiry of an access token about to be minted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedAccessToken {
     /// The token's `jti`.
     pub jti: String,
-    /// Its `exp` (Unix seconds); the record may be forgotten after it.
+    /// Its `exp` (Unix seconds).
     pub expires_at: UnixTime,
 }
 
@@ -199,15 +196,6 @@ impl IssuedAccessToken {
             expires_at,
         }
     }
-}
-
-/// What revoking the grants of a replayed authorization code did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CodeGrantsRevoked {
-    /// Refresh families issued from the code that were ended.
-    pub families_ended: u64,
-    /// Access tokens still unexpired that were revoked and published.
-    pub access_tokens_revoked: u64,
 }
 
 /// A rotation to apply only if the family is still at `expected_generation` (compare-and-swap).
@@ -229,8 +217,6 @@ pub struct Rotation {
     pub user_agent: Option<String>,
     /// The `refresh_rotated` event, appended in the same transaction if the rotation applies.
     pub audit: AuditEvent,
-    /// The access token minted with the new refresh token, recorded for the family.
-    pub access_token: IssuedAccessToken,
     /// The DPoP proof the request came with, if it has not been recorded yet: recorded in the
     /// same transaction ([`Store::use_dpop_proof`]'s replay cache), and the rotation applies
     /// only if this is its first use.
@@ -422,15 +408,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores an authorization code (by hash).
     async fn insert_authorization_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
-    /// Marks the code used by `client_id`, atomically, recording `access_token` (the one
-    /// about to be minted from it): exactly one caller ever gets [`CodeConsumption::First`].
-    /// A code of another client is left as it is ([`CodeConsumption::OtherClient`]).
+    /// The authorization code with this hash, used or not.
+    async fn find_authorization_code(
+        &self,
+        code_hash: &CredentialHash,
+    ) -> Result<Option<AuthorizationCode>, StoreError>;
+    /// Marks the code used by `client_id`, atomically: exactly one caller ever gets
+    /// [`CodeConsumption::First`]. A code of another client is left as it is
+    /// ([`CodeConsumption::OtherClient`]).
     async fn consume_authorization_code(
         &self,
         code_hash: &CredentialHash,
         client_id: &ClientId,
         now: UnixTime,
-        access_token: &IssuedAccessToken,
     ) -> Result<CodeConsumption, StoreError>;
 
     /// Stores a new refresh family with its first token (generation 0).
@@ -466,15 +456,13 @@ pub trait Store: Send + Sync + 'static {
     async fn rotate_refresh(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError>;
     /// Marks the current token of a family as reissued (handed out again, see
     /// [`crate::refresh`]) if and only if the family is still at `generation` and not ended,
-    /// in one transaction with appending `audit` (the recovery or replay it records) and
-    /// recording `access_token` (the one minted with it). `false` if the family moved on or
-    /// ended meanwhile: the caller decides again.
+    /// in one transaction with appending `audit` (the recovery or replay it records). `false`
+    /// if the family moved on or ended meanwhile: the caller decides again.
     async fn reissue_successor(
         &self,
         family_id: &str,
         generation: i64,
         audit: &AuditEvent,
-        access_token: &IssuedAccessToken,
     ) -> Result<bool, StoreError>;
     /// Ends one refresh family (its client's own limits ran out), leaving the session and its
     /// other families alone. Nothing is published: the session goes on, and the family's access
@@ -487,23 +475,6 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
         reason: EndReason,
     ) -> Result<bool, StoreError>;
-    /// Revokes everything a replayed authorization code issued, in one transaction: ends the
-    /// refresh families issued from it ([`EndReason::AuthorizationCodeReplay`]), and records as
-    /// revoked, and publishes on the revocation feed, every access token minted from the code
-    /// or from those families that has not expired at `now`.
-    async fn revoke_grants_of_code(
-        &self,
-        code_hash: &CredentialHash,
-        now: UnixTime,
-    ) -> Result<CodeGrantsRevoked, StoreError>;
-    /// Records an access token minted from a refresh family outside a rotation (a replay
-    /// within the grace window), so that [`Store::revoke_grants_of_code`] can find it.
-    async fn insert_issued_access_token(
-        &self,
-        family_id: &str,
-        access_token: &IssuedAccessToken,
-    ) -> Result<(), StoreError>;
-
     /// Records that a DPoP proof (RFC 9449) by the key `jkt` with this hash of its `jti` was
     /// accepted, until `expires_at` (the end of its `iat` window): `true` the first time,
     /// `false` for a replay, across every instance sharing the store (§11.1). A record that

@@ -18,9 +18,9 @@ use ostiary_core::retention::Prunable;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
-    BackchannelDelivery, ChangeListener, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken,
-    LoginAttempt, RefreshGrant, RevocationEntry, Rotation, RotationOutcome, SessionAdmission,
-    SessionLimit, Store, StoreError, ThrottleKey, ThrottleReport,
+    BackchannelDelivery, ChangeListener, DeliveryOutcome, LoginAttempt, RefreshGrant,
+    RevocationEntry, Rotation, RotationOutcome, SessionAdmission, SessionLimit, Store, StoreError,
+    ThrottleKey, ThrottleReport,
 };
 use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_core::user::{PasswordHashString, User, Username};
@@ -235,16 +235,23 @@ impl Store for CountingStore {
         self.inner.insert_authorization_code(code).await
     }
 
+    async fn find_authorization_code(
+        &self,
+        code_hash: &CredentialHash,
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        self.count("find_authorization_code");
+        self.inner.find_authorization_code(code_hash).await
+    }
+
     async fn consume_authorization_code(
         &self,
         code_hash: &CredentialHash,
         client_id: &ClientId,
         now: UnixTime,
-        access_token: &IssuedAccessToken,
     ) -> Result<CodeConsumption, StoreError> {
         self.count("consume_authorization_code");
         self.inner
-            .consume_authorization_code(code_hash, client_id, now, access_token)
+            .consume_authorization_code(code_hash, client_id, now)
             .await
     }
 
@@ -291,11 +298,10 @@ impl Store for CountingStore {
         family_id: &str,
         generation: i64,
         audit: &AuditEvent,
-        access_token: &IssuedAccessToken,
     ) -> Result<bool, StoreError> {
         self.count("reissue_successor");
         self.inner
-            .reissue_successor(family_id, generation, audit, access_token)
+            .reissue_successor(family_id, generation, audit)
             .await
     }
 
@@ -307,26 +313,6 @@ impl Store for CountingStore {
     ) -> Result<bool, StoreError> {
         self.count("end_refresh_family");
         self.inner.end_refresh_family(family_id, now, reason).await
-    }
-
-    async fn revoke_grants_of_code(
-        &self,
-        code_hash: &CredentialHash,
-        now: UnixTime,
-    ) -> Result<CodeGrantsRevoked, StoreError> {
-        self.count("revoke_grants_of_code");
-        self.inner.revoke_grants_of_code(code_hash, now).await
-    }
-
-    async fn insert_issued_access_token(
-        &self,
-        family_id: &str,
-        access_token: &IssuedAccessToken,
-    ) -> Result<(), StoreError> {
-        self.count("insert_issued_access_token");
-        self.inner
-            .insert_issued_access_token(family_id, access_token)
-            .await
     }
 
     async fn use_dpop_proof(

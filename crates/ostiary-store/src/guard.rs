@@ -28,9 +28,9 @@ use ostiary_core::retention::Prunable;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::{ClientPolicy, EndReason, Session};
 use ostiary_core::store::{
-    BackchannelDelivery, ChangeListener, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken,
-    LoginAttempt, RefreshGrant, RevocationEntry, Rotation, RotationOutcome, SessionAdmission,
-    SessionLimit, Store, StoreError, ThrottleKey, ThrottleReport,
+    BackchannelDelivery, ChangeListener, DeliveryOutcome, LoginAttempt, RefreshGrant,
+    RevocationEntry, Rotation, RotationOutcome, SessionAdmission, SessionLimit, Store, StoreError,
+    ThrottleKey, ThrottleReport,
 };
 use ostiary_core::throttle::ThrottlePolicy;
 use ostiary_core::user::{PasswordHashString, User, Username};
@@ -135,10 +135,6 @@ fn check_family(family: &RefreshFamily) -> Result<(), StoreError> {
         ("user agent", family.last_use_user_agent.as_deref()),
         ("DPoP key thumbprint", family.dpop_jkt.as_deref()),
     ])
-}
-
-fn check_access_token(token: &IssuedAccessToken) -> Result<(), StoreError> {
-    check([("jti", Some(token.jti.as_str()))])
 }
 
 fn check_keys(keys: &[ThrottleKey]) -> Result<(), StoreError> {
@@ -374,19 +370,24 @@ impl Store for TextGuard {
         self.inner.insert_authorization_code(code).await
     }
 
+    async fn find_authorization_code(
+        &self,
+        code_hash: &CredentialHash,
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        self.inner.find_authorization_code(code_hash).await
+    }
+
     async fn consume_authorization_code(
         &self,
         code_hash: &CredentialHash,
         client_id: &ClientId,
         now: UnixTime,
-        access_token: &IssuedAccessToken,
     ) -> Result<CodeConsumption, StoreError> {
-        check_access_token(access_token)?;
         if !storable(client_id.as_str()) {
             return Ok(CodeConsumption::Unknown);
         }
         self.inner
-            .consume_authorization_code(code_hash, client_id, now, access_token)
+            .consume_authorization_code(code_hash, client_id, now)
             .await
     }
 
@@ -437,7 +438,6 @@ impl Store for TextGuard {
             ),
         ])?;
         check_audit(&rotation.audit)?;
-        check_access_token(&rotation.access_token)?;
         if !storable(&rotation.family_id) {
             return Ok(RotationOutcome::Lost {
                 proof_recorded: false,
@@ -451,15 +451,13 @@ impl Store for TextGuard {
         family_id: &str,
         generation: i64,
         audit: &AuditEvent,
-        access_token: &IssuedAccessToken,
     ) -> Result<bool, StoreError> {
         check_audit(audit)?;
-        check_access_token(access_token)?;
         if !storable(family_id) {
             return Ok(false);
         }
         self.inner
-            .reissue_successor(family_id, generation, audit, access_token)
+            .reissue_successor(family_id, generation, audit)
             .await
     }
 
@@ -473,26 +471,6 @@ impl Store for TextGuard {
             return Ok(false);
         }
         self.inner.end_refresh_family(family_id, now, reason).await
-    }
-
-    async fn revoke_grants_of_code(
-        &self,
-        code_hash: &CredentialHash,
-        now: UnixTime,
-    ) -> Result<CodeGrantsRevoked, StoreError> {
-        self.inner.revoke_grants_of_code(code_hash, now).await
-    }
-
-    async fn insert_issued_access_token(
-        &self,
-        family_id: &str,
-        access_token: &IssuedAccessToken,
-    ) -> Result<(), StoreError> {
-        check([("family id", Some(family_id))])?;
-        check_access_token(access_token)?;
-        self.inner
-            .insert_issued_access_token(family_id, access_token)
-            .await
     }
 
     async fn use_dpop_proof(

@@ -240,6 +240,7 @@ pub(crate) fn code_from_row(row: &impl Columns) -> Result<AuthorizationCode, Sto
         auth_time: row.int("auth_time")?,
         created_at: row.int("created_at")?,
         expires_at: row.int("expires_at")?,
+        used_at: row.opt_int("used_at")?,
     })
 }
 

@@ -258,9 +258,6 @@ pub(crate) struct Statements {
     pub find_refresh_token: &'static str,
     pub find_refresh_family: &'static str,
     pub mark_successor_reissued: &'static str,
-    pub insert_issued_access_token: &'static str,
-    pub end_families_of_code: &'static str,
-    pub live_access_tokens_of_code: &'static str,
     pub end_refresh_family: &'static str,
     pub forget_session_client: &'static str,
     pub insert_revoked_access_token: &'static str,
@@ -307,6 +304,9 @@ pub(crate) struct Statements {
     pub prune_sessions: [&'static str; 7],
     pub prune_audit_events: &'static str,
     pub prune_authorization_codes: &'static str,
+    /// `issued_access_tokens` is no longer written (a replayed code ends its session instead
+    /// of revoking its access tokens one by one); rows an earlier version wrote are pruned,
+    /// and the table stays while instances of that version may share the database.
     pub prune_issued_access_tokens: &'static str,
     pub prune_revoked_access_tokens: &'static str,
     pub prune_dpop_proofs: &'static str,

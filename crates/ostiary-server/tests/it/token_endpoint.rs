@@ -35,7 +35,7 @@ async fn error_of(response: reqwest::Response) -> (StatusCode, String) {
 }
 
 #[tokio::test]
-async fn a_code_is_single_use_and_its_replay_revokes_what_it_issued() {
+async fn a_code_is_single_use_and_its_replay_ends_its_session() {
     let app = spawn_app().await;
     let (code, verifier) = code_for(&app, PUBLIC_CLIENT, &[]).await;
     let first = app.exchange(PUBLIC_CLIENT, &code, &verifier).await;
@@ -60,16 +60,67 @@ async fn a_code_is_single_use_and_its_replay_revokes_what_it_issued() {
     );
     let introspected: Value = app.introspect(access).await.json().await.unwrap();
     assert_eq!(introspected["active"], false);
-    let jti = claims(access)["jti"].as_str().unwrap().to_owned();
+    // Resource servers learn it from the feed: the code's session ended.
+    let sid = claims(access)["sid"].as_str().unwrap().to_owned();
     let feed = app.revocation_feed().await;
     assert!(
         feed["entries"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["jti"] == jti.as_str()),
+            .any(|e| e["sid"] == sid.as_str() && e["reason"] == "authorization_code_replay"),
         "{feed}"
     );
+}
+
+#[tokio::test]
+async fn a_failed_exchange_leaves_the_code_to_its_holder() {
+    let app = spawn_app().await;
+    let (code, verifier) = code_for(&app, PUBLIC_CLIENT, &[]).await;
+    let wrong = "w".repeat(43);
+    assert_eq!(
+        error_of(app.exchange(PUBLIC_CLIENT, &code, &wrong).await).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    assert_eq!(
+        app.exchange(PUBLIC_CLIENT, &code, &verifier).await.status(),
+        StatusCode::OK,
+        "one who saw the code but holds no verifier cannot spend it"
+    );
+    assert!(
+        app.audit_of(AuditKind::AuthorizationCodeReplayed)
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_replay_without_the_verifier_is_audited_and_ends_nothing() {
+    let app = spawn_app().await;
+    let (code, verifier) = code_for(&app, PUBLIC_CLIENT, &[]).await;
+    let tokens: Value = app
+        .exchange(PUBLIC_CLIENT, &code, &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let wrong = "w".repeat(43);
+    assert_eq!(
+        error_of(app.exchange(PUBLIC_CLIENT, &code, &wrong).await).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.userinfo(access).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.refresh(tokens["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let replays = app.audit_of(AuditKind::AuthorizationCodeReplayed).await;
+    assert_eq!(replays.len(), 1);
+    assert_eq!(replays[0].details["request_matched_code"], false);
+    assert!(app.audit_of(AuditKind::SessionEnded).await.is_empty());
 }
 
 #[tokio::test]
@@ -108,8 +159,11 @@ async fn a_replayed_code_revokes_the_access_tokens_its_refresh_token_minted_sinc
         );
     }
     let replay = &app.audit_of(AuditKind::AuthorizationCodeReplayed).await[0];
-    assert_eq!(replay.details["access_tokens_revoked"], 3);
-    assert_eq!(replay.details["families_ended"], 1);
+    assert_eq!(replay.details["request_matched_code"], true);
+    let ended = app.audit_of(AuditKind::SessionEnded).await;
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].sid, replay.sid);
+    assert_eq!(ended[0].details["reason"], "authorization_code_replay");
 }
 
 #[tokio::test]

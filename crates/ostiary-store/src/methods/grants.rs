@@ -10,32 +10,11 @@ use ostiary_core::code::{AuthorizationCode, CodeConsumption};
 use ostiary_core::refresh::RefreshFamily;
 use ostiary_core::secret::CredentialHash;
 use ostiary_core::session::EndReason;
-use ostiary_core::store::{CodeGrantsRevoked, IssuedAccessToken, RevocationEntry};
+use ostiary_core::store::RevocationEntry;
 
 use crate::methods::accounts::append_audit;
 use crate::rows::{Columns, code_from_row, family_from_row};
-use crate::sql::{Arg, Backend, FeedEntry, Statements, Transaction, args};
-
-/// Records an access token minted from a code or a family, inside the caller's transaction.
-async fn insert_issued<T: Transaction>(
-    tx: &mut T,
-    sql: &Statements,
-    token: &IssuedAccessToken,
-    code_hash: Option<&CredentialHash>,
-    family_id: Option<&str>,
-) -> Result<(), StoreError> {
-    tx.execute(
-        sql.insert_issued_access_token,
-        args![
-            &token.jti,
-            code_hash.map(CredentialHash::as_str),
-            family_id,
-            token.expires_at
-        ],
-    )
-    .await?;
-    Ok(())
-}
+use crate::sql::{Backend, FeedEntry, Statements, Transaction, args};
 
 /// Records an access token as revoked until it expires and publishes its `jti` (at commit),
 /// inside the caller's transaction; `false` (nothing published) if it already was.
@@ -90,12 +69,21 @@ pub(crate) async fn insert_authorization_code(
     Ok(())
 }
 
+pub(crate) async fn find_authorization_code(
+    db: &impl Backend,
+    code_hash: &CredentialHash,
+) -> Result<Option<AuthorizationCode>, StoreError> {
+    let row = db
+        .fetch_optional(db.sql().find_authorization_code, args![code_hash.as_str()])
+        .await?;
+    row.as_ref().map(code_from_row).transpose()
+}
+
 pub(crate) async fn consume_authorization_code(
     db: &impl Backend,
     code_hash: &CredentialHash,
     client_id: &ClientId,
     now: UnixTime,
-    access_token: &IssuedAccessToken,
 ) -> Result<CodeConsumption, StoreError> {
     let sql = db.sql();
     let mut tx = db.begin().await?;
@@ -106,7 +94,6 @@ pub(crate) async fn consume_authorization_code(
         )
         .await?;
     if let Some(row) = won {
-        insert_issued(&mut tx, sql, access_token, Some(code_hash), None).await?;
         tx.commit().await?;
         return Ok(CodeConsumption::First(code_from_row(&row)?));
     }
@@ -191,7 +178,6 @@ pub(crate) async fn reissue_successor(
     family_id: &str,
     generation: i64,
     audit: &AuditEvent,
-    access_token: &IssuedAccessToken,
 ) -> Result<bool, StoreError> {
     let sql = db.sql();
     let mut tx = db.begin().await?;
@@ -202,63 +188,9 @@ pub(crate) async fn reissue_successor(
         tx.rollback().await?;
         return Ok(false);
     }
-    insert_issued(&mut tx, sql, access_token, None, Some(family_id)).await?;
     append_audit(&mut tx, sql.insert_audit_event, audit).await?;
     tx.commit().await?;
     Ok(true)
-}
-
-pub(crate) async fn revoke_grants_of_code(
-    db: &impl Backend,
-    code_hash: &CredentialHash,
-    now: UnixTime,
-) -> Result<CodeGrantsRevoked, StoreError> {
-    let sql = db.sql();
-    let reason = EndReason::AuthorizationCodeReplay;
-    let mut tx = db.begin().await?;
-    let families_ended = tx
-        .execute(
-            sql.end_families_of_code,
-            args![now, reason.as_str(), code_hash.as_str()],
-        )
-        .await?;
-    let live = tx
-        .fetch_all(
-            sql.live_access_tokens_of_code,
-            args![now, code_hash.as_str()],
-        )
-        .await?;
-    let mut access_tokens_revoked = 0;
-    for row in &live {
-        let jti = row.text("jti")?;
-        let expires_at = row.int("expires_at")?;
-        if revoke_access_token_in(&mut tx, sql, &jti, expires_at, now, reason.as_str()).await? {
-            access_tokens_revoked += 1;
-        }
-    }
-    tx.commit().await?;
-    Ok(CodeGrantsRevoked {
-        families_ended,
-        access_tokens_revoked,
-    })
-}
-
-pub(crate) async fn insert_issued_access_token(
-    db: &impl Backend,
-    family_id: &str,
-    access_token: &IssuedAccessToken,
-) -> Result<(), StoreError> {
-    db.execute(
-        db.sql().insert_issued_access_token,
-        args![
-            &access_token.jti,
-            Arg::OptText(None),
-            family_id,
-            access_token.expires_at
-        ],
-    )
-    .await?;
-    Ok(())
 }
 
 pub(crate) async fn end_refresh_family(

@@ -29,9 +29,8 @@ pub(crate) mod prelude {
     pub(crate) use ostiary_core::secret::CredentialHash;
     pub(crate) use ostiary_core::session::{ClientPolicy, EndReason, Session};
     pub(crate) use ostiary_core::store::{
-        BackchannelDelivery, CodeGrantsRevoked, DeliveryOutcome, IssuedAccessToken, LoginAttempt,
-        RevocationEntry, SessionAdmission, SessionLimit, Store, StoreError, ThrottleKey,
-        ThrottleReport,
+        BackchannelDelivery, DeliveryOutcome, LoginAttempt, RevocationEntry, SessionAdmission,
+        SessionLimit, Store, StoreError, ThrottleKey, ThrottleReport,
     };
     pub(crate) use ostiary_core::throttle::ThrottlePolicy;
     pub(crate) use ostiary_core::user::{PasswordHashString, User, Username};
@@ -221,14 +220,21 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(skip_all)]
+            async fn find_authorization_code(
+                &self,
+                code_hash: &CredentialHash,
+            ) -> Result<Option<AuthorizationCode>, StoreError> {
+                methods::grants::find_authorization_code(self, code_hash).await
+            }
+
+            #[tracing::instrument(skip_all)]
             async fn consume_authorization_code(
                 &self,
                 code_hash: &CredentialHash,
                 client_id: &ClientId,
                 now: UnixTime,
-                access_token: &IssuedAccessToken,
             ) -> Result<CodeConsumption, StoreError> {
-                methods::grants::consume_authorization_code(self, code_hash, client_id, now, access_token).await
+                methods::grants::consume_authorization_code(self, code_hash, client_id, now).await
             }
 
             #[tracing::instrument(skip_all, fields(family = %family.id))]
@@ -262,27 +268,8 @@ macro_rules! impl_store {
                 family_id: &str,
                 generation: i64,
                 audit: &AuditEvent,
-                access_token: &IssuedAccessToken,
             ) -> Result<bool, StoreError> {
-                methods::grants::reissue_successor(self, family_id, generation, audit, access_token).await
-            }
-
-            #[tracing::instrument(skip_all)]
-            async fn revoke_grants_of_code(
-                &self,
-                code_hash: &CredentialHash,
-                now: UnixTime,
-            ) -> Result<CodeGrantsRevoked, StoreError> {
-                methods::grants::revoke_grants_of_code(self, code_hash, now).await
-            }
-
-            #[tracing::instrument(skip_all, fields(family = %family_id))]
-            async fn insert_issued_access_token(
-                &self,
-                family_id: &str,
-                access_token: &IssuedAccessToken,
-            ) -> Result<(), StoreError> {
-                methods::grants::insert_issued_access_token(self, family_id, access_token).await
+                methods::grants::reissue_successor(self, family_id, generation, audit).await
             }
 
             #[tracing::instrument(skip_all, fields(family = %family_id))]

@@ -245,7 +245,7 @@ methods::impl_store! {
         // still win (a concurrent winner touches it too). (Locking it and touching it only
         // when the second moved on, as SQLite does, measured no faster.)
         //
-        // A DPoP proof ($19–$21, all NULL without one) is recorded by the first sub-statement,
+        // A DPoP proof ($17–$19, all NULL without one) is recorded by the first sub-statement,
         // and the session is touched only if that recorded it: a replay (the conflicting row
         // still live) changes nothing. Sub-statements see one snapshot, so a rotation that
         // loses still records its proof (the answer says so).
@@ -253,14 +253,14 @@ methods::impl_store! {
         let mut taken = self.hot.take(false).await?;
         let swapped: Result<(i64, i64), sqlx::Error> = sqlx::query_as(
             "WITH proof AS ( \
-                INSERT INTO dpop_proofs (jkt, jti_hash, expires_at) SELECT $19, $20, $21 WHERE $19::TEXT IS NOT NULL \
+                INSERT INTO dpop_proofs (jkt, jti_hash, expires_at) SELECT $17, $18, $19 WHERE $17::TEXT IS NOT NULL \
                 ON CONFLICT (jkt, jti_hash) DO UPDATE SET expires_at = EXCLUDED.expires_at \
                 WHERE dpop_proofs.expires_at < $1 \
                 RETURNING 1), \
              touched AS ( \
                 UPDATE sessions SET last_used_at = GREATEST(last_used_at, $1) \
                 WHERE sid = (SELECT sid FROM refresh_families WHERE id = $5 AND generation = $6 AND ended_at IS NULL) \
-                AND ($19::TEXT IS NULL OR EXISTS (SELECT 1 FROM proof)) \
+                AND ($17::TEXT IS NULL OR EXISTS (SELECT 1 FROM proof)) \
                 RETURNING sid), \
              swapped AS ( \
                 UPDATE refresh_families f SET generation = f.generation + 1, rotated_at = $1, sealed_successor = $2, \
@@ -269,12 +269,9 @@ methods::impl_store! {
                 RETURNING f.id), \
              token AS ( \
                 INSERT INTO refresh_tokens (token_hash, family_id, generation) SELECT $7, id, $6 + 1 FROM swapped), \
-             issued AS ( \
-                INSERT INTO issued_access_tokens (jti, code_hash, family_id, expires_at) \
-                SELECT $8, NULL, id, $9 FROM swapped), \
              audited AS ( \
                 INSERT INTO audit_events (at, kind, actor, user_id, sid, client_id, ip, user_agent, details) \
-                SELECT $10, $11, $12, $13, $14, $15, $16, $17, $18 FROM swapped) \
+                SELECT $8, $9, $10, $11, $12, $13, $14, $15, $16 FROM swapped) \
              SELECT (SELECT COUNT(*) FROM swapped), (SELECT COUNT(*) FROM proof)",
         )
         .bind(rotation.now)
@@ -284,8 +281,6 @@ methods::impl_store! {
         .bind(&rotation.family_id)
         .bind(rotation.expected_generation)
         .bind(rotation.new_token_hash.as_str())
-        .bind(&rotation.access_token.jti)
-        .bind(rotation.access_token.expires_at)
         .bind(rotation.audit.at)
         .bind(rotation.audit.kind.as_str())
         .bind(&rotation.audit.actor)

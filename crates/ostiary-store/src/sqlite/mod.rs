@@ -304,17 +304,6 @@ fn rotate_in(
         .map_err(fail)?
         .execute(params![rotation.now, sid])
         .map_err(fail)?;
-    connection
-        .prepare_cached(
-            "INSERT INTO issued_access_tokens (jti, code_hash, family_id, expires_at) VALUES (?1, NULL, ?2, ?3)",
-        )
-        .map_err(fail)?
-        .execute(params![
-            rotation.access_token.jti,
-            rotation.family_id,
-            rotation.access_token.expires_at,
-        ])
-        .map_err(fail)?;
     let event = &rotation.audit;
     connection
         .prepare_cached(

@@ -79,10 +79,6 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
     )),
     mark_successor_reissued: "UPDATE refresh_families SET current_reissued = TRUE \
         WHERE id = ? AND generation = ? AND ended_at IS NULL",
-    insert_issued_access_token: "INSERT INTO issued_access_tokens (jti, code_hash, family_id, expires_at) VALUES (?, ?, ?, ?)",
-    end_families_of_code: "UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE code_hash = ? AND ended_at IS NULL",
-    live_access_tokens_of_code: "SELECT jti, expires_at FROM issued_access_tokens WHERE expires_at > ?1 AND \
-        (code_hash = ?2 OR family_id IN (SELECT id FROM refresh_families WHERE code_hash = ?2))",
     end_refresh_family: "UPDATE refresh_families SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL \
         RETURNING sid, client_id",
     forget_session_client: "DELETE FROM session_clients WHERE sid = ?1 AND client_id = ?2 AND NOT EXISTS \

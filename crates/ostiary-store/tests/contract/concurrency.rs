@@ -9,7 +9,7 @@ use ostiary_core::Store;
 use ostiary_core::code::CodeConsumption;
 use ostiary_core::secret::Credential;
 use ostiary_core::session::EndReason;
-use ostiary_core::store::{IssuedAccessToken, RevocationEntry, RotationOutcome, SessionAdmission};
+use ostiary_core::store::{RevocationEntry, RotationOutcome, SessionAdmission};
 use tokio::task::JoinSet;
 
 use crate::fixtures::*;
@@ -251,7 +251,7 @@ async fn parallel_consumptions_of_one_code_have_exactly_one_first_use(store: Arc
         let web = web.clone();
         async move {
             store
-                .consume_authorization_code(&hash, &web, T0 + 1, &IssuedAccessToken::new(T0 + 301))
+                .consume_authorization_code(&hash, &web, T0 + 1)
                 .await
                 .unwrap()
         }

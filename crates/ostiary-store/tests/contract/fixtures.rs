@@ -11,7 +11,7 @@ use ostiary_core::refresh::RefreshFamily;
 use ostiary_core::scope::Scope;
 use ostiary_core::secret::{Credential, CredentialHash, random_id};
 use ostiary_core::session::{ClientPolicy, Session};
-use ostiary_core::store::{IssuedAccessToken, Rotation, SessionAdmission, SessionLimit};
+use ostiary_core::store::{Rotation, SessionAdmission, SessionLimit};
 use ostiary_core::user::{PasswordHashString, User, Username};
 
 /// A fixed start of time (2026-01-01T00:00:00Z).
@@ -159,6 +159,7 @@ pub fn code(session: &Session, client: &ClientId, at: UnixTime) -> Authorization
         auth_time: session.auth_time,
         created_at: at,
         expires_at: at + 60,
+        used_at: None,
     }
 }
 
@@ -174,9 +175,8 @@ pub async fn redeemed_code(
         .insert_authorization_code(&code)
         .await
         .expect("insert code");
-    let access = issued(&format!("at-{}", code.code_hash.as_str()), at + 300);
     let consumed = store
-        .consume_authorization_code(&code.code_hash, client, at, &access)
+        .consume_authorization_code(&code.code_hash, client, at)
         .await
         .expect("consume code");
     assert!(matches!(consumed, CodeConsumption::First(_)));
@@ -249,16 +249,7 @@ pub fn rotation(family: &RefreshFamily, generation: i64, now: UnixTime) -> Rotat
         .session(&family.sid)
         .client(family.client_id.as_str())
         .details(serde_json::json!({"family": family.id, "generation": generation + 1})),
-        access_token: IssuedAccessToken::new(now + 300),
         dpop_proof: None,
-    }
-}
-
-/// An access token record with this `jti`, expiring at `expires_at`.
-pub fn issued(jti: &str, expires_at: UnixTime) -> IssuedAccessToken {
-    IssuedAccessToken {
-        jti: jti.to_owned(),
-        expires_at,
     }
 }
 
