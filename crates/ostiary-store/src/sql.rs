@@ -246,7 +246,11 @@ pub(crate) struct Statements {
     pub end_families_of_session: &'static str,
     pub queue_backchannel_logouts: &'static str,
     pub sessions_of_user: &'static str,
+    /// Everyone's active sessions (binds nothing).
     pub list_active_sessions: &'static str,
+    /// One user's active sessions (binds the user id), found by the index on `user_id`: never
+    /// a walk over everyone's sessions.
+    pub list_active_sessions_of_user: &'static str,
     pub list_expired_sessions: &'static str,
 
     // Codes, refresh families, access tokens.
@@ -283,6 +287,11 @@ pub(crate) struct Statements {
 
     // Audit.
     pub insert_audit_event: &'static str,
+    /// Audit events, newest first, by the index of the filter that selects fewest: by user,
+    /// by session, or by id for the rest (a walk from the newest event). Each binds the same
+    /// six values: user id, sid, kind, since, until (each skipped when NULL), limit.
+    pub list_audit_events_of_user: &'static str,
+    pub list_audit_events_of_session: &'static str,
     pub list_audit_events: &'static str,
 
     // Login throttling.
@@ -302,6 +311,9 @@ pub(crate) struct Statements {
     /// Everything of a batch of ended sessions, deleted before the sessions themselves
     /// (foreign keys), then the sessions: each statement binds the batch's `sid` list.
     pub prune_sessions: [&'static str; 7],
+    /// Of the oldest `limit` events by id, those before the cut-off: it reads no more than
+    /// `limit` rows however large the log (there is no index by time), and a batch that
+    /// deletes fewer than `limit` ends the pass.
     pub prune_audit_events: &'static str,
     pub prune_authorization_codes: &'static str,
     /// `issued_access_tokens` is no longer written (a replayed code ends its session instead

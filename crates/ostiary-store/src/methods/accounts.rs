@@ -186,10 +186,19 @@ pub(crate) async fn list_audit_events(
     db: &impl Backend,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditEvent>, StoreError> {
-    // Each condition is skipped when its parameter is NULL: one static statement.
+    // Each condition is skipped when its parameter is NULL; the statement is the one whose
+    // index finds the fewest rows (a user's or a session's), a walk by id otherwise.
+    let sql = db.sql();
+    let statement = match filter {
+        AuditFilter {
+            user_id: Some(_), ..
+        } => sql.list_audit_events_of_user,
+        AuditFilter { sid: Some(_), .. } => sql.list_audit_events_of_session,
+        _ => sql.list_audit_events,
+    };
     let rows = db
         .fetch_all(
-            db.sql().list_audit_events,
+            statement,
             args![
                 &filter.user_id,
                 &filter.sid,

@@ -249,9 +249,14 @@ pub(crate) async fn list_active_sessions(
     db: &impl Backend,
     user_id: Option<&str>,
 ) -> Result<Vec<(Session, Vec<String>)>, StoreError> {
-    let rows = db
-        .fetch_all(db.sql().list_active_sessions, args![user_id])
-        .await?;
+    let sql = db.sql();
+    let rows = match user_id {
+        Some(user_id) => {
+            db.fetch_all(sql.list_active_sessions_of_user, args![user_id])
+                .await?
+        }
+        None => db.fetch_all(sql.list_active_sessions, args![]).await?,
+    };
     rows.iter()
         .map(|row| Ok((session_from_row(row)?, row.text_list("clients")?)))
         .collect()

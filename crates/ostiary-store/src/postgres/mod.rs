@@ -56,6 +56,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "hardening", include_str!("../../migrations/postgres/0003_hardening.sql")),
     (4, "partial_code_index", include_str!("../../migrations/postgres/0004_partial_code_index.sql")),
     (5, "dpop", include_str!("../../migrations/postgres/0005_dpop.sql")),
+    (6, "audit_indexes", include_str!("../../migrations/postgres/0006_audit_indexes.sql")),
 ];
 
 /// [`REFRESH_GRANT_SELECT`] for one token hash.

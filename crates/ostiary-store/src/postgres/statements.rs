@@ -20,6 +20,34 @@ const FEED_LOCK: i64 = i64::from_be_bytes(*b"ostiaryf");
 /// space.
 const KEYS_LOCK: i64 = i64::from_be_bytes(*b"ostiaryk");
 
+/// Active sessions where `$where` holds, newest first, with the clients holding refresh
+/// tokens in each.
+macro_rules! active_sessions {
+    ($where:literal) => {
+        concat!(
+            "SELECT s.*, ARRAY(SELECT DISTINCT f.client_id FROM refresh_families f \
+             WHERE f.sid = s.sid AND f.ended_at IS NULL ORDER BY f.client_id) AS clients \
+             FROM sessions s WHERE ",
+            $where,
+            " AND s.ended_at IS NULL ORDER BY s.created_at DESC, s.sid COLLATE \"C\""
+        )
+    };
+}
+
+/// The newest audit events where `$driving` (the condition whose index finds them) and the
+/// filters that are not NULL hold, oldest first.
+macro_rules! audit_events {
+    ($driving:literal) => {
+        concat!(
+            "SELECT * FROM (SELECT * FROM audit_events WHERE ",
+            $driving,
+            " AND ($1::TEXT IS NULL OR user_id = $1) AND ($2::TEXT IS NULL OR sid = $2) \
+             AND ($3::TEXT IS NULL OR kind = $3) AND ($4::BIGINT IS NULL OR at >= $4) \
+             AND ($5::BIGINT IS NULL OR at < $5) ORDER BY id DESC LIMIT $6) AS newest ORDER BY id"
+        )
+    };
+}
+
 pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
     insert_user: "INSERT INTO users (id, username, password_hash, disabled, created_at) VALUES ($1, $2, $3, $4, $5)",
     find_user: "SELECT * FROM users WHERE id = $1",
@@ -71,10 +99,8 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
         UNION SELECT client_id FROM authorization_codes WHERE sid = $1 AND used_at IS NOT NULL)",
     sessions_of_user: "SELECT sid FROM sessions WHERE user_id = $1 AND ended_at IS NULL \
         ORDER BY created_at, sid COLLATE \"C\"",
-    list_active_sessions: "SELECT s.*, ARRAY(SELECT DISTINCT f.client_id FROM refresh_families f \
-        WHERE f.sid = s.sid AND f.ended_at IS NULL ORDER BY f.client_id) AS clients \
-        FROM sessions s WHERE s.ended_at IS NULL AND ($1::TEXT IS NULL OR s.user_id = $1) \
-        ORDER BY s.created_at DESC, s.sid COLLATE \"C\"",
+    list_active_sessions: active_sessions!("TRUE"),
+    list_active_sessions_of_user: active_sessions!("s.user_id = $1"),
     list_expired_sessions: "SELECT * FROM sessions WHERE ended_at IS NULL AND (last_used_at <= $1 OR created_at <= $2) \
         ORDER BY last_used_at LIMIT $3",
 
@@ -136,10 +162,9 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
 
     insert_audit_event: "INSERT INTO audit_events (at, kind, actor, user_id, sid, client_id, ip, user_agent, details) \
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    list_audit_events: "SELECT * FROM (SELECT * FROM audit_events \
-        WHERE ($1::TEXT IS NULL OR user_id = $1) AND ($2::TEXT IS NULL OR sid = $2) \
-        AND ($3::TEXT IS NULL OR kind = $3) AND ($4::BIGINT IS NULL OR at >= $4) \
-        AND ($5::BIGINT IS NULL OR at < $5) ORDER BY id DESC LIMIT $6) AS newest ORDER BY id",
+    list_audit_events_of_user: audit_events!("user_id = $1"),
+    list_audit_events_of_session: audit_events!("sid = $2"),
+    list_audit_events: audit_events!("TRUE"),
 
     ensure_login_counter: "INSERT INTO login_counters (key, username, failures, last_failure_at, aggregated, \
         aggregate_since, reported_at) VALUES ($1, $2, 0, 0, 0, 0, 0) ON CONFLICT (key) DO NOTHING",
@@ -179,8 +204,10 @@ pub(crate) static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
          AND (delivered_at IS NOT NULL OR failed_at IS NOT NULL)",
         "DELETE FROM sessions WHERE sid = ANY($1)",
     ],
-    prune_audit_events: "DELETE FROM audit_events WHERE id IN \
-        (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)",
+    // = ANY (ARRAY(…)): the oldest ids first, then each by the primary key (as `IN (…)`, the
+    // generic plan joins the subquery with a scan of the whole table).
+    prune_audit_events: "DELETE FROM audit_events WHERE id = ANY (ARRAY( \
+        SELECT id FROM audit_events ORDER BY id LIMIT $2)) AND at < $1",
     prune_authorization_codes: "DELETE FROM authorization_codes WHERE code_hash IN \
         (SELECT code_hash FROM authorization_codes WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
     prune_issued_access_tokens: "DELETE FROM issued_access_tokens WHERE jti IN \

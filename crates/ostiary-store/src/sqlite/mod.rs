@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "hardening", include_str!("../../migrations/sqlite/0009_hardening.sql")),
     (10, "partial_code_index", include_str!("../../migrations/sqlite/0010_partial_code_index.sql")),
     (11, "dpop", include_str!("../../migrations/sqlite/0011_dpop.sql")),
+    (12, "audit_indexes", include_str!("../../migrations/sqlite/0012_audit_indexes.sql")),
 ];
 
 /// Ostiary's storage on SQLite.
@@ -418,6 +419,75 @@ methods::impl_store! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How SQLite would run `statement`: the detail column of its query plan, one line per
+    /// step.
+    fn plan(connection: &rusqlite::Connection, statement: &str) -> Vec<String> {
+        let mut explain = connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {statement}"))
+            .unwrap();
+        // Unbound parameters are NULL, which is all a plan needs.
+        let mut rows = explain.raw_query();
+        let mut steps = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            steps.push(row.get::<_, String>(3).unwrap());
+        }
+        steps
+    }
+
+    /// The reads a person's page or an administrator's filter makes, whatever else the
+    /// database holds: each finds its rows by an index on what it selects by, and none walks
+    /// every session or every audit event (which a condition skipped when NULL, `?1 IS NULL
+    /// OR user_id = ?1`, would make it do: SQLite cannot use an index for it).
+    #[tokio::test]
+    async fn what_one_user_or_session_reads_is_found_by_index_not_by_a_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ostiary.db");
+        SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        let sql = &statements::SQL;
+        for (statement, index) in [
+            (
+                sql.list_active_sessions_of_user,
+                "SEARCH s USING INDEX sessions_user",
+            ),
+            (
+                sql.list_audit_events_of_user,
+                "SEARCH audit_events USING INDEX audit_events_user",
+            ),
+            (
+                sql.list_audit_events_of_session,
+                "SEARCH audit_events USING INDEX audit_events_sid",
+            ),
+            (
+                sql.sessions_of_user,
+                "SEARCH sessions USING INDEX sessions_user",
+            ),
+        ] {
+            let plan = plan(&connection, statement);
+            assert!(
+                plan.iter().any(|step| step.starts_with(index)),
+                "{statement}: {plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN s")
+                    || step.starts_with("SCAN sessions")
+                    || step.starts_with("SCAN audit_events")),
+                "{statement}: {plan:?}"
+            );
+        }
+        // A user's newest events come in id order from the index: no sort of all of them.
+        let plan = plan(&connection, sql.list_audit_events_of_user);
+        assert_eq!(
+            plan.iter()
+                .filter(|step| step.contains("TEMP B-TREE"))
+                .count(),
+            1,
+            "only the page itself is sorted back to oldest first: {plan:?}"
+        );
+    }
 
     #[cfg(unix)]
     #[tokio::test]

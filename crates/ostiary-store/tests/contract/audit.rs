@@ -138,6 +138,44 @@ async fn audit_filters_combine_and_a_limit_keeps_the_newest(store: Arc<dyn Store
         .await,
         [10, 30, 40]
     );
+    // Each statement an index drives (by user, by session) keeps the other filters.
+    assert_eq!(
+        read(AuditFilter {
+            user_id: Some("alice".into()),
+            sid: Some("s3".into()),
+            ..AuditFilter::default()
+        })
+        .await,
+        [40]
+    );
+    assert_eq!(
+        read(AuditFilter {
+            sid: Some("s1".into()),
+            kind: Some(AuditKind::LoginSucceeded),
+            ..AuditFilter::default()
+        })
+        .await,
+        [0]
+    );
+    assert_eq!(
+        read(AuditFilter {
+            sid: Some("s1".into()),
+            until: Some(T0 + 30),
+            limit: Some(1),
+            ..AuditFilter::default()
+        })
+        .await,
+        [10]
+    );
+    assert!(
+        read(AuditFilter {
+            user_id: Some("bob".into()),
+            sid: Some("s1".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .is_empty()
+    );
     assert!(
         read(AuditFilter {
             user_id: Some("carol".into()),
