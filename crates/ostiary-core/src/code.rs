@@ -49,15 +49,23 @@ impl CodeChallenge {
         &self.0
     }
 
-    /// Checks a `code_verifier` against this challenge (RFC 7636 §4.6), in constant time.
-    pub fn verify(&self, verifier: &str) -> Result<bool, InvalidPkce> {
+    /// Checks a `code_verifier`'s form (RFC 7636 §4.1: 43 to 128 characters of
+    /// `[A-Za-z0-9-._~]`), which says nothing about any code.
+    pub fn check_verifier(verifier: &str) -> Result<(), InvalidPkce> {
         let ok = (43..=128).contains(&verifier.len())
             && verifier
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-        if !ok {
-            return Err(InvalidPkce::BadVerifier);
+        if ok {
+            Ok(())
+        } else {
+            Err(InvalidPkce::BadVerifier)
         }
+    }
+
+    /// Checks a `code_verifier` against this challenge (RFC 7636 §4.6), in constant time.
+    pub fn verify(&self, verifier: &str) -> Result<bool, InvalidPkce> {
+        Self::check_verifier(verifier)?;
         let computed = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
         Ok(constant_time::verify_slices_are_equal(computed.as_bytes(), self.0.as_bytes()).is_ok())
     }

@@ -9,7 +9,7 @@ use crate::Idp;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::client::{Client, ClientId, ClientKind};
 use crate::clock::UnixTime;
-use crate::code::{AuthorizationCode, CodeConsumption};
+use crate::code::{AuthorizationCode, CodeChallenge, CodeConsumption};
 use crate::dpop::{self, DpopKey, UnrecordedProof};
 use crate::idp::{
     CodeExchange, IdpError, LoginContext, ROTATION_ATTEMPTS, TokenResponse, truncate,
@@ -40,9 +40,13 @@ impl Idp {
 
     /// The `authorization_code` grant (RFC 6749 §4.1.3) with PKCE (RFC 7636 §4.5).
     ///
-    /// What the request must match (redirect URI, PKCE verifier, resource, DPoP key) is checked
-    /// before the code is spent, so a request failing a check (someone who saw the code but
-    /// holds no verifier) leaves the code to its client. A code presented again by its client
+    /// A malformed request (a `code_verifier` not of RFC 7636's form) is refused before the
+    /// code is read: its answer tells nothing about the code. What the request must match
+    /// (redirect URI, PKCE verifier, resource, DPoP key), the code's expiry, its session and
+    /// the client's session limit are checked before the code is spent, so a request that
+    /// cannot be answered with tokens (someone who saw the code but holds no verifier, a limit
+    /// the user must first make room under) leaves the code to its client, and the client's
+    /// retry is no replay. A code presented again by its client
     /// with everything matching is a replay: someone else redeemed it first, and the session it
     /// was issued in ends (RFC 6749 §4.1.2: everything issued from the code is revoked; the
     /// session's end reaches resource servers on the revocation feed and clients by back-channel
@@ -59,6 +63,8 @@ impl Idp {
             code, caller, dpop, ..
         } = request;
         self.dpop_required_by(client, dpop)?;
+        CodeChallenge::check_verifier(request.code_verifier)
+            .map_err(|e| IdpError::InvalidRequest(e.to_string()))?;
         let now = self.now();
         let code_hash = Credential::from_presented(code).hash();
         let Some(stored) = self.store.find_authorization_code(&code_hash).await? else {
@@ -86,6 +92,21 @@ impl Idp {
                 .await?);
         }
         checked?;
+        if now >= stored.expires_at {
+            return Err(IdpError::InvalidGrant("authorization code expired"));
+        }
+        let session = self
+            .store
+            .find_session(&stored.sid)
+            .await?
+            .ok_or(IdpError::InvalidGrant("session gone"))?;
+        let Some((session, user)) = self.active_session_user(session).await? else {
+            return Err(IdpError::InvalidGrant("session ended"));
+        };
+        self.admit_client_session(&session, &user, client, caller, now)
+            .await?;
+        // Spent only now, and only once: a concurrent request may have spent it since it was
+        // read (then this one is a replay, with everything matching).
         let record = match self
             .store
             .consume_authorization_code(&code_hash, &client.id, now)
@@ -103,20 +124,7 @@ impl Idp {
                 return Err(IdpError::InvalidGrant("unknown authorization code"));
             }
         };
-        if now >= record.expires_at {
-            return Err(IdpError::InvalidGrant("authorization code expired"));
-        }
         let access = IssuedAccessToken::new(now + self.config.access_token_ttl);
-        let session = self
-            .store
-            .find_session(&record.sid)
-            .await?
-            .ok_or(IdpError::InvalidGrant("session gone"))?;
-        let Some((session, user)) = self.active_session_user(session).await? else {
-            return Err(IdpError::InvalidGrant("session ended"));
-        };
-        self.admit_client_session(&session, &user, client, caller, now)
-            .await?;
 
         let access_token = self.mint_access_token(
             client,

@@ -29,6 +29,12 @@ async fn exchange_in(
     browser: &reqwest::Client,
     client_id: &str,
 ) -> reqwest::Response {
+    let (code, verifier) = code_in(app, browser, client_id).await;
+    app.exchange(client_id, &code, &verifier).await
+}
+
+/// An authorization code for `client_id` in `browser`'s session, and its verifier.
+async fn code_in(app: &TestApp, browser: &reqwest::Client, client_id: &str) -> (String, String) {
     let (verifier, challenge) = pkce();
     let redirected = app
         .authorize(
@@ -44,8 +50,7 @@ async fn exchange_in(
             ],
         )
         .await;
-    app.exchange(client_id, &redirected.param("code").unwrap(), &verifier)
-        .await
+    (redirected.param("code").unwrap(), verifier)
 }
 
 #[tokio::test]
@@ -131,7 +136,8 @@ async fn a_client_that_refuses_more_sessions_says_so_and_leaves_the_first_alone(
         .tokens_for(&laptop, PUBLIC_CLIENT, "openid offline_access")
         .await;
 
-    let refused = exchange_in(&app, &phone, PUBLIC_CLIENT).await;
+    let (code, verifier) = code_in(&app, &phone, PUBLIC_CLIENT).await;
+    let refused = app.exchange(PUBLIC_CLIENT, &code, &verifier).await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant");
@@ -155,10 +161,18 @@ async fn a_client_that_refuses_more_sessions_says_so_and_leaves_the_first_alone(
     assert_eq!(failures[0].details["reason"], "client_session_limit");
     assert_eq!(failures[0].client_id.as_deref(), Some(PUBLIC_CLIENT));
 
-    // Once the laptop signs out of the client, the phone may use it.
+    // Once the laptop signs out of the client, the phone may use it, with the code it was
+    // refused: a refused exchange did not spend it, so its retry is no replay.
     assert_eq!(
         app.revoke(refresh_token(&first)).await.status(),
         StatusCode::OK
+    );
+    let retried = app.exchange(PUBLIC_CLIENT, &code, &verifier).await;
+    assert_eq!(retried.status(), StatusCode::OK);
+    assert!(
+        app.audit_of(AuditKind::AuthorizationCodeReplayed)
+            .await
+            .is_empty()
     );
     assert_eq!(
         exchange_in(&app, &phone, PUBLIC_CLIENT).await.status(),

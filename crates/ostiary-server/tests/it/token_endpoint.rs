@@ -95,6 +95,61 @@ async fn a_failed_exchange_leaves_the_code_to_its_holder() {
 }
 
 #[tokio::test]
+async fn an_expired_code_is_refused_without_being_spent_so_its_retry_ends_nothing() {
+    let app = spawn_app().await;
+    let (code, verifier) = code_for(&app, PUBLIC_CLIENT, &[]).await;
+    app.clock.advance(61);
+    for _ in 0..2 {
+        let (status, error) = error_of(app.exchange(PUBLIC_CLIENT, &code, &verifier).await).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_grant")
+        );
+    }
+    assert!(
+        app.audit_of(AuditKind::AuthorizationCodeReplayed)
+            .await
+            .is_empty()
+    );
+    assert!(app.audit_of(AuditKind::SessionEnded).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_malformed_verifier_is_refused_alike_whatever_the_code() {
+    let app = spawn_app().await;
+    let (live, _) = code_for(&app, PUBLIC_CLIENT, &[]).await;
+    let (spent, verifier) = code_for(&app, PUBLIC_CLIENT, &[]).await;
+    assert_eq!(
+        app.exchange(PUBLIC_CLIENT, &spent, &verifier)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // The answer is the same for a live code, a spent one, another client's and none at all:
+    // it tells one who holds only a code nothing about it, and nothing is audited as a replay.
+    let mut answers = Vec::new();
+    for (client, code) in [
+        (PUBLIC_CLIENT, live.as_str()),
+        (PUBLIC_CLIENT, spent.as_str()),
+        (CONFIDENTIAL_CLIENT, live.as_str()),
+        (PUBLIC_CLIENT, "no-such-code"),
+    ] {
+        answers.push(error_of(app.exchange(client, code, "abc").await).await);
+    }
+    assert!(
+        answers
+            .iter()
+            .all(|answer| *answer == (StatusCode::BAD_REQUEST, "invalid_request".into())),
+        "{answers:?}"
+    );
+    assert!(
+        app.audit_of(AuditKind::AuthorizationCodeReplayed)
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn a_replay_without_the_verifier_is_audited_and_ends_nothing() {
     let app = spawn_app().await;
     let (code, verifier) = code_for(&app, PUBLIC_CLIENT, &[]).await;
@@ -383,8 +438,9 @@ async fn bad_requests_get_rfc_6749_errors_never_a_500() {
                 ("redirect_uri", REDIRECT_URI),
                 ("code_verifier", "short"),
             ]),
+            // A malformed verifier is refused before the code is looked at.
             StatusCode::BAD_REQUEST,
-            "invalid_grant",
+            "invalid_request",
         ),
         (
             http()
