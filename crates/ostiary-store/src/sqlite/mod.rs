@@ -24,7 +24,7 @@ use sqlx::{Row, SqlitePool};
 
 use crate::OpenError;
 use crate::methods;
-use crate::rows::{REFRESH_GRANT_SELECT, refresh_grant_from_row};
+use crate::rows::{NamedRow, REFRESH_GRANT_SELECT, refresh_grant_from_row};
 use crate::shared::{
     corrupt, describe, invalid_url, json_list, log_opened, migration_failed, migrator,
     schema_status, unavailable,
@@ -341,12 +341,17 @@ methods::impl_store! {
             let mut statement = connection
                 .prepare_cached(&REFRESH_GRANT_BY_HASH)
                 .map_err(writer::unavailable)?;
+            // The statement's text is fixed, and so are its column names.
+            static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+            let names = NAMES.get_or_init(|| {
+                statement.column_names().into_iter().map(str::to_owned).collect()
+            });
             let mut rows = statement
                 .query([hash])
                 .map_err(writer::unavailable)?;
             rows.next()
                 .map_err(writer::unavailable)?
-                .map(refresh_grant_from_row)
+                .map(|row| refresh_grant_from_row(&NamedRow { row, names }))
                 .transpose()
         })
     }
