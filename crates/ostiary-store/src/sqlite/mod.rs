@@ -425,6 +425,17 @@ methods::impl_store! {
 mod tests {
     use super::*;
 
+    /// A new database file made by the store (its schema migrated), in a directory that lasts
+    /// as long as the returned guard.
+    async fn new_database() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ostiary.db");
+        SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        (dir, path)
+    }
+
     /// How SQLite would run `statement`: the detail column of its query plan, one line per
     /// step.
     fn plan(connection: &rusqlite::Connection, statement: &str) -> Vec<String> {
@@ -446,11 +457,7 @@ mod tests {
     /// OR user_id = ?1`, would make it do: SQLite cannot use an index for it).
     #[tokio::test]
     async fn what_one_user_or_session_reads_is_found_by_index_not_by_a_walk() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ostiary.db");
-        SqliteStore::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
+        let (_dir, path) = new_database().await;
         let connection = rusqlite::Connection::open(&path).unwrap();
         let sql = &statements::SQL;
         for (statement, index) in [
@@ -498,11 +505,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_database_file_is_private_to_its_owner() {
         use std::os::unix::fs::PermissionsExt as _;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ostiary.db");
-        SqliteStore::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
+        let (_dir, path) = new_database().await;
         for file in [path.clone(), path.with_extension("db-wal")] {
             if file.exists() {
                 let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
